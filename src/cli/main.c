@@ -1,0 +1,41 @@
+/* main.c -- the qdm command: dispatch to subcommands. */
+#include <stdio.h>
+#include <string.h>
+#include "cli.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *what;
+} command;
+
+/* One line per subcommand; each lives in cmd_<name>.c. */
+static const command commands[] = {
+    {"bench", cmd_bench, "benchmark the engine (sim) and training (train)"},
+};
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "qdm %s -- hybrid quantum-classical diffusion models\n\n"
+          "usage: qdm <command> [options]   (qdm <command> --help for details)\n\n"
+          "commands:\n",
+          QDM_VERSION);
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].what);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    usage(stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--version")) {
+    printf("qdm %s\n", QDM_VERSION);
+    return 0;
+  }
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "qdm: unknown command '%s'\n\n", argv[1]);
+  usage(stderr);
+  return 2;
+}

@@ -1,0 +1,45 @@
+/* rng.c -- xoshiro256** seeded by splitmix64: fast, reproducible across
+ * builds, and independent of libc's rand(). */
+#include <math.h>
+#include "qdm/qsim.h"
+
+static uint64_t splitmix64(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void qdm_rng_seed(qdm_rng *r, uint64_t seed) {
+  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t qdm_rng_u64(qdm_rng *r) {
+  uint64_t *s = r->s, res = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+  s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+  s[2] ^= t; s[3] = rotl(s[3], 45);
+  return res;
+}
+
+double qdm_rng_uniform(qdm_rng *r) { return (qdm_rng_u64(r) >> 11) * 0x1.0p-53; }
+
+/* Box-Muller; one value per call keeps the stream position simple to reason about. */
+double qdm_rng_normal(qdm_rng *r) {
+  double u1 = 1.0 - qdm_rng_uniform(r), u2 = qdm_rng_uniform(r);
+  return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* A normalised vector of i.i.d. complex Gaussians is Haar-distributed
+ * (the Gaussian is invariant under every unitary). */
+void qdm_rng_haar_state(qdm_rng *r, qdm_cplx *psi, size_t dim) {
+  double s = 0;
+  for (size_t i = 0; i < dim; i++) {
+    double re = qdm_rng_normal(r), im = qdm_rng_normal(r);
+    psi[i] = re + I * im;
+    s += re * re + im * im;
+  }
+  s = 1.0 / sqrt(s);
+  for (size_t i = 0; i < dim; i++) psi[i] *= s;
+}

@@ -1,0 +1,47 @@
+/* sim.h -- the engine's internals: a circuit compiled for one parameter
+ * vector into "ops" (local matrix + targets + control mask), and the kernels
+ * that apply ops to states in two layouts:
+ *   - interleaved: one state, double complex amplitudes (the public layout),
+ *     used for large n where a gate is a pass over memory;
+ *   - tile: TILE rows in split re/im layout re[i][r], so one gate is a
+ *     vector loop over rows; used for small n and many rows, where a whole
+ *     circuit runs on a tile that stays in L1. */
+#ifndef QDM_SIM_H
+#define QDM_SIM_H
+#include "qdm/qsim.h"
+
+#define TILE 16
+
+enum { OP_GENERAL, OP_DIAG, OP_REAL, OP_RX, OP_SWAP };
+
+typedef struct {
+  uint8_t nt, cls;
+  int8_t t[QDM_MAX_TARGETS];
+  uint32_t cmask;
+  int npos;                 /* targets + controls */
+  int8_t pos[QDM_MAX_QUBITS]; /* sorted target and control positions */
+  const qdm_cplx *M;        /* 2^nt x 2^nt local matrix (row-major) */
+  qdm_cplx m[16];           /* storage for nt <= 2 */
+} sim_op;
+
+/* op from a gate's local matrix (copied if nt <= 2, else referenced) */
+void sim_op_init(sim_op *op, const qdm_gate *g, const qdm_cplx *M);
+/* conj-transpose of op into out (for nt <= 2 only; larger use sim_op_dagger_buf) */
+void sim_op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf);
+
+/* interleaved single state of n qubits */
+void sim_apply(qdm_cplx *psi, int n, const sim_op *op);
+/* Re sum conj(lam) (D psi) over the op's controlled subspace, D local matrix */
+double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D);
+
+/* tile of TILE rows, re and im each dim x TILE */
+void tile_load(double *re, double *im, const qdm_cplx *psi, int dim, int rows);
+void tile_store(const double *re, const double *im, qdm_cplx *psi, int dim, int rows);
+void tile_apply(double *re, double *im, int n, const sim_op *op);
+double tile_dot(const double *lre, const double *lim, const double *re, const double *im,
+                int n, const sim_op *op, const qdm_cplx *D);
+
+/* whether the engine threads a loop of this many amplitude-gate updates */
+int sim_parallel_worth(double work);
+extern int sim_path_override;
+#endif
