@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-pkgs=(build-essential cmake pkg-config libopenblas-dev liblapacke-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev zlib1g-dev
       libcairo2-dev libopenmpi-dev openmpi-bin nodejs npm dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do

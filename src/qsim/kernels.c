@@ -86,25 +86,58 @@ static void offsets(const sim_op *op, size_t *off) {
 
 /* ---------------- interleaved single-state kernels ---------------- */
 
+/* Groups come in contiguous runs of 2^pos[0] (the lowest target or control
+ * bit), so the inner loops walk memory linearly; runs are capped so that a
+ * threaded loop still has many chunks. Classes of 2x2 get their own
+ * arithmetic: a real matrix (RY, H) acts on re and im alike, RX-type mixes
+ * re and im of the partner, diagonals skip unit entries, X/CNOT only move. */
+#define RUN_CAP 512
+
 static void apply1(qdm_cplx *psi, size_t cnt, const sim_op *op, int par) {
-  size_t bit = (size_t)1 << op->t[0];
+  const size_t bit = (size_t)1 << op->t[0], cm = op->cmask;
+  const size_t run = ((size_t)1 << op->pos[0]) < RUN_CAP ? (size_t)1 << op->pos[0] : RUN_CAP;
   const qdm_cplx m0 = op->M[0], m1 = op->M[1], m2 = op->M[2], m3 = op->M[3];
+  const double a = creal(m0), b = creal(m1), c = creal(m2), d = creal(m3);
+  const double bi = cimag(m1), ci = cimag(m2);
   const int8_t *pos = op->pos;
-  const int np = op->npos, cls = op->cls;
-  const size_t cm = op->cmask;
+  const int np = op->npos, cls = op->cls, skip0 = cls == OP_DIAG && m0 == 1;
 #pragma omp parallel for schedule(static) if (par)
-  for (size_t k = 0; k < cnt; k++) {
-    size_t i0 = insert0(k, pos, np) | cm, i1 = i0 | bit;
-    qdm_cplx a = psi[i0], b = psi[i1];
-    if (cls == OP_DIAG) {
-      psi[i0] = m0 * a;
-      psi[i1] = m3 * b;
-    } else if (cls == OP_SWAP) {
-      psi[i0] = b;
-      psi[i1] = a;
-    } else {
-      psi[i0] = m0 * a + m1 * b;
-      psi[i1] = m2 * a + m3 * b;
+  for (size_t k0 = 0; k0 < cnt; k0 += run) {
+    size_t i0 = insert0(k0, pos, np) | cm;
+    double *restrict x = (double *)(psi + i0), *restrict y = (double *)(psi + i0 + bit);
+    const size_t len = 2 * run;
+    switch (cls) {
+    case OP_SWAP:
+      for (size_t j = 0; j < len; j++) { double t = x[j]; x[j] = y[j]; y[j] = t; }
+      break;
+    case OP_REAL:
+      for (size_t j = 0; j < len; j++) {
+        double p = x[j], q = y[j];
+        x[j] = a * p + b * q;
+        y[j] = c * p + d * q;
+      }
+      break;
+    case OP_RX:
+      for (size_t j = 0; j < len; j += 2) {
+        double pr = x[j], pi = x[j + 1], qr = y[j], qi = y[j + 1];
+        x[j] = a * pr - bi * qi;
+        x[j + 1] = a * pi + bi * qr;
+        y[j] = d * qr - ci * pi;
+        y[j + 1] = d * qi + ci * pr;
+      }
+      break;
+    case OP_DIAG:
+      for (size_t j = 0; j < run; j++) {
+        if (!skip0) psi[i0 + j] *= m0;
+        psi[i0 + bit + j] *= m3;
+      }
+      break;
+    default:
+      for (size_t j = 0; j < run; j++) {
+        qdm_cplx p = psi[i0 + j], q = psi[i0 + bit + j];
+        psi[i0 + j] = m0 * p + m1 * q;
+        psi[i0 + bit + j] = m2 * p + m3 * q;
+      }
     }
   }
 }
@@ -297,10 +330,36 @@ void tile_apply(double *re, double *im, int n, const sim_op *op) {
   }
 }
 
+/* Re sum conj(lam) (D psi) for a 2x2 D over one pair of amplitude vectors */
+static inline void tile_dot2(const double *restrict l0x, const double *restrict l0y, const double *restrict l1x,
+                             const double *restrict l1y, const double *restrict p0x, const double *restrict p0y,
+                             const double *restrict p1x, const double *restrict p1y, const qdm_cplx *D,
+                             double *restrict acc) {
+  const double ar = creal(D[0]), ai = cimag(D[0]), br = creal(D[1]), bi = cimag(D[1]);
+  const double cr = creal(D[2]), ci = cimag(D[2]), dr = creal(D[3]), di = cimag(D[3]);
+  for (int r = 0; r < TILE; r++) {
+    double ux = ar * p0x[r] - ai * p0y[r] + br * p1x[r] - bi * p1y[r];
+    double uy = ar * p0y[r] + ai * p0x[r] + br * p1y[r] + bi * p1x[r];
+    double vx = cr * p0x[r] - ci * p0y[r] + dr * p1x[r] - di * p1y[r];
+    double vy = cr * p0y[r] + ci * p0x[r] + dr * p1y[r] + di * p1x[r];
+    acc[r] += l0x[r] * ux + l0y[r] * uy + l1x[r] * vx + l1y[r] * vy;
+  }
+}
+
 double tile_dot(const double *lre, const double *lim, const double *re, const double *im,
                 int n, const sim_op *op, const qdm_cplx *D) {
   size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
   int d = 1 << op->nt;
+  if (d == 2) {
+    double acc[TILE] = {0}, s = 0;
+    size_t bit = (size_t)1 << op->t[0];
+    for (size_t k = 0; k < cnt; k++) {
+      size_t i0 = (insert0(k, op->pos, op->npos) | op->cmask) * TILE, i1 = i0 + bit * TILE;
+      tile_dot2(lre + i0, lim + i0, lre + i1, lim + i1, re + i0, im + i0, re + i1, im + i1, D, acc);
+    }
+    for (int r = 0; r < TILE; r++) s += acc[r];
+    return s;
+  }
   size_t off[1 << QDM_MAX_TARGETS];
   offsets(op, off);
   double acc[TILE] = {0};

@@ -15,6 +15,7 @@
 typedef struct {
   int nops;
   sim_op *op, *dag;  /* forward ops and their conjugate transposes */
+  qdm_cplx (*dm)[3][16]; /* d(local matrix)/d(angle j), gates of <= 2 targets */
   qdm_cplx *arena;   /* matrices of ops with more than 2 targets */
 } compiled;
 
@@ -25,9 +26,11 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
   size_t ng = c->ngates > 0 ? (size_t)c->ngates : 1;
   cc->nops = c->ngates;
   cc->op = malloc(ng * 2 * sizeof(sim_op));
+  cc->dm = malloc(ng * sizeof *cc->dm);
   cc->arena = big ? malloc(big * sizeof(qdm_cplx)) : NULL;
-  if (!cc->op || (big && !cc->arena)) {
+  if (!cc->op || !cc->dm || (big && !cc->arena)) {
     free(cc->op);
+    free(cc->dm);
     free(cc->arena);
     return qdm_fail(QDM_ENOMEM, "qdm_run: out of memory compiling %d gates", c->ngates);
   }
@@ -39,6 +42,7 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
     qdm_gate_angles(g, theta, x, v);
     size_t d2 = (size_t)1 << (2 * g->nt);
     qdm_cplx *M = g->nt > 2 ? a : m;
+    for (int j = 0; j < qdm_gate_nangles(g); j++) qdm_gate_matrix(c, g, v, M, j, cc->dm[i][j]);
     qdm_gate_matrix(c, g, v, M, 0, NULL);
     sim_op_init(&cc->op[i], g, M);
     sim_op_dagger(&cc->op[i], &cc->dag[i], g->nt > 2 ? a + d2 : NULL);
@@ -49,6 +53,7 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
 
 static void release(compiled *cc) {
   free(cc->op);
+  free(cc->dm);
   free(cc->arena);
 }
 
@@ -135,18 +140,13 @@ int qdm_run(const qdm_circuit *c, const double *theta, const double *x, int ldx,
  * Re <lam|D|psi_in> on the gate's subspace. */
 typedef double (*dot_fn)(void *ctx, const sim_op *op, const qdm_cplx *D);
 
-static void angle_grads(const qdm_circuit *c, const qdm_gate *g, const double *theta, const double *x,
-                        const sim_op *op, dot_fn dot, void *ctx, double *dth, double *dxr) {
+static void angle_grads(const compiled *cc, const qdm_gate *g, int i, dot_fn dot, void *ctx,
+                        double *dth, double *dxr) {
   int na = qdm_gate_nangles(g);
-  double v[3];
-  qdm_cplx M[16], D[16];
-  if (na == 0) return;
-  qdm_gate_angles(g, theta, x, v);
   for (int j = 0; j < na; j++) {
     int s = g->ang[j].src;
     if (s == -1 || g->ang[j].a == 0) continue;
-    qdm_gate_matrix(c, g, v, M, j, D);
-    double gv = g->ang[j].a * dot(ctx, op, D);
+    double gv = g->ang[j].a * dot(ctx, &cc->op[i], cc->dm[i][j]);
     if (s >= 0) dth[s] += gv;
     else if (dxr) dxr[-s - 2] += gv;
   }
@@ -164,17 +164,16 @@ static double tile_dotf(void *ctx, const sim_op *op, const qdm_cplx *D) {
   return tile_dot(t->lre, t->lim, t->re, t->im, t->n, op, D);
 }
 
-static void adjoint_row(const qdm_circuit *c, const compiled *cc, const double *theta, const double *xr,
-                        qdm_cplx *psi, qdm_cplx *lam, double *dth, double *dxr) {
+static void adjoint_row(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, qdm_cplx *lam, double *dth, double *dxr) {
   row_ctx ctx = {lam, psi, c->n};
   for (int i = cc->nops - 1; i >= 0; i--) {
     sim_apply(psi, c->n, &cc->dag[i]);
-    angle_grads(c, &c->g[i], theta, xr, &cc->op[i], row_dot, &ctx, dth, dxr);
+    angle_grads(cc, &c->g[i], i, row_dot, &ctx, dth, dxr);
     sim_apply(lam, c->n, &cc->dag[i]);
   }
 }
 
-static void adjoint_tiles(const qdm_circuit *c, const compiled *cc, const double *theta, qdm_cplx *psi,
+static void adjoint_tiles(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi,
                           qdm_cplx *lam, int rows, double *dth_all, int np) {
   int dim = 1 << c->n, ntile = (rows + TILE - 1) / TILE;
 #pragma omp parallel if (sim_parallel_worth((double)rows * dim * cc->nops / 2))
@@ -191,7 +190,7 @@ static void adjoint_tiles(const qdm_circuit *c, const compiled *cc, const double
       tile_load(lre, lim, l, dim, nr);
       for (int i = cc->nops - 1; i >= 0; i--) {
         tile_apply(re, im, c->n, &cc->dag[i]);
-        angle_grads(c, &c->g[i], theta, NULL, &cc->op[i], tile_dotf, &ctx, dth, NULL);
+        angle_grads(cc, &c->g[i], i, tile_dotf, &ctx, dth, NULL);
         tile_apply(lre, lim, c->n, &cc->dag[i]);
       }
       tile_store(re, im, p, dim, nr);
@@ -219,7 +218,7 @@ int qdm_run_adjoint(const qdm_circuit *c, const double *theta, const double *x, 
       compiled cc;
       const double *xr = x + (size_t)r * ldx;
       if ((err = compile(c, theta, xr, &cc))) break;
-      adjoint_row(c, &cc, theta, xr, psi + r * dim, lam + r * dim, part, dx ? dx + (size_t)r * ldx : NULL);
+      adjoint_row(c, &cc, psi + r * dim, lam + r * dim, part, dx ? dx + (size_t)r * ldx : NULL);
       release(&cc);
     }
   } else {
@@ -229,14 +228,14 @@ int qdm_run_adjoint(const qdm_circuit *c, const double *theta, const double *x, 
       return err;
     }
     if (use_tiles(c, rows)) {
-      adjoint_tiles(c, &cc, theta, psi, lam, rows, part, np);
+      adjoint_tiles(c, &cc, psi, lam, rows, part, np);
     } else {
       int outer = dim < 16384 && sim_parallel_worth((double)rows * dim * cc.nops / 2);
 #pragma omp parallel if (outer)
       {
         double *dth = part + (size_t)omp_get_thread_num() * np;
 #pragma omp for schedule(static)
-        for (int r = 0; r < rows; r++) adjoint_row(c, &cc, theta, NULL, psi + r * dim, lam + r * dim, dth, NULL);
+        for (int r = 0; r < rows; r++) adjoint_row(c, &cc, psi + r * dim, lam + r * dim, dth, NULL);
       }
     }
     release(&cc);

@@ -10,7 +10,7 @@
 #define QDM_SIM_H
 #include "qdm/qsim.h"
 
-#define TILE 16
+#define TILE 32
 
 enum { OP_GENERAL, OP_DIAG, OP_REAL, OP_RX, OP_SWAP };
 
