@@ -87,10 +87,15 @@ int qdm_safetensors_shape(const char *path, const char *name, int *ndim, int64_t
 
 /* ---- pictures (PNG via cairo) ---- */
 /* Grid of grayscale images, values in [0,1] (clamped), each h x w, laid
- * out rows x cols, each pixel drawn as scale x scale; optional row labels. */
+ * out rows x cols (n <= rows*cols, filled row by row), each pixel drawn as
+ * scale x scale; row_labels: NULL or `rows` strings (each may be NULL). */
 int qdm_png_grid(const char *path, const float *img, int n, int h, int w,
                  int rows, int cols, int scale, const char *const *row_labels);
-/* Line plot: ns series of (x, y) with np points each; log_y for log scale. */
+/* Write any cairo image surface (passed as void * so this header needs no
+ * cairo.h) to a PNG, atomically. For pictures drawn elsewhere (Bloch spheres). */
+int qdm_png_write_surface(const char *path, void *cairo_surface);
+/* Line plot: ns series of (x, y) with np points each; log_y for log scale.
+ * x may be NULL (then 1..np); non-finite points, and y <= 0 when log_y, are skipped. */
 typedef struct {
   const char *label;
   const double *x, *y;

@@ -6,7 +6,8 @@
  * Gradient conventions (all functions):
  *  - activation gradients (dx) are WRITTEN (=); parameter gradients (dW, db,
  *    dgamma, dbeta) are ACCUMULATED (+=), as in PyTorch, so one zero_grad per
- *    optimiser step suffices. Any gradient output may be NULL when not needed.
+ *    optimiser step suffices. Linear, LayerNorm and concat accept NULL for
+ *    any gradient output that is not needed (e.g. dx of the first layer).
  *  - elementwise layers allow in-place use (y == x, dx == dy).
  *  - complex vectors are qdm_cplx arrays; their gradients are Wirtinger
  *    co-gradients g = dL/dRe + i dL/dIm (see qdm/qsim.h). Because qdm_cplx is

@@ -118,8 +118,8 @@ int qdm_safetensors_write(const char *path, const qdm_tensor *t, int nt, const c
   if (!path || !*path) return qdm_fail(QDM_EINVAL, "qdm_safetensors_write: path is empty");
   int rc = check_tensors(t, nt, meta);
   if (rc) return rc;
-  char *hdr;
-  size_t hlen;
+  char *hdr = NULL;
+  size_t hlen = 0;
   if ((rc = make_header(t, nt, meta, &hdr, &hlen))) return rc;
   qdm_atomic a;
   if ((rc = qdm_atomic_open(&a, path))) {

@@ -1,0 +1,82 @@
+/* qdm/data.h -- image data in: IDX files (MNIST, Fashion-MNIST, KMNIST;
+ * plain or gzip), datasets from a directory, class filters, held-out
+ * splits, and the authors' preprocessing (per-image L2 normalisation, then
+ * bilinear resize as PyTorch F.interpolate(mode='bilinear',
+ * align_corners=False)). Also the IDX writer, so generated images can be
+ * saved by `qdm sample` and read back by `qdm eval`. Errors name the file. */
+#ifndef QDM_DATA_H
+#define QDM_DATA_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- IDX files (http://yann.lecun.com/exdb/mnist/): big-endian header,
+ * magic 0x00000803 for u8 images n x h x w, 0x00000801 for u8 labels.
+ * Read plain or gzip alike; write gzip when the path ends in ".gz".
+ * Arrays are malloc'ed for the caller (free()). ---- */
+int qdm_idx_read_images(const char *path, uint8_t **pix, int *n, int *h, int *w);
+int qdm_idx_read_labels(const char *path, uint8_t **lab, int *n);
+/* img: n*h*w floats in [0,1] (clamped, NaN -> 0), stored as round(255 v). */
+int qdm_idx_write_images(const char *path, const float *img, int n, int h, int w);
+int qdm_idx_write_labels(const char *path, const uint8_t *lab, int n);
+
+/* ---- datasets ---- */
+typedef struct {
+  int n, h, w;   /* n images of h x w */
+  float *x;      /* n*h*w values, image-major, row-major inside an image */
+  uint8_t *y;    /* n labels, or NULL when there are none */
+} qdm_dataset;
+void qdm_dataset_free(qdm_dataset *d); /* frees x and y, zeroes the struct */
+
+/* Directory of the default data: $QDM_DATA_DIR if set, else ./data/mnist if
+ * it exists, else data/mnist next to the executable's source tree
+ * (<exe>/../data/mnist, <exe>/../../data/mnist), else "data/mnist". */
+int qdm_data_dir(char *buf, size_t len);
+/* A --data argument: "mnist" -> qdm_data_dir(); "fashion" or
+ * "fashion-mnist" -> /usr/share/datasets/fashion-mnist (unless a local
+ * directory of that name exists); anything else is a directory path. */
+int qdm_data_resolve(const char *name, char *buf, size_t len);
+/* The image and label files of a split ("train", or "test" = "t10k") in dir:
+ * <split>-images-idx3-ubyte[.gz] (also the "-images.idx3-ubyte" spelling). */
+int qdm_data_files(const char *dir, const char *split, char *images, char *labels, size_t len);
+
+typedef struct {
+  const char *dir;     /* directory or name for qdm_data_resolve; NULL: default */
+  const char *split;   /* "train" (NULL) or "test" */
+  const char *classes; /* e.g. "0,1" or "0-4,7"; NULL, "" or "all": every class */
+  long limit;          /* keep the first `limit` images after filtering; <= 0: all */
+  int size;            /* > 0: preprocess to size x size (qdm_preprocess); 0: raw pixel/255 */
+} qdm_data_opts;
+/* Reads, filters, limits and preprocesses. Errors: missing files, bad IDX,
+ * image and label counts that disagree, no image left after filtering. */
+int qdm_data_load(const qdm_data_opts *o, qdm_dataset *d);
+/* Images (and optionally labels, NULL: none) from explicit files, as pixel/255. */
+int qdm_dataset_from_idx(const char *images, const char *labels, qdm_dataset *d);
+
+/* classes string -> mask[256] (1 = keep). */
+int qdm_parse_classes(const char *classes, unsigned char mask[256]);
+/* In place: keep images whose label is in `classes`, then the first `limit`. */
+int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit);
+/* Deterministic held-out split: the last round(heldout * n) images go to
+ * `held`, the rest to `train` (both new copies; heldout in [0, 1)). */
+int qdm_dataset_split(const qdm_dataset *d, double heldout, qdm_dataset *train, qdm_dataset *held);
+/* In place: every image through qdm_preprocess to size x size. */
+int qdm_dataset_preprocess(qdm_dataset *d, int size);
+
+/* ---- preprocessing (the authors' pipeline, DESIGN.md section 2) ---- */
+/* Bilinear resize of one h x w image to oh x ow exactly as PyTorch
+ * F.interpolate(mode='bilinear', align_corners=False, antialias=False):
+ * source coordinate (i + 1/2) h/oh - 1/2, clamped below at 0, neighbours
+ * clamped at the last row/column. */
+int qdm_resize_bilinear(const float *src, int h, int w, float *dst, int oh, int ow);
+/* n images: divide each by its L2 norm (all-zero images stay zero), then
+ * resize to oh x ow. src and dst must not overlap. */
+int qdm_preprocess(const float *src, int n, int h, int w, float *dst, int oh, int ow);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,392 @@
+/* test_nn.c -- every backward against central finite differences, Linear
+ * against a naive triple loop, LayerNorm and Adam against hand-computed
+ * values, the infidelity against a state pair worked out on paper. */
+#include <string.h>
+#include <complex.h>
+#include "qdm/nn.h"
+#include "check.h"
+
+#define FD_H 1e-5
+#define FD_TOL 1e-6
+
+static qdm_rng rng;
+
+static void randv(double *x, size_t n, double lo, double hi) {
+  for (size_t i = 0; i < n; i++) x[i] = lo + (hi - lo) * qdm_rng_uniform(&rng);
+}
+/* values with |x| in [0.05, 1], so a +-h step never crosses a kink at 0 */
+static void rand_away0(double *x, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    double a = 0.05 + 0.95 * qdm_rng_uniform(&rng);
+    x[i] = qdm_rng_uniform(&rng) < 0.5 ? -a : a;
+  }
+}
+static double dot(const double *a, const double *b, size_t n) {
+  double s = 0;
+  for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* A scalar loss L(ctx) = <w, layer(inputs)>; fd() perturbs one array. */
+typedef double (*lossfn)(void *ctx);
+static void fd(lossfn f, void *ctx, double *x, size_t n, double *g) {
+  for (size_t i = 0; i < n; i++) {
+    double s = x[i];
+    x[i] = s + FD_H;
+    double lp = f(ctx);
+    x[i] = s - FD_H;
+    double lm = f(ctx);
+    x[i] = s;
+    g[i] = (lp - lm) / (2 * FD_H);
+  }
+}
+static void check_grad(const char *what, const double *an, const double *num, size_t n) {
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = fabs(an[i] - num[i]);
+    if (d > err) err = d;
+    if (fabs(num[i]) > scale) scale = fabs(num[i]);
+  }
+  CHECK(scale > 0 && err <= FD_TOL * scale, "%s: max |analytic - fd| = %.3g, scale %.3g", what,
+        err, scale);
+}
+
+/* ---------------- Linear ---------------- */
+enum { LB = 3, LIN = 5, LOUT = 4 };
+typedef struct { double x[LB * LIN], W[LOUT * LIN], b[LOUT], w[LB * LOUT], y[LB * LOUT]; } lin_ctx;
+static double lin_loss(void *p) {
+  lin_ctx *c = p;
+  qdm_linear_forward(c->y, c->x, c->W, c->b, LB, LIN, LOUT);
+  return dot(c->w, c->y, LB * LOUT);
+}
+static void test_linear(void) {
+  /* forward against the naive triple loop, with and without bias */
+  enum { B = 7, IN = 13, OUT = 5 };
+  double x[B * IN], W[OUT * IN], b[OUT], y[B * OUT], y0[B * OUT];
+  randv(x, B * IN, -1, 1); randv(W, OUT * IN, -1, 1); randv(b, OUT, -1, 1);
+  CHECK(qdm_linear_forward(y, x, W, b, B, IN, OUT) == QDM_OK, "linear forward");
+  CHECK(qdm_linear_forward(y0, x, W, NULL, B, IN, OUT) == QDM_OK, "linear forward no bias");
+  double e = 0, e0 = 0;
+  for (int r = 0; r < B; r++)
+    for (int o = 0; o < OUT; o++) {
+      double s = 0;
+      for (int i = 0; i < IN; i++) s += x[r * IN + i] * W[o * IN + i];
+      e = fmax(e, fabs(y[r * OUT + o] - (s + b[o])));
+      e0 = fmax(e0, fabs(y0[r * OUT + o] - s));
+    }
+  CHECK(e < 1e-13 && e0 < 1e-13, "linear vs triple loop: err %g / %g", e, e0);
+
+  /* backward against finite differences; dW and db must accumulate */
+  lin_ctx c;
+  randv(c.x, LB * LIN, -1, 1); randv(c.W, LOUT * LIN, -1, 1); randv(c.b, LOUT, -1, 1);
+  randv(c.w, LB * LOUT, -1, 1);
+  double dx[LB * LIN], dW[LOUT * LIN], db[LOUT], num[LOUT * LIN];
+  for (int i = 0; i < LOUT * LIN; i++) dW[i] = 0.25;
+  for (int i = 0; i < LOUT; i++) db[i] = -0.5;
+  CHECK(qdm_linear_backward(dx, dW, db, c.w, c.x, c.W, LB, LIN, LOUT) == QDM_OK, "linear backward");
+  for (int i = 0; i < LOUT * LIN; i++) dW[i] -= 0.25;
+  for (int i = 0; i < LOUT; i++) db[i] += 0.5;
+  fd(lin_loss, &c, c.x, LB * LIN, num); check_grad("linear dx", dx, num, LB * LIN);
+  fd(lin_loss, &c, c.W, LOUT * LIN, num); check_grad("linear dW (accumulated)", dW, num, LOUT * LIN);
+  fd(lin_loss, &c, c.b, LOUT, num); check_grad("linear db (accumulated)", db, num, LOUT);
+
+  CHECK(qdm_linear_forward(y, x, W, b, 0, IN, OUT) == QDM_EINVAL, "linear B=0 rejected");
+  CHECK(strstr(qdm_errmsg(), "B") != NULL, "message names B: %s", qdm_errmsg());
+  CHECK(qdm_linear_backward(dx, NULL, NULL, c.w, c.x, NULL, LB, LIN, LOUT) == QDM_EINVAL,
+        "linear dx without W rejected");
+}
+
+/* ---------------- LayerNorm ---------------- */
+enum { NB = 3, NC = 6 };
+typedef struct { double x[NB * NC], g[NC], b[NC], w[NB * NC], y[NB * NC], m[NB], s[NB]; int affine; } ln_ctx;
+static double ln_loss(void *p) {
+  ln_ctx *c = p;
+  qdm_layernorm_forward(c->y, c->m, c->s, c->x, c->affine ? c->g : NULL, c->affine ? c->b : NULL, NB, NC);
+  return dot(c->w, c->y, NB * NC);
+}
+static void test_layernorm(void) {
+  /* hand example: x = (1,2,3,4): mean 2.5, biased var 1.25,
+   * rstd = 1/sqrt(1.25001) = 0.894423613312618 */
+  double x[4] = {1, 2, 3, 4}, g[4] = {0.5, -1, 2, 1.5}, b[4] = {0.1, 0.2, -0.3, 0};
+  double y[4], m, s;
+  const double want[4] = {-1.5 * 0.894423613312618 * 0.5 + 0.1, -0.5 * 0.894423613312618 * -1 + 0.2,
+                          0.5 * 0.894423613312618 * 2 - 0.3, 1.5 * 0.894423613312618 * 1.5};
+  CHECK(qdm_layernorm_forward(y, &m, &s, x, g, b, 1, 4) == QDM_OK, "layernorm forward");
+  CHECK_NEAR(m, 2.5, 1e-15, "layernorm mean");
+  CHECK_NEAR(s, 0.894423613312618, 1e-14, "layernorm rstd");
+  for (int i = 0; i < 4; i++) CHECK_NEAR(y[i], want[i], 1e-14, "layernorm y (hand)");
+
+  for (int affine = 1; affine >= 0; affine--) {
+    ln_ctx c;
+    c.affine = affine;
+    randv(c.x, NB * NC, -2, 2); randv(c.g, NC, -1.5, 1.5); randv(c.b, NC, -1, 1);
+    randv(c.w, NB * NC, -1, 1);
+    ln_loss(&c);
+    double dx[NB * NC], dg[NC] = {0}, dbeta[NC] = {0}, num[NB * NC];
+    CHECK(qdm_layernorm_backward(dx, affine ? dg : NULL, affine ? dbeta : NULL, c.w, c.x,
+                                 affine ? c.g : NULL, c.m, c.s, NB, NC) == QDM_OK, "ln backward");
+    fd(ln_loss, &c, c.x, NB * NC, num);
+    check_grad(affine ? "layernorm dx" : "layernorm dx (no affine)", dx, num, NB * NC);
+    if (affine) {
+      fd(ln_loss, &c, c.g, NC, num); check_grad("layernorm dgamma", dg, num, NC);
+      fd(ln_loss, &c, c.b, NC, num); check_grad("layernorm dbeta", dbeta, num, NC);
+    }
+  }
+}
+
+/* ---------------- activations ---------------- */
+enum { AN = 40 };
+typedef struct { double x[AN], w[AN], y[AN], slope; int kind; } act_ctx;
+static double act_loss(void *p) {
+  act_ctx *c = p;
+  if (c->kind == 0) qdm_relu_forward(c->y, c->x, AN);
+  else if (c->kind == 1) qdm_leaky_relu_forward(c->y, c->x, AN, c->slope);
+  else qdm_cleaky_relu_forward((qdm_cplx *)c->y, (const qdm_cplx *)c->x, AN / 2, c->slope);
+  return dot(c->w, c->y, AN);
+}
+static void test_activations(void) {
+  double x[3] = {-2, 0, 3}, y[3];
+  qdm_leaky_relu_forward(y, x, 3, 0.1);
+  CHECK(y[0] == -0.2 && y[1] == 0 && y[2] == 3, "leaky relu values");
+  qdm_relu_forward(y, x, 3);
+  CHECK(y[0] == 0 && y[1] == 0 && y[2] == 3, "relu values");
+  qdm_cplx z[2] = {CMPLX(-1, 2), CMPLX(3, -4)}, zy[2];
+  qdm_cleaky_relu_forward(zy, z, 2, 0.5);
+  CHECK(zy[0] == CMPLX(-0.5, 2) && zy[1] == CMPLX(3, -2), "complex leaky relu acts on Re and Im");
+
+  for (int kind = 0; kind < 3; kind++) {
+    act_ctx c;
+    c.kind = kind;
+    c.slope = 0.2;
+    rand_away0(c.x, AN);
+    randv(c.w, AN, -1, 1);
+    double dx[AN], num[AN], dx2[AN];
+    if (kind == 0) qdm_relu_backward(dx, c.w, c.x, AN);
+    else if (kind == 1) qdm_leaky_relu_backward(dx, c.w, c.x, AN, c.slope);
+    else qdm_cleaky_relu_backward((qdm_cplx *)dx, (const qdm_cplx *)c.w, (const qdm_cplx *)c.x, AN / 2, c.slope);
+    fd(act_loss, &c, c.x, AN, num);
+    check_grad(kind == 0 ? "relu dx" : kind == 1 ? "leaky relu dx" : "complex leaky relu co-gradient", dx, num, AN);
+    /* backward given the output instead of the input (in-place use) */
+    act_loss(&c);
+    if (kind == 1) {
+      qdm_leaky_relu_backward(dx2, c.w, c.y, AN, c.slope);
+      CHECK(memcmp(dx, dx2, sizeof dx) == 0, "leaky relu backward from y equals from x");
+    }
+  }
+  CHECK(qdm_leaky_relu_forward(y, x, 3, -1) == QDM_EINVAL, "negative slope rejected");
+}
+
+/* ---------------- L2 normalisation ---------------- */
+enum { QB = 3, QD = 7 };
+typedef struct { double x[QB * 2 * QD], w[QB * 2 * QD], y[QB * 2 * QD], n[QB]; int cplx; } l2_ctx;
+static double l2_loss(void *p) {
+  l2_ctx *c = p;
+  if (c->cplx) qdm_cl2norm_forward((qdm_cplx *)c->y, c->n, (const qdm_cplx *)c->x, QB, QD);
+  else qdm_l2norm_forward(c->y, c->n, c->x, QB, QD);
+  return dot(c->w, c->y, (size_t)QB * QD * (c->cplx ? 2 : 1));
+}
+static void test_l2norm(void) {
+  double x[2] = {3, 4}, y[2], n;
+  qdm_l2norm_forward(y, &n, x, 1, 2);
+  CHECK(n == 5 && fabs(y[0] - 0.6) < 1e-15 && fabs(y[1] - 0.8) < 1e-15, "l2norm of (3,4)");
+  qdm_cplx z[2] = {CMPLX(1, 1), CMPLX(0, -2)}, zy[2];
+  qdm_cl2norm_forward(zy, &n, z, 1, 2);
+  CHECK_NEAR(n, sqrt(6.0), 1e-15, "complex norm of (1+i, -2i)");
+  CHECK(cabs(zy[1] - CMPLX(0, -2 / sqrt(6.0))) < 1e-15, "complex l2norm value");
+
+  for (int cp = 0; cp < 2; cp++) {
+    l2_ctx c;
+    c.cplx = cp;
+    size_t n = (size_t)QB * QD * (cp ? 2 : 1);
+    randv(c.x, n, -1, 1);
+    randv(c.w, n, -1, 1);
+    l2_loss(&c);
+    double dx[QB * 2 * QD], num[QB * 2 * QD];
+    if (cp) qdm_cl2norm_backward((qdm_cplx *)dx, (const qdm_cplx *)c.w, (const qdm_cplx *)c.y, c.n, QB, QD);
+    else qdm_l2norm_backward(dx, c.w, c.y, c.n, QB, QD);
+    fd(l2_loss, &c, c.x, n, num);
+    check_grad(cp ? "complex l2norm co-gradient" : "l2norm dx", dx, num, n);
+  }
+}
+
+/* ---------------- complex <-> [Re, Im], concat ---------------- */
+enum { RB = 2, RD = 3 };
+typedef struct { double z[RB * 2 * RD], x[RB * 2 * RD], w[RB * 2 * RD], y[RB * 2 * RD]; int dir; } ri_ctx;
+static double ri_loss(void *p) {
+  ri_ctx *c = p;
+  if (c->dir == 0) qdm_cplx_to_reim(c->y, (const qdm_cplx *)c->z, RB, RD);
+  else qdm_reim_to_cplx((qdm_cplx *)c->y, c->x, RB, RD);
+  return dot(c->w, c->y, RB * 2 * RD);
+}
+enum { CB = 3, CA = 2, CD = 4 };
+typedef struct { double a[CB * CA], b[CB * CD], w[CB * (CA + CD)], y[CB * (CA + CD)]; } cat_ctx;
+static double cat_loss(void *p) {
+  cat_ctx *c = p;
+  qdm_concat_forward(c->y, c->a, c->b, CB, CA, CD);
+  return dot(c->w, c->y, CB * (CA + CD));
+}
+static void test_reshape(void) {
+  qdm_cplx z[2] = {CMPLX(1, 2), CMPLX(3, 4)};
+  double o[4];
+  qdm_cplx_to_reim(o, z, 1, 2);
+  CHECK(o[0] == 1 && o[1] == 3 && o[2] == 2 && o[3] == 4, "[Re, Im] block layout");
+  ri_ctx c;
+  randv(c.z, sizeof c.z / 8, -1, 1); randv(c.x, sizeof c.x / 8, -1, 1); randv(c.w, sizeof c.w / 8, -1, 1);
+  double g[RB * 2 * RD], num[RB * 2 * RD];
+  c.dir = 0;
+  qdm_cplx_to_reim_backward((qdm_cplx *)g, c.w, RB, RD);
+  fd(ri_loss, &c, c.z, RB * 2 * RD, num);
+  check_grad("cplx_to_reim co-gradient", g, num, RB * 2 * RD);
+  c.dir = 1;
+  qdm_reim_to_cplx_backward(g, (const qdm_cplx *)c.w, RB, RD);
+  fd(ri_loss, &c, c.x, RB * 2 * RD, num);
+  check_grad("reim_to_cplx gradient", g, num, RB * 2 * RD);
+
+  cat_ctx k;
+  randv(k.a, CB * CA, -1, 1); randv(k.b, CB * CD, -1, 1); randv(k.w, CB * (CA + CD), -1, 1);
+  cat_loss(&k);
+  CHECK(k.y[(CA + CD) + CA] == k.b[CD] && k.y[2 * (CA + CD) + 1] == k.a[2 * CA + 1], "concat layout");
+  double da[CB * CA], db[CB * CD], na[CB * CA], nb[CB * CD];
+  qdm_concat_backward(da, db, k.w, CB, CA, CD);
+  fd(cat_loss, &k, k.a, CB * CA, na); check_grad("concat da", da, na, CB * CA);
+  fd(cat_loss, &k, k.b, CB * CD, nb); check_grad("concat db", db, nb, CB * CD);
+}
+
+/* ---------------- losses ---------------- */
+enum { FB = 3, FD = 5 };
+typedef struct { qdm_cplx p[FB * FD], t[FB * FD]; double a[FB * FD], b[FB * FD]; } loss_ctx;
+static double inf_loss(void *p) {
+  loss_ctx *c = p;
+  double L;
+  qdm_infidelity_loss(&L, NULL, c->p, c->t, FB, FD);
+  return L;
+}
+static double mse_l(void *p) {
+  loss_ctx *c = p;
+  double L;
+  qdm_mse_loss(&L, NULL, c->a, c->b, FB * FD);
+  return L;
+}
+static void test_losses(void) {
+  /* |<0| (|0> + i|1>)/sqrt2>|^2 = 1/2; identical states give 0. */
+  qdm_cplx p[4] = {1, 0, CMPLX(0.6, 0), CMPLX(0, 0.8)};
+  qdm_cplx t[4] = {M_SQRT1_2, CMPLX(0, M_SQRT1_2), CMPLX(0.6, 0), CMPLX(0, 0.8)};
+  double L;
+  qdm_infidelity_loss(&L, NULL, p, t, 1, 2);
+  CHECK_NEAR(L, 0.5, 1e-15, "infidelity of |0> vs |+i>");
+  qdm_infidelity_loss(&L, NULL, p, t, 2, 2);
+  CHECK_NEAR(L, 0.25, 1e-15, "batch mean of 0.5 and 0");
+
+  loss_ctx c;
+  qdm_rng_haar_state(&rng, c.p, FD * FB);  /* not unit per row: formula must not assume it */
+  for (int r = 0; r < FB; r++) qdm_rng_haar_state(&rng, c.t + r * FD, FD);
+  qdm_cplx g[FB * FD];
+  double num[2 * FB * FD];
+  qdm_infidelity_loss(&L, g, c.p, c.t, FB, FD);
+  fd(inf_loss, &c, (double *)c.p, 2 * FB * FD, num);
+  check_grad("infidelity co-gradient", (const double *)g, num, 2 * FB * FD);
+
+  double a[2] = {1, 3}, b[2] = {0, 1}, gm[2];
+  qdm_mse_loss(&L, gm, a, b, 2);
+  CHECK(L == 2.5 && gm[0] == 1 && gm[1] == 2, "mse (1+4)/2 and grad (2*1/2, 2*2/2)");
+  randv(c.a, FB * FD, -1, 1); randv(c.b, FB * FD, -1, 1);
+  double gg[FB * FD];
+  qdm_mse_loss(&L, gg, c.a, c.b, FB * FD);
+  fd(mse_l, &c, c.a, FB * FD, num);
+  check_grad("mse gradient", gg, num, FB * FD);
+}
+
+/* ---------------- Adam, LR decay, init ---------------- */
+static void test_adam(void) {
+  /* one step, hand-computed: m = (1-b1) g, v = (1-b2) g^2, so mhat = g,
+   * vhat = g^2 and p1 = p0 - lr * g / (|g| + eps). */
+  double p[3] = {1.0, -2.0, 0.5}, g[3] = {0.5, 0.25, -4.0};
+  double q[1] = {1.0}, gq[1] = {0.5};
+  qdm_adam opt;
+  CHECK(qdm_adam_init(&opt, 0.9, 0.999, 1e-8, 0) == QDM_OK, "adam init");
+  qdm_adam_add_group(&opt, "a", p, g, 3, 1.0, 0.0);
+  qdm_adam_add_group(&opt, "b", q, gq, 1, 2.0, 0.1);   /* lr x2, L2 decay 0.1 */
+  CHECK(opt.n == 4 && opt.groups[1].off == 3, "group layout");
+  qdm_adam_step(&opt, 0.1);
+  CHECK_NEAR(p[0], 1.0 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-15, "adam step 1, p0");
+  CHECK_NEAR(p[1], -2.0 - 0.1 * 0.25 / (0.25 + 1e-8), 1e-15, "adam step 1, p1");
+  CHECK_NEAR(p[2], 0.5 + 0.1 * 4.0 / (4.0 + 1e-8), 1e-15, "adam step 1, p2");
+  /* L2: g' = 0.5 + 0.1 * 1 = 0.6, group lr = 0.2 */
+  CHECK_NEAR(q[0], 1.0 - 0.2 * 0.6 / (0.6 + 1e-8), 1e-15, "adam L2 step 1");
+
+  /* step 2, textbook Algorithm 1 in scalars */
+  double g2 = -0.25;
+  g[0] = g2;
+  qdm_adam_step(&opt, 0.1);
+  double m = 0.9 * (0.1 * 0.5) + 0.1 * g2, v = 0.999 * (0.001 * 0.25) + 0.001 * g2 * g2;
+  double mh = m / (1 - 0.9 * 0.9), vh = v / (1 - 0.999 * 0.999);
+  double p0 = 1.0 - 0.1 * 0.5 / (0.5 + 1e-8);
+  CHECK_NEAR(p[0], p0 - 0.1 * mh / (sqrt(vh) + 1e-8), 1e-14, "adam step 2 (bias correction)");
+
+  /* restoring the saved state reproduces the trajectory */
+  double p2[3], g2a[3], q2[1], gq2[1];
+  memcpy(p2, p, sizeof p); memcpy(g2a, g, sizeof g); memcpy(q2, q, sizeof q); memcpy(gq2, gq, sizeof gq);
+  qdm_adam o2;
+  qdm_adam_init(&o2, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_add_group(&o2, "a", p2, g2a, 3, 1.0, 0.0);
+  qdm_adam_add_group(&o2, "b", q2, gq2, 1, 2.0, 0.1);
+  CHECK(qdm_adam_set_state(&o2, opt.t, opt.m, opt.v, opt.n) == QDM_OK, "set state");
+  qdm_adam_step(&opt, 0.05);
+  qdm_adam_step(&o2, 0.05);
+  CHECK(memcmp(p, p2, sizeof p) == 0 && q[0] == q2[0], "restored optimiser continues identically");
+  CHECK(qdm_adam_set_state(&o2, 1, opt.m, opt.v, 3) == QDM_EINVAL, "wrong state size rejected");
+  qdm_adam_zero_grad(&o2);
+  CHECK(g2a[0] == 0 && g2a[2] == 0 && gq2[0] == 0, "zero_grad");
+  CHECK(qdm_adam_step(&o2, NAN) == QDM_EINVAL, "NaN lr rejected");
+  qdm_adam_free(&opt);
+  qdm_adam_free(&o2);
+
+  /* AdamW: p <- p (1 - lr wd) first, then the Adam step without decay */
+  double w[1] = {1.0}, gw[1] = {0.5};
+  qdm_adam_init(&opt, 0.9, 0.999, 1e-8, 1);
+  qdm_adam_add_group(&opt, NULL, w, gw, 1, 1.0, 0.1);
+  qdm_adam_step(&opt, 0.1);
+  CHECK_NEAR(w[0], 0.99 - 0.1 * 0.5 / (0.5 + 1e-8), 1e-15, "adamw step 1");
+  qdm_adam_free(&opt);
+
+  CHECK_NEAR(qdm_lr_step_decay(1e-3, 0.97, 10, 0), 1e-3, 1e-15, "lr epoch 0");
+  CHECK_NEAR(qdm_lr_step_decay(1e-3, 0.97, 10, 9), 1e-3, 1e-15, "lr epoch 9");
+  CHECK_NEAR(qdm_lr_step_decay(1e-3, 0.97, 10, 10), 0.97e-3, 1e-15, "lr epoch 10");
+  CHECK_NEAR(qdm_lr_step_decay(1e-3, 0.97, 10, 25), 0.9409e-3, 1e-15, "lr epoch 25");
+  CHECK(isnan(qdm_lr_step_decay(1e-3, 0.97, 0, 5)), "lr step_size 0 rejected");
+}
+
+static void test_init(void) {
+  enum { IN = 400, OUT = 50 };
+  static double W[IN * OUT], b[OUT];
+  CHECK(qdm_init_linear(W, b, IN, OUT, &rng) == QDM_OK, "init linear");
+  double bound = 1.0 / 20.0, mx = 0, s = 0, s2 = 0;
+  for (int i = 0; i < IN * OUT; i++) {
+    mx = fmax(mx, fabs(W[i]));
+    s += W[i];
+    s2 += W[i] * W[i];
+  }
+  int inb = 1;
+  for (int i = 0; i < OUT; i++) inb &= fabs(b[i]) <= bound;
+  CHECK(mx <= bound && mx > 0.99 * bound && inb, "U(-1/sqrt(in), 1/sqrt(in)): max %g", mx);
+  double n = IN * OUT, mean = s / n, var = s2 / n - mean * mean;
+  /* var of U(-a, a) = a^2/3; the sample variance's relative sd is ~ 0.9/sqrt(n) */
+  CHECK(fabs(mean) < 5 * bound / sqrt(3 * n), "init mean %g", mean);
+  CHECK(fabs(var / (bound * bound / 3) - 1) < 5 * 0.9 / sqrt(n), "init variance %g", var);
+  double gm[3], bt[3];
+  qdm_init_layernorm(gm, bt, 3);
+  CHECK(gm[2] == 1 && bt[2] == 0, "layernorm init");
+}
+
+int main(void) {
+  qdm_rng_seed(&rng, 12345);
+  test_linear();
+  test_layernorm();
+  test_activations();
+  test_l2norm();
+  test_reshape();
+  test_losses();
+  test_adam();
+  test_init();
+  return check_done();
+}
