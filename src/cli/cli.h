@@ -26,4 +26,8 @@ int cli_tty(void);
 
 /* subcommands: each lives in its own cmd_*.c and prints its --help */
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_qstate(int argc, char **argv);
+int cmd_circuit(int argc, char **argv);
 #endif

@@ -1,0 +1,100 @@
+/* qdm/model.h -- the Hybrid Quantum-Classical U-Net of report section 6.4,
+ * in the authors' exact form (DESIGN.md section 2) with every part
+ * switchable for ablations:
+ *
+ *   x_t (D complex) -> [Re, Im] -> Linear(2D, H) -> ReLU -> Linear(H, 2^n)
+ *     -> LayerNorm -> L2-normalise = amplitude state psi0 (eqs. 14-15)
+ *   block 1: U1(theta[g]) psi0                                 (section 4)
+ *   block 2 (ancilla): controlled-U2 from an ancilla in |+>, H on the
+ *     ancilla, keep its |0> branch (I + U2) psi / 2, renormalise, complex
+ *     leaky ReLU, renormalise; <Z_ancilla> = Re <psi|U2|psi> is a feature
+ *   block 3: U3(theta[g]) then K adaptive non-local observables
+ *     y_k = <psi|H_k|psi>, H_k = (M_k + M_k^dagger)/2          (eqs. 21-22)
+ *   decoder: concat(features, skip = [Re, Im] of x_t) -> Linear -> ReLU
+ *     -> Linear(H, 2D) -> complex D -> L2-normalise
+ *
+ * The circuit parameters are a table indexed by g = (t, label) (or t alone
+ * when unconditional): every row of a group shares one circuit, so each
+ * block is applied as one 2^n x 2^n unitary per group (the engine's fused
+ * path) and its gradient is reduced to one dL/dU per group. */
+#ifndef QDM_MODEL_H
+#define QDM_MODEL_H
+#include "qdm/circuits.h"
+#include "qdm/nn.h"
+#include "qdm/qsim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  int D;            /* complex values per image (16 x 16 = 256) */
+  int hidden;       /* width of the classical layers (512) */
+  int n;            /* bottleneck qubits (4) */
+  int layers;       /* ansatz layers per block (10) */
+  char ansatz[16];  /* ansatz name from circuits.h ("authors") */
+  int ancilla;      /* block 2 on/off */
+  int measure;      /* QDM_MEASURE_ANO or QDM_MEASURE_PAULI */
+  int K;            /* number of ANO observables (16) */
+  int skip;         /* skip connection on/off */
+  int classical;    /* classical bottleneck in place of the circuit */
+  int conditional;  /* circuit table indexed by (t, label) (1) or t (0) */
+  int T, classes;   /* diffusion steps and label count */
+  double leak;      /* slope of the complex leaky ReLU in block 2 */
+} qdm_unet_cfg;
+
+enum { QDM_MEASURE_ANO = 0, QDM_MEASURE_PAULI = 1 };
+
+/* The authors' configuration (DESIGN.md section 2). */
+void qdm_unet_cfg_authors(qdm_unet_cfg *c);
+
+/* A named parameter tensor of the model: its values, gradient, shape. */
+typedef struct {
+  char name[32];
+  double *p, *g;
+  size_t n;
+  int ndim;
+  int64_t shape[4];
+  int group;        /* QDM_PG_CLASSICAL, QDM_PG_CIRCUIT, QDM_PG_ANO */
+} qdm_unet_param;
+enum { QDM_PG_CLASSICAL = 0, QDM_PG_CIRCUIT = 1, QDM_PG_ANO = 2 };
+
+typedef struct qdm_unet qdm_unet;
+
+/* Allocates the model for batches of up to max_rows rows and initialises
+ * its parameters from rng (PyTorch defaults for the classical layers,
+ * U(0, 2 pi) for circuit angles, complex Gaussian / sqrt(d) for ANO). */
+qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng);
+void qdm_unet_free(qdm_unet *m);
+const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m);
+/* Parameter tensors (for the optimiser and checkpoints). */
+int qdm_unet_nparams(const qdm_unet *m);
+qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i);
+/* Totals per group: circuit angles, ANO matrix entries (real count), classical. */
+void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *classical);
+
+/* Forward on rows x (B x D complex, expected unit norm), steps t[r] in
+ * 1..T, labels[r] in 0..classes-1 (may be NULL when unconditional or
+ * classes == 1). out: B x D complex, unit norm. Activations are kept for
+ * the backward pass. */
+int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *labels, int B,
+                     qdm_cplx *out);
+/* Backward of the last forward: dout = co-gradient w.r.t. out. Parameter
+ * gradients are ACCUMULATED into each param's g; call qdm_unet_zero_grad
+ * before a step. dx (may be NULL) receives the co-gradient w.r.t. x. */
+int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx);
+void qdm_unet_zero_grad(qdm_unet *m);
+
+/* 1: run the circuit blocks gate by gate on every row (the engine's
+ * per-row path) instead of one fused unitary per group; same numbers to
+ * rounding, slower. For tests and benchmarks. */
+void qdm_unet_set_gate_path(qdm_unet *m, int on);
+
+/* Dense multiply-adds per row of the classical layers (forward), for
+ * GFLOP/s accounting. */
+double qdm_unet_dense_macs(const qdm_unet *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

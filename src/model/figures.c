@@ -1,0 +1,157 @@
+/* figures.c -- what a finished run leaves for people to look at: the loss
+ * curve (report Fig. 6), the forward process (Fig. 7), a grid of samples
+ * with one row per class (Fig. 8), one reverse chain per class, and
+ * summary.json with the numbers. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qdm/io.h"
+#include "runimpl.h"
+
+static int out_path(char *buf, size_t len, const run *R, const char *name) {
+  if ((size_t)snprintf(buf, len, "%s/%s", R->o.out, name) >= len) return qdm_fail(QDM_EINVAL, "--out: path too long");
+  return QDM_OK;
+}
+
+static int loss_png(const run *R) {
+  char p[2048];
+  int err = out_path(p, sizeof p, R, "loss.png");
+  if (err || R->nhist < 1) return err;
+  double *x = malloc(R->nhist * sizeof *x), *l = malloc(R->nhist * sizeof *l), *f = malloc(R->nhist * sizeof *f);
+  if (!x || !l || !f) err = qdm_fail(QDM_ENOMEM, "loss.png: out of memory");
+  for (int e = 0; !err && e < R->nhist; e++) {
+    x[e] = e + 1;
+    l[e] = R->hist[4 * e];
+    f[e] = R->hist[4 * e + 1];
+  }
+  qdm_series s[2] = {{"infidelity 1 - |<pred|target>|^2", x, f, R->nhist}, {"training loss", x, l, R->nhist}};
+  int ns = R->o.loss == QDM_LOSS_INFIDELITY ? 1 : 2;
+  char title[128];
+  snprintf(title, sizeof title, "qdm train: preset %s, digits %s", R->o.preset, R->o.digits);
+  if (!err) err = qdm_plot_lines(p, title, "epoch", "loss (batch mean)", s, ns, 1);
+  free(x); free(l); free(f);
+  return err;
+}
+
+/* the classes present in the training set, ascending, and one image of each */
+static int classes_of(const run *R, int *cls, int *first) {
+  int nc = 0;
+  for (int c = 0; c < R->o.model.classes && c < 256; c++)
+    for (int i = 0; i < R->data.n; i++)
+      if (!R->data.y || R->data.y[i] == c) {
+        cls[nc] = c;
+        first[nc++] = i;
+        break;
+      }
+  return nc;
+}
+
+static void row_names(const int *cls, int nc, char names[][16], const char **rl) {
+  for (int i = 0; i < nc; i++) {
+    snprintf(names[i], 16, "%d", cls[i]);
+    rl[i] = names[i];
+  }
+}
+
+/* x_t for t = 0..T of one image per class, with one fixed noise draw */
+static int forward_png(run *R, const int *cls, const int *first, int nc) {
+  char p[2048], names[256][16];
+  const char *rl[256];
+  int err = out_path(p, sizeof p, R, "forward.png"), D = R->D, T = R->T;
+  if (err) return err;
+  float *img = malloc((size_t)nc * (T + 1) * D * sizeof(float));
+  double *eps = malloc(2 * (size_t)D * sizeof(double)), *xt = malloc(2 * (size_t)D * sizeof(double));
+  if (!img || !eps || !xt) err = qdm_fail(QDM_ENOMEM, "forward.png: out of memory");
+  qdm_rng rng;
+  qdm_rng_seed(&rng, R->o.seed + 17);
+  for (int i = 0; !err && i < nc; i++) {
+    tu_images_to_x0(&R->data, first + i, 1, R->o.data_scale, R->x0);
+    qdm_randn(eps, 2 * (size_t)D, &rng);
+    for (int t = 0; t <= T; t++) {
+      qdm_q_sample(xt, &R->sch, R->x0, eps, &t, 1, 2 * D);
+      for (int k = 0; k < D; k++)
+        img[((size_t)i * (T + 1) + t) * D + k] = (float)hypot(xt[2 * k], xt[2 * k + 1]);
+    }
+  }
+  if (!err) {
+    run_scale_max(img, nc * (T + 1), D);
+    row_names(cls, nc, names, rl);
+    int side = (int)(sqrt((double)D) + 0.5);
+    err = qdm_png_grid(p, img, nc * (T + 1), side, side, nc, T + 1, 5, rl);
+  }
+  free(img); free(eps); free(xt);
+  return err;
+}
+
+static int samples_pngs(run *R, const int *cls, int nc) {
+  char p[2048], names[256][16];
+  const char *rl[256];
+  int D = R->D, T = R->T, per = R->o.samples_per_class > 0 ? R->o.samples_per_class : 8, n = nc * per;
+  int side = (int)(sqrt((double)D) + 0.5), err = QDM_OK;
+  int *lab = malloc(n * sizeof(int));
+  float *img = malloc((size_t)n * D * sizeof(float)), *traj = malloc((size_t)nc * (T + 1) * D * sizeof(float));
+  float *one = malloc((size_t)nc * D * sizeof(float));
+  if (!lab || !img || !traj || !one) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
+  for (int i = 0; !err && i < n; i++) lab[i] = cls[i / per];
+  if (R->ema) tu_params_set(R->m, R->ema); /* sample from the averaged weights */
+  if (!err) err = run_generate(R->m, &R->o, &R->sch, R->o.sampler, lab, n, R->o.seed + 1, img, NULL);
+  for (int i = 0; !err && i < nc; i++) lab[i] = cls[i];
+  if (!err) err = run_generate(R->m, &R->o, &R->sch, R->o.sampler, lab, nc, R->o.seed + 2, one, traj);
+  row_names(cls, nc, names, rl);
+  if (!err && !(err = out_path(p, sizeof p, R, "samples.png"))) {
+    run_scale_max(img, n, D);
+    err = qdm_png_grid(p, img, n, side, side, nc, per, 5, rl);
+  }
+  if (!err && !(err = out_path(p, sizeof p, R, "evolution.png"))) {
+    run_scale_max(traj, nc * (T + 1), D);
+    err = qdm_png_grid(p, traj, nc * (T + 1), side, side, nc, T + 1, 5, rl);
+  }
+  free(lab); free(img); free(traj); free(one);
+  return err;
+}
+
+static int summary_json(const run *R) {
+  char p[2048];
+  qdm_atomic a;
+  int err = out_path(p, sizeof p, R, "summary.json");
+  if (err || (err = qdm_atomic_open(&a, p))) return err;
+  size_t nc, na, ncl;
+  qdm_unet_counts(R->m, &nc, &na, &ncl);
+  const double *last = R->nhist ? R->hist + 4 * (R->nhist - 1) : NULL;
+  double best_inf = INFINITY;
+  for (int e = 0; e < R->nhist; e++) best_inf = fmin(best_inf, R->hist[4 * e + 1]);
+  qdm_json j;
+  qdm_json_init(&j, a.f, 1);
+  qdm_json_obj(&j);
+  qdm_json_kv_str(&j, "preset", R->o.preset);
+  qdm_json_kv_str(&j, "digits", R->o.digits);
+  qdm_json_kv_int(&j, "images", R->data.n);
+  qdm_json_kv_int(&j, "epochs", R->nhist);
+  qdm_json_kv_num(&j, "final_loss", last ? last[0] : NAN);
+  qdm_json_kv_num(&j, "best_loss", R->st.best);
+  qdm_json_kv_num(&j, "final_infidelity", last ? last[1] : NAN);
+  qdm_json_kv_num(&j, "best_infidelity", best_inf);
+  qdm_json_kv_num(&j, "seconds", R->st.seconds);
+  qdm_json_kv_num(&j, "rows_per_s", R->rows_per_s);
+  qdm_json_kv_int(&j, "threads", qdm_threads());
+  qdm_json_key(&j, "params");
+  qdm_json_obj(&j);
+  qdm_json_kv_int(&j, "circuit", (long long)nc);
+  qdm_json_kv_int(&j, "ano", (long long)na);
+  qdm_json_kv_int(&j, "classical", (long long)ncl);
+  qdm_json_kv_int(&j, "total", (long long)(nc + na + ncl));
+  qdm_json_obj_end(&j);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
+  return qdm_atomic_commit(&a);
+}
+
+int run_outputs(run *R) {
+  int cls[256], first[256], nc = classes_of(R, cls, first);
+  int err = loss_png(R);
+  if (!err) err = forward_png(R, cls, first, nc);
+  if (!err) err = samples_pngs(R, cls, nc);
+  if (!err) err = summary_json(R);
+  return err;
+}

@@ -1,0 +1,168 @@
+/* sample.c -- generation: the reverse chain from noise with a trained
+ * model, by the authors' deterministic mean sampler or by qdm's ancestral
+ * DDPM, DDIM and reverse-SDE samplers (report 2.1.2, 2.1.4). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qdm/io.h"
+#include "runimpl.h"
+
+/* The model sees unit vectors and predicts a unit vector; the denoiser
+ * restores the scale of what it predicts (x0 at the data's norm, eps at the
+ * noise's) so that the samplers' formulas apply in the raw space. */
+typedef struct {
+  qdm_unet *m;
+  int D;
+  double scale;
+  int *t;
+  qdm_cplx *in, *out;
+} denoise_ctx;
+
+static int predict(void *ctx, const double *z, int B, int D2, int t, const int *labels, double *out) {
+  denoise_ctx *c = ctx;
+  (void)D2;
+  for (int r = 0; r < B; r++) c->t[r] = t;
+  run_unit_rows(c->in, z, B, c->D);
+  int err = qdm_unet_forward(c->m, c->in, c->t, labels, B, c->out);
+  if (err) return err;
+  for (size_t k = 0; k < (size_t)B * c->D; k++) ((qdm_cplx *)out)[k] = c->scale * c->out[k];
+  return QDM_OK;
+}
+
+static int sampler_kind(const char *s, qdm_sampler_kind *k) {
+  if (!strcmp(s, "mean")) *k = QDM_SAMPLER_MEAN;
+  else if (!strcmp(s, "ddpm")) *k = QDM_SAMPLER_DDPM;
+  else if (!strcmp(s, "ddim")) *k = QDM_SAMPLER_DDIM;
+  else if (!strcmp(s, "sde")) *k = QDM_SAMPLER_SDE;
+  else return qdm_fail(QDM_EINVAL, "--sampler '%s': expected mean, ddpm, ddim or sde", s);
+  return QDM_OK;
+}
+
+static void magnitudes(const double *z, int B, int D, float *dst, size_t stride) {
+  for (int r = 0; r < B; r++)
+    for (int k = 0; k < D; k++) {
+      double re = z[((size_t)r * D + k) * 2], im = z[((size_t)r * D + k) * 2 + 1];
+      dst[r * stride + k] = (float)sqrt(re * re + im * im);
+    }
+}
+
+static int chain(denoise_ctx *c, const qdm_train_opts *o, const qdm_schedule *sch, qdm_sampler_kind kind,
+                 const int *labels, int B, qdm_rng *rng, double *z, double *work, float *img, float *traj) {
+  int D = c->D, T = o->model.T, err = QDM_OK;
+  qdm_denoiser den = {predict, c, o->target};
+  size_t stride = (size_t)(T + 1) * D;
+  qdm_randn(z, (size_t)B * 2 * D, rng);
+  if (kind == QDM_SAMPLER_MEAN) run_unit_rows((qdm_cplx *)z, z, B, D); /* the authors start from unit noise */
+  for (int t = T; t >= 1 && !err; t--) {
+    if (traj) magnitudes(z, B, D, traj + (size_t)(T - t) * D, stride);
+    switch (kind) {
+    case QDM_SAMPLER_MEAN: err = qdm_step_mean(z, sch, &den, t, labels, B, 2 * D, 1, work); break;
+    case QDM_SAMPLER_DDPM: err = qdm_step_ddpm(z, sch, &den, t, labels, B, 2 * D, rng, work); break;
+    case QDM_SAMPLER_DDIM: err = qdm_step_ddim(z, sch, &den, t, t - 1, 0.0, labels, B, 2 * D, rng, work); break;
+    default: err = qdm_step_sde(z, sch, &den, t, labels, B, 2 * D, rng, work);
+    }
+  }
+  if (traj) magnitudes(z, B, D, traj + (size_t)T * D, stride);
+  magnitudes(z, B, D, img, D);
+  return err;
+}
+
+int run_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_schedule *sch, const char *sampler,
+                 const int *labels, int n, uint64_t seed, float *img, float *traj) {
+  qdm_sampler_kind kind = QDM_SAMPLER_MEAN;
+  int err = sampler_kind(sampler, &kind);
+  if (err) return err;
+  int D = o->model.D, chunk = 64, T = o->model.T;
+  denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL};
+  if (o->target == QDM_PRED_X0 && o->data_scale > 0) c.scale = o->data_scale * sqrt((double)D);
+  if (o->target == QDM_PRED_EPS) c.scale = sqrt(2.0 * D);
+  c.t = malloc(chunk * sizeof(int));
+  c.in = malloc((size_t)chunk * D * sizeof(qdm_cplx));
+  c.out = malloc((size_t)chunk * D * sizeof(qdm_cplx));
+  double *z = malloc((size_t)chunk * 2 * D * sizeof(double)), *work = malloc(qdm_sampler_work(chunk, 2 * D) * sizeof(double));
+  if (!c.t || !c.in || !c.out || !z || !work) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
+  qdm_rng rng;
+  qdm_rng_seed(&rng, seed);
+  for (int i = 0; !err && i < n; i += chunk) {
+    int B = n - i < chunk ? n - i : chunk;
+    err = chain(&c, o, sch, kind, labels ? labels + i : NULL, B, &rng, z, work, img + (size_t)i * D,
+                traj ? traj + (size_t)i * (T + 1) * D : NULL);
+  }
+  free(c.t); free(c.in); free(c.out); free(z); free(work);
+  return err;
+}
+
+void run_scale_max(float *img, int n, int D) {
+  for (int i = 0; i < n; i++) {
+    float mx = 0;
+    for (int k = 0; k < D; k++) mx = img[(size_t)i * D + k] > mx ? img[(size_t)i * D + k] : mx;
+    for (int k = 0; k < D && mx > 0; k++) img[(size_t)i * D + k] /= mx;
+  }
+}
+
+/* labels "0,1" -> n per label, in rows */
+static int parse_labels(const char *s, int classes, int *lab, int *nl) {
+  unsigned char mask[256];
+  int err = qdm_parse_classes(s && *s ? s : "all", mask);
+  if (err) return err;
+  *nl = 0;
+  for (int c = 0; c < classes; c++)
+    if (mask[c]) lab[(*nl)++] = c;
+  if (!*nl) return qdm_fail(QDM_EINVAL, "--labels '%s': no label in 0..%d", s, classes - 1);
+  return QDM_OK;
+}
+
+int qdm_sample_run(const qdm_sample_opts *so) {
+  qdm_train_opts o;
+  int err = tu_load_opts(so->checkpoint, &o);
+  if (err) return err;
+  if (so->n < 1 || so->n > 100000) return qdm_fail(QDM_EINVAL, "--n %d: expected 1..100000 images per label", so->n);
+  int lab[256], nl;
+  if ((err = parse_labels(so->labels, o.model.classes, lab, &nl))) return err;
+  run R;
+  memset(&R, 0, sizeof R);
+  R.o = o;
+  R.o.batch = 1; /* run_model sizes the model for at least a sampling chunk */
+  if ((err = run_model(&R)) || (err = tu_load(so->checkpoint, R.m, NULL, NULL, NULL, NULL, NULL, 0))) {
+    run_free(&R);
+    return err;
+  }
+  int n = so->n * nl, D = o.model.D;
+  int *labels = malloc(n * sizeof(int));
+  float *img = malloc((size_t)n * D * sizeof(float));
+  if (!labels || !img) err = qdm_fail(QDM_ENOMEM, "sample: out of memory for %d images", n);
+  for (int i = 0; !err && i < n; i++) labels[i] = lab[i / so->n];
+  if (!err) err = run_generate(R.m, &o, &R.sch, so->sampler[0] ? so->sampler : o.sampler, labels, n, so->seed, img, NULL);
+  if (!err) run_scale_max(img, n, D);
+  int side = (int)(sqrt((double)D) + 0.5);
+  if (!err && so->png[0]) {
+    char names[256][8];
+    const char *rl[256];
+    for (int i = 0; i < nl; i++) {
+      snprintf(names[i], sizeof names[i], "%d", lab[i]);
+      rl[i] = names[i];
+    }
+    int cols = so->n > 16 ? 16 : so->n;
+    float *grid = img;
+    /* one row per label: the first `cols` samples of each */
+    float *pick = malloc((size_t)nl * cols * D * sizeof(float));
+    if (!pick) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
+    for (int i = 0; !err && i < nl; i++)
+      memcpy(pick + (size_t)i * cols * D, grid + (size_t)i * so->n * D, (size_t)cols * D * sizeof(float));
+    if (!err) err = qdm_png_grid(so->png, pick, nl * cols, side, side, nl, cols, 6, rl);
+    free(pick);
+  }
+  if (!err && so->idx[0]) err = qdm_idx_write_images(so->idx, img, n, side, side);
+  if (!err && so->idx_labels[0]) {
+    uint8_t *l8 = malloc(n);
+    if (!l8) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
+    for (int i = 0; !err && i < n; i++) l8[i] = (uint8_t)labels[i];
+    if (!err) err = qdm_idx_write_labels(so->idx_labels, l8, n);
+    free(l8);
+  }
+  free(labels);
+  free(img);
+  run_free(&R);
+  return err;
+}

@@ -1,0 +1,564 @@
+/* unet.c -- the hybrid quantum-classical U-Net (report 6.4; DESIGN.md 2).
+ * Stages, each a forward and a backward side by side:
+ *   encoder     x_t -> amplitude state psi0
+ *   bottleneck  psi0 -> features (circuit blocks + measurement, per group),
+ *               or the classical stand-in of the same shape
+ *   decoder     features (+ skip) -> predicted unit vector
+ * Activations live in one allocation sized for max_rows rows. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qdm/model.h"
+
+#define MAXP 16
+
+struct qdm_unet {
+  qdm_unet_cfg cfg;
+  int d;            /* 2^n */
+  int F;            /* features into the decoder */
+  int G;            /* circuit groups */
+  int nblk, P;      /* circuit blocks and parameters per block */
+  int hc;           /* hidden width of the classical bottleneck */
+  int max_rows;
+  int gate_path;        /* 1: gate-by-gate engine path (for tests), 0: fused */
+  qdm_circuit *circ;    /* the ansatz block (same structure for every block) */
+  qdm_ano *ano;
+  qdm_unet_param prm[MAXP];
+  int nprm;
+  double *pmem;         /* parameters and gradients, one allocation */
+  /* parameter views */
+  double *e1W, *e1b, *e2W, *e2b, *lng, *lnb, *theta, *d1W, *d1b, *d2W, *d2b, *cW1, *cb1, *cW2, *cb2;
+  double *ge1W, *ge1b, *ge2W, *ge2b, *glng, *glnb, *gtheta, *gano, *gd1W, *gd1b, *gd2W, *gd2b, *gcW1, *gcb1, *gcW2, *gcb2;
+  /* activations of the last forward */
+  int B;
+  int *grp, *perm, *gstart;      /* group of each row, rows sorted by group, group starts */
+  double *xr, *h1, *h2, *ln_mu, *ln_rs, *h3, *amp, *amp_n;
+  qdm_cplx *psi0, *psi1, *phi, *beta, *bhat, *gam, *psi2, *psi3;  /* in group order */
+  double *bnorm, *gnorm, *zf;
+  double *y, *feat, *dec_in, *h4, *h5, *cls_h;
+  qdm_cplx *pred, *out;
+  double *pnorm;
+  qdm_cplx *U;          /* nblk unitaries per group present */
+  /* gradient scratch */
+  double *dA, *dB2, *dC;
+  qdm_cplx *gz1, *gz2, *gz3, *dU;
+  double *amem;
+};
+
+void qdm_unet_cfg_authors(qdm_unet_cfg *c) {
+  memset(c, 0, sizeof *c);
+  c->D = 256;
+  c->hidden = 512;
+  c->n = 4;
+  c->layers = 10;
+  strcpy(c->ansatz, "authors");
+  c->ancilla = 1;
+  c->measure = QDM_MEASURE_ANO;
+  c->K = 16;
+  c->skip = 1;
+  c->classical = 0;
+  c->conditional = 1;
+  c->T = 10;
+  c->classes = 10;
+  c->leak = 0.01;
+}
+
+const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m) { return &m->cfg; }
+int qdm_unet_nparams(const qdm_unet *m) { return m->nprm; }
+qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i) { return i >= 0 && i < m->nprm ? &m->prm[i] : NULL; }
+
+static int check_cfg(const qdm_unet_cfg *c) {
+  if (c->D < 1 || c->hidden < 1) return qdm_fail(QDM_EINVAL, "model: D = %d and hidden = %d must be >= 1", c->D, c->hidden);
+  if (c->n < 1 || c->n > 10) return qdm_fail(QDM_EINVAL, "model: qubits = %d, expected 1..10", c->n);
+  if (c->layers < 0 || c->layers > 200) return qdm_fail(QDM_EINVAL, "model: layers = %d, expected 0..200", c->layers);
+  if (c->T < 1 || c->classes < 1) return qdm_fail(QDM_EINVAL, "model: T = %d and classes = %d must be >= 1", c->T, c->classes);
+  if (c->measure == QDM_MEASURE_ANO && c->K < 1) return qdm_fail(QDM_EINVAL, "model: --ano K = %d, expected >= 1", c->K);
+  if (qdm_ansatz_nparams(c->ansatz, c->n, c->layers, NULL) < 0)
+    return qdm_fail(QDM_EINVAL, "model: unknown ansatz '%s' for %d qubits", c->ansatz, c->n);
+  return QDM_OK;
+}
+
+static double *add_param(qdm_unet *m, double **cur, const char *name, int group, int ndim, int64_t s0, int64_t s1,
+                         int64_t s2, double **grad) {
+  qdm_unet_param *p = &m->prm[m->nprm++];
+  memset(p, 0, sizeof *p);
+  snprintf(p->name, sizeof p->name, "%s", name);
+  p->ndim = ndim;
+  p->shape[0] = s0;
+  p->shape[1] = s1;
+  p->shape[2] = s2;
+  p->n = (size_t)s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
+  p->group = group;
+  p->p = *cur;
+  *cur += p->n;
+  *grad = p->p; /* fixed up after all params are laid out */
+  return p->p;
+}
+
+/* Lay out every tensor; with pmem == NULL only count. */
+static size_t layout(qdm_unet *m) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
+  double *cur = m->pmem, *dummy;
+  m->nprm = 0;
+  m->e1W = add_param(m, &cur, "enc1.weight", QDM_PG_CLASSICAL, 2, H, D2, 0, &dummy);
+  m->e1b = add_param(m, &cur, "enc1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, &dummy);
+  m->e2W = add_param(m, &cur, "enc2.weight", QDM_PG_CLASSICAL, 2, d, H, 0, &dummy);
+  m->e2b = add_param(m, &cur, "enc2.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, &dummy);
+  m->lng = add_param(m, &cur, "enc_ln.weight", QDM_PG_CLASSICAL, 1, d, 0, 0, &dummy);
+  m->lnb = add_param(m, &cur, "enc_ln.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, &dummy);
+  if (c->classical) {
+    m->cW1 = add_param(m, &cur, "bottleneck.w1", QDM_PG_CLASSICAL, 3, m->G, m->hc, d, &dummy);
+    m->cb1 = add_param(m, &cur, "bottleneck.b1", QDM_PG_CLASSICAL, 2, m->G, m->hc, 0, &dummy);
+    m->cW2 = add_param(m, &cur, "bottleneck.w2", QDM_PG_CLASSICAL, 3, m->G, F, m->hc, &dummy);
+    m->cb2 = add_param(m, &cur, "bottleneck.b2", QDM_PG_CLASSICAL, 2, m->G, F, 0, &dummy);
+  } else {
+    m->theta = add_param(m, &cur, "circuit.theta", QDM_PG_CIRCUIT, 3, m->G, m->nblk, m->P, &dummy);
+    if (c->measure == QDM_MEASURE_ANO)
+      add_param(m, &cur, "ano.M", QDM_PG_ANO, 3, c->K, d, 2 * d, &dummy);
+  }
+  m->d1W = add_param(m, &cur, "dec1.weight", QDM_PG_CLASSICAL, 2, H, F + (c->skip ? D2 : 0), 0, &dummy);
+  m->d1b = add_param(m, &cur, "dec1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, &dummy);
+  m->d2W = add_param(m, &cur, "dec2.weight", QDM_PG_CLASSICAL, 2, D2, H, 0, &dummy);
+  m->d2b = add_param(m, &cur, "dec2.bias", QDM_PG_CLASSICAL, 1, D2, 0, 0, &dummy);
+  return (size_t)(cur - m->pmem);
+}
+
+/* gradient of a parameter view = same offset in the second half */
+#define GRAD(m, p, total) ((p) ? (p) + (total) : NULL)
+
+static int alloc_params(qdm_unet *m) {
+  m->pmem = NULL;
+  size_t total = layout(m);
+  m->pmem = calloc(2 * total, sizeof(double));
+  if (!m->pmem) return qdm_fail(QDM_ENOMEM, "model: out of memory for %zu parameters", total);
+  layout(m);
+  for (int i = 0; i < m->nprm; i++) m->prm[i].g = m->prm[i].p + total;
+  m->ge1W = GRAD(m, m->e1W, total); m->ge1b = GRAD(m, m->e1b, total);
+  m->ge2W = GRAD(m, m->e2W, total); m->ge2b = GRAD(m, m->e2b, total);
+  m->glng = GRAD(m, m->lng, total); m->glnb = GRAD(m, m->lnb, total);
+  m->gtheta = GRAD(m, m->theta, total);
+  m->gd1W = GRAD(m, m->d1W, total); m->gd1b = GRAD(m, m->d1b, total);
+  m->gd2W = GRAD(m, m->d2W, total); m->gd2b = GRAD(m, m->d2b, total);
+  m->gcW1 = GRAD(m, m->cW1, total); m->gcb1 = GRAD(m, m->cb1, total);
+  m->gcW2 = GRAD(m, m->cW2, total); m->gcb2 = GRAD(m, m->cb2, total);
+  if (m->ano) {
+    /* the observables' matrices live in the parameter block */
+    for (int i = 0; i < m->nprm; i++)
+      if (m->prm[i].group == QDM_PG_ANO) {
+        free(m->ano->M);
+        m->ano->M = (qdm_cplx *)m->prm[i].p;
+        m->gano = m->prm[i].g;
+      }
+  }
+  return QDM_OK;
+}
+
+static void init_params(qdm_unet *m, qdm_rng *rng) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, d = m->d;
+  qdm_init_linear(m->e1W, m->e1b, D2, H, rng);
+  qdm_init_linear(m->e2W, m->e2b, H, d, rng);
+  qdm_init_layernorm(m->lng, m->lnb, d);
+  if (c->classical) {
+    for (int g = 0; g < m->G; g++) {
+      qdm_init_linear(m->cW1 + (size_t)g * m->hc * d, m->cb1 + (size_t)g * m->hc, d, m->hc, rng);
+      qdm_init_linear(m->cW2 + (size_t)g * m->F * m->hc, m->cb2 + (size_t)g * m->F, m->hc, m->F, rng);
+    }
+  } else {
+    qdm_init_uniform(m->theta, (size_t)m->G * m->nblk * m->P, 0, 2 * M_PI, rng);
+    if (m->ano) qdm_ano_init(m->ano, rng, 1.0 / sqrt((double)d));
+  }
+  qdm_init_linear(m->d1W, m->d1b, m->F + (c->skip ? D2 : 0), H, rng);
+  qdm_init_linear(m->d2W, m->d2b, H, D2, rng);
+}
+
+/* Activation arena: all per-row buffers for max_rows rows. */
+static int alloc_acts(qdm_unet *m) {
+  const qdm_unet_cfg *c = &m->cfg;
+  size_t R = (size_t)m->max_rows, H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
+  size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G;
+  size_t wide = H > D2 ? H : D2;
+  if (din > wide) wide = din;
+  size_t need = R * (D2 + 2 * H + 3 * d + 2 + d + 1) /* xr h1 h2 ln h3 amp amp_n */
+                + R * d * 2 * 8                      /* eight complex state buffers */
+                + R * 3                              /* bnorm gnorm zf */
+                + R * (F + F + din + H + D2)         /* y feat dec_in h4 h5 */
+                + R * (m->hc > 0 ? m->hc : 1)        /* cls_h */
+                + R * c->D * 2 * 2 + R               /* pred out pnorm */
+                + Gs * m->nblk * d * d * 2           /* U */
+                + R * wide * 3                       /* dA dB2 dC */
+                + R * d * 2 * 3 + d * d * 2;         /* gz1..3 dU */
+  m->amem = calloc(need, sizeof(double));
+  m->grp = calloc(R * 2 + Gs + 1, sizeof(int));
+  if (!m->amem || !m->grp) return qdm_fail(QDM_ENOMEM, "model: out of memory for activations of %zu rows", R);
+  m->perm = m->grp + R;
+  m->gstart = m->perm + R;
+  double *a = m->amem;
+#define TAKE(ptr, count) (ptr = (void *)a, a += (count))
+  TAKE(m->xr, R * D2); TAKE(m->h1, R * H); TAKE(m->h2, R * d); TAKE(m->ln_mu, R); TAKE(m->ln_rs, R);
+  TAKE(m->h3, R * d); TAKE(m->amp, R * d); TAKE(m->amp_n, R);
+  TAKE(m->psi0, R * d * 2); TAKE(m->psi1, R * d * 2); TAKE(m->phi, R * d * 2); TAKE(m->beta, R * d * 2);
+  TAKE(m->bhat, R * d * 2); TAKE(m->gam, R * d * 2); TAKE(m->psi2, R * d * 2); TAKE(m->psi3, R * d * 2);
+  TAKE(m->bnorm, R); TAKE(m->gnorm, R); TAKE(m->zf, R);
+  TAKE(m->y, R * F); TAKE(m->feat, R * F); TAKE(m->dec_in, R * din); TAKE(m->h4, R * H); TAKE(m->h5, R * D2);
+  TAKE(m->cls_h, R * (m->hc > 0 ? m->hc : 1));
+  TAKE(m->pred, R * c->D * 2); TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
+  TAKE(m->U, Gs * m->nblk * d * d * 2);
+  TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide);
+  TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, d * d * 2);
+#undef TAKE
+  return QDM_OK;
+}
+
+qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
+  if (!cfg || !rng || max_rows < 1) {
+    qdm_fail(QDM_EINVAL, "qdm_unet_new: NULL config or rng, or max_rows = %d < 1", max_rows);
+    return NULL;
+  }
+  if (check_cfg(cfg)) return NULL;
+  qdm_unet *m = calloc(1, sizeof *m);
+  if (!m) return NULL;
+  m->cfg = *cfg;
+  m->d = 1 << cfg->n;
+  m->max_rows = max_rows;
+  m->G = cfg->T * (cfg->conditional ? cfg->classes : 1);
+  m->nblk = cfg->ancilla ? 3 : 2;
+  m->P = qdm_ansatz_nparams(cfg->ansatz, cfg->n, cfg->layers, NULL);
+  m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K : cfg->n) + (cfg->ancilla ? 1 : 0);
+  if (cfg->classical) {
+    /* match the circuit's per-group parameter budget: d*hc + hc + hc*F + F ~ nblk*P */
+    int budget = m->nblk * m->P;
+    m->hc = (budget - m->F) / (m->d + 1 + m->F);
+    if (m->hc < 1) m->hc = 1;
+  }
+  int err = QDM_OK;
+  if (!cfg->classical) {
+    m->circ = qdm_circuit_new(cfg->n);
+    if (!m->circ || qdm_ansatz_build(m->circ, cfg->ansatz, cfg->layers, 0, NULL) < 0) err = QDM_EINVAL;
+    if (!err && cfg->measure == QDM_MEASURE_ANO) {
+      m->ano = qdm_ano_new(cfg->n, cfg->n, QDM_ANO_GLOBAL, cfg->K);
+      if (!m->ano) err = QDM_ENOMEM;
+    }
+  }
+  if (!err) err = alloc_params(m);
+  if (!err) err = alloc_acts(m);
+  if (err) {
+    qdm_unet_free(m);
+    return NULL;
+  }
+  init_params(m, rng);
+  return m;
+}
+
+void qdm_unet_free(qdm_unet *m) {
+  if (!m) return;
+  if (m->ano) {
+    if (m->pmem) m->ano->M = NULL; /* owned by pmem */
+    qdm_ano_free(m->ano);
+  }
+  qdm_circuit_free(m->circ);
+  free(m->pmem);
+  free(m->amem);
+  free(m->grp);
+  free(m);
+}
+
+void qdm_unet_zero_grad(qdm_unet *m) {
+  for (int i = 0; i < m->nprm; i++) memset(m->prm[i].g, 0, m->prm[i].n * sizeof(double));
+}
+
+void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *classical) {
+  size_t s[3] = {0, 0, 0};
+  for (int i = 0; i < m->nprm; i++) s[m->prm[i].group] += m->prm[i].n;
+  if (circuit) *circuit = s[QDM_PG_CIRCUIT];
+  if (ano) *ano = s[QDM_PG_ANO];
+  if (classical) *classical = s[QDM_PG_CLASSICAL];
+}
+
+double qdm_unet_dense_macs(const qdm_unet *m) {
+  const qdm_unet_cfg *c = &m->cfg;
+  double H = c->hidden, D2 = 2.0 * c->D, din = m->F + (c->skip ? D2 : 0);
+  return D2 * H + H * m->d + din * H + H * D2;
+}
+
+/* ---------------- encoder: x_t -> psi0 (report 6.4, eqs. 14-15) ---------------- */
+
+static void encoder_forward(qdm_unet *m, const qdm_cplx *x, int B) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, d = m->d;
+  qdm_cplx_to_reim(m->xr, x, B, c->D);
+  qdm_linear_forward(m->h1, m->xr, m->e1W, m->e1b, B, D2, H);
+  qdm_relu_forward(m->h1, m->h1, (size_t)B * H);
+  qdm_linear_forward(m->h2, m->h1, m->e2W, m->e2b, B, H, d);
+  qdm_layernorm_forward(m->h3, m->ln_mu, m->ln_rs, m->h2, m->lng, m->lnb, B, d);
+  qdm_l2norm_forward(m->amp, m->amp_n, m->h3, B, d);
+}
+
+/* damp: B x d real gradient w.r.t. the amplitudes */
+static void encoder_backward(qdm_unet *m, const double *damp, int B) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, d = m->d;
+  double *g3 = m->dA, *g2 = m->dB2, *g1 = m->dC;
+  qdm_l2norm_backward(g3, damp, m->amp, m->amp_n, B, d);
+  qdm_layernorm_backward(g2, m->glng, m->glnb, g3, m->h2, m->lng, m->ln_mu, m->ln_rs, B, d);
+  qdm_linear_backward(g1, m->ge2W, m->ge2b, g2, m->h1, m->e2W, B, H, d);
+  qdm_relu_backward(g1, g1, m->h1, (size_t)B * H);
+  /* the input x_t needs no gradient in training */
+  qdm_linear_backward(NULL, m->ge1W, m->ge1b, g1, m->xr, m->e1W, B, D2, H);
+}
+
+/* ---------------- grouping rows by circuit (t, label) ---------------- */
+
+static int group_rows(qdm_unet *m, const int *t, const int *labels, int B) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int G = m->G;
+  memset(m->gstart, 0, (G + 1) * sizeof(int));
+  for (int r = 0; r < B; r++) {
+    int lab = labels ? labels[r] : 0;
+    if (t[r] < 1 || t[r] > c->T) return qdm_fail(QDM_EINVAL, "model: row %d has t = %d, expected 1..%d", r, t[r], c->T);
+    if (c->conditional && (lab < 0 || lab >= c->classes))
+      return qdm_fail(QDM_EINVAL, "model: row %d has label %d, expected 0..%d", r, lab, c->classes - 1);
+    m->grp[r] = (t[r] - 1) * (c->conditional ? c->classes : 1) + (c->conditional ? lab : 0);
+    m->gstart[m->grp[r] + 1]++;
+  }
+  for (int g = 0; g < G; g++) m->gstart[g + 1] += m->gstart[g];
+  int *fill = m->dA == NULL ? NULL : (int *)m->dA; /* scratch counters */
+  memcpy(fill, m->gstart, G * sizeof(int));
+  for (int r = 0; r < B; r++) m->perm[fill[m->grp[r]]++] = r; /* stable: deterministic */
+  return QDM_OK;
+}
+
+/* ---------------- quantum bottleneck, one group ---------------- */
+
+static const double *theta_of(const qdm_unet *m, int g, int blk) { return m->theta + ((size_t)g * m->nblk + blk) * m->P; }
+static double *gtheta_of(const qdm_unet *m, int g, int blk) { return m->gtheta + ((size_t)g * m->nblk + blk) * m->P; }
+static qdm_cplx *U_of(const qdm_unet *m, int g, int blk) { return m->U + ((size_t)g * m->nblk + blk) * m->d * m->d; }
+
+void qdm_unet_set_gate_path(qdm_unet *m, int on) { m->gate_path = on; }
+
+/* out = U(theta[g, blk]) in for nr rows: one unitary and one zgemm (fused),
+ * or the circuit gate by gate on every row. */
+static void block_forward(qdm_unet *m, int g, int blk, const qdm_cplx *in, qdm_cplx *out, int nr) {
+  int d = m->d;
+  if (m->gate_path) {
+    memcpy(out, in, (size_t)nr * d * sizeof *out);
+    qdm_run(m->circ, theta_of(m, g, blk), NULL, 0, out, nr);
+    return;
+  }
+  qdm_unitary(m->circ, theta_of(m, g, blk), U_of(m, g, blk));
+  qdm_apply_unitary(d, U_of(m, g, blk), in, out, nr);
+}
+
+/* gin = U^dagger gout (may alias nothing), dtheta[g, blk] += dL/dtheta. The
+ * fused path reduces the rows to one dL/dU first; the gate path runs the
+ * adjoint sweep on every row (tmp: nr x d scratch). */
+static void block_backward(qdm_unet *m, int g, int blk, const qdm_cplx *in, const qdm_cplx *out,
+                           const qdm_cplx *gout, qdm_cplx *gin, qdm_cplx *tmp, int nr) {
+  int d = m->d;
+  if (m->gate_path) {
+    memcpy(tmp, out, (size_t)nr * d * sizeof *tmp);
+    memcpy(gin, gout, (size_t)nr * d * sizeof *gin);
+    qdm_run_adjoint(m->circ, theta_of(m, g, blk), NULL, 0, tmp, gin, nr, gtheta_of(m, g, blk), NULL);
+    return;
+  }
+  memset(m->dU, 0, (size_t)d * d * sizeof *m->dU);
+  qdm_apply_unitary_backward(d, U_of(m, g, blk), in, gout, gin, m->dU, nr);
+  qdm_unitary_backward(m->circ, theta_of(m, g, blk), m->dU, gtheta_of(m, g, blk));
+}
+
+/* Block 2 (the authors' ancilla block): with the ancilla in |+> and
+ * controlled-U, then H on the ancilla, the |0> branch is (I + U)psi/2 and
+ * <Z_anc> = P(0) - P(1) = Re <psi|U|psi>. Simulated exactly without the
+ * ancilla qubit: the 2^(n+1) state never needs to exist. */
+static void group_forward(qdm_unet *m, int g, int r0, int nr) {
+  int d = m->d;
+  size_t off = (size_t)r0 * d;
+  qdm_cplx *p0 = m->psi0 + off, *p1 = m->psi1 + off, *p2 = m->psi2 + off, *p3 = m->psi3 + off;
+  block_forward(m, g, 0, p0, p1, nr);
+  const qdm_cplx *in3 = p1;
+  if (m->cfg.ancilla) {
+    qdm_cplx *ph = m->phi + off, *be = m->beta + off, *bh = m->bhat + off, *ga = m->gam + off;
+    block_forward(m, g, 1, p1, ph, nr);
+    for (int r = 0; r < nr; r++) {
+      double z = 0;
+      for (int i = 0; i < d; i++) {
+        size_t k = (size_t)r * d + i;
+        z += creal(conj(p1[k]) * ph[k]);
+        be[k] = 0.5 * (p1[k] + ph[k]);
+      }
+      m->zf[r0 + r] = z;
+    }
+    qdm_cl2norm_forward(bh, m->bnorm + r0, be, nr, d);
+    qdm_cleaky_relu_forward(ga, bh, (size_t)nr * d, m->cfg.leak);
+    qdm_cl2norm_forward(p2, m->gnorm + r0, ga, nr, d);
+    in3 = p2;
+  }
+  block_forward(m, g, m->nblk - 1, in3, p3, nr);
+}
+
+/* g3: in, the co-gradient at psi3 (this group's rows); out, the co-gradient
+ * at psi0 (it doubles as scratch in between). dz = dL/d<Z_anc> per row. */
+static void group_backward(qdm_unet *m, int g, int r0, int nr, qdm_cplx *g3, const double *dz) {
+  int d = m->d, last = m->nblk - 1;
+  size_t off = (size_t)r0 * d, nd = (size_t)nr * d;
+  const qdm_cplx *in3 = m->cfg.ancilla ? m->psi2 + off : m->psi1 + off;
+  qdm_cplx *g2 = m->gz2 + off, *g1 = m->gz1 + off, *tmp = (qdm_cplx *)m->dC + off;
+  block_backward(m, g, last, in3, m->psi3 + off, g3, m->cfg.ancilla ? g2 : g1, tmp, nr);
+  if (m->cfg.ancilla) {
+    qdm_cplx *p1 = m->psi1 + off, *ph = m->phi + off, *gph = g3; /* g3 is free again */
+    qdm_cl2norm_backward(g2, g2, m->psi2 + off, m->gnorm + r0, nr, d);
+    qdm_cleaky_relu_backward(g2, g2, m->bhat + off, nd, m->cfg.leak);
+    qdm_cl2norm_backward(g2, g2, m->bhat + off, m->bnorm + r0, nr, d);
+    /* beta = (psi1 + phi)/2 and z = Re <psi1|phi>: co-gradients add */
+    for (int r = 0; r < nr; r++)
+      for (int i = 0; i < d; i++) {
+        size_t k = (size_t)r * d + i;
+        gph[k] = 0.5 * g2[k] + dz[r0 + r] * p1[k];
+        g1[k] = 0.5 * g2[k] + dz[r0 + r] * ph[k];
+      }
+    block_backward(m, g, 1, p1, ph, gph, g2, tmp, nr);
+    for (size_t k = 0; k < nd; k++) g1[k] += g2[k];
+  }
+  block_backward(m, g, 0, m->psi0 + off, m->psi1 + off, g1, g3, tmp, nr);
+}
+
+/* ---------------- measurement (report section 5) ---------------- */
+
+static void measure_forward(qdm_unet *m, int B) {
+  if (m->cfg.measure == QDM_MEASURE_ANO) qdm_ano_forward(m->ano, m->psi3, B, m->y);
+  else qdm_zreadout_forward(m->psi3, m->cfg.n, B, m->y);
+}
+
+static void measure_backward(qdm_unet *m, const double *dy, qdm_cplx *g3, int B) {
+  memset(g3, 0, (size_t)B * m->d * sizeof *g3);
+  if (m->cfg.measure == QDM_MEASURE_ANO) qdm_ano_backward(m->ano, m->psi3, B, dy, g3, (qdm_cplx *)m->gano);
+  else qdm_zreadout_backward(m->psi3, m->cfg.n, B, dy, g3);
+}
+
+/* ---------------- the whole bottleneck ---------------- */
+
+static int nmeas(const qdm_unet *m) { return m->F - (m->cfg.ancilla ? 1 : 0); }
+
+static void quantum_forward(qdm_unet *m, int B) {
+  int d = m->d, K = nmeas(m);
+  /* amplitudes (real) -> states, gathered into group order */
+  for (int i = 0; i < B; i++)
+    for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = m->amp[(size_t)m->perm[i] * d + k];
+  for (int g = 0; g < m->G; g++)
+    if (m->gstart[g + 1] > m->gstart[g]) group_forward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g]);
+  measure_forward(m, B);
+  /* features back in row order: [y (K), z] */
+  for (int i = 0; i < B; i++) {
+    double *f = m->feat + (size_t)m->perm[i] * m->F;
+    memcpy(f, m->y + (size_t)i * K, K * sizeof(double));
+    if (m->cfg.ancilla) f[K] = m->zf[i];
+  }
+}
+
+/* dfeat: B x F in row order; writes damp (B x d, row order) */
+static void quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int B) {
+  int d = m->d, K = nmeas(m);
+  double *dy = m->y, *dz = m->zf; /* forward values are no longer needed */
+  for (int i = 0; i < B; i++) {
+    const double *f = dfeat + (size_t)m->perm[i] * m->F;
+    memcpy(dy + (size_t)i * K, f, K * sizeof(double));
+    dz[i] = m->cfg.ancilla ? f[K] : 0;
+  }
+  measure_backward(m, dy, m->gz3, B);
+  for (int g = 0; g < m->G; g++)
+    if (m->gstart[g + 1] > m->gstart[g])
+      group_backward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g], m->gz3 + (size_t)m->gstart[g] * d, dz);
+  /* psi0 = amp + 0i: the real part of the co-gradient is dL/damp */
+  for (int i = 0; i < B; i++)
+    for (int k = 0; k < d; k++) damp[(size_t)m->perm[i] * d + k] = creal(m->gz3[(size_t)i * d + k]);
+}
+
+/* Classical stand-in: per group, amp -> Linear(d, hc) -> tanh -> Linear(hc, F). */
+static void classical_forward(qdm_unet *m, int B) {
+  int d = m->d, hc = m->hc, F = m->F;
+  for (int i = 0; i < B; i++) {
+    int r = i, g = m->grp[r];
+    double *h = m->cls_h + (size_t)r * hc;
+    qdm_linear_forward(h, m->amp + (size_t)r * d, m->cW1 + (size_t)g * hc * d, m->cb1 + (size_t)g * hc, 1, d, hc);
+    for (int k = 0; k < hc; k++) h[k] = tanh(h[k]);
+    qdm_linear_forward(m->feat + (size_t)r * F, h, m->cW2 + (size_t)g * F * hc, m->cb2 + (size_t)g * F, 1, hc, F);
+  }
+}
+
+static void classical_backward(qdm_unet *m, const double *dfeat, double *damp, int B) {
+  int d = m->d, hc = m->hc, F = m->F;
+  double dh[1024];
+  for (int r = 0; r < B; r++) {
+    int g = m->grp[r];
+    double *h = m->cls_h + (size_t)r * hc;
+    qdm_linear_backward(dh, m->gcW2 + (size_t)g * F * hc, m->gcb2 + (size_t)g * F, dfeat + (size_t)r * F, h,
+                        m->cW2 + (size_t)g * F * hc, 1, hc, F);
+    for (int k = 0; k < hc; k++) dh[k] *= 1 - h[k] * h[k];
+    qdm_linear_backward(damp + (size_t)r * d, m->gcW1 + (size_t)g * hc * d, m->gcb1 + (size_t)g * hc, dh,
+                        m->amp + (size_t)r * d, m->cW1 + (size_t)g * hc * d, 1, d, hc);
+  }
+}
+
+/* ---------------- decoder with the skip connection ---------------- */
+
+static void decoder_forward(qdm_unet *m, int B, qdm_cplx *out) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
+  if (c->skip) qdm_concat_forward(m->dec_in, m->feat, m->xr, B, m->F, D2);
+  else memcpy(m->dec_in, m->feat, (size_t)B * m->F * sizeof(double));
+  qdm_linear_forward(m->h4, m->dec_in, m->d1W, m->d1b, B, din, H);
+  qdm_relu_forward(m->h4, m->h4, (size_t)B * H);
+  qdm_linear_forward(m->h5, m->h4, m->d2W, m->d2b, B, H, D2);
+  qdm_reim_to_cplx(m->pred, m->h5, B, c->D);
+  qdm_cl2norm_forward(m->out, m->pnorm, m->pred, B, c->D);
+  if (out) memcpy(out, m->out, (size_t)B * c->D * sizeof *out);
+}
+
+/* writes dL/dfeat (B x F) into dfeat */
+static void decoder_backward(qdm_unet *m, const qdm_cplx *dout, int B, double *dfeat) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
+  qdm_cplx *gp = (qdm_cplx *)m->dA;
+  double *g5 = m->dB2, *g4 = m->dC;
+  qdm_cl2norm_backward(gp, dout, m->out, m->pnorm, B, c->D);
+  qdm_reim_to_cplx_backward(g5, gp, B, c->D);
+  qdm_linear_backward(g4, m->gd2W, m->gd2b, g5, m->h4, m->d2W, B, H, D2);
+  qdm_relu_backward(g4, g4, m->h4, (size_t)B * H);
+  double *gin = m->dA;
+  qdm_linear_backward(gin, m->gd1W, m->gd1b, g4, m->dec_in, m->d1W, B, din, H);
+  if (c->skip) qdm_concat_backward(dfeat, NULL, gin, B, m->F, D2);
+  else memcpy(dfeat, gin, (size_t)B * m->F * sizeof(double));
+}
+
+/* ---------------- the whole model ---------------- */
+
+int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *labels, int B, qdm_cplx *out) {
+  if (!m || !x || !t || B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_forward: NULL argument or B = %d < 1", B);
+  if (B > m->max_rows) return qdm_fail(QDM_EINVAL, "qdm_unet_forward: B = %d rows, the model was sized for %d", B, m->max_rows);
+  if (m->cfg.conditional && m->cfg.classes > 1 && !labels)
+    return qdm_fail(QDM_EINVAL, "qdm_unet_forward: a conditional model needs labels");
+  int err = group_rows(m, t, labels, B);
+  if (err) return err;
+  m->B = B;
+  encoder_forward(m, x, B);
+  if (m->cfg.classical) classical_forward(m, B);
+  else quantum_forward(m, B);
+  decoder_forward(m, B, out);
+  return QDM_OK;
+}
+
+int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
+  if (!m || !dout || m->B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_backward: no forward pass to differentiate");
+  int B = m->B, d = m->d;
+  double *dfeat = m->feat; /* forward features are consumed by now */
+  decoder_backward(m, dout, B, dfeat);
+  double *damp = m->h3; /* LayerNorm output is not needed by backward */
+  if (m->cfg.classical) classical_backward(m, dfeat, damp, B);
+  else quantum_backward(m, dfeat, damp, B);
+  (void)d;
+  encoder_backward(m, damp, B);
+  if (dx) memset(dx, 0, (size_t)B * m->cfg.D * sizeof *dx); /* x_t gradient: not computed (see encoder_backward) */
+  return QDM_OK;
+}
