@@ -392,7 +392,7 @@ static void test_fused(int n) {
   CHECK(maxdiff(a, b, rows * dim) < 1e-12, "fused forward = gate-by-gate (n=%d)", n);
   loss_grad(a, w, v, dim, rows, la);
   qdm_apply_unitary_backward((int)dim, U, psi, la, gin, dU, rows);
-  qdm_unitary_backward(c, theta, dU, g2);
+  qdm_unitary_backward(c, theta, NULL, dU, g2);
   qdm_run_adjoint(c, theta, NULL, 0, a, la, rows, g1, NULL);
   CHECK(maxdiff(gin, la, rows * dim) < 1e-11, "fused input gradient = adjoint (n=%d)", n);
   double md = 0;

@@ -90,6 +90,10 @@ void qdm_unet_zero_grad(qdm_unet *m);
  * rounding, slower. For tests and benchmarks. */
 void qdm_unet_set_gate_path(qdm_unet *m, int on);
 
+/* Seconds spent so far in the classical layers (encoder, decoder) and in
+ * the bottleneck (circuits and measurement); reset to 0 if asked. */
+void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset);
+
 /* Dense multiply-adds per row of the classical layers (forward), for
  * GFLOP/s accounting. */
 double qdm_unet_dense_macs(const qdm_unet *m);

@@ -138,8 +138,9 @@ int qdm_apply_unitary(int dim, const qdm_cplx *U, const qdm_cplx *in, qdm_cplx *
 int qdm_apply_unitary_backward(int dim, const qdm_cplx *U, const qdm_cplx *in,
                                const qdm_cplx *gout, qdm_cplx *gin, qdm_cplx *dU, int rows);
 /* dtheta += dL/dtheta given dU = co-gradient of L w.r.t. U (one adjoint
- * sweep over the gates with the dim columns of U as the batch). */
-int qdm_unitary_backward(const qdm_circuit *c, const double *theta, const qdm_cplx *dU,
+ * sweep over the gates with the dim columns of U as the batch). U is the
+ * forward's unitary at theta (saves rebuilding it), or NULL. */
+int qdm_unitary_backward(const qdm_circuit *c, const double *theta, const qdm_cplx *U, const qdm_cplx *dU,
                          double *dtheta);
 
 /* ---- states and observables ---- */
@@ -172,6 +173,7 @@ void qdm_rng_seed(qdm_rng *r, uint64_t seed);
 uint64_t qdm_rng_u64(qdm_rng *r);
 double qdm_rng_uniform(qdm_rng *r);   /* [0, 1) */
 double qdm_rng_normal(qdm_rng *r);    /* N(0, 1) */
+void qdm_rng_normals(qdm_rng *r, double *out, size_t n); /* n draws of N(0, 1) */
 /* Haar-random pure state of dimension dim (complex Gaussian, normalised). */
 void qdm_rng_haar_state(qdm_rng *r, qdm_cplx *psi, size_t dim);
 

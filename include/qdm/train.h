@@ -70,6 +70,18 @@ typedef struct {
 } qdm_sample_opts;
 int qdm_sample_run(const qdm_sample_opts *o);
 
+/* `qdm bench train`: `steps` optimisation steps of configuration o, timed. */
+typedef struct {
+  long rows;
+  double seconds, rows_per_s;
+  double dense_seconds, circuit_seconds;
+  double dense_gflops;  /* achieved by the classical layers (forward + backward) */
+  double gemm_gflops;   /* cblas_dgemm on the layers' shape, same run, same threads */
+  int threads;
+  double loss;
+} qdm_train_bench_result;
+int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res);
+
 #ifdef __cplusplus
 }
 #endif

@@ -22,8 +22,9 @@ void cli_init(cli_args *a, const char *cmd, int argc, char **argv) {
   a->argc = argc;
   a->argv = argv;
   a->cmd = cmd;
-  a->used = calloc(argc > 0 ? argc : 1, 1);
-  if (argc > 0) a->used[0] = 1;
+  if (argc > 256) cli_die(cmd, 2, "%d arguments: at most 255 are accepted", argc - 1);
+  memset(a->used, 0, sizeof a->used);
+  a->used[0] = 1;
 }
 
 /* Finds --name (returning its index) or --name=value (setting *inl). */
@@ -83,6 +84,4 @@ void cli_done(cli_args *a) {
   for (int i = 1; i < a->argc; i++)
     if (!a->used[i])
       cli_die(a->cmd, 2, "unknown argument '%s' (see %s --help)", a->argv[i], a->cmd);
-  free(a->used);
-  a->used = NULL;
 }

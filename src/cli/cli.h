@@ -8,7 +8,7 @@
 typedef struct {
   int argc;
   char **argv;
-  unsigned char *used; /* which argv entries an option consumed */
+  unsigned char used[256]; /* which argv entries an option consumed */
   const char *cmd;     /* "qdm train" etc., for messages */
 } cli_args;
 

@@ -6,7 +6,7 @@
 
 int qdm_randn(double *out, size_t n, qdm_rng *rng) {
   if (!out || !rng) return qdm_fail(QDM_EINVAL, "qdm_randn: out and rng must be non-NULL");
-  for (size_t i = 0; i < n; i++) out[i] = qdm_rng_normal(rng);
+  qdm_rng_normals(rng, out, n);
   return QDM_OK;
 }
 
@@ -149,8 +149,9 @@ int qdm_make_rows_all_t(double *xt, double *eps, double *target, int *t_out,
       t_out[r] = t;
       double a = s->sqrt_ab[t], c = s->sqrt_1mab[t], c0 = s->post_c0[t], ct = s->post_ct[t];
       const double *x = x0 + (size_t)i * D;
+      qdm_rng_normals(rng, xt + o, (size_t)D); /* the row's noise, replaced by x_t below */
       for (int k = 0; k < D; k++) {
-        double e = qdm_rng_normal(rng), y = a * x[k] + c * e;
+        double e = xt[o + k], y = a * x[k] + c * e;
         xt[o + k] = y;
         if (eps) eps[o + k] = e;
         target[o + k] = kind == QDM_PRED_EPS ? e : kind == QDM_PRED_X0 ? x[k] : c0 * x[k] + ct * y;

@@ -22,6 +22,12 @@ typedef struct {
   double rows_per_s;
 } run;
 
+/* buffers for batches of R->o.batch images (R->data must be loaded) */
+int run_alloc(run *R);
+/* Adam groups (and the EMA copy) for R->m */
+int run_optimizer(run *R);
+/* one optimisation step on images order[b0 .. b0+nb-1], each at every t */
+int run_step(run *R, int b0, int nb, double lr, double *loss, double *infid);
 /* schedule and model from R->o (parameters initialised from the seed) */
 int run_model(run *R);
 void run_free(run *R);

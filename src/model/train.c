@@ -107,7 +107,7 @@ static int load_data(run *R) {
   return err;
 }
 
-static int alloc_run(run *R) {
+int run_alloc(run *R) {
   const qdm_train_opts *o = &R->o;
   R->D = o->model.D;
   R->T = o->model.T;
@@ -141,7 +141,7 @@ void run_free(run *R) {
   memset(R, 0, sizeof *R);
 }
 
-static int setup_optimizer(run *R) {
+int run_optimizer(run *R) {
   const qdm_train_opts *o = &R->o;
   int err = qdm_adam_init(&R->opt, 0.9, 0.999, 1e-8, 0);
   for (int i = 0; !err && i < qdm_unet_nparams(R->m); i++) {
@@ -205,7 +205,7 @@ static void loss_and_grad(run *R, int B, double *loss, double *infid) {
 }
 
 /* One optimisation step on images order[b0 .. b0+nb-1], all at every t. */
-static int train_step(run *R, int b0, int nb, double lr, double *loss, double *infid) {
+int run_step(run *R, int b0, int nb, double lr, double *loss, double *infid) {
   const qdm_train_opts *o = &R->o;
   int D = R->D, T = R->T, B = nb * T;
   tu_images_to_x0(&R->data, R->order + b0, nb, o->data_scale, R->x0);
@@ -354,7 +354,7 @@ static int epochs(run *R) {
     for (; R->st.batch < nb; R->st.batch++) {
       int b0 = R->st.batch * o->batch, n = R->data.n - b0 < o->batch ? R->data.n - b0 : o->batch;
       double loss, inf;
-      if ((err = train_step(R, b0, n, lr, &loss, &inf))) return err;
+      if ((err = run_step(R, b0, n, lr, &loss, &inf))) return err;
       R->st.loss_sum += loss * n;
       R->st.inf_sum += inf * n;
       R->st.loss_n += n;
@@ -406,9 +406,9 @@ int qdm_train(const qdm_train_opts *opts) {
   if (o->threads > 0) qdm_set_threads(o->threads);
   int err = qdm_mkdirs(o->out);
   if (!err) err = load_data(&R);
-  if (!err) err = alloc_run(&R);
+  if (!err) err = run_alloc(&R);
   if (!err) err = run_model(&R);
-  if (!err) err = setup_optimizer(&R);
+  if (!err) err = run_optimizer(&R);
   if (!err && o->resume) err = resume(&R);
   if (!err) err = write_config(&R);
   if (err) {

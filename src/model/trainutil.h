@@ -3,6 +3,7 @@
 #ifndef QDM_TRAINUTIL_H
 #define QDM_TRAINUTIL_H
 #include "qdm/data.h"
+#include "qdm/io.h"
 #include "qdm/train.h"
 
 /* the resumable part of a run */

@@ -6,6 +6,7 @@
  *   decoder     features (+ skip) -> predicted unit vector
  * Activations live in one allocation sized for max_rows rows. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,14 @@ struct qdm_unet {
   double *dA, *dB2, *dC;
   qdm_cplx *gz1, *gz2, *gz3, *dU;
   double *amem;
+  double t_dense, t_circuit; /* seconds in the classical layers and in the bottleneck */
 };
+
+void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset) {
+  if (dense) *dense = m->t_dense;
+  if (circuit) *circuit = m->t_circuit;
+  if (reset) m->t_dense = m->t_circuit = 0;
+}
 
 void qdm_unet_cfg_authors(qdm_unet_cfg *c) {
   memset(c, 0, sizeof *c);
@@ -189,7 +197,7 @@ static int alloc_acts(qdm_unet *m) {
                 + R * c->D * 2 * 2 + R               /* pred out pnorm */
                 + Gs * m->nblk * d * d * 2           /* U */
                 + R * wide * 3                       /* dA dB2 dC */
-                + R * d * 2 * 3 + d * d * 2;         /* gz1..3 dU */
+                + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2; /* gz1..3, dU per thread */
   m->amem = calloc(need, sizeof(double));
   m->grp = calloc(R * 2 + Gs + 1, sizeof(int));
   if (!m->amem || !m->grp) return qdm_fail(QDM_ENOMEM, "model: out of memory for activations of %zu rows", R);
@@ -207,7 +215,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->pred, R * c->D * 2); TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
   TAKE(m->U, Gs * m->nblk * d * d * 2);
   TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide);
-  TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, d * d * 2);
+  TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
 #undef TAKE
   return QDM_OK;
 }
@@ -340,9 +348,13 @@ void qdm_unet_set_gate_path(qdm_unet *m, int on) { m->gate_path = on; }
 
 /* out = U(theta[g, blk]) in for nr rows: one unitary and one zgemm (fused),
  * or the circuit gate by gate on every row. */
+/* A group with fewer rows than a 16-row tile is cheaper to simulate gate by
+ * gate on its own rows than to build the unitary's d columns. */
+static int gate_path(const qdm_unet *m, int nr) { return m->gate_path || nr <= 8 || nr < m->d / 2; }
+
 static void block_forward(qdm_unet *m, int g, int blk, const qdm_cplx *in, qdm_cplx *out, int nr) {
   int d = m->d;
-  if (m->gate_path) {
+  if (gate_path(m, nr)) {
     memcpy(out, in, (size_t)nr * d * sizeof *out);
     qdm_run(m->circ, theta_of(m, g, blk), NULL, 0, out, nr);
     return;
@@ -357,15 +369,16 @@ static void block_forward(qdm_unet *m, int g, int blk, const qdm_cplx *in, qdm_c
 static void block_backward(qdm_unet *m, int g, int blk, const qdm_cplx *in, const qdm_cplx *out,
                            const qdm_cplx *gout, qdm_cplx *gin, qdm_cplx *tmp, int nr) {
   int d = m->d;
-  if (m->gate_path) {
+  qdm_cplx *dU = m->dU + (size_t)omp_get_thread_num() * d * d; /* per thread */
+  if (gate_path(m, nr)) {
     memcpy(tmp, out, (size_t)nr * d * sizeof *tmp);
     memcpy(gin, gout, (size_t)nr * d * sizeof *gin);
     qdm_run_adjoint(m->circ, theta_of(m, g, blk), NULL, 0, tmp, gin, nr, gtheta_of(m, g, blk), NULL);
     return;
   }
-  memset(m->dU, 0, (size_t)d * d * sizeof *m->dU);
-  qdm_apply_unitary_backward(d, U_of(m, g, blk), in, gout, gin, m->dU, nr);
-  qdm_unitary_backward(m->circ, theta_of(m, g, blk), m->dU, gtheta_of(m, g, blk));
+  memset(dU, 0, (size_t)d * d * sizeof *dU);
+  qdm_apply_unitary_backward(d, U_of(m, g, blk), in, gout, gin, dU, nr);
+  qdm_unitary_backward(m->circ, theta_of(m, g, blk), U_of(m, g, blk), dU, gtheta_of(m, g, blk));
 }
 
 /* Block 2 (the authors' ancilla block): with the ancilla in |+> and
@@ -446,6 +459,9 @@ static void quantum_forward(qdm_unet *m, int B) {
   /* amplitudes (real) -> states, gathered into group order */
   for (int i = 0; i < B; i++)
     for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = m->amp[(size_t)m->perm[i] * d + k];
+  /* groups are independent: threads take whole groups (their rows, unitaries
+   * and gradient slices are disjoint, so results do not depend on the split) */
+#pragma omp parallel for schedule(dynamic) if (B >= 64)
   for (int g = 0; g < m->G; g++)
     if (m->gstart[g + 1] > m->gstart[g]) group_forward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g]);
   measure_forward(m, B);
@@ -467,6 +483,7 @@ static void quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int
     dz[i] = m->cfg.ancilla ? f[K] : 0;
   }
   measure_backward(m, dy, m->gz3, B);
+#pragma omp parallel for schedule(dynamic) if (B >= 64)
   for (int g = 0; g < m->G; g++)
     if (m->gstart[g + 1] > m->gstart[g])
       group_backward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g], m->gz3 + (size_t)m->gstart[g] * d, dz);
@@ -542,10 +559,16 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
   int err = group_rows(m, t, labels, B);
   if (err) return err;
   m->B = B;
+  double t0 = omp_get_wtime();
   encoder_forward(m, x, B);
+  double t1 = omp_get_wtime();
   if (m->cfg.classical) classical_forward(m, B);
   else quantum_forward(m, B);
+  double t2 = omp_get_wtime();
   decoder_forward(m, B, out);
+  double t3 = omp_get_wtime();
+  m->t_dense += (t1 - t0) + (t3 - t2);
+  m->t_circuit += t2 - t1;
   return QDM_OK;
 }
 
@@ -553,12 +576,18 @@ int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
   if (!m || !dout || m->B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_backward: no forward pass to differentiate");
   int B = m->B, d = m->d;
   double *dfeat = m->feat; /* forward features are consumed by now */
+  double t0 = omp_get_wtime();
   decoder_backward(m, dout, B, dfeat);
+  double t1 = omp_get_wtime();
   double *damp = m->h3; /* LayerNorm output is not needed by backward */
   if (m->cfg.classical) classical_backward(m, dfeat, damp, B);
   else quantum_backward(m, dfeat, damp, B);
+  double t2 = omp_get_wtime();
   (void)d;
   encoder_backward(m, damp, B);
+  double t3 = omp_get_wtime();
+  m->t_dense += (t1 - t0) + (t3 - t2);
+  m->t_circuit += t2 - t1;
   if (dx) memset(dx, 0, (size_t)B * m->cfg.D * sizeof *dx); /* x_t gradient: not computed (see encoder_backward) */
   return QDM_OK;
 }

@@ -275,7 +275,7 @@ int qdm_gate_matrix(const qdm_circuit *c, const qdm_gate *g, const double *v, qd
     if (dM) { dM[0] = dM[3] = -sn / 2; dM[1] = -cs / 2; dM[2] = cs / 2; }
     break;
   case QDM_GRZ:
-    M[0] = cexp(-I * h); M[3] = cexp(I * h);
+    M[0] = cs - I * sn; M[3] = cs + I * sn;
     if (dM) { dM[0] = -0.5 * I * M[0]; dM[3] = 0.5 * I * M[3]; }
     break;
   case QDM_GP:

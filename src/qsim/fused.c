@@ -61,14 +61,19 @@ int qdm_apply_unitary_backward(int dim, const qdm_cplx *U, const qdm_cplx *in, c
   return QDM_OK;
 }
 
-int qdm_unitary_backward(const qdm_circuit *c, const double *theta, const qdm_cplx *dU, double *dtheta) {
+int qdm_unitary_backward(const qdm_circuit *c, const double *theta, const qdm_cplx *U, const qdm_cplx *dU,
+                         double *dtheta) {
   int err = check_fused("qdm_unitary_backward", c);
   if (err) return err;
   if (!dU || (c->nparams && !dtheta)) return qdm_fail(QDM_EINVAL, "qdm_unitary_backward: dU or dtheta is NULL");
   size_t dim = (size_t)1 << c->n;
   qdm_cplx *cols = malloc(2 * dim * dim * sizeof *cols), *lam = cols + dim * dim;
   if (!cols) return qdm_fail(QDM_ENOMEM, "qdm_unitary_backward: out of memory");
-  err = columns(c, theta, cols);
+  if (U) /* the forward's unitary: its columns are the output states */
+    for (size_t j = 0; j < dim; j++)
+      for (size_t i = 0; i < dim; i++) cols[j * dim + i] = U[i * dim + j];
+  else
+    err = columns(c, theta, cols);
   /* column j of U is an output state whose co-gradient is column j of dU */
   for (size_t j = 0; j < dim; j++)
     for (size_t i = 0; i < dim; i++) lam[j * dim + i] = dU[i * dim + j];

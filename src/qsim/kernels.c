@@ -22,7 +22,6 @@ int qdm_threads(void) { return nthreads_ > 0 ? nthreads_ : omp_get_max_threads()
  * loops of at least ~2^15 amplitude updates. */
 int sim_parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
-static int is0(qdm_cplx z) { return creal(z) == 0 && cimag(z) == 0; }
 
 void sim_op_init(sim_op *op, const qdm_gate *g, const qdm_cplx *M) {
   int d = 1 << g->nt;
@@ -65,25 +64,6 @@ void sim_op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf) {
   if (op->cls == OP_SWAP || op->cls == OP_REAL) return; /* classes are closed under dagger */
 }
 
-static inline size_t insert0(size_t k, const int8_t *pos, int npos) {
-  for (int j = 0; j < npos; j++) {
-    size_t p = (size_t)pos[j];
-    k = ((k >> p) << (p + 1)) | (k & (((size_t)1 << p) - 1));
-  }
-  return k;
-}
-
-/* local index l -> offset of the amplitude within a group */
-static void offsets(const sim_op *op, size_t *off) {
-  int d = 1 << op->nt;
-  for (int l = 0; l < d; l++) {
-    size_t o = 0;
-    for (int j = 0; j < op->nt; j++)
-      if (l >> j & 1) o |= (size_t)1 << op->t[j];
-    off[l] = o;
-  }
-}
-
 /* ---------------- interleaved single-state kernels ---------------- */
 
 /* Groups come in contiguous runs of 2^pos[0] (the lowest target or control
@@ -93,7 +73,26 @@ static void offsets(const sim_op *op, size_t *off) {
  * re and im of the partner, diagonals skip unit entries, X/CNOT only move. */
 #define RUN_CAP 512
 
-static void apply1(qdm_cplx *psi, size_t cnt, const sim_op *op, int par) {
+/* Splits the groups [0, cnt) into one contiguous part per thread (parts a
+ * multiple of `step`). The parallel region is entered only when the work is
+ * worth it: entering one costs ~1.2 us even with if(0) (DESIGN.md 4). */
+#define FOR_PARTS(par, cnt, step, kb, ke, BODY)                                     \
+  do {                                                                              \
+    if (par) {                                                                      \
+      _Pragma("omp parallel") {                                                     \
+        size_t nt_ = (size_t)omp_get_num_threads(), id_ = (size_t)omp_get_thread_num(); \
+        size_t nch_ = ((cnt) + (step) - 1) / (step);                                \
+        size_t kb = nch_ * id_ / nt_ * (step), ke = nch_ * (id_ + 1) / nt_ * (step); \
+        if (ke > (cnt)) ke = (cnt);                                                 \
+        BODY;                                                                       \
+      }                                                                             \
+    } else {                                                                        \
+      size_t kb = 0, ke = (cnt);                                                    \
+      BODY;                                                                         \
+    }                                                                               \
+  } while (0)
+
+static void apply1(qdm_cplx *psi, size_t kb, size_t ke, const sim_op *op) {
   const size_t bit = (size_t)1 << op->t[0], cm = op->cmask;
   const size_t run = ((size_t)1 << op->pos[0]) < RUN_CAP ? (size_t)1 << op->pos[0] : RUN_CAP;
   const qdm_cplx m0 = op->M[0], m1 = op->M[1], m2 = op->M[2], m3 = op->M[3];
@@ -101,8 +100,7 @@ static void apply1(qdm_cplx *psi, size_t cnt, const sim_op *op, int par) {
   const double bi = cimag(m1), ci = cimag(m2);
   const int8_t *pos = op->pos;
   const int np = op->npos, cls = op->cls, skip0 = cls == OP_DIAG && m0 == 1;
-#pragma omp parallel for schedule(static) if (par)
-  for (size_t k0 = 0; k0 < cnt; k0 += run) {
+  for (size_t k0 = kb; k0 < ke; k0 += run) {
     size_t i0 = insert0(k0, pos, np) | cm;
     double *restrict x = (double *)(psi + i0), *restrict y = (double *)(psi + i0 + bit);
     const size_t len = 2 * run;
@@ -142,13 +140,12 @@ static void apply1(qdm_cplx *psi, size_t cnt, const sim_op *op, int par) {
   }
 }
 
-static void applyk(qdm_cplx *psi, size_t cnt, const sim_op *op, int par) {
+static void applyk(qdm_cplx *psi, size_t kb, size_t ke, const sim_op *op) {
   int d = 1 << op->nt;
   size_t off[1 << QDM_MAX_TARGETS];
   offsets(op, off);
   const qdm_cplx *M = op->M;
-#pragma omp parallel for schedule(static) if (par)
-  for (size_t k = 0; k < cnt; k++) {
+  for (size_t k = kb; k < ke; k++) {
     size_t base = insert0(k, op->pos, op->npos) | op->cmask;
     qdm_cplx a[1 << QDM_MAX_TARGETS];
     for (int l = 0; l < d; l++) a[l] = psi[base + off[l]];
@@ -168,18 +165,18 @@ static void applyk(qdm_cplx *psi, size_t cnt, const sim_op *op, int par) {
 void sim_apply(qdm_cplx *psi, int n, const sim_op *op) {
   size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
   int par = sim_parallel_worth((double)dim);
-  if (op->nt == 1) apply1(psi, cnt, op, par);
-  else applyk(psi, cnt, op, par);
+  size_t run = ((size_t)1 << op->pos[0]) < RUN_CAP ? (size_t)1 << op->pos[0] : RUN_CAP;
+  if (op->nt == 1) FOR_PARTS(par, cnt, run, kb, ke, apply1(psi, kb, ke, op));
+  else FOR_PARTS(par, cnt, 1, kb, ke, applyk(psi, kb, ke, op));
 }
 
-double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D) {
-  size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
+static double dot_range(const qdm_cplx *lam, const qdm_cplx *psi, const sim_op *op, const qdm_cplx *D, size_t kb,
+                        size_t ke) {
   int d = 1 << op->nt;
   size_t off[1 << QDM_MAX_TARGETS];
   offsets(op, off);
   double acc = 0;
-#pragma omp parallel for schedule(static) reduction(+ : acc) if (sim_parallel_worth((double)dim))
-  for (size_t k = 0; k < cnt; k++) {
+  for (size_t k = kb; k < ke; k++) {
     size_t base = insert0(k, op->pos, op->npos) | op->cmask;
     for (int l = 0; l < d; l++) {
       qdm_cplx s = 0;
@@ -191,193 +188,12 @@ double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op
   return acc;
 }
 
-/* ---------------- tile kernels: TILE rows, split re/im ---------------- */
-
-void tile_load(double *re, double *im, const qdm_cplx *psi, int dim, int rows) {
-  for (int i = 0; i < dim; i++)
-    for (int r = 0; r < TILE; r++) {
-      qdm_cplx z = r < rows ? psi[(size_t)r * dim + i] : 0;
-      re[i * TILE + r] = creal(z);
-      im[i * TILE + r] = cimag(z);
-    }
-}
-
-void tile_store(const double *re, const double *im, qdm_cplx *psi, int dim, int rows) {
-  for (int r = 0; r < rows; r++)
-    for (int i = 0; i < dim; i++) psi[(size_t)r * dim + i] = re[i * TILE + r] + I * im[i * TILE + r];
-}
-
-/* one 2x2 on a pair of amplitude vectors (x = re, y = im), by class */
-static inline void tile_pair(double *restrict x0, double *restrict y0, double *restrict x1,
-                             double *restrict y1, const sim_op *op) {
-  const qdm_cplx *M = op->M;
-  switch (op->cls) {
-  case OP_SWAP:
-    for (int r = 0; r < TILE; r++) {
-      double t = x0[r]; x0[r] = x1[r]; x1[r] = t;
-      t = y0[r]; y0[r] = y1[r]; y1[r] = t;
-    }
-    break;
-  case OP_DIAG: {
-    const double ar = creal(M[0]), ai = cimag(M[0]), dr = creal(M[3]), di = cimag(M[3]);
-    if (ar != 1 || ai != 0)
-      for (int r = 0; r < TILE; r++) {
-        double a = x0[r], b = y0[r];
-        x0[r] = ar * a - ai * b;
-        y0[r] = ar * b + ai * a;
-      }
-    for (int r = 0; r < TILE; r++) {
-      double a = x1[r], b = y1[r];
-      x1[r] = dr * a - di * b;
-      y1[r] = dr * b + di * a;
-    }
-    break;
-  }
-  case OP_REAL: {
-    const double a = creal(M[0]), b = creal(M[1]), c = creal(M[2]), d = creal(M[3]);
-    for (int r = 0; r < TILE; r++) {
-      double p = x0[r], q = x1[r], s = y0[r], t = y1[r];
-      x0[r] = a * p + b * q;
-      x1[r] = c * p + d * q;
-      y0[r] = a * s + b * t;
-      y1[r] = c * s + d * t;
-    }
-    break;
-  }
-  case OP_RX: { /* [[a, i b], [i c, d]] with a, b, c, d real */
-    const double a = creal(M[0]), b = cimag(M[1]), c = cimag(M[2]), d = creal(M[3]);
-    for (int r = 0; r < TILE; r++) {
-      double p = x0[r], q = x1[r], s = y0[r], t = y1[r];
-      x0[r] = a * p - b * t;
-      y0[r] = a * s + b * q;
-      x1[r] = d * q - c * s;
-      y1[r] = d * t + c * p;
-    }
-    break;
-  }
-  default: {
-    const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]), bi = cimag(M[1]);
-    const double cr = creal(M[2]), ci = cimag(M[2]), dr = creal(M[3]), di = cimag(M[3]);
-    for (int r = 0; r < TILE; r++) {
-      double p = x0[r], s = y0[r], q = x1[r], t = y1[r];
-      x0[r] = ar * p - ai * s + br * q - bi * t;
-      y0[r] = ar * s + ai * p + br * t + bi * q;
-      x1[r] = cr * p - ci * s + dr * q - di * t;
-      y1[r] = cr * s + ci * p + dr * t + di * q;
-    }
-  }
-  }
-}
-
-static void tile_applyk(double *re, double *im, size_t cnt, const sim_op *op) {
-  int d = 1 << op->nt;
-  size_t off[1 << QDM_MAX_TARGETS];
-  offsets(op, off);
-  const qdm_cplx *M = op->M;
-  double ar[1 << QDM_MAX_TARGETS][TILE], ai[1 << QDM_MAX_TARGETS][TILE];
-  for (size_t k = 0; k < cnt; k++) {
-    size_t base = insert0(k, op->pos, op->npos) | op->cmask;
-    if (op->cls == OP_DIAG) {
-      for (int l = 0; l < d; l++) {
-        double mr = creal(M[l * d + l]), mi = cimag(M[l * d + l]);
-        double *x = re + (base + off[l]) * TILE, *y = im + (base + off[l]) * TILE;
-        for (int r = 0; r < TILE; r++) {
-          double a = x[r], b = y[r];
-          x[r] = mr * a - mi * b;
-          y[r] = mr * b + mi * a;
-        }
-      }
-      continue;
-    }
-    for (int l = 0; l < d; l++) {
-      memcpy(ar[l], re + (base + off[l]) * TILE, sizeof ar[l]);
-      memcpy(ai[l], im + (base + off[l]) * TILE, sizeof ai[l]);
-    }
-    for (int l = 0; l < d; l++) {
-      double *x = re + (base + off[l]) * TILE, *y = im + (base + off[l]) * TILE;
-      for (int r = 0; r < TILE; r++) x[r] = y[r] = 0;
-      for (int j = 0; j < d; j++) {
-        qdm_cplx m = M[l * d + j];
-        if (is0(m)) continue;
-        double mr = creal(m), mi = cimag(m);
-        for (int r = 0; r < TILE; r++) {
-          x[r] += mr * ar[j][r] - mi * ai[j][r];
-          y[r] += mr * ai[j][r] + mi * ar[j][r];
-        }
-      }
-    }
-  }
-}
-
-void tile_apply(double *re, double *im, int n, const sim_op *op) {
+double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D) {
   size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
-  if (op->nt > 1) {
-    tile_applyk(re, im, cnt, op);
-    return;
-  }
-  size_t bit = (size_t)1 << op->t[0];
-  if (op->npos == 1) { /* no controls: blocks of contiguous pairs */
-    for (size_t hi = 0; hi < dim; hi += 2 * bit)
-      for (size_t lo = 0; lo < bit; lo++) {
-        size_t i0 = hi + lo, i1 = i0 + bit;
-        tile_pair(re + i0 * TILE, im + i0 * TILE, re + i1 * TILE, im + i1 * TILE, op);
-      }
-    return;
-  }
-  for (size_t k = 0; k < cnt; k++) {
-    size_t i0 = insert0(k, op->pos, op->npos) | op->cmask, i1 = i0 | bit;
-    tile_pair(re + i0 * TILE, im + i0 * TILE, re + i1 * TILE, im + i1 * TILE, op);
-  }
+  double part[64] = {0}, acc = 0; /* per-thread sums added in thread order: deterministic */
+  int par = sim_parallel_worth((double)dim) && qdm_threads() <= 64;
+  FOR_PARTS(par, cnt, 1, kb, ke, part[par ? omp_get_thread_num() : 0] = dot_range(lam, psi, op, D, kb, ke));
+  for (int t = 0; t < 64; t++) acc += part[t];
+  return acc;
 }
 
-/* Re sum conj(lam) (D psi) for a 2x2 D over one pair of amplitude vectors */
-static inline void tile_dot2(const double *restrict l0x, const double *restrict l0y, const double *restrict l1x,
-                             const double *restrict l1y, const double *restrict p0x, const double *restrict p0y,
-                             const double *restrict p1x, const double *restrict p1y, const qdm_cplx *D,
-                             double *restrict acc) {
-  const double ar = creal(D[0]), ai = cimag(D[0]), br = creal(D[1]), bi = cimag(D[1]);
-  const double cr = creal(D[2]), ci = cimag(D[2]), dr = creal(D[3]), di = cimag(D[3]);
-  for (int r = 0; r < TILE; r++) {
-    double ux = ar * p0x[r] - ai * p0y[r] + br * p1x[r] - bi * p1y[r];
-    double uy = ar * p0y[r] + ai * p0x[r] + br * p1y[r] + bi * p1x[r];
-    double vx = cr * p0x[r] - ci * p0y[r] + dr * p1x[r] - di * p1y[r];
-    double vy = cr * p0y[r] + ci * p0x[r] + dr * p1y[r] + di * p1x[r];
-    acc[r] += l0x[r] * ux + l0y[r] * uy + l1x[r] * vx + l1y[r] * vy;
-  }
-}
-
-double tile_dot(const double *lre, const double *lim, const double *re, const double *im,
-                int n, const sim_op *op, const qdm_cplx *D) {
-  size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
-  int d = 1 << op->nt;
-  if (d == 2) {
-    double acc[TILE] = {0}, s = 0;
-    size_t bit = (size_t)1 << op->t[0];
-    for (size_t k = 0; k < cnt; k++) {
-      size_t i0 = (insert0(k, op->pos, op->npos) | op->cmask) * TILE, i1 = i0 + bit * TILE;
-      tile_dot2(lre + i0, lim + i0, lre + i1, lim + i1, re + i0, im + i0, re + i1, im + i1, D, acc);
-    }
-    for (int r = 0; r < TILE; r++) s += acc[r];
-    return s;
-  }
-  size_t off[1 << QDM_MAX_TARGETS];
-  offsets(op, off);
-  double acc[TILE] = {0};
-  for (size_t k = 0; k < cnt; k++) {
-    size_t base = insert0(k, op->pos, op->npos) | op->cmask;
-    for (int l = 0; l < d; l++) {
-      const double *lx = lre + (base + off[l]) * TILE, *ly = lim + (base + off[l]) * TILE;
-      for (int j = 0; j < d; j++) {
-        qdm_cplx m = D[l * d + j];
-        if (is0(m)) continue;
-        double mr = creal(m), mi = cimag(m);
-        const double *x = re + (base + off[j]) * TILE, *y = im + (base + off[j]) * TILE;
-        /* Re(conj(l) * m * z) = lx (mr x - mi y) + ly (mr y + mi x) */
-        for (int r = 0; r < TILE; r++) acc[r] += lx[r] * (mr * x[r] - mi * y[r]) + ly[r] * (mr * y[r] + mi * x[r]);
-      }
-    }
-  }
-  double s = 0;
-  for (int r = 0; r < TILE; r++) s += acc[r];
-  return s;
-}

@@ -1,5 +1,6 @@
 /* rng.c -- xoshiro256** seeded by splitmix64: fast, reproducible across
  * builds, and independent of libc's rand(). */
+#define _GNU_SOURCE
 #include <math.h>
 #include "qdm/qsim.h"
 
@@ -29,6 +30,20 @@ double qdm_rng_uniform(qdm_rng *r) { return (qdm_rng_u64(r) >> 11) * 0x1.0p-53; 
 double qdm_rng_normal(qdm_rng *r) {
   double u1 = 1.0 - qdm_rng_uniform(r), u2 = qdm_rng_uniform(r);
   return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+/* Bulk normals: Box-Muller keeps both of its outputs (cos and sin), half
+ * the logarithms and square roots of one-at-a-time draws. */
+void qdm_rng_normals(qdm_rng *r, double *out, size_t n) {
+  size_t i = 0;
+  for (; i + 1 < n; i += 2) {
+    double u1 = 1.0 - qdm_rng_uniform(r), u2 = qdm_rng_uniform(r);
+    double rad = sqrt(-2.0 * log(u1)), s, c;
+    sincos(2.0 * M_PI * u2, &s, &c);
+    out[i] = rad * c;
+    out[i + 1] = rad * s;
+  }
+  if (i < n) out[i] = qdm_rng_normal(r);
 }
 
 /* A normalised vector of i.i.d. complex Gaussians is Haar-distributed

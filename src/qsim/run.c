@@ -19,16 +19,17 @@ typedef struct {
   qdm_cplx *arena;   /* matrices of ops with more than 2 targets */
 } compiled;
 
-static int compile(const qdm_circuit *c, const double *theta, const double *x, compiled *cc) {
+/* adjoint: also the conjugate transposes and the angle derivatives */
+static int compile(const qdm_circuit *c, const double *theta, const double *x, compiled *cc, int adjoint) {
   size_t big = 0;
   for (int i = 0; i < c->ngates; i++)
     if (c->g[i].nt > 2) big += 2 * ((size_t)1 << (2 * c->g[i].nt));
   size_t ng = c->ngates > 0 ? (size_t)c->ngates : 1;
   cc->nops = c->ngates;
   cc->op = malloc(ng * 2 * sizeof(sim_op));
-  cc->dm = malloc(ng * sizeof *cc->dm);
+  cc->dm = adjoint ? malloc(ng * sizeof *cc->dm) : NULL;
   cc->arena = big ? malloc(big * sizeof(qdm_cplx)) : NULL;
-  if (!cc->op || !cc->dm || (big && !cc->arena)) {
+  if (!cc->op || (adjoint && !cc->dm) || (big && !cc->arena)) {
     free(cc->op);
     free(cc->dm);
     free(cc->arena);
@@ -42,10 +43,12 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
     qdm_gate_angles(g, theta, x, v);
     size_t d2 = (size_t)1 << (2 * g->nt);
     qdm_cplx *M = g->nt > 2 ? a : m;
-    for (int j = 0; j < qdm_gate_nangles(g); j++) qdm_gate_matrix(c, g, v, M, j, cc->dm[i][j]);
-    qdm_gate_matrix(c, g, v, M, 0, NULL);
+    int na = adjoint ? qdm_gate_nangles(g) : 0;
+    qdm_cplx scratch[16];
+    qdm_gate_matrix(c, g, v, M, 0, na ? cc->dm[i][0] : NULL);
+    for (int j = 1; j < na; j++) qdm_gate_matrix(c, g, v, scratch, j, cc->dm[i][j]);
     sim_op_init(&cc->op[i], g, M);
-    sim_op_dagger(&cc->op[i], &cc->dag[i], g->nt > 2 ? a + d2 : NULL);
+    if (adjoint) sim_op_dagger(&cc->op[i], &cc->dag[i], g->nt > 2 ? a + d2 : NULL);
     if (g->nt > 2) a += 2 * d2;
   }
   return QDM_OK;
@@ -55,6 +58,23 @@ static void release(compiled *cc) {
   free(cc->op);
   free(cc->dm);
   free(cc->arena);
+}
+
+/* dL/dv_j for every angle of gate i that depends on a parameter or an input,
+ * pushed into dtheta (a * dL/dv) or the row's dx. dot(D) computes
+ * Re <lam|D|psi_in> on the gate's subspace. */
+typedef double (*dot_fn)(void *ctx, const sim_op *op, const qdm_cplx *D);
+
+static void angle_grads(const compiled *cc, const qdm_gate *g, int i, dot_fn dot, void *ctx,
+                        double *dth, double *dxr) {
+  int na = qdm_gate_nangles(g);
+  for (int j = 0; j < na; j++) {
+    int s = g->ang[j].src;
+    if (s == -1 || g->ang[j].a == 0) continue;
+    double gv = g->ang[j].a * dot(ctx, &cc->op[i], cc->dm[i][j]);
+    if (s >= 0) dth[s] += gv;
+    else if (dxr) dxr[-s - 2] += gv;
+  }
 }
 
 static int check_args(const char *who, const qdm_circuit *c, const double *theta, const double *x,
@@ -74,34 +94,41 @@ static int check_args(const char *who, const qdm_circuit *c, const double *theta
  * runs on TILE rows held in L1 in vector-friendly layout. */
 static int use_tiles(const qdm_circuit *c, int rows) {
   if (sim_path_override) return sim_path_override == 2 && c->n <= 12 && c->ninputs == 0;
-  return c->n <= 10 && rows >= 4 && c->ninputs == 0;
+  return c->n <= 10 && rows >= 2 && c->ninputs == 0;
 }
+/* Tile width by batch size: 8 rows (one AVX-512 vector per amplitude) for
+ * tiny batches, 16 for a 4-qubit unitary's columns, 32 for big batches. */
+#define TILED(fn, rows, ...) \
+  ((rows) <= 8 ? fn##8(__VA_ARGS__) : (rows) <= 16 ? fn##16(__VA_ARGS__) : fn##32(__VA_ARGS__))
 
-static void *tile_buf(int n) { return aligned_alloc(64, sizeof(double) * 2 * TILE * ((size_t)1 << n)); }
 
-static void run_tiles(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, int rows) {
-  int dim = 1 << c->n, ntile = (rows + TILE - 1) / TILE;
-#pragma omp parallel if (sim_parallel_worth((double)rows * dim * cc->nops / 4))
-  {
-    double *re = tile_buf(c->n), *im = re + (size_t)dim * TILE;
-#pragma omp for schedule(static)
-    for (int t = 0; t < ntile; t++) {
-      int nr = rows - t * TILE < TILE ? rows - t * TILE : TILE;
-      qdm_cplx *p = psi + (size_t)t * TILE * dim;
-      tile_load(re, im, p, dim, nr);
-      for (int i = 0; i < cc->nops; i++) tile_apply(re, im, c->n, &cc->op[i]);
-      tile_store(re, im, p, dim, nr);
-    }
-    free(re);
-  }
-}
+#define TILE 8
+#define TS(name) name##8
+#include "tile.h"
+#undef TILE
+#undef TS
+#define TILE 16
+#define TS(name) name##16
+#include "tile.h"
+#undef TILE
+#undef TS
+#define TILE 32
+#define TS(name) name##32
+#include "tile.h"
+#undef TILE
+#undef TS
 
 /* Rows one at a time in the public layout. Large registers thread inside each
  * gate; small ones thread over rows. */
 static void run_rows(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, int rows) {
   size_t dim = (size_t)1 << c->n;
-  int outer = dim < 16384 && sim_parallel_worth((double)rows * dim * cc->nops / 4);
-#pragma omp parallel for schedule(static) if (outer)
+  int outer = rows > 1 && dim < 16384 && sim_parallel_worth((double)rows * dim * cc->nops / 4);
+  if (!outer) {
+    for (int r = 0; r < rows; r++)
+      for (int i = 0; i < cc->nops; i++) sim_apply(psi + r * dim, c->n, &cc->op[i]);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
     for (int i = 0; i < cc->nops; i++) sim_apply(psi + r * dim, c->n, &cc->op[i]);
 }
@@ -113,7 +140,7 @@ static int run_inputs(const qdm_circuit *c, const double *theta, const double *x
   int err = 0;
   for (int r = 0; r < rows && !err; r++) {
     compiled cc;
-    err = compile(c, theta, x + (size_t)r * ldx, &cc);
+    err = compile(c, theta, x + (size_t)r * ldx, &cc, 0);
     if (err) break;
     for (int i = 0; i < cc.nops; i++) sim_apply(psi + r * dim, c->n, &cc.op[i]);
     release(&cc);
@@ -126,8 +153,8 @@ int qdm_run(const qdm_circuit *c, const double *theta, const double *x, int ldx,
   if (err || rows == 0) return err;
   if (c->ninputs > 0) return run_inputs(c, theta, x, ldx, psi, rows);
   compiled cc;
-  if ((err = compile(c, theta, NULL, &cc))) return err;
-  if (use_tiles(c, rows)) run_tiles(c, &cc, psi, rows);
+  if ((err = compile(c, theta, NULL, &cc, 0))) return err;
+  if (use_tiles(c, rows)) TILED(run_tiles, rows, c, &cc, psi, rows);
   else run_rows(c, &cc, psi, rows);
   release(&cc);
   return QDM_OK;
@@ -135,33 +162,10 @@ int qdm_run(const qdm_circuit *c, const double *theta, const double *x, int ldx,
 
 /* ---------------- adjoint ---------------- */
 
-/* dL/dv_j for every angle of gate i that depends on a parameter or an input,
- * pushed into dtheta (a * dL/dv) or the row's dx. dot(D) computes
- * Re <lam|D|psi_in> on the gate's subspace. */
-typedef double (*dot_fn)(void *ctx, const sim_op *op, const qdm_cplx *D);
-
-static void angle_grads(const compiled *cc, const qdm_gate *g, int i, dot_fn dot, void *ctx,
-                        double *dth, double *dxr) {
-  int na = qdm_gate_nangles(g);
-  for (int j = 0; j < na; j++) {
-    int s = g->ang[j].src;
-    if (s == -1 || g->ang[j].a == 0) continue;
-    double gv = g->ang[j].a * dot(ctx, &cc->op[i], cc->dm[i][j]);
-    if (s >= 0) dth[s] += gv;
-    else if (dxr) dxr[-s - 2] += gv;
-  }
-}
-
 typedef struct { const qdm_cplx *lam, *psi; int n; } row_ctx;
 static double row_dot(void *ctx, const sim_op *op, const qdm_cplx *D) {
   row_ctx *r = ctx;
   return sim_dot(r->lam, r->psi, r->n, op, D);
-}
-
-typedef struct { const double *lre, *lim, *re, *im; int n; } tile_ctx;
-static double tile_dotf(void *ctx, const sim_op *op, const qdm_cplx *D) {
-  tile_ctx *t = ctx;
-  return tile_dot(t->lre, t->lim, t->re, t->im, t->n, op, D);
 }
 
 static void adjoint_row(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, qdm_cplx *lam, double *dth, double *dxr) {
@@ -170,34 +174,6 @@ static void adjoint_row(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi,
     sim_apply(psi, c->n, &cc->dag[i]);
     angle_grads(cc, &c->g[i], i, row_dot, &ctx, dth, dxr);
     sim_apply(lam, c->n, &cc->dag[i]);
-  }
-}
-
-static void adjoint_tiles(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi,
-                          qdm_cplx *lam, int rows, double *dth_all, int np) {
-  int dim = 1 << c->n, ntile = (rows + TILE - 1) / TILE;
-#pragma omp parallel if (sim_parallel_worth((double)rows * dim * cc->nops / 2))
-  {
-    double *re = tile_buf(c->n), *im = re + (size_t)dim * TILE;
-    double *lre = tile_buf(c->n), *lim = lre + (size_t)dim * TILE;
-    double *dth = dth_all + (size_t)omp_get_thread_num() * np;
-    tile_ctx ctx = {lre, lim, re, im, c->n};
-#pragma omp for schedule(static)
-    for (int t = 0; t < ntile; t++) {
-      int nr = rows - t * TILE < TILE ? rows - t * TILE : TILE;
-      qdm_cplx *p = psi + (size_t)t * TILE * dim, *l = lam + (size_t)t * TILE * dim;
-      tile_load(re, im, p, dim, nr);
-      tile_load(lre, lim, l, dim, nr);
-      for (int i = cc->nops - 1; i >= 0; i--) {
-        tile_apply(re, im, c->n, &cc->dag[i]);
-        angle_grads(cc, &c->g[i], i, tile_dotf, &ctx, dth, NULL);
-        tile_apply(lre, lim, c->n, &cc->dag[i]);
-      }
-      tile_store(re, im, p, dim, nr);
-      tile_store(lre, lim, l, dim, nr);
-    }
-    free(re);
-    free(lre);
   }
 }
 
@@ -217,21 +193,24 @@ int qdm_run_adjoint(const qdm_circuit *c, const double *theta, const double *x, 
     for (int r = 0; r < rows && !err; r++) {
       compiled cc;
       const double *xr = x + (size_t)r * ldx;
-      if ((err = compile(c, theta, xr, &cc))) break;
+      if ((err = compile(c, theta, xr, &cc, 1))) break;
       adjoint_row(c, &cc, psi + r * dim, lam + r * dim, part, dx ? dx + (size_t)r * ldx : NULL);
       release(&cc);
     }
   } else {
     compiled cc;
-    if ((err = compile(c, theta, NULL, &cc))) {
+    if ((err = compile(c, theta, NULL, &cc, 1))) {
       free(part);
       return err;
     }
     if (use_tiles(c, rows)) {
-      adjoint_tiles(c, &cc, psi, lam, rows, part, np);
+      TILED(adjoint_tiles, rows, c, &cc, psi, lam, rows, part, np);
     } else {
-      int outer = dim < 16384 && sim_parallel_worth((double)rows * dim * cc.nops / 2);
-#pragma omp parallel if (outer)
+      int outer = rows > 1 && dim < 16384 && sim_parallel_worth((double)rows * dim * cc.nops / 2);
+      if (!outer)
+        for (int r = 0; r < rows; r++) adjoint_row(c, &cc, psi + r * dim, lam + r * dim, part, NULL);
+      else
+#pragma omp parallel
       {
         double *dth = part + (size_t)omp_get_thread_num() * np;
 #pragma omp for schedule(static)

@@ -10,7 +10,6 @@
 #define QDM_SIM_H
 #include "qdm/qsim.h"
 
-#define TILE 32
 
 enum { OP_GENERAL, OP_DIAG, OP_REAL, OP_RX, OP_SWAP };
 
@@ -24,6 +23,29 @@ typedef struct {
   qdm_cplx m[16];           /* storage for nt <= 2 */
 } sim_op;
 
+static inline int is0(qdm_cplx z) { return creal(z) == 0 && cimag(z) == 0; }
+
+/* k-th group of an op: k with zero bits inserted at the sorted positions */
+static inline size_t insert0(size_t k, const int8_t *pos, int npos) {
+  for (int j = 0; j < npos; j++) {
+    size_t p = (size_t)pos[j];
+    k = ((k >> p) << (p + 1)) | (k & (((size_t)1 << p) - 1));
+  }
+  return k;
+}
+
+/* local index l -> offset of the amplitude within a group */
+static inline void offsets(const sim_op *op, size_t *off) {
+  int d = 1 << op->nt;
+  for (int l = 0; l < d; l++) {
+    size_t o = 0;
+    for (int j = 0; j < op->nt; j++)
+      if (l >> j & 1) o |= (size_t)1 << op->t[j];
+    off[l] = o;
+  }
+}
+
+
 /* op from a gate's local matrix (copied if nt <= 2, else referenced) */
 void sim_op_init(sim_op *op, const qdm_gate *g, const qdm_cplx *M);
 /* conj-transpose of op into out (for nt <= 2 only; larger use sim_op_dagger_buf) */
@@ -34,12 +56,6 @@ void sim_apply(qdm_cplx *psi, int n, const sim_op *op);
 /* Re sum conj(lam) (D psi) over the op's controlled subspace, D local matrix */
 double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D);
 
-/* tile of TILE rows, re and im each dim x TILE */
-void tile_load(double *re, double *im, const qdm_cplx *psi, int dim, int rows);
-void tile_store(const double *re, const double *im, qdm_cplx *psi, int dim, int rows);
-void tile_apply(double *re, double *im, int n, const sim_op *op);
-double tile_dot(const double *lre, const double *lim, const double *re, const double *im,
-                int n, const sim_op *op, const qdm_cplx *D);
 
 /* whether the engine threads a loop of this many amplitude-gate updates */
 int sim_parallel_worth(double work);
