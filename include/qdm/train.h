@@ -40,6 +40,7 @@ typedef struct {
   char out[1024];
   int resume;
   int quiet;
+  int stop_after;         /* stop as if interrupted after this many batches (0: never); for tests */
   int samples_per_class;
 } qdm_train_opts;
 

@@ -20,6 +20,7 @@ typedef struct {
   double *hist; /* per epoch: loss, infidelity, lr, seconds */
   int nhist;
   double rows_per_s;
+  int batches_run;
 } run;
 
 /* buffers for batches of R->o.batch images (R->data must be loaded) */

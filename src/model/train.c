@@ -365,6 +365,7 @@ static int epochs(run *R) {
         progress(R, nb, rps, left / rps, 0);
         last = el;
       }
+      if (o->stop_after > 0 && ++R->batches_run >= o->stop_after) stop_flag = 1;
       if (stop_flag) {
         R->st.batch++;
         R->st.seconds = sec0 + now_s() - t_start;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# cli_train.sh QDM -- the train/sample/bench command lines: help, one-line
+# errors with exit status 2 for bad usage and 1 for bad data, nothing left behind.
+set -u
+qdm=$1
+pass=0 fail=0
+ok() { if eval "$2"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1" >&2; fi; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$qdm" train --help >"$tmp/h" 2>&1; ok "train --help exits 0" "[ $? = 0 ]"
+ok "train --help lists presets" "grep -q authors $tmp/h && grep -q -- --resume $tmp/h"
+"$qdm" train --epochs zero 2>"$tmp/e"; st=$?
+ok "bad --epochs exits 2" "[ $st = 2 ]"
+ok "bad --epochs: one line naming the option" "[ \$(wc -l <$tmp/e) = 1 ] && grep -q -- --epochs $tmp/e"
+"$qdm" train --no-such-flag 2>"$tmp/e"; st=$?
+ok "unknown flag exits 2" "[ $st = 2 ] && grep -q no-such-flag $tmp/e"
+"$qdm" train --preset nope 2>"$tmp/e"; st=$?
+ok "unknown preset exits 2" "[ $st = 2 ] && grep -q nope $tmp/e"
+"$qdm" train --data "$tmp/none" --out "$tmp/run" --quiet 2>"$tmp/e"; st=$?
+ok "missing data exits 1 with one line" "[ $st = 1 ] && [ \$(wc -l <$tmp/e) = 1 ] && grep -q $tmp/none $tmp/e"
+"$qdm" sample --out "$tmp/x.png" 2>"$tmp/e"; st=$?
+ok "sample without checkpoint exits 2" "[ $st = 2 ] && grep -q -- --checkpoint $tmp/e"
+printf 'not a checkpoint' >"$tmp/bad.safetensors"
+"$qdm" sample --checkpoint "$tmp/bad.safetensors" --out "$tmp/x.png" 2>"$tmp/e"; st=$?
+ok "corrupt checkpoint exits 1 naming the file" "[ $st = 1 ] && grep -q bad.safetensors $tmp/e"
+ok "no PNG written on failure" "[ ! -e $tmp/x.png ]"
+"$qdm" bench --help >/dev/null; ok "bench --help" "[ $? = 0 ]"
+"$qdm" bench nosuch 2>/dev/null; ok "unknown bench exits 2" "[ $? = 2 ]"
+"$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
