@@ -1,0 +1,168 @@
+/* qdm/circuits.h -- what the report's sections 3-5 put around the engine:
+ * data encodings (section 3), the ansatz library (section 4) and adaptive
+ * non-local observables (section 5). Everything here BUILDS circuits for
+ * include/qdm/qsim.h or maps states to features; nothing here simulates.
+ *
+ * Conventions are the engine's: qubit 0 is the least significant bit of a
+ * basis index, batches are rows of 2^n amplitudes, gradients of a real loss
+ * w.r.t. complex numbers are co-gradients g = dL/dRe + i dL/dIm.
+ *
+ * Builders append gates to an existing circuit and act on qubits
+ * 0..c->n-1. Parameters of a builder are the contiguous block
+ * theta[param_offset .. param_offset + count - 1], layer by layer, so blocks
+ * compose (e.g. three ansatz blocks one after the other in a model).
+ * Builders return that count (>= 0), or a NEGATIVE qdm status (-QDM_EINVAL,
+ * -QDM_ENOMEM) after qdm_fail() on bad input. */
+#ifndef QDM_CIRCUITS_H
+#define QDM_CIRCUITS_H
+
+#include <stdint.h>
+#include "qdm/qsim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ================= encodings (report section 3) ================= */
+
+/* Basis encoding, eq. (13), as a state: row r is |b> with b_q =
+ * bits[r * n + q] in {0, 1} on qubit q (so the ket |b_{n-1} ... b_1 b_0>). */
+int qdm_enc_basis_state(const uint8_t *bits, int n, int rows, qdm_cplx *psi);
+
+/* The feature circuits below read per-row inputs x[input_offset + k] (see
+ * qdm_input in qsim.h): feature k drives qubit k, k = 0..nfeat-1 <= c->n.
+ * qdm_run_adjoint then gives dL/dx, so they are trainable end to end.
+ * Each returns QDM_OK or an error code. */
+
+/* Basis encoding as a circuit: RY(pi x_k) on qubit k, x_k in {0, 1};
+ * RY(pi)|0> = |1> exactly (no phase), so the state is eq. (13). */
+int qdm_enc_basis(qdm_circuit *c, int nfeat, int input_offset);
+/* Angle encoding, eq. (16): RY(x_k) on qubit k. */
+int qdm_enc_angle(qdm_circuit *c, int nfeat, int input_offset);
+/* Phase encoding, eq. (17): H then P(x_k) on qubit k. */
+int qdm_enc_phase(qdm_circuit *c, int nfeat, int input_offset);
+
+/* Dense angle encoding: two features per qubit, qubit k gets
+ * (x_{2k}, x_{2k+1}) (0-based; nfeat even, nfeat / 2 <= n). The report's
+ * two equations differ:
+ *   QDM_DENSE_EQ18: RY(x_{2k}) then RZ(x_{2k+1}), as eq. (18) is written:
+ *     cos(x/2)|0> + e^{i y} sin(x/2)|1>, times the global phase e^{-i y/2}
+ *     that R_Z carries (eq. 18 drops it);
+ *   QDM_DENSE_EQ19: RY(2 x_{2k}) then P(x_{2k+1}), eq. (19) exactly:
+ *     cos(x)|0> + e^{i y} sin(x)|1> (full angles, no global phase). */
+enum { QDM_DENSE_EQ18 = 18, QDM_DENSE_EQ19 = 19 };
+int qdm_enc_dense(qdm_circuit *c, int nfeat, int input_offset, int convention);
+
+/* Amplitude encoding, eqs. (14)-(15): psi_r = (x_r, 0, ..., 0) / alpha_r with
+ * alpha_r = ||x_r||_2; x_r has len <= 2^n entries (row stride ldx >= len)
+ * and is zero-padded. alpha (rows values) may be NULL. A zero row is an
+ * error (it has no state). */
+int qdm_enc_amplitude(const qdm_cplx *x, int len, int ldx, int n, int rows,
+                      qdm_cplx *psi, double *alpha);
+int qdm_enc_amplitude_real(const double *x, int len, int ldx, int n, int rows,
+                           qdm_cplx *psi, double *alpha);
+/* Backward through the normalisation: with psi = x / ||x|| and co-gradient
+ * g = dL/dpsi, dL/dx = (g - Re<psi, g> psi) / alpha (first len entries).
+ * gx is OVERWRITTEN (row stride ldgx). The _real form writes Re of it,
+ * which is dL/dx for a real input. */
+int qdm_enc_amplitude_backward(const qdm_cplx *psi, const double *alpha, const qdm_cplx *gpsi,
+                               int len, int n, int rows, qdm_cplx *gx, int ldgx);
+int qdm_enc_amplitude_real_backward(const qdm_cplx *psi, const double *alpha, const qdm_cplx *gpsi,
+                                    int len, int n, int rows, double *gx, int ldgx);
+
+/* ================= ansatz library (report section 4) ================= */
+
+/* The Vatan-Williams block N(a, b, c) of section 4.3 / Fig. 1 on (q0, q1),
+ * parameters theta[p], theta[p+1], theta[p+2] = (a, b, c):
+ *   RZ(pi/2) q1; CNOT q1->q0; RZ(2c - pi/2) q0; RY(pi/2 - 2a) q1;
+ *   CNOT q0->q1; RY(2b - pi/2) q1; CNOT q1->q0; RZ(-pi/2) q0.
+ * With qdm's rotation convention R(t) = exp(-i t P / 2) its unitary is
+ *   N(a, b, c) = e^{i phi} exp(-i(a' XX + b' YY + c' ZZ)),
+ *   (a', b', c') = (-a, -b, c - pi/2),
+ * with no local correction at all; equivalently
+ *   N(a, b, c) = e^{i phi'} (Z (x) Z) exp(-i(-a XX - b YY + c ZZ)).
+ * (Derivation: the block is diagonal in the Bell basis, where XX, YY, ZZ are
+ * the signs (+-+), (-++), (++-), (---) ...; its four phases fix the three
+ * coefficients. Checked exactly in tests/test_circuits.c.) Returns 3. */
+int qdm_vw_block(qdm_circuit *c, int q0, int q1, int param_offset);
+
+/* General two-qubit block used by qcnn and mera: RY on q0, RY on q1, then
+ * N(a, b, c): 5 parameters. Returns 5. */
+int qdm_block5(qdm_circuit *c, int q0, int q1, int param_offset);
+
+/* Optional fixed first layer (no parameters). */
+enum { QDM_INIT_NONE = 0, QDM_INIT_RY_PI4 = 1 /* RY(pi/4) on every qubit, authors' benchmark */ };
+
+typedef struct {
+  int init; /* QDM_INIT_* */
+  int ring; /* hea, hva, conv, paper: also couple qubit n-1 with qubit 0 */
+} qdm_ansatz_opts;
+
+/* Build the named ansatz with `layers` layers on all c->n qubits (o may be
+ * NULL: no init layer, no ring). Names (see qdm_ansatz_about for each):
+ *   hea hva qcnn mera conv phasemix paper authors sim1 ... sim19
+ * Returns the number of parameters used (>= 0) or a negative status. */
+int qdm_ansatz_build(qdm_circuit *c, const char *name, int layers, int param_offset,
+                     const qdm_ansatz_opts *o);
+/* Parameter count for n qubits and L layers (negative status if invalid). */
+int qdm_ansatz_nparams(const char *name, int n, int layers, const qdm_ansatz_opts *o);
+/* i-th ansatz name (NULL past the end), and a one-line description with the
+ * per-layer parameter count (NULL for an unknown name). */
+const char *qdm_ansatz_name(int i);
+const char *qdm_ansatz_about(const char *name);
+/* "none" / "ry-pi4" -> QDM_INIT_*, or -1 if unknown. */
+int qdm_ansatz_init_parse(const char *s);
+
+/* The individual builders (same return convention as qdm_ansatz_build). */
+int qdm_hea(qdm_circuit *c, int layers, int param_offset, int ring);      /* 2n / layer */
+int qdm_hva(qdm_circuit *c, int layers, int param_offset, int ring);      /* 2 / layer */
+int qdm_qcnn(qdm_circuit *c, int layers, int param_offset);
+int qdm_mera(qdm_circuit *c, int layers, int param_offset);               /* n = 2^k */
+int qdm_conv(qdm_circuit *c, int layers, int param_offset, int ring);     /* 3 per pair */
+int qdm_phasemix(qdm_circuit *c, int layers, int param_offset);           /* n-1 / layer */
+int qdm_paper(qdm_circuit *c, int layers, int param_offset, int ring);
+int qdm_authors(qdm_circuit *c, int layers, int param_offset);
+int qdm_sim(qdm_circuit *c, int id, int layers, int param_offset);        /* id 1..19 */
+
+/* ============ adaptive non-local observables (report section 5) ============ */
+
+/* Where the observables act. GLOBAL: one site set, all n qubits (the
+ * authors' form, k = n). SLIDING: windows of k consecutive qubits
+ * {i, ..., i+k-1}, i = 0..n-k. SUBSETS: all C(n, k) k-subsets, in
+ * lexicographic order. Every site set carries `per_set` observables, so
+ * K = per_set * nsets; observable j lives on set j / per_set. */
+enum { QDM_ANO_GLOBAL = 0, QDM_ANO_SLIDING = 1, QDM_ANO_SUBSETS = 2 };
+
+typedef struct {
+  int n;        /* qubits of the state */
+  int k;        /* qubits per observable; d = 2^k */
+  int d;
+  int layout;   /* QDM_ANO_* */
+  int nsets, per_set, K;
+  int *sites;   /* nsets * k qubits; sites[s*k + 0] is the LSB of the local index */
+  qdm_cplx *M;  /* K free complex d x d matrices, row-major (eq. 21); the
+                 * trainable parameters: 2 K d^2 doubles (re, im interleaved) */
+} qdm_ano;
+
+qdm_ano *qdm_ano_new(int n, int k, int layout, int per_set);
+void qdm_ano_free(qdm_ano *a);
+/* M entries i.i.d. complex Gaussian times `scale`. */
+void qdm_ano_init(qdm_ano *a, qdm_rng *r, double scale);
+/* H_j = (M_j + M_j^dagger) / 2 for all j (K d^2 values), eq. (21). */
+int qdm_ano_hermitian(const qdm_ano *a, qdm_cplx *H);
+/* y[r * K + j] = <psi_r| H_j |psi_r> = tr(rho_r H_j), eq. (22). */
+int qdm_ano_forward(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y);
+/* Given dy = dL/dy (rows x K): gpsi += co-gradient w.r.t. psi (may be NULL),
+ * dM += co-gradient w.r.t. M (may be NULL): dL/dRe M + i dL/dIm M. */
+int qdm_ano_backward(const qdm_ano *a, const qdm_cplx *psi, int rows, const double *dy,
+                     qdm_cplx *gpsi, qdm_cplx *dM);
+
+/* Fixed Pauli-Z readout for comparison: y[r * n + q] = <Z_q>. */
+int qdm_zreadout_forward(const qdm_cplx *psi, int n, int rows, double *y);
+/* gpsi += 2 sum_q dy[r*n+q] Z_q psi_r. */
+int qdm_zreadout_backward(const qdm_cplx *psi, int n, int rows, const double *dy, qdm_cplx *gpsi);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

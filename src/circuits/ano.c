@@ -1,0 +1,275 @@
+/* ano.c -- adaptive non-local observables, report section 5: K trainable
+ * Hermitians H_j = (M_j + M_j^dagger) / 2 with M_j a free complex matrix
+ * (eq. 21), features y_j = <psi|H_j|psi> = tr(rho H_j) (eq. 22), on the
+ * whole register (the authors' global form) or on k-qubit site sets.
+ *
+ * All observables on one site set S share the reduced state: with
+ * R_r[i d + j] = conj(rho_r[i][j]) (rho_r = tr_{not S} |psi_r><psi_r|),
+ * y_r = Re sum_ij R_r[ij] H[ij], so a batch is one complex GEMM
+ * Y = Re(R H^T) per site set. Backward: dL/dM_j = sum_r dy_rj rho_r (a GEMM
+ * with R conjugated; H = (M + M^dagger)/2 and rho Hermitian give the same
+ * co-gradient for M as for H), and dL/dpsi_r = 2 (sum_j dy_rj H_j) psi_r on
+ * the sites. */
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qdm/circuits.h"
+
+static long long binom(int n, int k) {
+  long long r = 1;
+  for (int i = 1; i <= k; i++) r = r * (n - k + i) / i;
+  return r;
+}
+
+/* Next k-subset of {0..n-1} in lexicographic order; 0 when done. */
+static int next_subset(int *s, int k, int n) {
+  int i = k - 1;
+  while (i >= 0 && s[i] == n - k + i) i--;
+  if (i < 0) return 0;
+  s[i]++;
+  for (int j = i + 1; j < k; j++) s[j] = s[j - 1] + 1;
+  return 1;
+}
+
+qdm_ano *qdm_ano_new(int n, int k, int layout, int per_set) {
+  if (n < 1 || n > QDM_MAX_QUBITS) { qdm_fail(QDM_EINVAL, "qdm_ano_new: n = %d, expected 1..%d", n, QDM_MAX_QUBITS); return NULL; }
+  if (layout == QDM_ANO_GLOBAL) k = n;
+  else if (layout != QDM_ANO_SLIDING && layout != QDM_ANO_SUBSETS) {
+    qdm_fail(QDM_EINVAL, "qdm_ano_new: layout = %d, expected QDM_ANO_GLOBAL, _SLIDING or _SUBSETS", layout);
+    return NULL;
+  }
+  if (k < 1 || k > n || k > 12) {
+    qdm_fail(QDM_EINVAL, "qdm_ano_new: locality k = %d, expected 1..min(n = %d, 12)", k, n);
+    return NULL;
+  }
+  if (per_set < 1) { qdm_fail(QDM_EINVAL, "qdm_ano_new: per_set = %d, expected >= 1", per_set); return NULL; }
+  long long nsets = layout == QDM_ANO_GLOBAL ? 1 : layout == QDM_ANO_SLIDING ? n - k + 1 : binom(n, k);
+  if (nsets * per_set > 1000000) {
+    qdm_fail(QDM_EINVAL, "qdm_ano_new: %lld observables, expected at most 1e6", nsets * per_set);
+    return NULL;
+  }
+  qdm_ano *a = calloc(1, sizeof *a);
+  if (!a) { qdm_fail(QDM_ENOMEM, "qdm_ano_new: out of memory"); return NULL; }
+  a->n = n; a->k = k; a->d = 1 << k; a->layout = layout;
+  a->nsets = (int)nsets; a->per_set = per_set; a->K = (int)nsets * per_set;
+  a->sites = malloc((size_t)nsets * k * sizeof *a->sites);
+  a->M = calloc((size_t)a->K * a->d * a->d, sizeof *a->M);
+  if (!a->sites || !a->M) { qdm_ano_free(a); qdm_fail(QDM_ENOMEM, "qdm_ano_new: out of memory"); return NULL; }
+  int s[QDM_MAX_QUBITS];
+  for (int i = 0; i < k; i++) s[i] = i;
+  for (int t = 0; t < a->nsets; t++) {
+    if (layout == QDM_ANO_SLIDING)
+      for (int i = 0; i < k; i++) s[i] = t + i;
+    memcpy(a->sites + (size_t)t * k, s, k * sizeof *s);
+    if (layout == QDM_ANO_SUBSETS) next_subset(s, k, n);
+  }
+  return a;
+}
+
+void qdm_ano_free(qdm_ano *a) {
+  if (!a) return;
+  free(a->sites);
+  free(a->M);
+  free(a);
+}
+
+void qdm_ano_init(qdm_ano *a, qdm_rng *r, double scale) {
+  if (!a || !r) return;
+  size_t m = (size_t)a->K * a->d * a->d;
+  for (size_t i = 0; i < m; i++) {
+    double re = qdm_rng_normal(r), im = qdm_rng_normal(r);
+    a->M[i] = scale * (re + I * im);
+  }
+}
+
+int qdm_ano_hermitian(const qdm_ano *a, qdm_cplx *H) {
+  if (!a || !H) return qdm_fail(QDM_EINVAL, "qdm_ano_hermitian: a and H must be non-NULL");
+  int d = a->d;
+  for (int j = 0; j < a->K; j++) {
+    const qdm_cplx *M = a->M + (size_t)j * d * d;
+    qdm_cplx *h = H + (size_t)j * d * d;
+    for (int r = 0; r < d; r++)
+      for (int c = 0; c < d; c++) h[r * d + c] = 0.5 * (M[r * d + c] + conj(M[c * d + r]));
+  }
+  return QDM_OK;
+}
+
+/* Basis offsets: loc[i] puts the bits of local index i on the sites;
+ * rest[b] enumerates the other qubits' configurations. */
+typedef struct {
+  size_t *loc, *rest;
+  size_t nrest;
+} sitemap;
+
+static int sitemap_make(const qdm_ano *a, int set, sitemap *m) {
+  const int *s = a->sites + (size_t)set * a->k;
+  int n = a->n, k = a->k, d = a->d;
+  size_t smask = 0;
+  for (int i = 0; i < k; i++) smask |= (size_t)1 << s[i];
+  m->nrest = (size_t)1 << (n - k);
+  m->loc = malloc(d * sizeof *m->loc);
+  m->rest = malloc(m->nrest * sizeof *m->rest);
+  if (!m->loc || !m->rest) {
+    free(m->loc);
+    free(m->rest);
+    return qdm_fail(QDM_ENOMEM, "qdm_ano: out of memory for the site map");
+  }
+  for (int i = 0; i < d; i++) {
+    size_t o = 0;
+    for (int b = 0; b < k; b++)
+      if (i >> b & 1) o |= (size_t)1 << s[b];
+    m->loc[i] = o;
+  }
+  for (size_t r = 0; r < m->nrest; r++) {
+    size_t o = 0, bit = 0;
+    for (int q = 0; q < n; q++) {
+      if (smask >> q & 1) continue;
+      if (r >> bit & 1) o |= (size_t)1 << q;
+      bit++;
+    }
+    m->rest[r] = o;
+  }
+  return QDM_OK;
+}
+
+static void sitemap_free(sitemap *m) {
+  free(m->loc);
+  free(m->rest);
+}
+
+/* R[i d + j] = sum_rest conj(v_i) v_j = conj(rho_ij) for one state. */
+static void reduced_conj(const qdm_cplx *psi, const sitemap *m, int d, qdm_cplx *R, qdm_cplx *v) {
+  memset(R, 0, (size_t)d * d * sizeof *R);
+  for (size_t b = 0; b < m->nrest; b++) {
+    for (int i = 0; i < d; i++) v[i] = psi[m->rest[b] | m->loc[i]];
+    for (int i = 0; i < d; i++) {
+      qdm_cplx ci = conj(v[i]);
+      if (ci == 0) continue;
+      qdm_cplx *Ri = R + (size_t)i * d;
+      for (int j = 0; j < d; j++) Ri[j] += ci * v[j];
+    }
+  }
+}
+
+/* Rows per GEMM chunk: keep R under about 16 MB. */
+static int chunk_rows(int d, int rows) {
+  long long c = (1LL << 20) / ((long long)d * d);
+  if (c < 1) c = 1;
+  return c < rows ? (int)c : rows;
+}
+
+static int ano_check(const qdm_ano *a, const qdm_cplx *psi, int rows, const void *y, const char *who) {
+  if (!a || !psi || !y) return qdm_fail(QDM_EINVAL, "%s: ano, psi and output must be non-NULL", who);
+  if (rows < 0) return qdm_fail(QDM_EINVAL, "%s: rows = %d, expected >= 0", who, rows);
+  return QDM_OK;
+}
+
+int qdm_ano_forward(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y) {
+  int e = ano_check(a, psi, rows, y, "qdm_ano_forward");
+  if (e || rows == 0) return e;
+  int d = a->d, d2 = d * d, per = a->per_set, ch = chunk_rows(d, rows);
+  size_t dim = (size_t)1 << a->n;
+  qdm_cplx *H = malloc((size_t)a->K * d2 * sizeof *H), *R = malloc((size_t)ch * d2 * sizeof *R);
+  qdm_cplx *C = malloc((size_t)ch * per * sizeof *C), *v = malloc(d * sizeof *v);
+  if (!H || !R || !C || !v) e = qdm_fail(QDM_ENOMEM, "qdm_ano_forward: out of memory");
+  if (!e) qdm_ano_hermitian(a, H);
+  const qdm_cplx one = 1, zero = 0;
+  for (int s = 0; s < a->nsets && !e; s++) {
+    sitemap m;
+    if ((e = sitemap_make(a, s, &m))) break;
+    for (int r0 = 0; r0 < rows; r0 += ch) {
+      int nr = rows - r0 < ch ? rows - r0 : ch;
+      for (int r = 0; r < nr; r++) reduced_conj(psi + (size_t)(r0 + r) * dim, &m, d, R + (size_t)r * d2, v);
+      cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, per, d2, &one, R, d2,
+                  H + (size_t)s * per * d2, d2, &zero, C, per);
+      for (int r = 0; r < nr; r++)
+        for (int j = 0; j < per; j++) y[(size_t)(r0 + r) * a->K + s * per + j] = creal(C[(size_t)r * per + j]);
+    }
+    sitemap_free(&m);
+  }
+  free(H); free(R); free(C); free(v);
+  return e;
+}
+
+int qdm_ano_backward(const qdm_ano *a, const qdm_cplx *psi, int rows, const double *dy, qdm_cplx *gpsi,
+                     qdm_cplx *dM) {
+  int e = ano_check(a, psi, rows, dy, "qdm_ano_backward");
+  if (e || rows == 0 || (!gpsi && !dM)) return e;
+  int d = a->d, d2 = d * d, per = a->per_set, ch = chunk_rows(d, rows);
+  size_t dim = (size_t)1 << a->n;
+  qdm_cplx *H = malloc((size_t)a->K * d2 * sizeof *H), *R = malloc((size_t)ch * d2 * sizeof *R);
+  qdm_cplx *DY = malloc((size_t)ch * per * sizeof *DY), *v = malloc(2 * d * sizeof *v);
+  if (!H || !R || !DY || !v) e = qdm_fail(QDM_ENOMEM, "qdm_ano_backward: out of memory");
+  if (!e) qdm_ano_hermitian(a, H);
+  const qdm_cplx one = 1, zero = 0;
+  for (int s = 0; s < a->nsets && !e; s++) {
+    sitemap m;
+    if ((e = sitemap_make(a, s, &m))) break;
+    const qdm_cplx *Hs = H + (size_t)s * per * d2;
+    for (int r0 = 0; r0 < rows; r0 += ch) {
+      int nr = rows - r0 < ch ? rows - r0 : ch;
+      for (int r = 0; r < nr; r++)
+        for (int j = 0; j < per; j++) DY[(size_t)r * per + j] = dy[(size_t)(r0 + r) * a->K + s * per + j];
+      if (dM) {
+        /* dM_s += DY^T conj(R): sum_r dy_rj rho_r */
+        for (int r = 0; r < nr; r++) reduced_conj(psi + (size_t)(r0 + r) * dim, &m, d, R + (size_t)r * d2, v);
+        cblas_zgemm(CblasRowMajor, CblasTrans, CblasConjNoTrans, per, d2, nr, &one, DY, per, R, d2, &one,
+                    dM + (size_t)s * per * d2, d2);
+      }
+      if (gpsi) {
+        /* Heff_r = sum_j dy_rj H_j (reuses R), then gpsi_r += 2 Heff_r psi_r on the sites */
+        cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, d2, per, &one, DY, per, Hs, d2, &zero, R, d2);
+        for (int r = 0; r < nr; r++) {
+          const qdm_cplx *p = psi + (size_t)(r0 + r) * dim, *He = R + (size_t)r * d2;
+          qdm_cplx *g = gpsi + (size_t)(r0 + r) * dim, *w = v + d;
+          for (size_t b = 0; b < m.nrest; b++) {
+            for (int i = 0; i < d; i++) v[i] = p[m.rest[b] | m.loc[i]];
+            for (int i = 0; i < d; i++) {
+              qdm_cplx t = 0;
+              for (int j = 0; j < d; j++) t += He[(size_t)i * d + j] * v[j];
+              w[i] = t;
+            }
+            for (int i = 0; i < d; i++) g[m.rest[b] | m.loc[i]] += 2 * w[i];
+          }
+        }
+      }
+    }
+    sitemap_free(&m);
+  }
+  free(H); free(R); free(DY); free(v);
+  return e;
+}
+
+/* <Z_q> = sum_i (-1)^{bit q of i} |psi_i|^2. */
+int qdm_zreadout_forward(const qdm_cplx *psi, int n, int rows, double *y) {
+  if (!psi || !y) return qdm_fail(QDM_EINVAL, "qdm_zreadout_forward: psi and y must be non-NULL");
+  if (n < 1 || n > QDM_MAX_QUBITS || rows < 0)
+    return qdm_fail(QDM_EINVAL, "qdm_zreadout_forward: n = %d, rows = %d; expected n in 1..%d, rows >= 0", n, rows, QDM_MAX_QUBITS);
+  size_t dim = (size_t)1 << n;
+  for (int r = 0; r < rows; r++) {
+    double *yr = y + (size_t)r * n;
+    for (int q = 0; q < n; q++) yr[q] = 0;
+    const qdm_cplx *p = psi + r * dim;
+    for (size_t i = 0; i < dim; i++) {
+      double pr = creal(p[i]) * creal(p[i]) + cimag(p[i]) * cimag(p[i]);
+      for (int q = 0; q < n; q++) yr[q] += i >> q & 1 ? -pr : pr;
+    }
+  }
+  return QDM_OK;
+}
+
+int qdm_zreadout_backward(const qdm_cplx *psi, int n, int rows, const double *dy, qdm_cplx *gpsi) {
+  if (!psi || !dy || !gpsi) return qdm_fail(QDM_EINVAL, "qdm_zreadout_backward: psi, dy and gpsi must be non-NULL");
+  if (n < 1 || n > QDM_MAX_QUBITS || rows < 0)
+    return qdm_fail(QDM_EINVAL, "qdm_zreadout_backward: n = %d, rows = %d; expected n in 1..%d, rows >= 0", n, rows, QDM_MAX_QUBITS);
+  size_t dim = (size_t)1 << n;
+  for (int r = 0; r < rows; r++) {
+    const double *dr = dy + (size_t)r * n;
+    for (size_t i = 0; i < dim; i++) {
+      double s = 0;
+      for (int q = 0; q < n; q++) s += i >> q & 1 ? -dr[q] : dr[q];
+      gpsi[r * dim + i] += 2 * s * psi[r * dim + i];
+    }
+  }
+  return QDM_OK;
+}
