@@ -15,25 +15,10 @@
 #include "qdm/io.h"
 #include "qdm/qsim.h"
 
-static char dir[4096];
-
-static const char *tpath(const char *name) {
-  static char b[4][4400];
-  static int k;
-  k = (k + 1) % 4;
-  snprintf(b[k], sizeof b[k], "%s/%s", dir, name);
-  return b[k];
-}
+#include "tmpdir.h"
 
 static void setup_dir(void) {
-  const char *base = getenv("QDM_TEST_DIR");
-  if (base && *base) {
-    snprintf(dir, sizeof dir, "%s/io", base);
-    if (qdm_mkdirs(dir)) { fprintf(stderr, "%s\n", qdm_errmsg()); exit(1); }
-  } else {
-    snprintf(dir, sizeof dir, "/tmp/qdm_test_io.XXXXXX");
-    if (!mkdtemp(dir)) { perror("mkdtemp"); exit(1); }
-  }
+  setup_dir_named("io");
   printf("test files in %s\n", dir);
 }
 
