@@ -11,5 +11,6 @@
 #include "qdm/data.h"      /* IDX files, datasets, the authors' preprocessing */
 #include "qdm/model.h"     /* the hybrid quantum-classical U-Net (report 6.4) */
 #include "qdm/metrics.h"   /* expressibility, entangling capability (report 6) */
+#include "qdm/eval.h"      /* classifier features, Frechet distance, precision/recall */
 #include "qdm/io.h"        /* atomic files, JSON, safetensors, PNG pictures */
 #endif

@@ -1,0 +1,207 @@
+/* eval_run.c -- the whole evaluation of a generated set against real
+ * images: features through the classifier, Frechet distance beside its
+ * real-vs-real floor, classifier score, class histogram, precision and
+ * recall beside their real-vs-real values, and the memorisation check. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qdm/eval.h"
+#include "qdm/io.h"
+
+void qdm_eval_opts_default(qdm_eval_opts *o) {
+  if (!o) return;
+  memset(o, 0, sizeof *o);
+  o->k = 3;
+  o->seed = 1;
+}
+
+static int set_check(const qdm_classifier *c, const qdm_dataset *d, const char *what, int min_n) {
+  int S = qdm_classifier_config(c)->side;
+  if (!d || !d->x || d->n < min_n) return qdm_fail(QDM_EINVAL, "qdm_eval_sets: the %s set needs at least %d images", what, min_n);
+  if (d->h != S || d->w != S)
+    return qdm_fail(QDM_EINVAL, "qdm_eval_sets: the %s images are %dx%d, expected canonical %dx%d (qdm_eval_canonical)", what, d->h, d->w, S, S);
+  return QDM_OK;
+}
+
+typedef struct {
+  int n;
+  float *x;        /* n canonical images */
+  double *px;      /* the same as doubles (pixel space), for distances */
+  double *feat, *prob;
+} fset;
+
+static void fset_free(fset *s) {
+  free(s->x); free(s->px); free(s->feat); free(s->prob);
+}
+
+/* rows idx[0..n-1] of d (idx NULL: the first n), through the classifier */
+static int fset_make(fset *s, qdm_classifier *c, const qdm_dataset *d, const int *idx, int n, int want_px) {
+  memset(s, 0, sizeof *s);
+  int D = d->h * d->w, F = qdm_classifier_features_dim(c), C = qdm_classifier_config(c)->classes;
+  s->n = n;
+  s->x = malloc((size_t)n * D * sizeof(float));
+  s->feat = malloc((size_t)n * F * sizeof(double));
+  s->prob = malloc((size_t)n * C * sizeof(double));
+  s->px = want_px ? malloc((size_t)n * D * sizeof(double)) : NULL;
+  if (!s->x || !s->feat || !s->prob || (want_px && !s->px)) return qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory for %d images", n);
+  for (int i = 0; i < n; i++) memcpy(s->x + (size_t)i * D, d->x + (size_t)(idx ? idx[i] : i) * D, D * sizeof(float));
+  for (size_t k = 0; want_px && k < (size_t)n * D; k++) s->px[k] = s->x[k];
+  return qdm_classifier_predict(c, s->x, n, s->prob, s->feat);
+}
+
+static int memorisation(const fset *G, const fset *A, const qdm_dataset *train, const qdm_eval_opts *o, qdm_eval_result *r) {
+  r->nn_distance = r->nn_distance_heldout = NAN;
+  if (!train) return QDM_OK;
+  size_t nd = (size_t)train->n * train->h * train->w;
+  double *T = malloc(nd * sizeof(double));
+  if (!T) return qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory for %d training images", train->n);
+  for (size_t k = 0; k < nd; k++) T[k] = train->x[k];
+  int D = train->h * train->w;
+  int err = qdm_nn_distance(G->px, G->n, T, train->n, D, 0, &r->nn_distance, NULL);
+  if (!err) err = qdm_nn_distance(A->px, A->n, T, train->n, D, o->ref_in_train, &r->nn_distance_heldout, NULL);
+  free(T);
+  return err;
+}
+
+static double label_accuracy(const fset *G, const uint8_t *y, int C) {
+  if (!y) return NAN;
+  long right = 0;
+  for (int i = 0; i < G->n; i++) {
+    const double *p = G->prob + (size_t)i * C;
+    int best = 0;
+    for (int k = 1; k < C; k++)
+      if (p[k] > p[best]) best = k;
+    right += best == y[i];
+  }
+  return (double)right / G->n;
+}
+
+/* Which real images form A and B: a seeded Fisher-Yates shuffle of ref. */
+static int *ref_order(int n, uint64_t seed) {
+  int *p = malloc((size_t)n * sizeof(int));
+  if (!p) return NULL;
+  qdm_rng rng;
+  qdm_rng_seed(&rng, seed);
+  for (int i = 0; i < n; i++) p[i] = i;
+  for (int i = n - 1; i > 0; i--) {
+    int j = (int)(qdm_rng_u64(&rng) % (uint64_t)(i + 1)), t = p[i];
+    p[i] = p[j];
+    p[j] = t;
+  }
+  return p;
+}
+
+/* m of the n rows of X (width F), chosen by a seeded shuffle */
+static double *gather_rows(const double *X, int n, int F, int m, uint64_t seed) {
+  int *p = ref_order(n, seed);
+  double *out = malloc((size_t)m * F * sizeof(double));
+  if (p && out)
+    for (int i = 0; i < m; i++) memcpy(out + (size_t)i * F, X + (size_t)p[i] * F, F * sizeof(double));
+  free(p);
+  if (!p) {
+    free(out);
+    return NULL;
+  }
+  return out;
+}
+
+int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset *ref, const qdm_dataset *train,
+                  const qdm_eval_opts *o, qdm_eval_result *r) {
+  if (!clf || !o || !r) return qdm_fail(QDM_EINVAL, "qdm_eval_sets: classifier, options and result are required");
+  int err = set_check(clf, gen, "generated", 2);
+  if (!err) err = set_check(clf, ref, "reference", 4);
+  if (!err && train) err = set_check(clf, train, "training", 1);
+  if (err) return err;
+  int k = o->k, m = gen->n < ref->n / 2 ? gen->n : ref->n / 2;
+  if (o->max_n > 0 && m > o->max_n) m = o->max_n;
+  if (k < 1 || k >= m)
+    return qdm_fail(QDM_EINVAL, "qdm_eval_sets: k = %d needs more than k images per compared set (have %d)", k, m);
+  memset(r, 0, sizeof *r);
+  int C = qdm_classifier_config(clf)->classes, F = qdm_classifier_features_dim(clf);
+  r->n = m;
+  r->n_images = gen->n;
+  r->n_reference = ref->n;
+  r->n_train = train ? train->n : 0;
+  r->features = F;
+  r->classes = C;
+  int *ord = ref_order(ref->n, o->seed);
+  fset G, A, B;
+  memset(&G, 0, sizeof G); memset(&A, 0, sizeof A); memset(&B, 0, sizeof B);
+  if (!ord) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");
+  if (!err) err = fset_make(&G, clf, gen, NULL, gen->n, train != NULL);
+  if (!err) err = fset_make(&A, clf, ref, ord, m, train != NULL);
+  if (!err) err = fset_make(&B, clf, ref, ord + m, m, 0);
+  /* FD and P/R on equal sizes m: a random m of G against A; B against A.
+   * Random, not the first m: sample files are ordered by label, and real
+   * files can be ordered too (MNIST's t10k has its easier half first). */
+  double *Gm = err ? NULL : gather_rows(G.feat, gen->n, F, m, o->seed + 1);
+  if (!err && !Gm) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");
+  if (!err) err = qdm_frechet_sets(Gm, m, A.feat, m, F, &r->fid);
+  if (!err) err = qdm_frechet_sets(B.feat, m, A.feat, m, F, &r->fid_floor);
+  if (!err) err = qdm_precision_recall(A.feat, m, Gm, m, F, k, &r->precision, &r->recall);
+  free(Gm);
+  if (!err) err = qdm_precision_recall(A.feat, m, B.feat, m, F, k, &r->precision_floor, &r->recall_floor);
+  /* the per-image statistics use every generated image */
+  if (!err) err = qdm_classifier_score(G.prob, G.n, C, &r->classifier_score);
+  if (!err) err = qdm_classifier_score(A.prob, m, C, &r->classifier_score_real);
+  if (!err) err = qdm_class_histogram(G.prob, G.n, C, r->class_histogram);
+  if (!err) err = qdm_class_histogram(A.prob, m, C, r->class_histogram_real);
+  for (int c = 0; !err && c < C; c++) r->modes += r->class_histogram[c] * 100 >= G.n;
+  if (!err) r->label_accuracy = label_accuracy(&G, gen->y, C);
+  if (!err) err = memorisation(&G, &A, train, o, r);
+  free(ord);
+  fset_free(&G); fset_free(&A); fset_free(&B);
+  return err;
+}
+
+void qdm_eval_print_json(FILE *f, const qdm_eval_result *r) {
+  if (!f || !r) return;
+  qdm_json j;
+  qdm_json_init(&j, f, 1);
+  qdm_json_obj(&j);
+  qdm_json_kv_num(&j, "fid", r->fid);
+  qdm_json_kv_num(&j, "fid_floor", r->fid_floor);
+  qdm_json_kv_num(&j, "classifier_score", r->classifier_score);
+  qdm_json_kv_num(&j, "classifier_score_real", r->classifier_score_real);
+  qdm_json_key(&j, "class_histogram");
+  qdm_json_arr(&j);
+  for (int c = 0; c < r->classes; c++) qdm_json_int(&j, r->class_histogram[c]);
+  qdm_json_arr_end(&j);
+  qdm_json_key(&j, "class_histogram_real");
+  qdm_json_arr(&j);
+  for (int c = 0; c < r->classes; c++) qdm_json_int(&j, r->class_histogram_real[c]);
+  qdm_json_arr_end(&j);
+  qdm_json_kv_int(&j, "modes", r->modes);
+  qdm_json_kv_num(&j, "precision", r->precision);
+  qdm_json_kv_num(&j, "recall", r->recall);
+  qdm_json_kv_num(&j, "precision_floor", r->precision_floor);
+  qdm_json_kv_num(&j, "recall_floor", r->recall_floor);
+  qdm_json_kv_num(&j, "nn_distance", r->nn_distance);
+  qdm_json_kv_num(&j, "nn_distance_heldout", r->nn_distance_heldout);
+  qdm_json_kv_num(&j, "label_accuracy", r->label_accuracy);
+  qdm_json_kv_int(&j, "n", r->n);
+  qdm_json_kv_int(&j, "n_images", r->n_images);
+  qdm_json_kv_int(&j, "n_reference", r->n_reference);
+  qdm_json_kv_int(&j, "n_train", r->n_train);
+  qdm_json_kv_int(&j, "features", r->features);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
+}
+
+void qdm_eval_print_table(FILE *f, const qdm_eval_result *r) {
+  if (!f || !r) return;
+  fprintf(f, "%-26s %12s %12s\n", "", "generated", "real (floor)");
+  fprintf(f, "%-26s %12.4f %12.4f\n", "Frechet distance", r->fid, r->fid_floor);
+  fprintf(f, "%-26s %12.4f %12.4f\n", "classifier score", r->classifier_score, r->classifier_score_real);
+  fprintf(f, "%-26s %12.4f %12.4f\n", "precision (k-NN)", r->precision, r->precision_floor);
+  fprintf(f, "%-26s %12.4f %12.4f\n", "recall (k-NN)", r->recall, r->recall_floor);
+  fprintf(f, "%-26s %12.4f %12.4f\n", "nearest training image", r->nn_distance, r->nn_distance_heldout);
+  if (!isnan(r->label_accuracy)) fprintf(f, "%-26s %12.4f\n", "classified as its label", r->label_accuracy);
+  fprintf(f, "predicted classes (generated):");
+  for (int c = 0; c < r->classes; c++) fprintf(f, " %d:%ld", c, r->class_histogram[c]);
+  fprintf(f, "  (%d modes >= 1%%)\n", r->modes);
+  fprintf(f, "predicted classes (real):     ");
+  for (int c = 0; c < r->classes; c++) fprintf(f, " %d:%ld", c, r->class_histogram_real[c]);
+  fprintf(f, "\nsets of %d images (generated %d, reference %d, training %d); %d features\n", r->n, r->n_images, r->n_reference,
+          r->n_train, r->features);
+}
