@@ -41,6 +41,19 @@ typedef struct {
   int conditional;  /* circuit table indexed by (t, label) (1) or t (0) */
   int T, classes;   /* diffusion steps and label count */
   double leak;      /* slope of the complex leaky ReLU in block 2 */
+  /* hardware realism (issue 7; docs/noise.md). Both default to off, and
+   * off leaves the exact state-vector path untouched. */
+  long shots;       /* 0: exact expectation values; N >= 1: every measured
+                     * feature (ANO, Pauli-Z, ancilla <Z>) is the mean of N
+                     * simulated shots, in training and sampling. Backward is
+                     * straight-through: the exact gradient of the exact
+                     * expectation (the forward value is unbiased; the
+                     * gradient misses only the O(1/N) shot-variance term). */
+  char noise[32];   /* "" or "none"; "depolarizing:P" or "amplitude_damping:G"
+                     * (qdm_noise_parse): the circuit blocks run as density
+                     * matrices with that one-qubit channel after every gate,
+                     * features tr(rho H_k). Needs ancilla = 0 (block 2's
+                     * leaky ReLU is not defined on a mixed state) and n <= 6. */
 } qdm_unet_cfg;
 
 enum { QDM_MEASURE_ANO = 0, QDM_MEASURE_PAULI = 1 };
@@ -89,6 +102,19 @@ void qdm_unet_zero_grad(qdm_unet *m);
  * per-row path) instead of one fused unitary per group; same numbers to
  * rounding, slower. For tests and benchmarks. */
 void qdm_unet_set_gate_path(qdm_unet *m, int on);
+
+/* The seed of the shot generators (only used when cfg.shots > 0). By
+ * default it is derived from the rng given to qdm_unet_new, without
+ * advancing it; each row's shots are then drawn from a generator seeded by
+ * (this seed, the row's x, t, label), so they are reproducible, independent
+ * of threads and batch composition, and a resumed run draws the same ones. */
+void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed);
+
+/* The bottleneck features of the last forward (B x F in row order: the
+ * measured values, then <Z_ancilla> if block 2 is on), as the decoder saw
+ * them (shot estimates when cfg.shots > 0). Valid until the next backward,
+ * which reuses the buffer. *F (may be NULL) receives F. */
+const double *qdm_unet_features(const qdm_unet *m, int *F);
 
 /* Seconds spent so far in the classical layers (encoder, decoder) and in
  * the bottleneck (circuits and measurement); reset to 0 if asked. */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "qdm/density.h"
 #include "qdm/train.h"
 
 static const char *train_help =
@@ -32,6 +33,11 @@ static const char *train_help =
     "  --ansatz NAME (authors)  --qubits N (4)  --layers L (10)\n"
     "  --ancilla-block on|off  --measure ano|pauli  --ano K (16)  --skip on|off\n"
     "  --bottleneck quantum|classical  --conditional on|off  --hidden N (512)\n"
+    "hardware realism (docs/noise.md; kept in the checkpoint, so sampling uses them too):\n"
+    "  --shots N         features are means of N measurement shots (0: exact, default);\n"
+    "                    backward uses the exact gradient (straight-through)\n"
+    "  --noise SPEC      none | depolarizing:P | amplitude_damping:G after every gate, circuit\n"
+    "                    blocks as density matrices; needs --ancilla-block off\n"
     "diffusion:\n"
     "  --schedule authors-linear|linear|cosine  --T N  --target mean|x0|eps\n"
     "  --loss infidelity|mse  --sampler mean|ddpm|ddim|sde  --data-scale X\n";
@@ -74,6 +80,10 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   m->classical = pick(a, "--bottleneck", bott, 2, m->classical);
   m->conditional = onoff(a, "--conditional", m->conditional);
   m->hidden = (int)cli_int(a, "--hidden", m->hidden, 1, 1 << 16);
+  m->shots = cli_int(a, "--shots", m->shots, 0, 1000000000L);
+  copy_opt(a, "--noise", m->noise, sizeof m->noise);
+  qdm_noise nz;
+  if (m->noise[0] && qdm_noise_parse(m->noise, &nz)) cli_die(a->cmd, 2, "--noise: %s", qdm_errmsg());
   m->T = (int)cli_int(a, "--T", m->T, 1, 10000);
   copy_opt(a, "--schedule", o->schedule, sizeof o->schedule);
   static const char *tg[] = {"eps", "x0", "mean"};

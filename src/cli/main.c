@@ -11,7 +11,15 @@ typedef struct {
 
 /* One line per subcommand; each lives in cmd_<name>.c. */
 static const command commands[] = {
+    {"train", cmd_train, "train the hybrid quantum-classical U-Net on MNIST-style data"},
+    {"sample", cmd_sample, "generate images from a trained checkpoint"},
     {"bench", cmd_bench, "benchmark the engine (sim) and training (train)"},
+    {"qstate", cmd_qstate, "quantum diffusion of density matrices: unitary vs ancilla reverse steps"},
+    {"circuit", cmd_circuit, "expressibility, entangling capability and Bloch pictures of ansatzes"},
+    {"qngd", cmd_qngd, "quantum natural gradient: Fubini-Study metric, gradient variance, state learning"},
+    {"classifier", cmd_classifier, "train or test the digit classifier whose features qdm eval uses"},
+    {"eval", cmd_eval, "Frechet distance, classifier score, precision/recall, memorisation of images"},
+    {"experiment", cmd_experiment, "train and evaluate named sets of runs: the report's claims as a table"},
 };
 
 static void usage(FILE *f) {

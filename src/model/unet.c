@@ -10,9 +10,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "qdm/density.h"
 #include "qdm/model.h"
 
 #define MAXP 16
+
+/* Hardware realism (issue 7): shots and noisy density-matrix blocks, in
+ * unet_noise.c (which repeats these prototypes). Off by default; the exact
+ * path below does not touch it. */
+typedef struct unet_hw unet_hw;
+unet_hw *unet_hw_new(const qdm_unet_cfg *cfg, const qdm_noise *noise, int nblk, int P, int max_rows,
+                     const qdm_rng *init);
+void unet_hw_free(unet_hw *h);
+void unet_hw_set_seed(unet_hw *h, uint64_t seed);
+void unet_hw_seed_rows(unet_hw *h, const qdm_cplx *x, int D, const int *t, const int *labels, int B);
+int unet_hw_dm_forward(unet_hw *h, const qdm_circuit *c, const double *theta, const qdm_ano *ano,
+                       const qdm_cplx *psi0, const int *gstart, int G, double *y);
+int unet_hw_dm_backward(unet_hw *h, const qdm_circuit *c, const double *theta, double *gtheta, const qdm_ano *ano,
+                        qdm_cplx *gM, const double *dy, const qdm_cplx *psi0, const int *gstart, int G,
+                        qdm_cplx *gpsi0);
+int unet_hw_shots(unet_hw *h, const qdm_ano *ano, const qdm_cplx *psi, const int *perm, int B, double *y,
+                  double *z);
 
 struct qdm_unet {
   qdm_unet_cfg cfg;
@@ -46,6 +64,8 @@ struct qdm_unet {
   qdm_cplx *gz1, *gz2, *gz3, *dU;
   double *amem;
   double t_dense, t_circuit; /* seconds in the classical layers and in the bottleneck */
+  qdm_noise noise;      /* parsed cfg.noise; kind NONE: the exact path */
+  unet_hw *hw;          /* shots / noise state, NULL when both are off */
 };
 
 void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset) {
@@ -84,6 +104,21 @@ static int check_cfg(const qdm_unet_cfg *c) {
   if (c->measure == QDM_MEASURE_ANO && c->K < 1) return qdm_fail(QDM_EINVAL, "model: --ano K = %d, expected >= 1", c->K);
   if (qdm_ansatz_nparams(c->ansatz, c->n, c->layers, NULL) < 0)
     return qdm_fail(QDM_EINVAL, "model: unknown ansatz '%s' for %d qubits", c->ansatz, c->n);
+  if (c->shots < 0 || c->shots > 1000000000L)
+    return qdm_fail(QDM_EINVAL, "model: --shots %ld, expected 0 (exact) or 1..1e9", c->shots);
+  qdm_noise nz;
+  if (memchr(c->noise, 0, sizeof c->noise) == NULL || qdm_noise_parse(c->noise[0] ? c->noise : "none", &nz))
+    return qdm_fail(QDM_EINVAL, "model: --noise '%.31s': expected none, depolarizing:P or amplitude_damping:G with "
+                    "P, G in [0, 1]", c->noise);
+  if ((nz.kind != QDM_NOISE_NONE || c->shots) && c->classical)
+    return qdm_fail(QDM_EINVAL, "model: --noise and --shots act on the circuit; --bottleneck classical has none");
+  if (nz.kind != QDM_NOISE_NONE && c->ancilla)
+    return qdm_fail(QDM_EINVAL, "model: --noise needs --ancilla-block off: block 2's complex leaky ReLU acts on "
+                    "amplitudes and their global phase, which a density matrix does not have, so a noisy "
+                    "block 2 is not defined (docs/noise.md)");
+  if (nz.kind != QDM_NOISE_NONE && c->n > 6)
+    return qdm_fail(QDM_EINVAL, "model: --noise simulates 4^n-entry density matrices per row; --qubits %d, "
+                    "expected <= 6", c->n);
   return QDM_OK;
 }
 
@@ -229,6 +264,8 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
   qdm_unet *m = calloc(1, sizeof *m);
   if (!m) return NULL;
   m->cfg = *cfg;
+  qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &m->noise); /* validated by check_cfg */
+  const qdm_rng init0 = *rng; /* the shot seed derives from it, unadvanced */
   m->d = 1 << cfg->n;
   m->max_rows = max_rows;
   m->G = cfg->T * (cfg->conditional ? cfg->classes : 1);
@@ -257,7 +294,24 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
     return NULL;
   }
   init_params(m, rng);
+  if (!cfg->classical && (m->noise.kind != QDM_NOISE_NONE || cfg->shots > 0)) {
+    m->hw = unet_hw_new(cfg, &m->noise, m->nblk, m->P, max_rows, &init0);
+    if (!m->hw) {
+      qdm_unet_free(m);
+      return NULL;
+    }
+  }
   return m;
+}
+
+void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed) {
+  if (m) unet_hw_set_seed(m->hw, seed);
+}
+
+const double *qdm_unet_features(const qdm_unet *m, int *F) {
+  if (!m) return NULL;
+  if (F) *F = m->F;
+  return m->feat;
 }
 
 void qdm_unet_free(qdm_unet *m) {
@@ -267,6 +321,7 @@ void qdm_unet_free(qdm_unet *m) {
     qdm_ano_free(m->ano);
   }
   qdm_circuit_free(m->circ);
+  unet_hw_free(m->hw);
   free(m->pmem);
   free(m->amem);
   free(m->grp);
@@ -454,27 +509,38 @@ static void measure_backward(qdm_unet *m, const double *dy, qdm_cplx *g3, int B)
 
 static int nmeas(const qdm_unet *m) { return m->F - (m->cfg.ancilla ? 1 : 0); }
 
-static void quantum_forward(qdm_unet *m, int B) {
-  int d = m->d, K = nmeas(m);
+static int quantum_forward(qdm_unet *m, int B) {
+  int d = m->d, K = nmeas(m), err = QDM_OK;
   /* amplitudes (real) -> states, gathered into group order */
   for (int i = 0; i < B; i++)
     for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = m->amp[(size_t)m->perm[i] * d + k];
-  /* groups are independent: threads take whole groups (their rows, unitaries
-   * and gradient slices are disjoint, so results do not depend on the split) */
+  if (m->noise.kind != QDM_NOISE_NONE) {
+    err = unet_hw_dm_forward(m->hw, m->circ, m->theta, m->ano, m->psi0, m->gstart, m->G, m->y);
+  } else {
+    /* groups are independent: threads take whole groups (their rows, unitaries
+     * and gradient slices are disjoint, so results do not depend on the split) */
 #pragma omp parallel for schedule(dynamic) if (B >= 64)
-  for (int g = 0; g < m->G; g++)
-    if (m->gstart[g + 1] > m->gstart[g]) group_forward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g]);
-  measure_forward(m, B);
+    for (int g = 0; g < m->G; g++)
+      if (m->gstart[g + 1] > m->gstart[g]) group_forward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g]);
+    measure_forward(m, B);
+  }
+  /* a device reports shot means: they replace the exact values here, and
+   * the backward still differentiates the exact ones (straight-through) */
+  if (!err && m->cfg.shots > 0)
+    err = unet_hw_shots(m->hw, m->ano, m->noise.kind != QDM_NOISE_NONE ? NULL : m->psi3, m->perm, B, m->y,
+                        m->cfg.ancilla ? m->zf : NULL);
+  if (err) return err;
   /* features back in row order: [y (K), z] */
   for (int i = 0; i < B; i++) {
     double *f = m->feat + (size_t)m->perm[i] * m->F;
     memcpy(f, m->y + (size_t)i * K, K * sizeof(double));
     if (m->cfg.ancilla) f[K] = m->zf[i];
   }
+  return QDM_OK;
 }
 
 /* dfeat: B x F in row order; writes damp (B x d, row order) */
-static void quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int B) {
+static int quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int B) {
   int d = m->d, K = nmeas(m);
   double *dy = m->y, *dz = m->zf; /* forward values are no longer needed */
   for (int i = 0; i < B; i++) {
@@ -482,14 +548,21 @@ static void quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int
     memcpy(dy + (size_t)i * K, f, K * sizeof(double));
     dz[i] = m->cfg.ancilla ? f[K] : 0;
   }
-  measure_backward(m, dy, m->gz3, B);
+  if (m->noise.kind != QDM_NOISE_NONE) {
+    int err = unet_hw_dm_backward(m->hw, m->circ, m->theta, m->gtheta, m->ano, (qdm_cplx *)m->gano, dy, m->psi0,
+                                  m->gstart, m->G, m->gz3);
+    if (err) return err;
+  } else {
+    measure_backward(m, dy, m->gz3, B);
 #pragma omp parallel for schedule(dynamic) if (B >= 64)
-  for (int g = 0; g < m->G; g++)
-    if (m->gstart[g + 1] > m->gstart[g])
-      group_backward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g], m->gz3 + (size_t)m->gstart[g] * d, dz);
+    for (int g = 0; g < m->G; g++)
+      if (m->gstart[g + 1] > m->gstart[g])
+        group_backward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g], m->gz3 + (size_t)m->gstart[g] * d, dz);
+  }
   /* psi0 = amp + 0i: the real part of the co-gradient is dL/damp */
   for (int i = 0; i < B; i++)
     for (int k = 0; k < d; k++) damp[(size_t)m->perm[i] * d + k] = creal(m->gz3[(size_t)i * d + k]);
+  return QDM_OK;
 }
 
 /* Classical stand-in: per group, amp -> Linear(d, hc) -> tanh -> Linear(hc, F). */
@@ -558,12 +631,14 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
     return qdm_fail(QDM_EINVAL, "qdm_unet_forward: a conditional model needs labels");
   int err = group_rows(m, t, labels, B);
   if (err) return err;
-  m->B = B;
+  m->B = 0; /* no backward until this forward completes */
+  if (m->hw && m->cfg.shots > 0) unet_hw_seed_rows(m->hw, x, m->cfg.D, t, labels, B);
   double t0 = omp_get_wtime();
   encoder_forward(m, x, B);
   double t1 = omp_get_wtime();
   if (m->cfg.classical) classical_forward(m, B);
-  else quantum_forward(m, B);
+  else if ((err = quantum_forward(m, B))) return err;
+  m->B = B;
   double t2 = omp_get_wtime();
   decoder_forward(m, B, out);
   double t3 = omp_get_wtime();
@@ -580,8 +655,10 @@ int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
   decoder_backward(m, dout, B, dfeat);
   double t1 = omp_get_wtime();
   double *damp = m->h3; /* LayerNorm output is not needed by backward */
+  int err = QDM_OK;
   if (m->cfg.classical) classical_backward(m, dfeat, damp, B);
-  else quantum_backward(m, dfeat, damp, B);
+  else err = quantum_backward(m, dfeat, damp, B);
+  if (err) return err;
   double t2 = omp_get_wtime();
   (void)d;
   encoder_backward(m, damp, B);
