@@ -68,6 +68,8 @@ typedef struct {
   char idx[1024];
   char idx_labels[1024];
   int use_ema;
+  long shots;             /* 0: as trained; N > 0: sample with N shots; -1: exact readout */
+  char noise[32];         /* "": as trained; else e.g. "depolarizing:0.01" or "none" */
 } qdm_sample_opts;
 int qdm_sample_run(const qdm_sample_opts *o);
 

@@ -141,7 +141,9 @@ int cmd_sample(int argc, char **argv) {
            "Generates N images per label from a checkpoint written by qdm train (best or\n"
            "latest). --out writes a PNG grid (one row per label); --idx writes the images\n"
            "(16x16, each scaled to max 1) as an IDX file for qdm eval, --idx-labels their labels.\n"
-           "  --sampler mean|ddpm|ddim|sde   default: the one the model was trained for\n");
+           "  --sampler mean|ddpm|ddim|sde   default: the one the model was trained for\n"
+           "  --shots N       read the circuit out with N shots (0: exact); default: as trained\n"
+           "  --noise SPEC    depolarizing:P, amplitude_damping:G or none; default: as trained\n");
     return 0;
   }
   qdm_sample_opts o;
@@ -154,6 +156,9 @@ int cmd_sample(int argc, char **argv) {
   copy_opt(&a, "--out", o.png, sizeof o.png);
   copy_opt(&a, "--idx", o.idx, sizeof o.idx);
   copy_opt(&a, "--idx-labels", o.idx_labels, sizeof o.idx_labels);
+  long shots = cli_int(&a, "--shots", -1, 0, 1L << 40);
+  o.shots = shots < 0 ? 0 : shots == 0 ? -1 : shots; /* absent: as trained; 0: exact */
+  copy_opt(&a, "--noise", o.noise, sizeof o.noise);
   cli_done(&a);
   if (!o.checkpoint[0]) cli_die(a.cmd, 2, "--checkpoint FILE is required");
   if (!o.png[0] && !o.idx[0]) cli_die(a.cmd, 2, "nothing to write: give --out FILE.png and/or --idx FILE");

@@ -117,6 +117,9 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   qdm_train_opts o;
   int err = tu_load_opts(so->checkpoint, &o);
   if (err) return err;
+  /* sample on another device than the one trained on */
+  if (so->shots) o.model.shots = so->shots > 0 ? so->shots : 0;
+  if (so->noise[0]) snprintf(o.model.noise, sizeof o.model.noise, "%s", so->noise);
   if (so->n < 1 || so->n > 100000) return qdm_fail(QDM_EINVAL, "--n %d: expected 1..100000 images per label", so->n);
   int lab[256], nl;
   if ((err = parse_labels(so->labels, o.model.classes, lab, &nl))) return err;
