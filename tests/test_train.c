@@ -118,6 +118,37 @@ static void test_loss_falls_and_resume(void) {
   free(t2);
 }
 
+/* QNGD on the circuit angles (report eq. 26) trains too, and an interrupted
+ * QNGD run resumes to the same numbers (the metric is refreshed every step) */
+static void test_qngd(void) {
+  qdm_train_opts o;
+  small_opts(&o, "qngd");
+  snprintf(o.optimizer, sizeof o.optimizer, "qngd");
+  CHECK(qdm_train(&o) == QDM_OK, "QNGD run: %s", qdm_errmsg());
+  double la[16], lb[16];
+  int na = read_metrics("qngd", la);
+  CHECK(na == 4 && la[3] < 0.8 * la[0], "QNGD loss falls: %.5f -> %.5f", la[0], na == 4 ? la[3] : 0);
+  small_opts(&o, "qngd-resumed");
+  snprintf(o.optimizer, sizeof o.optimizer, "qngd");
+  o.stop_after = 7;
+  CHECK(qdm_train(&o) == QDM_EINTR, "QNGD run stopped");
+  o.stop_after = 0;
+  o.resume = 1;
+  CHECK(qdm_train(&o) == QDM_OK, "QNGD run resumed: %s", qdm_errmsg());
+  int nb = read_metrics("qngd-resumed", lb);
+  CHECK(nb == na && la[na - 1] == lb[nb - 1], "QNGD resumed run ends with the same loss: %.17g vs %.17g", la[na - 1],
+        lb[nb - 1]);
+  size_t n1 = 0, n2 = 0;
+  double *t1 = read_theta("straight", "checkpoint.safetensors", &n1), *t2 = read_theta("qngd", "checkpoint.safetensors", &n2);
+  CHECK(t1 && t2 && n1 == n2 && memcmp(t1, t2, n1 * sizeof *t1) != 0, "QNGD moves the angles differently from Adam");
+  free(t1);
+  free(t2);
+  small_opts(&o, "qngd-bad");
+  snprintf(o.optimizer, sizeof o.optimizer, "qngd");
+  snprintf(o.qngd_metric, sizeof o.qngd_metric, "nope");
+  CHECK(qdm_train(&o) != QDM_OK && strstr(qdm_errmsg(), "nope"), "bad --qngd-metric named: %s", qdm_errmsg());
+}
+
 static void test_sample(void) {
   qdm_sample_opts s;
   memset(&s, 0, sizeof s);
@@ -179,6 +210,7 @@ int main(void) {
   qdm_mkdirs(d);
   write_data(d, 64);
   test_loss_falls_and_resume();
+  test_qngd();
   test_sample();
   test_bad_data();
   return check_done();

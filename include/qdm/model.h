@@ -116,6 +116,16 @@ void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed);
  * which reuses the buffer. *F (may be NULL) receives F. */
 const double *qdm_unet_features(const qdm_unet *m, int *F);
 
+/* For an optimiser of the circuit table (QNGD, include/qdm/qngd.h): the
+ * block circuit (the same ansatz for every block; nblocks blocks of P angles
+ * per group, table "circuit.theta" laid out [group][block][P]), and the
+ * states that entered block blk for group g in the last forward (pure
+ * states, rows of them; rows = 0 if the batch had none of that group).
+ * Noisy blocks (cfg.noise) are density matrices: these are their noiseless
+ * inputs. */
+const qdm_circuit *qdm_unet_block_circuit(const qdm_unet *m, int *nblocks, int *P, int *groups);
+int qdm_unet_block_inputs(const qdm_unet *m, int g, int blk, const qdm_cplx **psi, int *rows);
+
 /* Seconds spent so far in the classical layers (encoder, decoder) and in
  * the bottleneck (circuits and measurement); reset to 0 if asked. */
 void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset);

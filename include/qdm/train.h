@@ -34,6 +34,11 @@ typedef struct {
   double circuit_lr, ano_lr; /* absolute rates; <= 0: same as lr */
   double weight_decay;
   double ema;             /* 0: off */
+  /* quantum natural gradient for the circuit table (report section 8) */
+  char optimizer[16];     /* "adam" (all parameters) or "qngd" (circuit angles; Adam for the rest) */
+  char qngd_metric[8];    /* "block" (one block per layer), "diag" or "full" */
+  double qngd_lr, qngd_lambda;
+  int qngd_epochs;        /* QNGD for the first N epochs, then Adam (0: every epoch) */
   uint64_t seed;
   int threads;
   /* output */

@@ -29,6 +29,10 @@ static const char *train_help =
     "  --circuit-lr X  --ano-lr X  separate rates for circuit angles and ANO matrices\n"
     "  --weight-decay X  --ema DECAY (sample from an exponential moving average)\n"
     "  --seed K  --threads N  --quiet\n"
+    "  --optimizer adam|qngd   qngd: quantum natural gradient (report eq. 26) for the circuit\n"
+    "            angles, Fubini-Study metric per (t, label) group and block; Adam for the rest\n"
+    "  --qngd-metric block|diag|full (block)  --qngd-lr X (0.05)  --qngd-lambda X (1e-3)\n"
+    "  --qngd-epochs N   QNGD for the first N epochs, then Adam (0: all)\n"
     "model (ablations):\n"
     "  --ansatz NAME (authors)  --qubits N (4)  --layers L (10)\n"
     "  --ancilla-block on|off  --measure ano|pauli  --ano K (16)  --skip on|off\n"
@@ -117,6 +121,11 @@ int cmd_train(int argc, char **argv) {
   o.ano_lr = cli_double(&a, "--ano-lr", o.ano_lr, 0, 10);
   o.weight_decay = cli_double(&a, "--weight-decay", o.weight_decay, 0, 10);
   o.ema = cli_double(&a, "--ema", o.ema, 0, 0.999999);
+  copy_opt(&a, "--optimizer", o.optimizer, sizeof o.optimizer);
+  copy_opt(&a, "--qngd-metric", o.qngd_metric, sizeof o.qngd_metric);
+  o.qngd_lr = cli_double(&a, "--qngd-lr", o.qngd_lr, 1e-9, 100);
+  o.qngd_lambda = cli_double(&a, "--qngd-lambda", o.qngd_lambda, 0, 1e6);
+  o.qngd_epochs = (int)cli_int(&a, "--qngd-epochs", o.qngd_epochs, 0, 1000000);
   o.seed = (uint64_t)cli_int(&a, "--seed", (long)o.seed, 0, 1L << 62);
   o.threads = (int)cli_int(&a, "--threads", 0, 0, 256);
   o.resume = cli_flag(&a, "--resume");

@@ -29,7 +29,9 @@ static const field fields[] = {
     F_O("epochs", T_INT, epochs), F_O("batch", T_INT, batch), F_O("lr", T_DBL, lr), F_O("lr_gamma", T_DBL, lr_gamma),
     F_O("lr_step", T_INT, lr_step), F_O("circuit_lr", T_DBL, circuit_lr), F_O("ano_lr", T_DBL, ano_lr),
     F_O("weight_decay", T_DBL, weight_decay), F_O("ema", T_DBL, ema), F_O("seed", T_U64, seed),
-    F_O("samples_per_class", T_INT, samples_per_class), F_M("shots", T_LONG, shots), F_M("noise", T_STR, noise),
+    F_O("samples_per_class", T_INT, samples_per_class), F_O("optimizer", T_STR, optimizer),
+    F_O("qngd_metric", T_STR, qngd_metric), F_O("qngd_lr", T_DBL, qngd_lr), F_O("qngd_lambda", T_DBL, qngd_lambda),
+    F_O("qngd_epochs", T_INT, qngd_epochs), F_M("shots", T_LONG, shots), F_M("noise", T_STR, noise),
 };
 #define NFIELDS (int)(sizeof fields / sizeof *fields)
 

@@ -21,6 +21,7 @@ typedef struct {
   int nhist;
   double rows_per_s;
   int batches_run;
+  void *qngd;          /* qdm_qngd per (group, block) when --optimizer qngd */
 } run;
 
 /* buffers for batches of R->o.batch images (R->data must be loaded) */
@@ -32,6 +33,7 @@ int run_step(run *R, int b0, int nb, double lr, double *loss, double *infid);
 /* schedule and model from R->o (parameters initialised from the seed) */
 int run_model(run *R);
 void run_free(run *R);
+void run_qngd_free(run *R);
 void run_unit_rows(qdm_cplx *dst, const double *src, int B, int D);
 /* loss.png, forward.png, samples.png, evolution.png, summary.json */
 int run_outputs(run *R);

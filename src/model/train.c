@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "qdm/io.h"
+#include "qdm/qngd.h"
 #include "runimpl.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -31,6 +32,10 @@ int qdm_train_preset(qdm_train_opts *o, const char *name) {
   o->seed = 1;
   o->samples_per_class = 8;
   snprintf(o->out, sizeof o->out, "runs/latest");
+  snprintf(o->optimizer, sizeof o->optimizer, "adam");
+  snprintf(o->qngd_metric, sizeof o->qngd_metric, "block");
+  o->qngd_lr = 0.05;
+  o->qngd_lambda = 1e-3;
   if (!strcmp(name, "authors")) { /* DESIGN.md section 2, exactly */
     snprintf(o->preset, sizeof o->preset, "authors");
     snprintf(o->digits, sizeof o->digits, "all");
@@ -131,6 +136,7 @@ int run_alloc(run *R) {
 }
 
 void run_free(run *R) {
+  run_qngd_free(R);
   qdm_unet_free(R->m);
   if (R->opt.m) qdm_adam_free(&R->opt);
   qdm_schedule_free(&R->sch);
@@ -204,6 +210,58 @@ static void loss_and_grad(run *R, int B, double *loss, double *infid) {
     qdm_mse_loss(loss, (double *)R->g, (const double *)R->out, (const double *)R->tgn, 2 * (size_t)B * D);
 }
 
+/* ---------------- quantum natural gradient (report section 8, eq. 26) ---------------- */
+
+static int qngd_on(const run *R) {
+  return !strcmp(R->o.optimizer, "qngd") && (R->o.qngd_epochs <= 0 || R->st.epoch < R->o.qngd_epochs);
+}
+
+void run_qngd_free(run *R) {
+  int nb, P, G;
+  if (!R->qngd) return;
+  qdm_unet_block_circuit(R->m, &nb, &P, &G);
+  for (int i = 0; i < G * nb; i++) qdm_qngd_free((qdm_qngd *)R->qngd + i);
+  free(R->qngd);
+  R->qngd = NULL;
+}
+
+/* theta[g, b] <- theta[g, b] - eta (G + lambda I)^-1 grad for every group of
+ * the batch and every block, G the Fubini-Study metric of the block's
+ * circuit averaged over the states that entered it; then the circuit
+ * gradient is cleared so Adam leaves the angles alone (their Adam moments
+ * stay zero until QNGD hands over). */
+static int qngd_step(run *R) {
+  int nb, P, G, rows, err = QDM_OK;
+  const qdm_circuit *c = qdm_unet_block_circuit(R->m, &nb, &P, &G);
+  qdm_unet_param *th = NULL;
+  for (int i = 0; i < qdm_unet_nparams(R->m); i++)
+    if (qdm_unet_param_at(R->m, i)->group == QDM_PG_CIRCUIT) th = qdm_unet_param_at(R->m, i);
+  if (!c || !th) return qdm_fail(QDM_EINVAL, "--optimizer qngd needs the quantum bottleneck");
+  int kind = qdm_metric_kind_parse(R->o.qngd_metric), L = R->o.model.layers;
+  if (!R->qngd) {
+    int bounds[202];
+    if (kind == QDM_METRIC_BLOCK && (L < 1 || P % L || qdm_metric_layer_bounds(P, L, bounds)))
+      return qdm_fail(QDM_EINVAL, "--qngd-metric block: %d angles do not split into %d layers", P, L);
+    R->qngd = calloc((size_t)G * nb, sizeof(qdm_qngd));
+    if (!R->qngd) return qdm_fail(QDM_ENOMEM, "qngd: out of memory");
+    for (int i = 0; i < G * nb && !err; i++)
+      err = qdm_qngd_init((qdm_qngd *)R->qngd + i, P, kind, kind == QDM_METRIC_BLOCK ? L : 0,
+                          kind == QDM_METRIC_BLOCK ? bounds : NULL, R->o.qngd_lambda, 1);
+    if (err) return err;
+  }
+  for (int g = 0; g < G && !err; g++)
+    for (int b = 0; b < nb && !err; b++) {
+      const qdm_cplx *psi;
+      if ((err = qdm_unet_block_inputs(R->m, g, b, &psi, &rows)) || rows == 0) continue;
+      qdm_qngd *q = (qdm_qngd *)R->qngd + (size_t)g * nb + b;
+      double *theta = th->p + ((size_t)g * nb + b) * P, *grad = th->g + ((size_t)g * nb + b) * P;
+      if (qdm_qngd_due(q)) err = qdm_qngd_refresh(q, c, theta, NULL, 0, psi, rows);
+      if (!err) err = qdm_qngd_step(q, theta, grad, R->o.qngd_lr);
+    }
+  memset(th->g, 0, th->n * sizeof(double));
+  return err;
+}
+
 /* One optimisation step on images order[b0 .. b0+nb-1], all at every t. */
 int run_step(run *R, int b0, int nb, double lr, double *loss, double *infid) {
   const qdm_train_opts *o = &R->o;
@@ -220,6 +278,7 @@ int run_step(run *R, int b0, int nb, double lr, double *loss, double *infid) {
   if ((err = qdm_unet_forward(R->m, R->xin, R->tt, R->lab, B, R->out))) return err;
   loss_and_grad(R, B, loss, infid);
   if ((err = qdm_unet_backward(R->m, R->g, NULL))) return err;
+  if (qngd_on(R) && (err = qngd_step(R))) return err;
   if ((err = qdm_adam_step(&R->opt, lr))) return err;
   if (R->ema) {
     size_t k = 0;
@@ -405,6 +464,12 @@ int qdm_train(const qdm_train_opts *opts) {
   if (o->epochs < 1 || o->batch < 1 || !(o->lr > 0))
     return qdm_fail(QDM_EINVAL, "train: epochs (%d), batch (%d) and lr (%g) must be positive", o->epochs, o->batch, o->lr);
   if (o->threads > 0) qdm_set_threads(o->threads);
+  if (strcmp(o->optimizer, "adam") && strcmp(o->optimizer, "qngd"))
+    return qdm_fail(QDM_EINVAL, "--optimizer '%s': expected adam or qngd", o->optimizer);
+  if (!strcmp(o->optimizer, "qngd") && (qdm_metric_kind_parse(o->qngd_metric) < 0 || o->model.classical ||
+                                        (o->model.noise[0] && strcmp(o->model.noise, "none"))))
+    return qdm_fail(QDM_EINVAL, "--optimizer qngd: needs the noiseless quantum bottleneck and --qngd-metric "
+                                "block, diag or full (got '%s')", o->qngd_metric);
   int err = qdm_mkdirs(o->out);
   if (!err) err = load_data(&R);
   if (!err) err = run_alloc(&R);

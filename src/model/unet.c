@@ -624,6 +624,25 @@ static void decoder_backward(qdm_unet *m, const qdm_cplx *dout, int B, double *d
 
 /* ---------------- the whole model ---------------- */
 
+/* ---------------- what an outside optimiser of the circuit table needs ---------------- */
+
+const qdm_circuit *qdm_unet_block_circuit(const qdm_unet *m, int *nblocks, int *P, int *groups) {
+  if (nblocks) *nblocks = m->nblk;
+  if (P) *P = m->P;
+  if (groups) *groups = m->G;
+  return m->circ;
+}
+
+int qdm_unet_block_inputs(const qdm_unet *m, int g, int blk, const qdm_cplx **psi, int *rows) {
+  if (!m->circ || g < 0 || g >= m->G || blk < 0 || blk >= m->nblk)
+    return qdm_fail(QDM_EINVAL, "qdm_unet_block_inputs: group %d / block %d out of range (or no circuit)", g, blk);
+  const qdm_cplx *in[3] = {m->psi0, m->psi1, m->cfg.ancilla ? m->psi2 : m->psi1};
+  int r0 = m->gstart[g];
+  *rows = m->B > 0 ? m->gstart[g + 1] - r0 : 0;
+  *psi = in[blk == m->nblk - 1 ? 2 : blk] + (size_t)r0 * m->d;
+  return QDM_OK;
+}
+
 int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *labels, int B, qdm_cplx *out) {
   if (!m || !x || !t || B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_forward: NULL argument or B = %d < 1", B);
   if (B > m->max_rows) return qdm_fail(QDM_EINVAL, "qdm_unet_forward: B = %d rows, the model was sized for %d", B, m->max_rows);
