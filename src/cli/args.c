@@ -1,5 +1,6 @@
 /* args.c -- option parsing for the subcommands: --name value or --name=value. */
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,3 +86,47 @@ void cli_done(cli_args *a) {
     if (!a->used[i])
       cli_die(a->cmd, 2, "unknown argument '%s' (see %s --help)", a->argv[i], a->cmd);
 }
+
+/* Numbers from a list "1.5,2 3" or a file of them (brackets ignored). */
+double *cli_numbers(const char *cmd, const char *spec, int *count) {
+  char *text = NULL;
+  FILE *f = fopen(spec, "r");
+  if (f) {
+    size_t cap = 4096, len = 0;
+    int ch;
+    text = malloc(cap);
+    while (text && (ch = fgetc(f)) != EOF) {
+      if (len + 1 >= cap) {
+        char *t = realloc(text, cap *= 2);
+        if (!t) { free(text); text = NULL; break; }
+        text = t;
+      }
+      text[len++] = (char)ch;
+    }
+    fclose(f);
+    if (text) text[len] = 0;
+  } else {
+    text = strdup(spec);
+  }
+  if (!text) cli_die(cmd, 1, "--params: out of memory");
+  int n = 0, cap = 64;
+  double *v = malloc(cap * sizeof *v);
+  for (char *tok = strtok(text, ", \t\r\n[]"); tok && v; tok = strtok(NULL, ", \t\r\n[]")) {
+    char *end;
+    errno = 0;
+    double x = strtod(tok, &end);
+    if (errno || *end || !isfinite(x))
+      cli_die(cmd, 2, "--params: '%s' is not a number (expected a comma-separated list or a file of numbers)", tok);
+    if (n == cap) {
+      double *t = realloc(v, (cap *= 2) * sizeof *v);
+      if (!t) { free(v); v = NULL; break; }
+      v = t;
+    }
+    v[n++] = x;
+  }
+  free(text);
+  if (!v) cli_die(cmd, 1, "out of memory");
+  *count = n;
+  return v;
+}
+

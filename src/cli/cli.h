@@ -21,6 +21,9 @@ double cli_double(cli_args *a, const char *name, double def, double lo, double h
 void cli_done(cli_args *a);
 /* Print "qdm CMD: message" to stderr and exit with status 2 (bad usage) or 1. */
 void cli_die(const char *cmd, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+/* --params LIST|FILE: numbers separated by commas or spaces, inline or in a
+ * file; exits with status 2 naming a token that is not a number. */
+double *cli_numbers(const char *cmd, const char *spec, int *count);
 /* 1 if stderr is a terminal (progress lines redraw in place). */
 int cli_tty(void);
 

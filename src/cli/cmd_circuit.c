@@ -55,7 +55,11 @@ static void help(void) {
          "  --params LIST|FILE   parameter values (comma/space separated, or a file of them)\n"
          "  --state              print {\"params\": [...], \"state\": [[re, im], ...]} for the circuit\n"
          "                       applied to |0...0>; basis index i = sum_q b_q 2^q (qubit 0 is the\n"
-         "                       least significant bit)\n\n"
+         "                       least significant bit)\n"
+         "  --metric             with --params: print {\"params\", \"metric\"}, the Fubini-Study\n"
+         "                       metric at those parameters (same as qdm qngd metric)\n"
+         "  --gradient-variance  barren-plateau test: variance of a cost gradient over random\n"
+         "                       parameters vs qubits, JSON and --plot FILE.png (qdm qngd gradvar)\n\n"
          "example (the table in docs/circuits_table.md):\n"
          "  qdm circuit --ansatz haar,hea,paper,authors,sims --qubits 4 --sweep-layers 1,3 --markdown\n");
 }
@@ -124,46 +128,6 @@ static int parse_layers(const char *spec, int *L) {
   return n;
 }
 
-/* Numbers from a list "1.5,2 3" or from a file of them (brackets ignored). */
-static double *parse_params(const char *spec, int *count) {
-  FILE *f = fopen(spec, "r");
-  char *text = NULL;
-  if (f) {
-    size_t cap = 4096, len = 0;
-    text = malloc(cap);
-    int ch;
-    while (text && (ch = fgetc(f)) != EOF) {
-      if (len + 1 >= cap) {
-        char *t = realloc(text, cap *= 2);
-        if (!t) { free(text); text = NULL; break; }
-        text = t;
-      }
-      text[len++] = (char)ch;
-    }
-    fclose(f);
-    if (!text) cli_die(CMD, 1, "--params: out of memory reading %s", spec);
-    text[len] = 0;
-  } else {
-    text = strdup(spec);
-    if (!text) cli_die(CMD, 1, "out of memory");
-  }
-  int n = 0, cap = 64;
-  double *v = malloc(cap * sizeof *v);
-  for (char *tok = strtok(text, ", \t\r\n[]"); tok && v; tok = strtok(NULL, ", \t\r\n[]")) {
-    char *end;
-    errno = 0;
-    double x = strtod(tok, &end);
-    if (errno || *end || !isfinite(x)) {
-      cli_die(CMD, 2, "--params: '%s' is not a number (expected a comma-separated list or a file of numbers)", tok);
-    }
-    if (n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
-    if (v) v[n++] = x;
-  }
-  free(text);
-  if (!v) cli_die(CMD, 1, "out of memory");
-  *count = n;
-  return v;
-}
 
 /* ---- one row ---- */
 
@@ -306,7 +270,7 @@ static int eval_state(const config *cf, const char *name, int layers, const char
   if (!strcmp(name, "haar")) cli_die(CMD, 2, "--params: 'haar' is not a circuit");
   int np, nv;
   qdm_circuit *c = build(cf, name, layers, &np);
-  double *th = parse_params(spec, &nv);
+  double *th = cli_numbers(CMD, spec, &nv);
   if (nv != np) cli_die(CMD, 2, "--params: %s with %d qubits and %d layers takes %d parameters, got %d", name, cf->qubits, layers, np, nv);
   size_t dim = (size_t)1 << cf->qubits;
   qdm_cplx *psi = malloc(dim * sizeof *psi);
@@ -340,12 +304,34 @@ static int eval_state(const config *cf, const char *name, int layers, const char
   return 0;
 }
 
+/* `qdm circuit --metric ...` and `qdm circuit --gradient-variance ...` are
+ * `qdm qngd metric ...` and `qdm qngd gradvar ...` (report section 8): the
+ * same options, one implementation. */
+static int forward_to_qngd(int argc, char **argv) {
+  static const char *flag[2] = {"--metric", "--gradient-variance"}, *action[2] = {"metric", "gradvar"};
+  for (int k = 0; k < 2; k++)
+    for (int i = 1; i < argc; i++)
+      if (!strcmp(argv[i], flag[k])) {
+        char *av[258];
+        int n = 0;
+        av[n++] = "qngd";
+        av[n++] = (char *)action[k];
+        for (int j = 1; j < argc && n < 257; j++)
+          if (j != i && strcmp(argv[j], "--state")) av[n++] = argv[j];
+        av[n] = NULL;
+        return cmd_qngd(n, av);
+      }
+  return -1;
+}
+
 int cmd_circuit(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       help();
       return 0;
     }
+  int fw = forward_to_qngd(argc, argv);
+  if (fw >= 0) return fw;
   cli_args a;
   cli_init(&a, CMD, argc, argv);
   if (cli_flag(&a, "--list")) {

@@ -109,49 +109,6 @@ static int parse_nums(const char *spec, const char *opt, double lo, double hi, d
   return n;
 }
 
-/* Numbers from a list "1.5,2 3" or a file of them (brackets ignored). */
-static double *parse_params(const char *spec, int *count) {
-  char *text = NULL;
-  FILE *f = fopen(spec, "r");
-  if (f) {
-    size_t cap = 4096, len = 0;
-    int ch;
-    text = malloc(cap);
-    while (text && (ch = fgetc(f)) != EOF) {
-      if (len + 1 >= cap) {
-        char *t = realloc(text, cap *= 2);
-        if (!t) { free(text); text = NULL; break; }
-        text = t;
-      }
-      text[len++] = (char)ch;
-    }
-    fclose(f);
-    if (text) text[len] = 0;
-  } else {
-    text = strdup(spec);
-  }
-  if (!text) cli_die(CMD, 1, "--params: out of memory");
-  int n = 0, cap = 64;
-  double *v = malloc(cap * sizeof *v);
-  for (char *tok = strtok(text, ", \t\r\n[]"); tok && v; tok = strtok(NULL, ", \t\r\n[]")) {
-    char *end;
-    errno = 0;
-    double x = strtod(tok, &end);
-    if (errno || *end || !isfinite(x))
-      cli_die(CMD, 2, "--params: '%s' is not a number (expected a comma-separated list or a file of numbers)", tok);
-    if (n == cap) {
-      double *t = realloc(v, (cap *= 2) * sizeof *v);
-      if (!t) { free(v); v = NULL; break; }
-      v = t;
-    }
-    v[n++] = x;
-  }
-  free(text);
-  if (!v) cli_die(CMD, 1, "out of memory");
-  *count = n;
-  return v;
-}
-
 static qdm_ansatz_opts parse_opts(cli_args *a) {
   qdm_ansatz_opts o = {0, 0};
   const char *init = cli_str(a, "--init", "none");
@@ -199,7 +156,7 @@ static int act_metric(int argc, char **argv) {
   qdm_circuit *c = build(name, n, L, &o, &P);
   double *th;
   if (spec) {
-    th = parse_params(spec, &nv);
+    th = cli_numbers(CMD, spec, &nv);
     if (nv != P)
       cli_die(CMD, 2, "--params: %s with %d qubits and %d layers takes %d parameters, got %d", name, n, L, P, nv);
   } else {
