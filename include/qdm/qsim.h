@@ -82,6 +82,8 @@ typedef struct {
   qdm_gate *g;
   qdm_cplx *pool; /* matrices of DENSE/DIAG gates */
   size_t npool, poolcap;
+  void *pre;      /* the engine's per-gate precompiled form (internal; kept in step by qdm_add) */
+  int precap;
 } qdm_circuit;
 
 /* ---- building circuits (all return QDM_OK or an error code) ---- */
@@ -100,6 +102,9 @@ int qdm_cnot(qdm_circuit *c, int ctrl, int targ);
 int qdm_cz(qdm_circuit *c, int q0, int q1);
 int qdm_dense(qdm_circuit *c, int k, const int *targets, const qdm_cplx *U);
 int qdm_diag(qdm_circuit *c, int k, const int *targets, const qdm_cplx *d);
+/* A view of gates [from, to) of c (sharing c's storage; do not free or
+ * add to it): for running a part of a circuit. */
+qdm_circuit qdm_circuit_view(const qdm_circuit *c, int from, int to);
 /* Append all gates of `sub` (same or fewer qubits) with its parameter
  * indices shifted by param_offset and every gate additionally controlled by
  * the qubits in ctrl_mask (the authors' ancilla block: ctrl_mask = 1<<anc). */

@@ -143,9 +143,7 @@ static void apply_gen(qdm_cplx *out, const qdm_cplx *in, int n, const qdm_gate *
 static int run_slice(const qdm_circuit *c, int from, int to, const double *theta, const double *x, int ldx,
                      qdm_cplx *buf, int R, int nblk) {
   if (to <= from) return QDM_OK;
-  qdm_circuit v = *c;
-  v.g = c->g + from;
-  v.ngates = to - from;
+  qdm_circuit v = qdm_circuit_view(c, from, to);
   size_t dim = (size_t)1 << c->n;
   if (c->ninputs == 0) return qdm_run(&v, theta, NULL, 0, buf, R * nblk);
   for (int s = 0; s < nblk; s++) {

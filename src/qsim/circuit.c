@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/qsim.h"
+#include "sim.h"
 
 static const char *kind_name[QDM_GKINDS] = {
     "I", "X", "Y", "Z", "H", "S", "SDG", "T", "TDG", "SX", "RX", "RY", "RZ", "P", "U3",
@@ -32,6 +33,7 @@ void qdm_circuit_free(qdm_circuit *c) {
   if (!c) return;
   free(c->g);
   free(c->pool);
+  free(c->pre);
   free(c);
 }
 
@@ -94,7 +96,10 @@ int qdm_add(qdm_circuit *c, qdm_gate g) {
     if (s >= 0 && s + 1 > c->nparams) c->nparams = s + 1;
     if (s <= -2 && -s - 1 > c->ninputs) c->ninputs = -s - 1;
   }
-  c->g[c->ngates++] = g;
+  c->g[c->ngates] = g;
+  int r = sim_precompile(c, c->ngates);
+  if (r) return r;
+  c->ngates++;
   return QDM_OK;
 }
 
@@ -254,7 +259,11 @@ int qdm_gate_matrix(const qdm_circuit *c, const qdm_gate *g, const double *v, qd
   int d = 1 << g->nt;
   memset(M, 0, (size_t)d * d * sizeof *M);
   if (dM) memset(dM, 0, (size_t)d * d * sizeof *dM);
-  double h = v[0] / 2, cs = cos(h), sn = sin(h);
+  double h = v[0] / 2, cs = 1, sn = 0;
+  if (kind_nang(g->kind) && g->kind != QDM_GP) { /* only rotations need them */
+    cs = cos(h);
+    sn = sin(h);
+  }
   switch (g->kind) {
   case QDM_GI: M[0] = M[3] = 1; break;
   case QDM_GX: M[1] = M[2] = 1; break;

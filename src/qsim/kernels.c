@@ -5,6 +5,7 @@
  * enumerate those groups by inserting zero bits at the sorted target and
  * control positions into a counter k, then OR-ing the control mask in. */
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 #include "sim.h"
 
@@ -23,16 +24,18 @@ int qdm_threads(void) { return nthreads_ > 0 ? nthreads_ : omp_get_max_threads()
 int sim_parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
 
-void sim_op_init(sim_op *op, const qdm_gate *g, const qdm_cplx *M) {
-  int d = 1 << g->nt;
+void sim_op_struct(sim_op *op, const qdm_gate *g) {
   op->nt = g->nt;
+  op->fixed = 0;
   op->cmask = g->cmask;
   memcpy(op->t, g->t, sizeof op->t);
   uint32_t all = g->cmask;
   for (int i = 0; i < g->nt; i++) all |= 1u << g->t[i];
-  op->npos = 0;
-  for (int q = 0; q < 32; q++)
-    if (all & (1u << q)) op->pos[op->npos++] = q;
+  for (op->npos = 0; all; all &= all - 1) op->pos[op->npos++] = (int8_t)__builtin_ctz(all);
+}
+
+void sim_op_matrix(sim_op *op, const qdm_cplx *M) {
+  int d = 1 << op->nt;
   if (d <= 4) {
     memcpy(op->m, M, (size_t)d * d * sizeof *M);
     op->M = op->m;
@@ -62,6 +65,38 @@ void sim_op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf) {
     for (int j = 0; j < d; j++) dst[i * d + j] = conj(op->M[j * d + i]);
   out->M = dst;
   if (op->cls == OP_SWAP || op->cls == OP_REAL) return; /* classes are closed under dagger */
+}
+
+int sim_precompile(qdm_circuit *c, int i) {
+  if (c->precap < c->cap) { /* grows with the gate array */
+    sim_op *np = realloc(c->pre, (size_t)c->cap * 2 * sizeof *np);
+    if (!np) return qdm_fail(QDM_ENOMEM, "qdm_add: out of memory");
+    c->pre = np;
+    c->precap = c->cap;
+  }
+  const qdm_gate *g = &c->g[i];
+  sim_op *op = (sim_op *)c->pre + 2 * (size_t)i;
+  sim_op_struct(op, g);
+  int na = qdm_gate_nangles(g), fixed = g->nt <= 2;
+  for (int j = 0; j < na; j++) fixed &= g->ang[j].src == -1;
+  if (fixed) {
+    qdm_cplx M[16];
+    double v[3] = {g->ang[0].b, g->ang[1].b, g->ang[2].b};
+    qdm_gate_matrix(c, g, v, M, 0, NULL);
+    sim_op_matrix(op, M);
+    sim_op_dagger(op, op + 1, NULL);
+    op[0].fixed = op[1].fixed = 1;
+  }
+  return QDM_OK;
+}
+
+qdm_circuit qdm_circuit_view(const qdm_circuit *c, int from, int to) {
+  qdm_circuit v = *c;
+  v.g = c->g + from;
+  v.ngates = to - from;
+  v.cap = v.precap = to - from;
+  v.pre = (sim_op *)c->pre + 2 * (size_t)from;
+  return v;
 }
 
 /* ---------------- interleaved single-state kernels ---------------- */

@@ -37,8 +37,18 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
   }
   cc->dag = cc->op + c->ngates;
   qdm_cplx *a = cc->arena, m[16];
+  const sim_op *pre = c->pre;
   for (int i = 0; i < c->ngates; i++) {
     const qdm_gate *g = &c->g[i];
+    if (pre[2 * i].fixed) { /* matrices made once, when the gate was added */
+      cc->op[i] = pre[2 * i];
+      cc->op[i].M = cc->op[i].m;
+      if (adjoint) {
+        cc->dag[i] = pre[2 * i + 1];
+        cc->dag[i].M = cc->dag[i].m;
+      }
+      continue;
+    }
     double v[3];
     qdm_gate_angles(g, theta, x, v);
     size_t d2 = (size_t)1 << (2 * g->nt);
@@ -47,7 +57,8 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
     qdm_cplx scratch[16];
     qdm_gate_matrix(c, g, v, M, 0, na ? cc->dm[i][0] : NULL);
     for (int j = 1; j < na; j++) qdm_gate_matrix(c, g, v, scratch, j, cc->dm[i][j]);
-    sim_op_init(&cc->op[i], g, M);
+    cc->op[i] = pre[2 * i];
+    sim_op_matrix(&cc->op[i], M);
     if (adjoint) sim_op_dagger(&cc->op[i], &cc->dag[i], g->nt > 2 ? a + d2 : NULL);
     if (g->nt > 2) a += 2 * d2;
   }

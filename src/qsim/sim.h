@@ -15,6 +15,7 @@ enum { OP_GENERAL, OP_DIAG, OP_REAL, OP_RX, OP_SWAP };
 
 typedef struct {
   uint8_t nt, cls;
+  uint8_t fixed;            /* precompiled matrix (a gate without parameters or inputs) */
   int8_t t[QDM_MAX_TARGETS];
   uint32_t cmask;
   int npos;                 /* targets + controls */
@@ -46,8 +47,14 @@ static inline void offsets(const sim_op *op, size_t *off) {
 }
 
 
-/* op from a gate's local matrix (copied if nt <= 2, else referenced) */
-void sim_op_init(sim_op *op, const qdm_gate *g, const qdm_cplx *M);
+/* the op's gate structure: targets, controls, sorted positions */
+void sim_op_struct(sim_op *op, const qdm_gate *g);
+/* its local matrix (copied if nt <= 2, else referenced) and matrix class */
+void sim_op_matrix(sim_op *op, const qdm_cplx *M);
+/* Precompile gate i of c into c->pre (op and dagger): the structure always,
+ * the matrices too for gates with no parameter or input (c->pre grows with
+ * the gate array). */
+int sim_precompile(qdm_circuit *c, int i);
 /* conj-transpose of op into out (for nt <= 2 only; larger use sim_op_dagger_buf) */
 void sim_op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf);
 
