@@ -25,6 +25,10 @@ printf 'not a checkpoint' >"$tmp/bad.safetensors"
 "$qdm" sample --checkpoint "$tmp/bad.safetensors" --out "$tmp/x.png" 2>"$tmp/e"; st=$?
 ok "corrupt checkpoint exits 1 naming the file" "[ $st = 1 ] && grep -q bad.safetensors $tmp/e"
 ok "no PNG written on failure" "[ ! -e $tmp/x.png ]"
+mkdir -p "$tmp/r1"; printf 'epoch,loss,infidelity,lr,seconds\n1,0.5,0.4,0.001,1.0\n2,0.25,0.2,0.001,2.0\n' >"$tmp/r1/metrics.csv"
+"$qdm" plot --runs "$tmp/r1" --y infidelity --log --out "$tmp/p.png"; ok "plot draws a metrics.csv" "[ $? = 0 ] && [ -s $tmp/p.png ]"
+"$qdm" plot --runs "$tmp/r1" --y nosuch --out "$tmp/p2.png" 2>"$tmp/e"; st=$?
+ok "plot names a missing column" "[ $st = 1 ] && grep -q nosuch $tmp/e && [ ! -e $tmp/p2.png ]"
 "$qdm" bench --help >/dev/null; ok "bench --help" "[ $? = 0 ]"
 "$qdm" bench nosuch 2>/dev/null; ok "unknown bench exits 2" "[ $? = 2 ]"
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"

@@ -13,6 +13,7 @@ typedef struct {
 static const command commands[] = {
     {"train", cmd_train, "train the hybrid quantum-classical U-Net on MNIST-style data"},
     {"sample", cmd_sample, "generate images from a trained checkpoint"},
+    {"plot", cmd_plot, "curves from the metrics.csv of training runs, side by side"},
     {"bench", cmd_bench, "benchmark the engine (sim) and training (train)"},
     {"qstate", cmd_qstate, "quantum diffusion of density matrices: unitary vs ancilla reverse steps"},
     {"circuit", cmd_circuit, "expressibility, entangling capability and Bloch pictures of ansatzes"},
