@@ -397,62 +397,84 @@ static int resume(run *R) {
 
 /* ---------------- the run ---------------- */
 
+/* wall clock of this invocation, for rows/s and the ETA */
+typedef struct {
+  double t_start, sec0, last;
+  long rows_done;
+} wallclock;
+
+static void tick(run *R, wallclock *ck, int nb, int final) {
+  double el = now_s() - ck->t_start, rps = ck->rows_done / (el > 0 ? el : 1);
+  double left = ((double)(R->o.epochs - R->st.epoch) * nb - R->st.batch) * R->o.batch * R->T;
+  R->st.seconds = ck->sec0 + el;
+  if (!final && el - ck->last < 0.25) return;
+  ck->last = el;
+  progress(R, nb, rps, left / rps, final);
+}
+
+/* The batches of the current epoch from R->st.batch on; after an interrupt
+ * (Ctrl-C, SIGTERM, or stop_after) the state is saved for --resume. */
+static int epoch_batches(run *R, int nb, double lr, wallclock *ck) {
+  const qdm_train_opts *o = &R->o;
+  for (; R->st.batch < nb; R->st.batch++) {
+    int b0 = R->st.batch * o->batch, n = R->data.n - b0 < o->batch ? R->data.n - b0 : o->batch;
+    double loss, inf;
+    int err = run_step(R, b0, n, lr, &loss, &inf);
+    if (err) return err;
+    R->st.loss_sum += loss * n;
+    R->st.inf_sum += inf * n;
+    R->st.loss_n += n;
+    ck->rows_done += (long)n * R->T;
+    tick(R, ck, nb, 0);
+    if (o->stop_after > 0 && ++R->batches_run >= o->stop_after) stop_flag = 1;
+    if (stop_flag) {
+      R->st.batch++;
+      if (!o->quiet) fprintf(stderr, "\ninterrupted: saving a checkpoint (continue with --resume)\n");
+      err = save_state(R);
+      return err ? err : QDM_EINTR;
+    }
+  }
+  return QDM_OK;
+}
+
+/* An epoch is done: its line in the history, then the checkpoint (pointing
+ * at the next epoch), metrics.csv and, if it is the best so far, the model. */
+static int epoch_close(run *R, int nb, double lr, wallclock *ck) {
+  double *h = R->hist + 4 * R->nhist++;
+  h[0] = R->st.loss_sum / R->st.loss_n;
+  h[1] = R->st.inf_sum / R->st.loss_n;
+  h[2] = lr;
+  R->st.batch = nb;
+  tick(R, ck, nb, 1);
+  h[3] = R->st.seconds;
+  int best = h[0] < R->st.best, err;
+  if (best) R->st.best = h[0];
+  R->st.epoch++;
+  R->st.batch = 0;
+  err = save_state(R);
+  if (!err) err = write_metrics(R);
+  if (!err && best) err = save_best(R);
+  return err;
+}
+
 static int epochs(run *R) {
   const qdm_train_opts *o = &R->o;
   int nb = (R->data.n + o->batch - 1) / o->batch, err = QDM_OK;
-  double t_start = now_s(), sec0 = R->st.seconds, last = 0;
-  long rows_done = 0;
-  for (; R->st.epoch < o->epochs; R->st.epoch++) {
-    if (R->st.batch == 0) {
+  wallclock ck = {now_s(), R->st.seconds, 0, 0};
+  while (R->st.epoch < o->epochs && !err) {
+    if (R->st.batch == 0) { /* a fresh epoch: its order, from the generator */
       R->st.rng_epoch = R->st.rng;
       shuffle(R->order, R->data.n, &R->st.rng);
       R->st.loss_sum = R->st.inf_sum = 0;
       R->st.loss_n = 0;
     }
     double lr = qdm_lr_step_decay(o->lr, o->lr_gamma, o->lr_step, R->st.epoch);
-    for (; R->st.batch < nb; R->st.batch++) {
-      int b0 = R->st.batch * o->batch, n = R->data.n - b0 < o->batch ? R->data.n - b0 : o->batch;
-      double loss, inf;
-      if ((err = run_step(R, b0, n, lr, &loss, &inf))) return err;
-      R->st.loss_sum += loss * n;
-      R->st.inf_sum += inf * n;
-      R->st.loss_n += n;
-      rows_done += (long)n * R->T;
-      double el = now_s() - t_start;
-      if (el - last > 0.25) {
-        double rps = rows_done / el, left = ((double)(o->epochs - R->st.epoch) * nb - R->st.batch) * o->batch * R->T;
-        progress(R, nb, rps, left / rps, 0);
-        last = el;
-      }
-      if (o->stop_after > 0 && ++R->batches_run >= o->stop_after) stop_flag = 1;
-      if (stop_flag) {
-        R->st.batch++;
-        R->st.seconds = sec0 + now_s() - t_start;
-        if (!o->quiet) fprintf(stderr, "\ninterrupted: saving a checkpoint (continue with --resume)\n");
-        err = save_state(R);
-        return err ? err : QDM_EINTR;
-      }
-    }
-    double el = now_s() - t_start;
-    R->st.seconds = sec0 + el;
-    double *h = R->hist + 4 * R->nhist++;
-    h[0] = R->st.loss_sum / R->st.loss_n;
-    h[1] = R->st.inf_sum / R->st.loss_n;
-    h[2] = lr;
-    h[3] = R->st.seconds;
-    R->st.batch = 0;
-    progress(R, nb, rows_done / (el > 0 ? el : 1), (o->epochs - R->st.epoch - 1) * (el / (R->st.epoch + 1)), 1);
-    int best = h[0] < R->st.best;
-    if (best) R->st.best = h[0];
-    R->st.epoch++;
-    err = save_state(R);
-    R->st.epoch--;
-    if (!err) err = write_metrics(R);
-    if (!err && best) err = save_best(R);
-    if (err) return err;
+    err = epoch_batches(R, nb, lr, &ck);
+    if (!err) err = epoch_close(R, nb, lr, &ck);
   }
-  R->rows_per_s = rows_done / (now_s() - t_start > 0 ? now_s() - t_start : 1);
-  return QDM_OK;
+  double el = now_s() - ck.t_start;
+  R->rows_per_s = ck.rows_done / (el > 0 ? el : 1);
+  return err;
 }
 
 int qdm_train(const qdm_train_opts *opts) {
