@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev zlib1g-dev
-      libcairo2-dev libopenmpi-dev openmpi-bin nodejs npm dataset-fashion-mnist)
+      libcairo2-dev nodejs npm dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
   # nodejs may come from another repo with npm bundled: accept a working npm.
