@@ -4,77 +4,14 @@
  * classical bottleneck, conditioning), and the fused unitary path against
  * the gate-by-gate path. */
 #include <string.h>
-#include "check.h"
-#include "qdm/model.h"
+#include "model_fixture.h"
 
-typedef struct {
-  qdm_unet *m;
-  qdm_cplx *x, *target, *out, *g;
-  int *t, *lab, B;
-} fixture;
-
-static double loss_of(fixture *f) {
-  double L;
-  qdm_unet_forward(f->m, f->x, f->t, f->lab, f->B, f->out);
-  qdm_infidelity_loss(&L, f->g, f->out, f->target, f->B, qdm_unet_config(f->m)->D);
-  return L;
-}
-
-static void rand_unit(qdm_cplx *z, int B, int D, qdm_rng *r) {
-  for (int b = 0; b < B; b++) qdm_rng_haar_state(r, z + (size_t)b * D, D);
-}
-
-static void fixture_init(fixture *f, const qdm_unet_cfg *cfg, int B, uint64_t seed) {
-  qdm_rng r;
-  qdm_rng_seed(&r, seed);
-  f->B = B;
-  f->m = qdm_unet_new(cfg, B, &r);
-  CHECK(f->m != NULL, "model built: %s", qdm_errmsg());
-  int D = cfg->D;
-  f->x = malloc(B * D * sizeof *f->x);
-  f->target = malloc(B * D * sizeof *f->target);
-  f->out = malloc(B * D * sizeof *f->out);
-  f->g = malloc(B * D * sizeof *f->g);
-  f->t = malloc(B * sizeof(int));
-  f->lab = malloc(B * sizeof(int));
-  rand_unit(f->x, B, D, &r);
-  rand_unit(f->target, B, D, &r);
-  for (int b = 0; b < B; b++) {
-    f->t[b] = 1 + b % cfg->T;
-    f->lab[b] = (b / cfg->T) % cfg->classes;
-  }
-}
-
-static void fixture_free(fixture *f) {
-  qdm_unet_free(f->m);
-  free(f->x); free(f->target); free(f->out); free(f->g); free(f->t); free(f->lab);
-}
-
-/* analytic gradients of every tensor vs central differences at a few entries */
+/* every tensor's gradient against central differences */
 static void check_gradients(const qdm_unet_cfg *cfg, const char *what) {
   fixture f;
   fixture_init(&f, cfg, 7, 99);
   if (!f.m) return;
-  qdm_unet_zero_grad(f.m);
-  loss_of(&f);
-  qdm_unet_backward(f.m, f.g, NULL);
-  qdm_rng r;
-  qdm_rng_seed(&r, 5);
-  for (int i = 0; i < qdm_unet_nparams(f.m); i++) {
-    qdm_unet_param *p = qdm_unet_param_at(f.m, i);
-    for (int k = 0; k < 4; k++) {
-      size_t j = qdm_rng_u64(&r) % p->n;
-      double save = p->p[j], h = 1e-6;
-      p->p[j] = save + h;
-      double Lp = loss_of(&f);
-      p->p[j] = save - h;
-      double Lm = loss_of(&f);
-      p->p[j] = save;
-      double fd = (Lp - Lm) / (2 * h);
-      CHECK(fabs(p->g[j] - fd) <= 1e-6 + 1e-5 * fabs(fd), "%s: d loss / d %s[%zu] = %.10g, finite difference %.10g",
-            what, p->name, j, p->g[j], fd);
-    }
-  }
+  check_fixture_gradients(&f, what);
   fixture_free(&f);
 }
 
