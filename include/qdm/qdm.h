@@ -10,6 +10,8 @@
 #include "qdm/diffusion.h" /* schedules, noising, targets, samplers (report 2.1) */
 #include "qdm/data.h"      /* IDX files, datasets, the authors' preprocessing */
 #include "qdm/model.h"     /* the hybrid quantum-classical U-Net (report 6.4) */
+#include "qdm/train.h"     /* training runs, checkpoints, sampling, benchmarks */
+#include "qdm/qngd.h"      /* Fubini-Study metric, quantum natural gradient (report 8) */
 #include "qdm/metrics.h"   /* expressibility, entangling capability (report 6) */
 #include "qdm/eval.h"      /* classifier features, Frechet distance, precision/recall */
 #include "qdm/io.h"        /* atomic files, JSON, safetensors, PNG pictures */
