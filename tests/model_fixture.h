@@ -48,6 +48,19 @@ static void fixture_free(fixture *f) {
   free(f->x); free(f->target); free(f->out); free(f->g); free(f->t); free(f->lab);
 }
 
+/* a model small enough for finite differences of every tensor */
+static qdm_unet_cfg small_model_cfg(void) {
+  qdm_unet_cfg c;
+  qdm_unet_cfg_authors(&c);
+  c.D = 8;
+  c.hidden = 6;
+  c.layers = 1;
+  c.K = 3;
+  c.T = 2;
+  c.classes = 2;
+  return c;
+}
+
 /* analytic gradients of every tensor vs central differences at 4 entries each */
 static void check_fixture_gradients(fixture *f, const char *what) {
   qdm_unet_zero_grad(f->m);

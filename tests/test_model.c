@@ -16,14 +16,7 @@ static void check_gradients(const qdm_unet_cfg *cfg, const char *what) {
 }
 
 static qdm_unet_cfg small_cfg(void) {
-  qdm_unet_cfg c;
-  qdm_unet_cfg_authors(&c);
-  c.D = 8;
-  c.hidden = 6;
-  c.layers = 1;
-  c.K = 3;
-  c.T = 2;
-  c.classes = 2;
+  qdm_unet_cfg c = small_model_cfg();
   c.leak = 0.2;
   return c;
 }

@@ -14,14 +14,7 @@
 #include "model/trainutil.h"
 
 static qdm_unet_cfg small_cfg(const char *noise, int measure) {
-  qdm_unet_cfg c;
-  qdm_unet_cfg_authors(&c);
-  c.D = 8;
-  c.hidden = 6;
-  c.layers = 1;
-  c.K = 3;
-  c.T = 2;
-  c.classes = 2;
+  qdm_unet_cfg c = small_model_cfg();
   c.ancilla = 0;
   c.measure = measure;
   snprintf(c.noise, sizeof c.noise, "%s", noise);

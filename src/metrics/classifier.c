@@ -372,16 +372,22 @@ int qdm_classifier_train(qdm_classifier *c, const qdm_dataset *train, const qdm_
 
 /* ---- files ---- */
 
-int qdm_classifier_save(const qdm_classifier *c, const char *path, const char *const *meta) {
-  if (!c || !path) return qdm_fail(QDM_EINVAL, "qdm_classifier_save: classifier and path are required");
-  qdm_tensor t[NT];
+/* the classifier's weights as safetensors entries (save and load alike) */
+static void tensors_of(const qdm_classifier *c, qdm_tensor *t) {
   for (int i = 0; i < c->nt; i++) {
+    memset(&t[i], 0, sizeof t[i]);
     t[i].name = c->name[i];
     t[i].ndim = c->in[i] ? 2 : 1;
     t[i].shape[0] = c->shape[i][0];
     t[i].shape[1] = c->shape[i][1];
     t[i].data = c->t[i];
   }
+}
+
+int qdm_classifier_save(const qdm_classifier *c, const char *path, const char *const *meta) {
+  if (!c || !path) return qdm_fail(QDM_EINVAL, "qdm_classifier_save: classifier and path are required");
+  qdm_tensor t[NT];
+  tensors_of(c, t);
   char v[5][16];
   const int vals[5] = {c->cfg.side, c->cfg.classes, c->cfg.c1, c->cfg.c2, c->cfg.hidden};
   const char *m[64];
@@ -432,13 +438,7 @@ int qdm_classifier_load(const char *path, qdm_classifier **out) {
   qdm_classifier *c = qdm_classifier_new(&g, 0);
   if (!c) return qdm_fail(QDM_EFORMAT, "%s: %s", path, qdm_errmsg());
   qdm_tensor t[NT];
-  for (int i = 0; i < c->nt; i++) {
-    t[i].name = c->name[i];
-    t[i].ndim = c->in[i] ? 2 : 1;
-    t[i].shape[0] = c->shape[i][0];
-    t[i].shape[1] = c->shape[i][1];
-    t[i].data = c->t[i];
-  }
+  tensors_of(c, t);
   if ((err = qdm_safetensors_read(path, t, c->nt))) {
     qdm_classifier_free(c);
     return err;

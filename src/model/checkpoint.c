@@ -128,6 +128,24 @@ static int rng_parse(const char *s, qdm_rng *r) {
   return QDM_OK;
 }
 
+/* The model's tensors, then (opt, ema non-NULL) the optimiser moments and
+ * the EMA copy, as safetensors entries pointing at the live arrays. */
+#define MAXTENSORS 24
+static int run_tensors(qdm_unet *m, const qdm_adam *opt, const double *ema, qdm_tensor *t) {
+  int nt = 0;
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i);
+    t[nt++] = (qdm_tensor){p->name, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->p};
+  }
+  int64_t np = (int64_t)tu_params_count(m);
+  if (opt) {
+    t[nt++] = (qdm_tensor){"optim.adam_m", 1, {np, 0, 0, 0}, opt->m};
+    t[nt++] = (qdm_tensor){"optim.adam_v", 1, {np, 0, 0, 0}, opt->v};
+  }
+  if (ema) t[nt++] = (qdm_tensor){"ema", 1, {np, 0, 0, 0}, (double *)ema};
+  return nt;
+}
+
 typedef struct {
   const char *kv[2 * MAXMETA + 1];
   char val[MAXMETA][1100];
@@ -171,19 +189,8 @@ int tu_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const tu_sta
     rng_str(&st->rng_epoch, buf, sizeof buf);
     meta_add(mb, "state.rng_epoch", "%s", buf);
   }
-  qdm_tensor t[24];
-  int nt = 0;
-  for (int i = 0; i < qdm_unet_nparams(m); i++) {
-    qdm_unet_param *p = qdm_unet_param_at(m, i);
-    t[nt] = (qdm_tensor){p->name, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->p};
-    nt++;
-  }
-  int64_t np = (int64_t)tu_params_count(m);
-  if (opt) {
-    t[nt++] = (qdm_tensor){"optim.adam_m", 1, {np, 0, 0, 0}, opt->m};
-    t[nt++] = (qdm_tensor){"optim.adam_v", 1, {np, 0, 0, 0}, opt->v};
-  }
-  if (ema) t[nt++] = (qdm_tensor){"ema", 1, {np, 0, 0, 0}, (double *)ema};
+  qdm_tensor t[MAXTENSORS];
+  int nt = run_tensors(m, opt, ema, t);
   if (hist && nhist > 0) t[nt++] = (qdm_tensor){"history", 2, {nhist, 4, 0, 0}, (double *)hist};
   int err = qdm_safetensors_write(path, t, nt, mb->kv);
   free(mb);
@@ -213,22 +220,11 @@ static double meta_num(const char *path, const char *key, int *err) {
 
 int tu_load(const char *path, qdm_unet *m, tu_state *st, qdm_adam *opt, double *ema, double *hist, int *nhist,
             int maxhist) {
-  qdm_tensor t[16];
-  int nt = 0;
-  for (int i = 0; i < qdm_unet_nparams(m); i++) {
-    qdm_unet_param *p = qdm_unet_param_at(m, i);
-    t[nt++] = (qdm_tensor){p->name, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->p};
-  }
-  int err = qdm_safetensors_read(path, t, nt);
+  qdm_tensor t[MAXTENSORS];
+  int nm = run_tensors(m, NULL, NULL, t), nt = run_tensors(m, opt, ema, t);
+  /* the model alone (sampling), or everything a resumed run needs */
+  int err = qdm_safetensors_read(path, t, st ? nt : nm);
   if (err || !st) return err;
-  int64_t np = (int64_t)tu_params_count(m);
-  nt = 0;
-  if (opt) {
-    t[nt++] = (qdm_tensor){"optim.adam_m", 1, {np, 0, 0, 0}, opt->m};
-    t[nt++] = (qdm_tensor){"optim.adam_v", 1, {np, 0, 0, 0}, opt->v};
-  }
-  if (ema) t[nt++] = (qdm_tensor){"ema", 1, {np, 0, 0, 0}, ema};
-  if (nt && (err = qdm_safetensors_read(path, t, nt))) return err;
   st->epoch = (int)meta_num(path, "state.epoch", &err);
   st->batch = (int)meta_num(path, "state.batch", &err);
   st->loss_sum = meta_num(path, "state.loss_sum", &err);
