@@ -3,7 +3,7 @@
  * and central finite differences. */
 #include <string.h>
 #include "check.h"
-#include "qdm/density.h"
+#include "qdm/qdiff.h"
 
 static void rand_herm(qdm_rng *g, qdm_cplx *A, int d) {
   for (int i = 0; i < d; i++)

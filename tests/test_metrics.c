@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "check.h"
 #include "qdm/circuits.h"
+#include "qdm/io.h"
 #include "qdm/metrics.h"
 
 static qdm_rng rng;

@@ -11,7 +11,7 @@
 #include <string.h>
 #include "model_fixture.h"
 #include "qdm/density.h"
-#include "model/trainutil.h"
+#include "model/run.h"
 
 static qdm_unet_cfg small_cfg(const char *noise, int measure) {
   qdm_unet_cfg c = small_model_cfg();
@@ -248,10 +248,10 @@ static void test_refused(void) {
   qdm_rng_seed(&r, 1);
   qdm_unet_cfg c = small_cfg("depolarizing:0.01", QDM_MEASURE_ANO);
   c.ancilla = 1;
-  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "--ancilla-block off"),
+  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "ancilla block off"),
         "noise with the ancilla block is refused: %s", qdm_errmsg());
   c = small_cfg("depolarizing:1.5", QDM_MEASURE_ANO);
-  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "--noise"), "P = 1.5 is refused: %s", qdm_errmsg());
+  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "noise '"), "P = 1.5 is refused: %s", qdm_errmsg());
   c = small_cfg("thermal:0.1", QDM_MEASURE_ANO);
   CHECK(qdm_unet_new(&c, 4, &r) == NULL, "unknown channel refused: %s", qdm_errmsg());
   c = small_cfg("amplitude_damping:0.1", QDM_MEASURE_ANO);
@@ -265,7 +265,7 @@ static void test_refused(void) {
         qdm_errmsg());
   c = small_cfg("", QDM_MEASURE_ANO);
   c.shots = -1;
-  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "--shots"), "negative shots refused: %s",
+  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "shots = "), "negative shots refused: %s",
         qdm_errmsg());
 }
 
@@ -290,11 +290,16 @@ static void test_checkpoint_settings(void) {
   qdm_unet *m = qdm_unet_new(&o.model, 2, &r);
   CHECK(m != NULL, "model: %s", qdm_errmsg());
   if (!m) return;
-  CHECK(tu_save(path, m, &o, NULL, NULL, NULL, NULL, 0) == QDM_OK, "save: %s", qdm_errmsg());
-  CHECK(tu_load_opts(path, &back) == QDM_OK, "load: %s", qdm_errmsg());
+  CHECK(qdm__ckpt_save(path, m, &o, NULL, NULL, NULL, NULL, 0) == QDM_OK, "save: %s", qdm_errmsg());
+  qdm_unet *m2 = NULL;
+  CHECK(qdm_checkpoint_load(path, 2, &back, &m2) == QDM_OK, "load: %s", qdm_errmsg());
   CHECK(back.model.shots == 123 && !strcmp(back.model.noise, "amplitude_damping:0.125"),
         "shots and noise come back from the checkpoint: %ld, '%s'", back.model.shots, back.model.noise);
+  size_t n1, n2;
+  const double *w1 = qdm_unet_params(m, &n1), *w2 = qdm_unet_params(m2, &n2);
+  CHECK(m2 && n1 == n2 && !memcmp(w1, w2, n1 * sizeof *w1), "the loaded model has the saved weights");
   qdm_unet_free(m);
+  qdm_unet_free(m2);
   remove(path);
 }
 

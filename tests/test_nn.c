@@ -4,6 +4,7 @@
 #include <string.h>
 #include <complex.h>
 #include "qdm/nn.h"
+#include "qdm/qsim.h"
 #include "check.h"
 
 #define FD_H 1e-5

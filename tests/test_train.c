@@ -9,6 +9,7 @@
 #include "qdm/data.h"
 #include "qdm/io.h"
 #include "qdm/train.h"
+#include "model/run.h"
 
 static char dir[512];
 
@@ -123,13 +124,13 @@ static void test_loss_falls_and_resume(void) {
 static void test_qngd(void) {
   qdm_train_opts o;
   small_opts(&o, "qngd");
-  snprintf(o.optimizer, sizeof o.optimizer, "qngd");
+  o.optimizer = QDM_OPTIM_QNGD;
   CHECK(qdm_train(&o) == QDM_OK, "QNGD run: %s", qdm_errmsg());
   double la[16], lb[16];
   int na = read_metrics("qngd", la);
   CHECK(na == 4 && la[3] < 0.8 * la[0], "QNGD loss falls: %.5f -> %.5f", la[0], na == 4 ? la[3] : 0);
   small_opts(&o, "qngd-resumed");
-  snprintf(o.optimizer, sizeof o.optimizer, "qngd");
+  o.optimizer = QDM_OPTIM_QNGD;
   o.stop_after = 7;
   CHECK(qdm_train(&o) == QDM_EINTR, "QNGD run stopped");
   o.stop_after = 0;
@@ -144,9 +145,13 @@ static void test_qngd(void) {
   free(t1);
   free(t2);
   small_opts(&o, "qngd-bad");
-  snprintf(o.optimizer, sizeof o.optimizer, "qngd");
-  snprintf(o.qngd_metric, sizeof o.qngd_metric, "nope");
-  CHECK(qdm_train(&o) != QDM_OK && strstr(qdm_errmsg(), "nope"), "bad --qngd-metric named: %s", qdm_errmsg());
+  o.optimizer = QDM_OPTIM_QNGD;
+  CHECK(qdm_enum_parse(qdm_metric_names, "qngd metric", "nope") < 0 && strstr(qdm_errmsg(), "nope") &&
+            strstr(qdm_errmsg(), "block"),
+        "an unknown metric name is named with the accepted ones: %s", qdm_errmsg());
+  o.qngd_metric = 99;
+  CHECK(qdm_train(&o) == QDM_EINVAL && strstr(qdm_errmsg(), "metric"), "a bad metric kind is refused: %s", qdm_errmsg());
+  CHECK(access(o.out, F_OK) != 0, "... before any work (no run directory %s)", o.out);
 }
 
 static void test_sample(void) {
@@ -198,8 +203,17 @@ static void test_bad_data(void) {
   snprintf(o.data, sizeof o.data, "%s/nowhere", dir);
   CHECK(qdm_train(&o) != QDM_OK, "missing data directory rejected: %s", qdm_errmsg());
   small_opts(&o, "badrun3");
-  snprintf(o.schedule, sizeof o.schedule, "zigzag");
-  CHECK(qdm_train(&o) != QDM_OK && strstr(qdm_errmsg(), "zigzag"), "unknown schedule named: %s", qdm_errmsg());
+  qdm_train_opts keep = o;
+  CHECK(qdm__opts_set(&o, "schedule", "zigzag") != QDM_OK && strstr(qdm_errmsg(), "zigzag"),
+        "unknown schedule name refused and named: %s", qdm_errmsg());
+  CHECK(o.schedule == keep.schedule, "the setting is left as it was");
+  o.schedule = (qdm_sched_kind)42;
+  CHECK(qdm_train(&o) == QDM_EINVAL && strstr(qdm_errmsg(), "schedule"), "a bad schedule kind is refused: %s", qdm_errmsg());
+  o = keep;
+  o.sampler = (qdm_sampler_kind)7;
+  CHECK(qdm_train(&o) == QDM_EINVAL && strstr(qdm_errmsg(), "sampler"), "a bad sampler is refused before training: %s",
+        qdm_errmsg());
+  CHECK(access(o.out, F_OK) != 0, "... before any work (no run directory %s)", o.out);
 }
 
 int main(void) {

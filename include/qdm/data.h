@@ -8,6 +8,7 @@
 #define QDM_DATA_H
 #include <stddef.h>
 #include <stdint.h>
+#include "qdm/core.h"
 
 #ifdef __cplusplus
 extern "C" {

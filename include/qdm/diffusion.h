@@ -19,7 +19,7 @@
 #define QDM_DIFFUSION_H
 
 #include <stddef.h>
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #ifdef __cplusplus
 extern "C" {

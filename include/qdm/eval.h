@@ -1,8 +1,8 @@
-/* qdm/eval.h -- measuring generated images (issue 5): a digit classifier
+/* qdm/eval.h -- measuring generated images: a digit classifier
  * trained in qdm, and in its feature space the Frechet distance with its
  * real-vs-real floor, the classifier score, the class histogram, precision
- * and recall (Kynkaanniemi et al. 2019) and a memorisation check; plus the
- * experiment runner that turns the report's claims into a table.
+ * and recall (Kynkaanniemi et al. 2019) and a memorisation check. (The experiment
+ * runner that turns the report's claims into tables is qdm/experiment.h.)
  *
  * One rule makes the numbers comparable: every image, real or generated,
  * goes through qdm_eval_canonical before the classifier sees it (see there).
@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "qdm/data.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -210,32 +210,6 @@ int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset
  * class_histogram, precision, recall, nn_distance, ...) or a short table. */
 void qdm_eval_print_json(FILE *f, const qdm_eval_result *r);
 void qdm_eval_print_table(FILE *f, const qdm_eval_result *r);
-
-/* ---- experiments: named sets of training runs, evaluated ---- */
-typedef struct {
-  char sets[256];        /* comma list of set names, or "all" */
-  char out[1024];        /* output directory */
-  char data[1024];       /* training data (qdm_data_resolve) */
-  char reference[1024];  /* real reference: directory/IDX; "" = test split of data if any, else train */
-  char classifier[1024]; /* classifier file; trained and saved there if missing */
-  int quick;             /* reduced configuration */
-  int seeds;             /* seeds per run (1) */
-  int epochs;            /* > 0: override every run's epochs */
-  long limit;            /* > 0: override every run's image limit */
-  int n_eval;            /* generated images per class (0: 500, quick 100) */
-  int threads;
-  int quiet;
-  int dry_run;           /* list the runs, train nothing */
-} qdm_experiment_opts;
-void qdm_experiment_opts_default(qdm_experiment_opts *o);
-/* Checks the options (set names, counts) without running anything. */
-int qdm_experiment_check(const qdm_experiment_opts *o);
-/* The names and one-line descriptions of the sets, for --help. */
-void qdm_experiment_list(FILE *f);
-/* Trains (or reuses, when a run directory already holds its summary), samples
- * and evaluates every run of the sets; writes into out: runs/<name>-s<seed>/,
- * results.json, results.md (the table) and grid.png (one row per run). */
-int qdm_experiment_run(const qdm_experiment_opts *o);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "qdm/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,6 +104,14 @@ typedef struct {
 } qdm_series;
 int qdm_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                    const qdm_series *s, int ns, int log_y);
+
+/* Pictures of report section 6 (qdm/metrics.h computes what they show). */
+/* Bloch ball with axes, equator, labelled |0>, |1>, and a point per (x, y,
+ * z) triple (npts points): points on the sphere are pure, inside mixed. */
+int qdm_plot_bloch(const char *path, const double *xyz, int npts, const char *title);
+/* Histogram of P_pqc (bars) over the Haar bin probabilities (curve). */
+int qdm_plot_fidelity_hist(const char *path, const double *p_pqc, const double *p_haar, int bins,
+                           const char *title);
 
 #ifdef __cplusplus
 }

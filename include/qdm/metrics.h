@@ -1,7 +1,8 @@
 /* qdm/metrics.h -- circuit descriptors of report section 6: expressibility
  * as the KL divergence of the fidelity distribution to the Haar law (6.1,
  * eq. 23), entangling capability as the mean Meyer-Wallach measure (6.2,
- * eqs. 24-25), Bloch vectors of reduced states (6.3), and their pictures. */
+ * eqs. 24-25) and Bloch vectors of reduced states (6.3); their pictures are
+ * drawn by qdm/io.h (qdm_plot_bloch, qdm_plot_fidelity_hist). */
 #ifndef QDM_METRICS_H
 #define QDM_METRICS_H
 
@@ -62,14 +63,6 @@ int qdm_expressibility(const qdm_circuit *c, const qdm_expr_opts *o, qdm_expr_re
 /* The same estimators on exact Haar-random states of n qubits: the
  * reference row (its KL is the estimator's finite-S floor). */
 int qdm_expressibility_haar(int n, const qdm_expr_opts *o, qdm_expr_result *r);
-
-/* ---- pictures (PNG via cairo, written atomically) ---- */
-/* Bloch ball with axes, equator, labelled |0>, |1>, and a point per (x, y,
- * z) triple (npts points): points on the sphere are pure, inside mixed. */
-int qdm_plot_bloch(const char *path, const double *xyz, int npts, const char *title);
-/* Histogram of P_pqc (bars) over the Haar bin probabilities (curve). */
-int qdm_plot_fidelity_hist(const char *path, const double *p_pqc, const double *p_haar, int bins,
-                           const char *title);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* qdm/model.h -- the Hybrid Quantum-Classical U-Net of report section 6.4,
- * in the authors' exact form (DESIGN.md section 2) with every part
+ * in the authors' form (docs/architecture.md) with every part
  * switchable for ablations:
  *
  *   x_t (D complex) -> [Re, Im] -> Linear(2D, H) -> ReLU -> Linear(H, 2^n)
@@ -41,7 +41,7 @@ typedef struct {
   int conditional;  /* circuit table indexed by (t, label) (1) or t (0) */
   int T, classes;   /* diffusion steps and label count */
   double leak;      /* slope of the complex leaky ReLU in block 2 */
-  /* hardware realism (issue 7; docs/noise.md). Both default to off, and
+  /* hardware realism (docs/noise.md). Both default to off, and
    * off leaves the exact state-vector path untouched. */
   long shots;       /* 0: exact expectation values; N >= 1: every measured
                      * feature (ANO, Pauli-Z, ancilla <Z>) is the mean of N
@@ -58,8 +58,11 @@ typedef struct {
 
 enum { QDM_MEASURE_ANO = 0, QDM_MEASURE_PAULI = 1 };
 
-/* The authors' configuration (DESIGN.md section 2). */
+/* The authors' configuration (docs/architecture.md). */
 void qdm_unet_cfg_authors(qdm_unet_cfg *c);
+/* Every field in its domain and the combination buildable: QDM_OK or
+ * QDM_EINVAL naming the field (qdm_unet_new calls it). */
+int qdm_unet_cfg_check(const qdm_unet_cfg *c);
 
 /* A named parameter tensor of the model: its values, gradient, shape. */
 typedef struct {
@@ -80,9 +83,15 @@ typedef struct qdm_unet qdm_unet;
 qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng);
 void qdm_unet_free(qdm_unet *m);
 const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m);
-/* Parameter tensors (for the optimiser and checkpoints). */
+/* Parameter tensors (for the optimiser and checkpoints): views into one
+ * flat buffer, tensor after tensor in qdm_unet_param_at order. The model
+ * owns them (valid until qdm_unet_free; do not free). */
 int qdm_unet_nparams(const qdm_unet *m);
 qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i);
+/* The flat parameter buffer and the flat gradient buffer (*n values each,
+ * n may be NULL): for EMA copies, checkpoints and reductions in one loop. */
+double *qdm_unet_params(qdm_unet *m, size_t *n);
+double *qdm_unet_grads(qdm_unet *m, size_t *n);
 /* Totals per group: circuit angles, ANO matrix entries (real count), classical. */
 void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *classical);
 
@@ -94,7 +103,9 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
                      qdm_cplx *out);
 /* Backward of the last forward: dout = co-gradient w.r.t. out. Parameter
  * gradients are ACCUMULATED into each param's g; call qdm_unet_zero_grad
- * before a step. dx (may be NULL) receives the co-gradient w.r.t. x. */
+ * before a step. dx (B x D, may be NULL) receives the co-gradient w.r.t. x,
+ * through the encoder and the skip connection (an extra GEMM; training
+ * passes NULL). */
 int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx);
 void qdm_unet_zero_grad(qdm_unet *m);
 

@@ -21,7 +21,7 @@
 #define QDM_NN_H
 
 #include <stddef.h>
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -63,7 +63,7 @@ int qdm_cleaky_relu_backward(qdm_cplx *dx, const qdm_cplx *dy, const qdm_cplx *x
 
 /* ---- L2 normalisation of each row: y = x / max(||x||, QDM_L2_EPS)
  * (torch.nn.functional.normalize). norm (B values) receives the denominator
- * used and is read by backward. Backward (unclamped rows):
+ * used and is read by backward (NULL if no backward follows). Backward (unclamped rows):
  * dx = (dy - y <y, dy>) / ||x||, i.e. the projection orthogonal to y. ---- */
 #define QDM_L2_EPS 1e-12
 int qdm_l2norm_forward(double *y, double *norm, const double *x, int B, int D);

@@ -12,7 +12,7 @@
  * al., Nat. Commun. 9, 4812, 2018).
  *
  * Three parts:
- *  1. the metric (src/metrics/fubini.c), exact from the state vector. One
+ *  1. the metric (src/qngd/fubini.c), exact from the state vector. One
  *     forward sweep carries the state and every derivative state |d_i psi>
  *     through the circuit (a parametric gate G(v), v = a theta_i + b, adds
  *     a (dG/dv) G^dagger, restricted to the gate's controlled subspace, times
@@ -23,10 +23,10 @@
  *     to the block's last gate (later gates are unitaries common to all
  *     rows and keep the inner products), so one block per layer costs about
  *     P/(2L) passes; the diagonal costs about one pass.
- *  2. the optimizer (src/nn/qngd.c): factors g + lambda I by Cholesky
+ *  2. the optimizer (src/qngd/qngd.c): factors g + lambda I by Cholesky
  *     (LAPACKE_dpotrf, per block for the block-diagonal metric) and reuses
  *     the factor for `refresh` steps.
- *  3. gradient variance (src/metrics/gradvar.c).
+ *  3. gradient variance (src/qngd/gradvar.c).
  *
  * Conventions are the engine's (include/qdm/qsim.h). Parameter indices are
  * the circuit's: the metric is P x P with P = c->nparams (row-major,

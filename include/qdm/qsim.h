@@ -17,22 +17,16 @@
 #ifndef QDM_QSIM_H
 #define QDM_QSIM_H
 
-#include <complex.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "qdm/core.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef double complex qdm_cplx;
-
-/* ---- errors: every public function validates its arguments and, on bad
- * input, returns a non-zero qdm status and leaves a one-line message. ---- */
-enum { QDM_OK = 0, QDM_EINVAL = 1, QDM_ENOMEM = 2, QDM_EIO = 3, QDM_EFORMAT = 4 };
-const char *qdm_errmsg(void);                 /* last message (thread-local) */
-int qdm_fail(int code, const char *fmt, ...)  /* set message, return code */
-    __attribute__((format(printf, 2, 3)));
+/* Errors, random numbers and threads are qdm/core.h's (every public
+ * function here returns a qdm status and leaves a one-line message). */
 
 #define QDM_MAX_QUBITS 30
 #define QDM_MAX_TARGETS 6 /* dense k-qubit unitaries, k <= 6 */
@@ -168,17 +162,6 @@ void qdm_probs(const qdm_cplx *psi, size_t dim, double *p);
  * benchmarks that compare paths; results agree to rounding. */
 void qdm_set_sim_path(int path);
 
-/* ---- threads: 0 = OpenMP default. Decided by measured size, not per gate. */
-void qdm_set_threads(int nthreads);
-int qdm_threads(void);
-
-/* ---- deterministic random numbers (splitmix64 seeding + xoshiro256**) ---- */
-typedef struct { uint64_t s[4]; } qdm_rng;
-void qdm_rng_seed(qdm_rng *r, uint64_t seed);
-uint64_t qdm_rng_u64(qdm_rng *r);
-double qdm_rng_uniform(qdm_rng *r);   /* [0, 1) */
-double qdm_rng_normal(qdm_rng *r);    /* N(0, 1) */
-void qdm_rng_normals(qdm_rng *r, double *out, size_t n); /* n draws of N(0, 1) */
 /* Haar-random pure state of dimension dim (complex Gaussian, normalised). */
 void qdm_rng_haar_state(qdm_rng *r, qdm_cplx *psi, size_t dim);
 

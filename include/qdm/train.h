@@ -1,6 +1,11 @@
 /* qdm/train.h -- training and sampling runs of the hybrid U-Net: the
- * authors' recipe (DESIGN.md section 2) and qdm's default, with
- * checkpoints that resume to the same numbers, pictures and summaries. */
+ * authors' recipe (docs/architecture.md, "The authors' configuration") and
+ * qdm's default, with checkpoints that resume to the same numbers,
+ * pictures and summaries.
+ *
+ * A run is described by one qdm_train_opts. Every option is checked by
+ * qdm_train_opts_check before any work starts (qdm_train calls it first),
+ * so a bad value fails in a second, not after the last epoch. */
 #ifndef QDM_TRAIN_H
 #define QDM_TRAIN_H
 #include "qdm/diffusion.h"
@@ -11,6 +16,16 @@ extern "C" {
 #endif
 
 typedef enum { QDM_LOSS_INFIDELITY = 0, QDM_LOSS_MSE = 1 } qdm_loss_kind;
+typedef enum { QDM_OPTIM_ADAM = 0, QDM_OPTIM_QNGD = 1 } qdm_optim_kind;
+
+/* Name tables of the run's enums (qdm_enum_parse / qdm_enum_str in
+ * qdm/core.h): the names the CLI, config.json and checkpoints use. */
+extern const qdm_enum_name qdm_schedule_names[]; /* authors-linear linear cosine */
+extern const qdm_enum_name qdm_pred_names[];     /* eps x0 mean */
+extern const qdm_enum_name qdm_loss_names[];     /* infidelity mse */
+extern const qdm_enum_name qdm_sampler_names[];  /* mean ddpm ddim sde */
+extern const qdm_enum_name qdm_optim_names[];    /* adam qngd */
+extern const qdm_enum_name qdm_metric_names[];   /* full block diag (QDM_METRIC_* of qdm/qngd.h) */
 
 typedef struct {
   char preset[16];        /* "default" or "authors" */
@@ -22,11 +37,11 @@ typedef struct {
   double heldout;         /* fraction kept out of training, for evaluation */
   double data_scale;      /* x0 scaled to this RMS per complex value; 0: unit norm (authors) */
   /* diffusion */
-  char schedule[16];      /* "authors-linear", "linear", "cosine" */
+  qdm_sched_kind schedule; /* QDM_SCHED_LINEAR_AUTHORS, _LINEAR or _COSINE */
   double beta_start, beta_end;
   qdm_pred_kind target;   /* what the model predicts */
   qdm_loss_kind loss;
-  char sampler[16];       /* "mean" (authors), "ddpm", "ddim", "sde" */
+  qdm_sampler_kind sampler; /* QDM_SAMPLER_MEAN (authors), _DDPM, _DDIM, _SDE */
   /* optimisation */
   int epochs, batch;      /* batch = images; every image is used at all T steps */
   double lr, lr_gamma;    /* step decay: lr * gamma^floor(epoch / lr_step) */
@@ -35,8 +50,8 @@ typedef struct {
   double weight_decay;
   double ema;             /* 0: off */
   /* quantum natural gradient for the circuit table (report section 8) */
-  char optimizer[16];     /* "adam" (all parameters) or "qngd" (circuit angles; Adam for the rest) */
-  char qngd_metric[8];    /* "block" (one block per layer), "diag" or "full" */
+  qdm_optim_kind optimizer; /* ADAM (all parameters) or QNGD (circuit angles; Adam for the rest) */
+  int qngd_metric;        /* QDM_METRIC_BLOCK (one block per layer), _DIAG or _FULL */
   double qngd_lr, qngd_lambda;
   int qngd_epochs;        /* QNGD for the first N epochs, then Adam (0: every epoch) */
   uint64_t seed;
@@ -51,13 +66,33 @@ typedef struct {
 
 /* Fill opts with a preset: "default" or "authors". QDM_EINVAL if unknown. */
 int qdm_train_preset(qdm_train_opts *o, const char *name);
+/* Every option in its domain and every combination meaningful (model
+ * config by qdm_unet_cfg_check, class list parsable, optimizer and
+ * bottleneck compatible, ...): QDM_OK or QDM_EINVAL naming the setting. */
+int qdm_train_opts_check(const qdm_train_opts *o);
 
 /* Runs the whole job and writes into o->out: config.json, metrics.csv,
  * checkpoint.safetensors, best.safetensors, loss.png, forward.png,
  * samples.png, evolution.png, summary.json. Returns QDM_OK, an error, or
  * QDM_EINTR when stopped by SIGINT/SIGTERM (after saving a checkpoint). */
-enum { QDM_EINTR = 5 };
 int qdm_train(const qdm_train_opts *o);
+
+/* A model from a checkpoint written by qdm_train (checkpoint.safetensors
+ * or best.safetensors): *opts receives the run's settings, *model the model
+ * with the stored weights (caller frees it with qdm_unet_free), sized for
+ * batches of up to max_rows rows (>= 1). Errors name the file. */
+int qdm_checkpoint_load(const char *path, int max_rows, qdm_train_opts *opts, qdm_unet **model);
+
+/* Generation: the reverse chain from noise for n rows with labels[i] (may
+ * be NULL when unconditional), by `sampler` (the run's o->sampler, or any
+ * other), drawing from a generator seeded with `seed`. img (n x D floats)
+ * receives |z_0|; traj (optional, n x (T + 1) x D) |z_t| for t = T..0.
+ * Magnitudes are raw (qdm_scale_max scales them for display). The model
+ * must have been created for the settings o. */
+int qdm_generate(qdm_unet *m, const qdm_train_opts *o, qdm_sampler_kind sampler, const int *labels, int n,
+                 uint64_t seed, float *img, float *traj);
+/* Each of n images of D values scaled to maximum 1 (all-zero images stay). */
+void qdm_scale_max(float *img, int n, int D);
 
 /* Sampling from a checkpoint: n images per label in `labels` (e.g. "0,1";
  * NULL = all classes the model knows). Writes a PNG grid and, if idx_path
@@ -67,7 +102,7 @@ typedef struct {
   char checkpoint[1024];
   int n;
   char labels[64];
-  char sampler[16];       /* "" = the checkpoint's */
+  int sampler;            /* qdm_sampler_kind, or -1 for the checkpoint's */
   uint64_t seed;
   char png[1024];
   char idx[1024];

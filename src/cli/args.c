@@ -81,6 +81,19 @@ double cli_double(cli_args *a, const char *name, double def, double lo, double h
   return v;
 }
 
+int cli_enum(cli_args *a, const char *name, const qdm_enum_name *table, int def) {
+  const char *s = cli_str(a, name, NULL);
+  if (!s) return def;
+  int v = qdm_enum_parse(table, name, s);
+  if (v < 0) cli_die(a->cmd, 2, "%s", qdm_errmsg());
+  return v;
+}
+
+int cli_onoff(cli_args *a, const char *name, int def) {
+  static const qdm_enum_name onoff[] = {{"on", 1}, {"off", 0}, {NULL, 0}};
+  return cli_enum(a, name, onoff, def);
+}
+
 void cli_done(cli_args *a) {
   for (int i = 1; i < a->argc; i++)
     if (!a->used[i])

@@ -4,6 +4,7 @@
 #ifndef QDM_CLI_H
 #define QDM_CLI_H
 #include <stdio.h>
+#include "qdm/core.h"
 
 typedef struct {
   int argc;
@@ -17,6 +18,11 @@ int cli_flag(cli_args *a, const char *name);                       /* --json */
 const char *cli_str(cli_args *a, const char *name, const char *def);
 long cli_int(cli_args *a, const char *name, long def, long lo, long hi);
 double cli_double(cli_args *a, const char *name, double def, double lo, double hi);
+/* --name NAME from an enum's name table (qdm/core.h): its value, def if
+ * absent; exits 2 naming the flag and the accepted names. */
+int cli_enum(cli_args *a, const char *name, const qdm_enum_name *table, int def);
+/* --name on|off -> 1|0 */
+int cli_onoff(cli_args *a, const char *name, int def);
 /* Exit 2 with a message if any argument was not consumed. */
 void cli_done(cli_args *a);
 /* Print "qdm CMD: message" to stderr and exit with status 2 (bad usage) or 1. */

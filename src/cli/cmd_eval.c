@@ -5,6 +5,7 @@
 #include <string.h>
 #include "cli.h"
 #include "qdm/eval.h"
+#include "qdm/experiment.h"
 #include "qdm/io.h"
 #include "qdm/train.h"
 

@@ -13,7 +13,7 @@
 #include "cli.h"
 #include "qdm/circuits.h"
 #include "qdm/data.h"
-#include "qdm/density.h"
+#include "qdm/qdiff.h"
 #include "qdm/io.h"
 
 static double now_s(void) {

@@ -46,27 +46,11 @@ static const char *train_help =
     "  --schedule authors-linear|linear|cosine  --T N  --target mean|x0|eps\n"
     "  --loss infidelity|mse  --sampler mean|ddpm|ddim|sde  --data-scale X\n";
 
-static int onoff(cli_args *a, const char *name, int def) {
-  const char *s = cli_str(a, name, NULL);
-  if (!s) return def;
-  if (!strcmp(s, "on")) return 1;
-  if (!strcmp(s, "off")) return 0;
-  cli_die(a->cmd, 2, "%s expects on or off, got '%s'", name, s);
-}
-
 static void copy_opt(cli_args *a, const char *name, char *dst, size_t len) {
   const char *s = cli_str(a, name, NULL);
   if (!s) return;
   if (strlen(s) >= len) cli_die(a->cmd, 2, "%s: value too long", name);
   strcpy(dst, s);
-}
-
-static int pick(cli_args *a, const char *name, const char *const *words, int n, int def) {
-  const char *s = cli_str(a, name, NULL);
-  if (!s) return def;
-  for (int i = 0; i < n; i++)
-    if (!strcmp(s, words[i])) return i;
-  cli_die(a->cmd, 2, "%s: '%s' is not one of the choices (see --help)", name, s);
 }
 
 /* model and diffusion options shared by train and bench train */
@@ -75,26 +59,24 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   copy_opt(a, "--ansatz", m->ansatz, sizeof m->ansatz);
   m->n = (int)cli_int(a, "--qubits", m->n, 1, 10);
   m->layers = (int)cli_int(a, "--layers", m->layers, 0, 200);
-  m->ancilla = onoff(a, "--ancilla-block", m->ancilla);
-  static const char *meas[] = {"ano", "pauli"};
-  m->measure = pick(a, "--measure", meas, 2, m->measure);
+  static const qdm_enum_name meas[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};
+  static const qdm_enum_name bott[] = {{"quantum", 0}, {"classical", 1}, {NULL, 0}};
+  m->ancilla = cli_onoff(a, "--ancilla-block", m->ancilla);
+  m->measure = cli_enum(a, "--measure", meas, m->measure);
   m->K = (int)cli_int(a, "--ano", m->K, 1, 4096);
-  m->skip = onoff(a, "--skip", m->skip);
-  static const char *bott[] = {"quantum", "classical"};
-  m->classical = pick(a, "--bottleneck", bott, 2, m->classical);
-  m->conditional = onoff(a, "--conditional", m->conditional);
+  m->skip = cli_onoff(a, "--skip", m->skip);
+  m->classical = cli_enum(a, "--bottleneck", bott, m->classical);
+  m->conditional = cli_onoff(a, "--conditional", m->conditional);
   m->hidden = (int)cli_int(a, "--hidden", m->hidden, 1, 1 << 16);
   m->shots = cli_int(a, "--shots", m->shots, 0, 1000000000L);
   copy_opt(a, "--noise", m->noise, sizeof m->noise);
   qdm_noise nz;
   if (m->noise[0] && qdm_noise_parse(m->noise, &nz)) cli_die(a->cmd, 2, "--noise: %s", qdm_errmsg());
   m->T = (int)cli_int(a, "--T", m->T, 1, 10000);
-  copy_opt(a, "--schedule", o->schedule, sizeof o->schedule);
-  static const char *tg[] = {"eps", "x0", "mean"};
-  o->target = (qdm_pred_kind)pick(a, "--target", tg, 3, o->target);
-  static const char *ls[] = {"infidelity", "mse"};
-  o->loss = (qdm_loss_kind)pick(a, "--loss", ls, 2, o->loss);
-  copy_opt(a, "--sampler", o->sampler, sizeof o->sampler);
+  o->schedule = (qdm_sched_kind)cli_enum(a, "--schedule", qdm_schedule_names, o->schedule);
+  o->target = (qdm_pred_kind)cli_enum(a, "--target", qdm_pred_names, o->target);
+  o->loss = (qdm_loss_kind)cli_enum(a, "--loss", qdm_loss_names, o->loss);
+  o->sampler = (qdm_sampler_kind)cli_enum(a, "--sampler", qdm_sampler_names, o->sampler);
   o->data_scale = cli_double(a, "--data-scale", o->data_scale, 0, 1e6);
 }
 
@@ -121,8 +103,8 @@ int cmd_train(int argc, char **argv) {
   o.ano_lr = cli_double(&a, "--ano-lr", o.ano_lr, 0, 10);
   o.weight_decay = cli_double(&a, "--weight-decay", o.weight_decay, 0, 10);
   o.ema = cli_double(&a, "--ema", o.ema, 0, 0.999999);
-  copy_opt(&a, "--optimizer", o.optimizer, sizeof o.optimizer);
-  copy_opt(&a, "--qngd-metric", o.qngd_metric, sizeof o.qngd_metric);
+  o.optimizer = (qdm_optim_kind)cli_enum(&a, "--optimizer", qdm_optim_names, o.optimizer);
+  o.qngd_metric = cli_enum(&a, "--qngd-metric", qdm_metric_names, o.qngd_metric);
   o.qngd_lr = cli_double(&a, "--qngd-lr", o.qngd_lr, 1e-9, 100);
   o.qngd_lambda = cli_double(&a, "--qngd-lambda", o.qngd_lambda, 0, 1e6);
   o.qngd_epochs = (int)cli_int(&a, "--qngd-epochs", o.qngd_epochs, 0, 1000000);
@@ -160,7 +142,7 @@ int cmd_sample(int argc, char **argv) {
   copy_opt(&a, "--checkpoint", o.checkpoint, sizeof o.checkpoint);
   o.n = (int)cli_int(&a, "--n", 8, 1, 100000);
   copy_opt(&a, "--labels", o.labels, sizeof o.labels);
-  copy_opt(&a, "--sampler", o.sampler, sizeof o.sampler);
+  o.sampler = cli_enum(&a, "--sampler", qdm_sampler_names, -1);
   o.seed = (uint64_t)cli_int(&a, "--seed", 1, 0, 1L << 62);
   copy_opt(&a, "--out", o.png, sizeof o.png);
   copy_opt(&a, "--idx", o.idx, sizeof o.idx);

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "qdm/data.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 

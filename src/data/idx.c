@@ -13,7 +13,7 @@
 #include <zlib.h>
 #include "qdm/data.h"
 #include "qdm/io.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define MAGIC_IMAGES 0x00000803u
 #define MAGIC_LABELS 0x00000801u

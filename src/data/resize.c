@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/data.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 typedef struct {
   int i0, i1;

@@ -10,7 +10,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 #include "qdm/io.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 int qdm_atomic_open(qdm_atomic *a, const char *path) {
   if (!a) return qdm_fail(QDM_EINVAL, "qdm_atomic_open: a is NULL");

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/io.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define MAX_DEPTH 64
 

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "qdm/io.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define PI_ 3.14159265358979323846
 enum { PW = 800, PH = 500, HIDPI = 2, MAX_TICKS = 64 };

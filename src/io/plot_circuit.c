@@ -10,8 +10,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "qdm/core.h"
 #include "qdm/io.h"
-#include "qdm/metrics.h"
 
 #define PI_ 3.14159265358979323846
 enum { HIDPI = 2 };

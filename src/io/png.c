@@ -6,18 +6,9 @@
 #include <cairo.h>
 #include <string.h>
 #include "qdm/io.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define MAX_SIDE 32767 /* cairo's largest image surface */
-
-/* fontconfig, which cairo's toy text API loads, leaks a few hundred bytes
- * while parsing its configuration files (not ours to fix). Telling
- * LeakSanitizer keeps sanitizer builds of every program that draws text
- * clean; a weak definition, so a program can still supply its own list. */
-__attribute__((weak, used)) const char *__lsan_default_suppressions(void);
-__attribute__((weak, used)) const char *__lsan_default_suppressions(void) { return "leak:libfontconfig.so\n"; }
-__attribute__((weak, used)) const char *__lsan_default_options(void);
-__attribute__((weak, used)) const char *__lsan_default_options(void) { return "print_suppressions=0"; }
 
 /* cairo hands over PNG bytes in pieces; they go into the atomic temp file. */
 static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int len) {

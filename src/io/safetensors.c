@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include "qdm/io.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define MAX_HEADER (100u << 20) /* the reference implementation's limit */
 

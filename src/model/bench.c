@@ -3,10 +3,9 @@
  * measured in the same run on the same shapes. */
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include "runimpl.h"
+#include "run.h"
 
 /* Achieved GFLOP/s of C = A B^T with A: m x k, B: n x k (a Linear layer's
  * forward), best of a few repeats. */
@@ -16,9 +15,9 @@ static double gemm_rate(int m, int n, int k) {
   for (long i = 0; i < (long)n * k; i++) B[i] = 1e-3 * (i % 89);
   double best = 1e30;
   for (int r = 0; r < 7; r++) {
-    double t0 = omp_get_wtime();
+    double t0 = qdm_now();
     for (int q = 0; q < 4; q++) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1, A, k, B, k, 0, C, n);
-    double dt = (omp_get_wtime() - t0) / 4;
+    double dt = (qdm_now() - t0) / 4;
     if (dt < best) best = dt;
   }
   free(A); free(B); free(C);
@@ -27,7 +26,7 @@ static double gemm_rate(int m, int n, int k) {
 
 /* Random images stand in when no data set is at hand: speed does not
  * depend on the pixel values. */
-static int bench_data(run *R) {
+static int bench_data(qdm__run *R) {
   qdm_data_opts d = {R->o.data, "train", R->o.digits, R->o.limit, 16};
   if (qdm_data_load(&d, &R->data) == QDM_OK) return QDM_OK;
   int n = R->o.batch * 4, D = R->o.model.D;
@@ -44,17 +43,19 @@ static int bench_data(run *R) {
 }
 
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res) {
-  run R;
+  int err = qdm_train_opts_check(o);
+  if (err) return err;
+  qdm__run R;
   memset(&R, 0, sizeof R);
   R.o = *o;
   R.o.quiet = 1;
   memset(res, 0, sizeof *res);
-  int err = bench_data(&R);
-  if (!err) err = run_alloc(&R);
-  if (!err) err = run_model(&R);
-  if (!err) err = run_optimizer(&R);
+  err = bench_data(&R);
+  if (!err) err = qdm__run_alloc(&R);
+  if (!err) err = qdm__run_model(&R, o->batch * o->model.T);
+  if (!err) err = qdm__run_optimizer(&R);
   if (err) {
-    run_free(&R);
+    qdm__run_free(&R);
     return err;
   }
   int nb = (R.data.n + o->batch - 1) / o->batch;
@@ -62,16 +63,16 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   qdm_rng order_rng;
   qdm_rng_seed(&order_rng, 9);
   for (int i = 0; i < R.data.n; i++) R.order[i] = i;
-  run_step(&R, 0, o->batch < R.data.n ? o->batch : R.data.n, lr, &loss, &inf); /* warm up */
+  qdm__run_step(&R, 0, o->batch < R.data.n ? o->batch : R.data.n, lr, &loss, &inf); /* warm up */
   qdm_unet_timers(R.m, NULL, NULL, 1);
   long rows = 0;
-  double t0 = omp_get_wtime();
+  double t0 = qdm_now();
   for (int s = 0; s < steps && !err; s++) {
     int b0 = (s % nb) * o->batch, n = R.data.n - b0 < o->batch ? R.data.n - b0 : o->batch;
-    err = run_step(&R, b0, n, lr, &loss, &inf);
+    err = qdm__run_step(&R, b0, n, lr, &loss, &inf);
     rows += (long)n * R.T;
   }
-  res->seconds = omp_get_wtime() - t0;
+  res->seconds = qdm_now() - t0;
   qdm_unet_timers(R.m, &res->dense_seconds, &res->circuit_seconds, 0);
   const qdm_unet_cfg *c = &o->model;
   /* forward MACs, then backward: dW for every layer, dx for all but the first */
@@ -82,6 +83,6 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   res->gemm_gflops = gemm_rate(o->batch * c->T, c->hidden, c->hidden);
   res->threads = qdm_threads();
   res->loss = loss;
-  run_free(&R);
+  qdm__run_free(&R);
   return err;
 }

@@ -7,16 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/io.h"
-#include "runimpl.h"
+#include "run.h"
 
-static int out_path(char *buf, size_t len, const run *R, const char *name) {
-  if ((size_t)snprintf(buf, len, "%s/%s", R->o.out, name) >= len) return qdm_fail(QDM_EINVAL, "--out: path too long");
-  return QDM_OK;
-}
-
-static int loss_png(const run *R) {
+static int loss_png(const qdm__run *R) {
   char p[2048];
-  int err = out_path(p, sizeof p, R, "loss.png");
+  int err = qdm_path_join(p, sizeof p, R->o.out, "loss.png");
   if (err || R->nhist < 1) return err;
   double *x = malloc(R->nhist * sizeof *x), *l = malloc(R->nhist * sizeof *l), *f = malloc(R->nhist * sizeof *f);
   if (!x || !l || !f) err = qdm_fail(QDM_ENOMEM, "loss.png: out of memory");
@@ -35,7 +30,7 @@ static int loss_png(const run *R) {
 }
 
 /* the classes present in the training set, ascending, and one image of each */
-static int classes_of(const run *R, int *cls, int *first) {
+static int classes_of(const qdm__run *R, int *cls, int *first) {
   int nc = 0;
   for (int c = 0; c < R->o.model.classes && c < 256; c++)
     for (int i = 0; i < R->data.n; i++)
@@ -55,10 +50,10 @@ static void row_names(const int *cls, int nc, char names[][16], const char **rl)
 }
 
 /* x_t for t = 0..T of one image per class, with one fixed noise draw */
-static int forward_png(run *R, const int *cls, const int *first, int nc) {
+static int forward_png(qdm__run *R, const int *cls, const int *first, int nc) {
   char p[2048], names[256][16];
   const char *rl[256];
-  int err = out_path(p, sizeof p, R, "forward.png"), D = R->D, T = R->T;
+  int err = qdm_path_join(p, sizeof p, R->o.out, "forward.png"), D = R->D, T = R->T;
   if (err) return err;
   float *img = malloc((size_t)nc * (T + 1) * D * sizeof(float));
   double *eps = malloc(2 * (size_t)D * sizeof(double)), *xt = malloc(2 * (size_t)D * sizeof(double));
@@ -66,7 +61,7 @@ static int forward_png(run *R, const int *cls, const int *first, int nc) {
   qdm_rng rng;
   qdm_rng_seed(&rng, R->o.seed + 17);
   for (int i = 0; !err && i < nc; i++) {
-    tu_images_to_x0(&R->data, first + i, 1, R->o.data_scale, R->x0);
+    qdm__images_to_x0(&R->data, first + i, 1, R->o.data_scale, R->x0);
     qdm_randn(eps, 2 * (size_t)D, &rng);
     for (int t = 0; t <= T; t++) {
       qdm_q_sample(xt, &R->sch, R->x0, eps, &t, 1, 2 * D);
@@ -75,7 +70,7 @@ static int forward_png(run *R, const int *cls, const int *first, int nc) {
     }
   }
   if (!err) {
-    run_scale_max(img, nc * (T + 1), D);
+    qdm_scale_max(img, nc * (T + 1), D);
     row_names(cls, nc, names, rl);
     int side = (int)(sqrt((double)D) + 0.5);
     err = qdm_png_grid(p, img, nc * (T + 1), side, side, nc, T + 1, 5, rl);
@@ -84,7 +79,7 @@ static int forward_png(run *R, const int *cls, const int *first, int nc) {
   return err;
 }
 
-static int samples_pngs(run *R, const int *cls, int nc) {
+static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   char p[2048], names[256][16];
   const char *rl[256];
   int D = R->D, T = R->T, per = R->o.samples_per_class > 0 ? R->o.samples_per_class : 8, n = nc * per;
@@ -94,27 +89,35 @@ static int samples_pngs(run *R, const int *cls, int nc) {
   float *one = malloc((size_t)nc * D * sizeof(float));
   if (!lab || !img || !traj || !one) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
   for (int i = 0; !err && i < n; i++) lab[i] = cls[i / per];
-  if (R->ema) tu_params_set(R->m, R->ema); /* sample from the averaged weights */
-  if (!err) err = run_generate(R->m, &R->o, &R->sch, R->o.sampler, lab, n, R->o.seed + 1, img, NULL);
+  /* sample from the averaged weights, then put the trained ones back */
+  double *w = qdm_unet_params(R->m, NULL), *keep = R->ema ? malloc(R->np * sizeof *keep) : NULL;
+  if (R->ema && !keep) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
+  if (!err && keep) {
+    memcpy(keep, w, R->np * sizeof *keep);
+    memcpy(w, R->ema, R->np * sizeof *w);
+  }
+  if (!err) err = qdm_generate(R->m, &R->o, R->o.sampler, lab, n, R->o.seed + 1, img, NULL);
   for (int i = 0; !err && i < nc; i++) lab[i] = cls[i];
-  if (!err) err = run_generate(R->m, &R->o, &R->sch, R->o.sampler, lab, nc, R->o.seed + 2, one, traj);
+  if (!err) err = qdm_generate(R->m, &R->o, R->o.sampler, lab, nc, R->o.seed + 2, one, traj);
+  if (keep) memcpy(w, keep, R->np * sizeof *w);
+  free(keep);
   row_names(cls, nc, names, rl);
-  if (!err && !(err = out_path(p, sizeof p, R, "samples.png"))) {
-    run_scale_max(img, n, D);
+  if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "samples.png"))) {
+    qdm_scale_max(img, n, D);
     err = qdm_png_grid(p, img, n, side, side, nc, per, 5, rl);
   }
-  if (!err && !(err = out_path(p, sizeof p, R, "evolution.png"))) {
-    run_scale_max(traj, nc * (T + 1), D);
+  if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "evolution.png"))) {
+    qdm_scale_max(traj, nc * (T + 1), D);
     err = qdm_png_grid(p, traj, nc * (T + 1), side, side, nc, T + 1, 5, rl);
   }
   free(lab); free(img); free(traj); free(one);
   return err;
 }
 
-static int summary_json(const run *R) {
+static int summary_json(const qdm__run *R) {
   char p[2048];
   qdm_atomic a;
-  int err = out_path(p, sizeof p, R, "summary.json");
+  int err = qdm_path_join(p, sizeof p, R->o.out, "summary.json");
   if (err || (err = qdm_atomic_open(&a, p))) return err;
   size_t nc, na, ncl;
   qdm_unet_counts(R->m, &nc, &na, &ncl);
@@ -147,7 +150,7 @@ static int summary_json(const run *R) {
   return qdm_atomic_commit(&a);
 }
 
-int run_outputs(run *R) {
+int qdm__run_outputs(qdm__run *R) {
   int cls[256], first[256], nc = classes_of(R, cls, first);
   int err = loss_png(R);
   if (!err) err = forward_png(R, cls, first, nc);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/io.h"
-#include "runimpl.h"
+#include "run.h"
 
 /* The model sees unit vectors and predicts a unit vector; the denoiser
  * restores the scale of what it predicts (x0 at the data's norm, eps at the
@@ -23,19 +23,10 @@ static int predict(void *ctx, const double *z, int B, int D2, int t, const int *
   denoise_ctx *c = ctx;
   (void)D2;
   for (int r = 0; r < B; r++) c->t[r] = t;
-  run_unit_rows(c->in, z, B, c->D);
+  qdm_cl2norm_forward(c->in, NULL, (const qdm_cplx *)z, B, c->D);
   int err = qdm_unet_forward(c->m, c->in, c->t, labels, B, c->out);
   if (err) return err;
   for (size_t k = 0; k < (size_t)B * c->D; k++) ((qdm_cplx *)out)[k] = c->scale * c->out[k];
-  return QDM_OK;
-}
-
-static int sampler_kind(const char *s, qdm_sampler_kind *k) {
-  if (!strcmp(s, "mean")) *k = QDM_SAMPLER_MEAN;
-  else if (!strcmp(s, "ddpm")) *k = QDM_SAMPLER_DDPM;
-  else if (!strcmp(s, "ddim")) *k = QDM_SAMPLER_DDIM;
-  else if (!strcmp(s, "sde")) *k = QDM_SAMPLER_SDE;
-  else return qdm_fail(QDM_EINVAL, "--sampler '%s': expected mean, ddpm, ddim or sde", s);
   return QDM_OK;
 }
 
@@ -53,7 +44,8 @@ static int chain(denoise_ctx *c, const qdm_train_opts *o, const qdm_schedule *sc
   qdm_denoiser den = {predict, c, o->target};
   size_t stride = (size_t)(T + 1) * D;
   qdm_randn(z, (size_t)B * 2 * D, rng);
-  if (kind == QDM_SAMPLER_MEAN) run_unit_rows((qdm_cplx *)z, z, B, D); /* the authors start from unit noise */
+  if (kind == QDM_SAMPLER_MEAN) /* the authors start from unit noise */
+    qdm_cl2norm_forward((qdm_cplx *)z, NULL, (const qdm_cplx *)z, B, D);
   for (int t = T; t >= 1 && !err; t--) {
     if (traj) magnitudes(z, B, D, traj + (size_t)(T - t) * D, stride);
     switch (kind) {
@@ -68,10 +60,16 @@ static int chain(denoise_ctx *c, const qdm_train_opts *o, const qdm_schedule *sc
   return err;
 }
 
-int run_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_schedule *sch, const char *sampler,
-                 const int *labels, int n, uint64_t seed, float *img, float *traj) {
-  qdm_sampler_kind kind = QDM_SAMPLER_MEAN;
-  int err = sampler_kind(sampler, &kind);
+int qdm_generate(qdm_unet *m, const qdm_train_opts *o, qdm_sampler_kind kind, const int *labels, int n,
+                 uint64_t seed, float *img, float *traj) {
+  if (!m || !o || !img || n < 1) return qdm_fail(QDM_EINVAL, "qdm_generate: NULL model, settings or output, or n = %d < 1", n);
+  if (kind < QDM_SAMPLER_MEAN || kind > QDM_SAMPLER_SDE) return qdm_fail(QDM_EINVAL, "sampler %d is not a sampler kind", (int)kind);
+  const qdm_unet_cfg *mc = qdm_unet_config(m);
+  if (mc->D != o->model.D || mc->T != o->model.T)
+    return qdm_fail(QDM_EINVAL, "qdm_generate: the model (D %d, T %d) was not made for these settings (D %d, T %d)", mc->D,
+                    mc->T, o->model.D, o->model.T);
+  qdm_schedule sch = {0};
+  int err = qdm__schedule(&sch, o);
   if (err) return err;
   int D = o->model.D, chunk = 64, T = o->model.T;
   denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL};
@@ -86,14 +84,15 @@ int run_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_schedule *sch, 
   qdm_rng_seed(&rng, seed);
   for (int i = 0; !err && i < n; i += chunk) {
     int B = n - i < chunk ? n - i : chunk;
-    err = chain(&c, o, sch, kind, labels ? labels + i : NULL, B, &rng, z, work, img + (size_t)i * D,
+    err = chain(&c, o, &sch, kind, labels ? labels + i : NULL, B, &rng, z, work, img + (size_t)i * D,
                 traj ? traj + (size_t)i * (T + 1) * D : NULL);
   }
   free(c.t); free(c.in); free(c.out); free(z); free(work);
+  qdm_schedule_free(&sch);
   return err;
 }
 
-void run_scale_max(float *img, int n, int D) {
+void qdm_scale_max(float *img, int n, int D) {
   for (int i = 0; i < n; i++) {
     float mx = 0;
     for (int k = 0; k < D; k++) mx = img[(size_t)i * D + k] > mx ? img[(size_t)i * D + k] : mx;
@@ -109,26 +108,38 @@ static int parse_labels(const char *s, int classes, int *lab, int *nl) {
   *nl = 0;
   for (int c = 0; c < classes; c++)
     if (mask[c]) lab[(*nl)++] = c;
-  if (!*nl) return qdm_fail(QDM_EINVAL, "--labels '%s': no label in 0..%d", s, classes - 1);
+  if (!*nl) return qdm_fail(QDM_EINVAL, "labels '%s': no label in 0..%d", s, classes - 1);
   return QDM_OK;
 }
 
-int qdm_sample_run(const qdm_sample_opts *so) {
-  qdm_train_opts o;
-  int err = tu_load_opts(so->checkpoint, &o);
+/* The checkpoint's model, set to sample on another device than the one
+ * it was trained on if asked (shots, noise). */
+static int sample_model(const qdm_sample_opts *so, qdm_train_opts *o, qdm_unet **m) {
+  int err = qdm__ckpt_load_opts(so->checkpoint, o);
   if (err) return err;
-  /* sample on another device than the one trained on */
-  if (so->shots) o.model.shots = so->shots > 0 ? so->shots : 0;
-  if (so->noise[0]) snprintf(o.model.noise, sizeof o.model.noise, "%s", so->noise);
-  if (so->n < 1 || so->n > 100000) return qdm_fail(QDM_EINVAL, "--n %d: expected 1..100000 images per label", so->n);
+  if (so->shots) o->model.shots = so->shots > 0 ? so->shots : 0;
+  if (so->noise[0]) snprintf(o->model.noise, sizeof o->model.noise, "%s", so->noise);
+  if ((err = qdm_unet_cfg_check(&o->model))) return err;
+  qdm_rng init;
+  qdm_rng_seed(&init, o->seed);
+  if (!(*m = qdm_unet_new(&o->model, 64, &init))) return QDM_EINVAL;
+  if ((err = qdm__ckpt_load(so->checkpoint, *m, NULL, NULL, NULL, NULL, NULL, 0))) {
+    qdm_unet_free(*m);
+    *m = NULL;
+  }
+  return err;
+}
+
+int qdm_sample_run(const qdm_sample_opts *so) {
+  if (!so) return qdm_fail(QDM_EINVAL, "qdm_sample_run: NULL options");
+  if (so->n < 1 || so->n > 100000) return qdm_fail(QDM_EINVAL, "n = %d: expected 1..100000 images per label", so->n);
+  qdm_train_opts o;
+  qdm_unet *m = NULL;
+  int err = sample_model(so, &o, &m);
+  if (err) return err;
   int lab[256], nl;
-  if ((err = parse_labels(so->labels, o.model.classes, lab, &nl))) return err;
-  run R;
-  memset(&R, 0, sizeof R);
-  R.o = o;
-  R.o.batch = 1; /* run_model sizes the model for at least a sampling chunk */
-  if ((err = run_model(&R)) || (err = tu_load(so->checkpoint, R.m, NULL, NULL, NULL, NULL, NULL, 0))) {
-    run_free(&R);
+  if ((err = parse_labels(so->labels, o.model.classes, lab, &nl))) {
+    qdm_unet_free(m);
     return err;
   }
   int n = so->n * nl, D = o.model.D;
@@ -136,8 +147,9 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   float *img = malloc((size_t)n * D * sizeof(float));
   if (!labels || !img) err = qdm_fail(QDM_ENOMEM, "sample: out of memory for %d images", n);
   for (int i = 0; !err && i < n; i++) labels[i] = lab[i / so->n];
-  if (!err) err = run_generate(R.m, &o, &R.sch, so->sampler[0] ? so->sampler : o.sampler, labels, n, so->seed, img, NULL);
-  if (!err) run_scale_max(img, n, D);
+  qdm_sampler_kind kind = so->sampler >= 0 ? (qdm_sampler_kind)so->sampler : o.sampler;
+  if (!err) err = qdm_generate(m, &o, kind, labels, n, so->seed, img, NULL);
+  if (!err) qdm_scale_max(img, n, D);
   int side = (int)(sqrt((double)D) + 0.5);
   if (!err && so->png[0]) {
     char names[256][8];
@@ -166,6 +178,6 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   }
   free(labels);
   free(img);
-  run_free(&R);
+  qdm_unet_free(m);
   return err;
 }

@@ -1,21 +1,38 @@
-/* unet.c -- the hybrid quantum-classical U-Net (report 6.4; DESIGN.md 2).
+/* unet.c -- the hybrid quantum-classical U-Net (report 6.4; the authors'
+ * configuration is described in docs/architecture.md).
  * Stages, each a forward and a backward side by side:
  *   encoder     x_t -> amplitude state psi0
  *   bottleneck  psi0 -> features (circuit blocks + measurement, per group),
  *               or the classical stand-in of the same shape
  *   decoder     features (+ skip) -> predicted unit vector
  * Activations live in one allocation sized for max_rows rows. */
+#include <assert.h>
 #include <math.h>
+#include <stddef.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/density.h"
 #include "qdm/model.h"
+#include "core/check.h"
 
 #define MAXP 16
 
 #include "unet_hw.h"
+
+/* The model's tensors as llm.c's ParameterTensors: one struct used twice,
+ * for the parameters (m->w) and for their gradients (m->gw), both views
+ * into one allocation; a tensor the configuration does not have is NULL.
+ * Names say what each is in report 6.4 (enc = encoder, ln = its
+ * LayerNorm, bott = the classical stand-in for the circuit, dec = decoder). */
+typedef struct {
+  double *enc1_w, *enc1_b, *enc2_w, *enc2_b, *ln_g, *ln_b; /* x_t -> amplitudes */
+  double *bott_w1, *bott_b1, *bott_w2, *bott_b2;           /* classical bottleneck, per group */
+  double *theta;                                           /* circuit table [group][block][P] */
+  double *ano_m;                                           /* K complex d x d ANO matrices M_k */
+  double *dec1_w, *dec1_b, *dec2_w, *dec2_b;               /* features (+ skip) -> prediction */
+} unet_tensors;
 
 struct qdm_unet {
   qdm_unet_cfg cfg;
@@ -28,12 +45,11 @@ struct qdm_unet {
   int gate_path;        /* 1: gate-by-gate engine path (for tests), 0: fused */
   qdm_circuit *circ;    /* the ansatz block (same structure for every block) */
   qdm_ano *ano;
-  qdm_unet_param prm[MAXP];
+  qdm_unet_param prm[MAXP]; /* the tensors' names, shapes and groups */
   int nprm;
-  double *pmem;         /* parameters and gradients, one allocation */
-  /* parameter views */
-  double *e1W, *e1b, *e2W, *e2b, *lng, *lnb, *theta, *d1W, *d1b, *d2W, *d2b, *cW1, *cb1, *cW2, *cb2;
-  double *ge1W, *ge1b, *ge2W, *ge2b, *glng, *glnb, *gtheta, *gano, *gd1W, *gd1b, *gd2W, *gd2b, *gcW1, *gcb1, *gcW2, *gcb2;
+  size_t np;            /* parameters in all tensors */
+  double *pmem;         /* parameters, then their gradients: one allocation of 2 np */
+  unet_tensors w, gw;   /* views of the parameters and of the gradients */
   /* activations of the last forward */
   int B;
   int *grp, *perm, *gstart;      /* group of each row, rows sorted by group, group starts */
@@ -46,11 +62,12 @@ struct qdm_unet {
   qdm_cplx *U;          /* nblk unitaries per group present */
   /* gradient scratch */
   double *dA, *dB2, *dC;
+  double *dskip;        /* B x 2D: the skip connection's share of dL/d[Re, Im](x_t) */
   qdm_cplx *gz1, *gz2, *gz3, *dU;
   double *amem;
   double t_dense, t_circuit; /* seconds in the classical layers and in the bottleneck */
   qdm_noise noise;      /* parsed cfg.noise; kind NONE: the exact path */
-  unet_hw *hw;          /* shots / noise state, NULL when both are off */
+  qdm__hw *hw;          /* shots / noise state, NULL when both are off */
 };
 
 void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset) {
@@ -81,104 +98,100 @@ const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m) { return &m->cfg; }
 int qdm_unet_nparams(const qdm_unet *m) { return m->nprm; }
 qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i) { return i >= 0 && i < m->nprm ? &m->prm[i] : NULL; }
 
-static int check_cfg(const qdm_unet_cfg *c) {
+int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
+  if (!c) return qdm_fail(QDM_EINVAL, "model: NULL config");
   if (c->D < 1 || c->hidden < 1) return qdm_fail(QDM_EINVAL, "model: D = %d and hidden = %d must be >= 1", c->D, c->hidden);
   if (c->n < 1 || c->n > 10) return qdm_fail(QDM_EINVAL, "model: qubits = %d, expected 1..10", c->n);
   if (c->layers < 0 || c->layers > 200) return qdm_fail(QDM_EINVAL, "model: layers = %d, expected 0..200", c->layers);
   if (c->T < 1 || c->classes < 1) return qdm_fail(QDM_EINVAL, "model: T = %d and classes = %d must be >= 1", c->T, c->classes);
-  if (c->measure == QDM_MEASURE_ANO && c->K < 1) return qdm_fail(QDM_EINVAL, "model: --ano K = %d, expected >= 1", c->K);
+  if (c->measure == QDM_MEASURE_ANO && c->K < 1) return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected >= 1", c->K);
   if (qdm_ansatz_nparams(c->ansatz, c->n, c->layers, NULL) < 0)
     return qdm_fail(QDM_EINVAL, "model: unknown ansatz '%s' for %d qubits", c->ansatz, c->n);
   if (c->shots < 0 || c->shots > 1000000000L)
-    return qdm_fail(QDM_EINVAL, "model: --shots %ld, expected 0 (exact) or 1..1e9", c->shots);
+    return qdm_fail(QDM_EINVAL, "model: shots = %ld, expected 0 (exact) or 1..1e9", c->shots);
   qdm_noise nz;
   if (memchr(c->noise, 0, sizeof c->noise) == NULL || qdm_noise_parse(c->noise[0] ? c->noise : "none", &nz))
-    return qdm_fail(QDM_EINVAL, "model: --noise '%.31s': expected none, depolarizing:P or amplitude_damping:G with "
+    return qdm_fail(QDM_EINVAL, "model: noise '%.31s': expected none, depolarizing:P or amplitude_damping:G with "
                     "P, G in [0, 1]", c->noise);
   if ((nz.kind != QDM_NOISE_NONE || c->shots) && c->classical)
-    return qdm_fail(QDM_EINVAL, "model: --noise and --shots act on the circuit; --bottleneck classical has none");
+    return qdm_fail(QDM_EINVAL, "model: noise and shots act on the circuit; the classical bottleneck has none");
   if (nz.kind != QDM_NOISE_NONE && c->ancilla)
-    return qdm_fail(QDM_EINVAL, "model: --noise needs --ancilla-block off: block 2's complex leaky ReLU acts on "
+    return qdm_fail(QDM_EINVAL, "model: noise needs the ancilla block off: block 2's complex leaky ReLU acts on "
                     "amplitudes and their global phase, which a density matrix does not have, so a noisy "
                     "block 2 is not defined (docs/noise.md)");
   if (nz.kind != QDM_NOISE_NONE && c->n > 6)
-    return qdm_fail(QDM_EINVAL, "model: --noise simulates 4^n-entry density matrices per row; --qubits %d, "
+    return qdm_fail(QDM_EINVAL, "model: noise simulates 4^n-entry density matrices per row; qubits = %d, "
                     "expected <= 6", c->n);
   return QDM_OK;
 }
 
-static double *add_param(qdm_unet *m, double **cur, const char *name, int group, int ndim, int64_t s0, int64_t s1,
-                         int64_t s2, double **grad) {
-  qdm_unet_param *p = &m->prm[m->nprm++];
-  memset(p, 0, sizeof *p);
-  snprintf(p->name, sizeof p->name, "%s", name);
-  p->ndim = ndim;
-  p->shape[0] = s0;
-  p->shape[1] = s1;
-  p->shape[2] = s2;
-  p->n = (size_t)s0 * (ndim > 1 ? s1 : 1) * (ndim > 2 ? s2 : 1);
-  p->group = group;
-  p->p = *cur;
-  *cur += p->n;
-  *grad = p->p; /* fixed up after all params are laid out */
-  return p->p;
-}
+/* One row per tensor, in checkpoint order: name, group, shape, and where
+ * its view lives in unet_tensors. */
+typedef struct {
+  const char *name;
+  int group, ndim;
+  int64_t shape[3];
+  size_t field; /* offsetof(unet_tensors, ...) */
+} tensor_spec;
 
-/* Lay out every tensor; with pmem == NULL only count. */
-static size_t layout(qdm_unet *m) {
+static int tensor_specs(const qdm_unet *m, tensor_spec *ts) {
   const qdm_unet_cfg *c = &m->cfg;
-  int H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
-  double *cur = m->pmem, *dummy;
-  m->nprm = 0;
-  m->e1W = add_param(m, &cur, "enc1.weight", QDM_PG_CLASSICAL, 2, H, D2, 0, &dummy);
-  m->e1b = add_param(m, &cur, "enc1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, &dummy);
-  m->e2W = add_param(m, &cur, "enc2.weight", QDM_PG_CLASSICAL, 2, d, H, 0, &dummy);
-  m->e2b = add_param(m, &cur, "enc2.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, &dummy);
-  m->lng = add_param(m, &cur, "enc_ln.weight", QDM_PG_CLASSICAL, 1, d, 0, 0, &dummy);
-  m->lnb = add_param(m, &cur, "enc_ln.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, &dummy);
+  int64_t H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F, G = m->G, hc = m->hc;
+  int n = 0;
+#define SPEC(nm, grp, nd, a, b, e, fld) ts[n++] = (tensor_spec){nm, grp, nd, {a, b, e}, offsetof(unet_tensors, fld)}
+  SPEC("enc1.weight", QDM_PG_CLASSICAL, 2, H, D2, 0, enc1_w);
+  SPEC("enc1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, enc1_b);
+  SPEC("enc2.weight", QDM_PG_CLASSICAL, 2, d, H, 0, enc2_w);
+  SPEC("enc2.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, enc2_b);
+  SPEC("enc_ln.weight", QDM_PG_CLASSICAL, 1, d, 0, 0, ln_g);
+  SPEC("enc_ln.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, ln_b);
   if (c->classical) {
-    m->cW1 = add_param(m, &cur, "bottleneck.w1", QDM_PG_CLASSICAL, 3, m->G, m->hc, d, &dummy);
-    m->cb1 = add_param(m, &cur, "bottleneck.b1", QDM_PG_CLASSICAL, 2, m->G, m->hc, 0, &dummy);
-    m->cW2 = add_param(m, &cur, "bottleneck.w2", QDM_PG_CLASSICAL, 3, m->G, F, m->hc, &dummy);
-    m->cb2 = add_param(m, &cur, "bottleneck.b2", QDM_PG_CLASSICAL, 2, m->G, F, 0, &dummy);
+    SPEC("bottleneck.w1", QDM_PG_CLASSICAL, 3, G, hc, d, bott_w1);
+    SPEC("bottleneck.b1", QDM_PG_CLASSICAL, 2, G, hc, 0, bott_b1);
+    SPEC("bottleneck.w2", QDM_PG_CLASSICAL, 3, G, F, hc, bott_w2);
+    SPEC("bottleneck.b2", QDM_PG_CLASSICAL, 2, G, F, 0, bott_b2);
   } else {
-    m->theta = add_param(m, &cur, "circuit.theta", QDM_PG_CIRCUIT, 3, m->G, m->nblk, m->P, &dummy);
-    if (c->measure == QDM_MEASURE_ANO)
-      add_param(m, &cur, "ano.M", QDM_PG_ANO, 3, c->K, d, 2 * d, &dummy);
+    SPEC("circuit.theta", QDM_PG_CIRCUIT, 3, G, m->nblk, m->P, theta);
+    if (c->measure == QDM_MEASURE_ANO) SPEC("ano.M", QDM_PG_ANO, 3, c->K, d, 2 * d, ano_m);
   }
-  m->d1W = add_param(m, &cur, "dec1.weight", QDM_PG_CLASSICAL, 2, H, F + (c->skip ? D2 : 0), 0, &dummy);
-  m->d1b = add_param(m, &cur, "dec1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, &dummy);
-  m->d2W = add_param(m, &cur, "dec2.weight", QDM_PG_CLASSICAL, 2, D2, H, 0, &dummy);
-  m->d2b = add_param(m, &cur, "dec2.bias", QDM_PG_CLASSICAL, 1, D2, 0, 0, &dummy);
-  return (size_t)(cur - m->pmem);
+  SPEC("dec1.weight", QDM_PG_CLASSICAL, 2, H, F + (c->skip ? D2 : 0), 0, dec1_w);
+  SPEC("dec1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, dec1_b);
+  SPEC("dec2.weight", QDM_PG_CLASSICAL, 2, D2, H, 0, dec2_w);
+  SPEC("dec2.bias", QDM_PG_CLASSICAL, 1, D2, 0, 0, dec2_b);
+#undef SPEC
+  assert(n <= MAXP);
+  return n;
 }
 
-/* gradient of a parameter view = same offset in the second half */
-#define GRAD(m, p, total) ((p) ? (p) + (total) : NULL)
-
+/* Sizes from the specs, one allocation, then the two sets of views. */
 static int alloc_params(qdm_unet *m) {
-  m->pmem = NULL;
-  size_t total = layout(m);
-  m->pmem = calloc(2 * total, sizeof(double));
-  if (!m->pmem) return qdm_fail(QDM_ENOMEM, "model: out of memory for %zu parameters", total);
-  layout(m);
-  for (int i = 0; i < m->nprm; i++) m->prm[i].g = m->prm[i].p + total;
-  m->ge1W = GRAD(m, m->e1W, total); m->ge1b = GRAD(m, m->e1b, total);
-  m->ge2W = GRAD(m, m->e2W, total); m->ge2b = GRAD(m, m->e2b, total);
-  m->glng = GRAD(m, m->lng, total); m->glnb = GRAD(m, m->lnb, total);
-  m->gtheta = GRAD(m, m->theta, total);
-  m->gd1W = GRAD(m, m->d1W, total); m->gd1b = GRAD(m, m->d1b, total);
-  m->gd2W = GRAD(m, m->d2W, total); m->gd2b = GRAD(m, m->d2b, total);
-  m->gcW1 = GRAD(m, m->cW1, total); m->gcb1 = GRAD(m, m->cb1, total);
-  m->gcW2 = GRAD(m, m->cW2, total); m->gcb2 = GRAD(m, m->cb2, total);
-  if (m->ano) {
-    /* the observables' matrices live in the parameter block */
-    for (int i = 0; i < m->nprm; i++)
-      if (m->prm[i].group == QDM_PG_ANO) {
-        free(m->ano->M);
-        m->ano->M = (qdm_cplx *)m->prm[i].p;
-        m->gano = m->prm[i].g;
-      }
+  tensor_spec ts[MAXP];
+  m->nprm = tensor_specs(m, ts);
+  m->np = 0;
+  for (int i = 0; i < m->nprm; i++) {
+    qdm_unet_param *p = &m->prm[i];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", ts[i].name);
+    p->ndim = ts[i].ndim;
+    p->group = ts[i].group;
+    p->n = 1;
+    for (int k = 0; k < p->ndim; k++) p->n *= (size_t)(p->shape[k] = ts[i].shape[k]);
+    m->np += p->n;
+  }
+  m->pmem = calloc(2 * m->np, sizeof(double));
+  if (!m->pmem) return qdm_fail(QDM_ENOMEM, "model: out of memory for %zu parameters", m->np);
+  size_t off = 0;
+  for (int i = 0; i < m->nprm; i++) {
+    qdm_unet_param *p = &m->prm[i];
+    p->p = m->pmem + off;
+    p->g = m->pmem + m->np + off;
+    *(double **)((char *)&m->w + ts[i].field) = p->p;
+    *(double **)((char *)&m->gw + ts[i].field) = p->g;
+    off += p->n;
+  }
+  if (m->ano) { /* the observables' matrices live in the parameter block */
+    free(m->ano->M);
+    m->ano->M = (qdm_cplx *)m->w.ano_m;
   }
   return QDM_OK;
 }
@@ -186,20 +199,20 @@ static int alloc_params(qdm_unet *m) {
 static void init_params(qdm_unet *m, qdm_rng *rng) {
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, d = m->d;
-  qdm_init_linear(m->e1W, m->e1b, D2, H, rng);
-  qdm_init_linear(m->e2W, m->e2b, H, d, rng);
-  qdm_init_layernorm(m->lng, m->lnb, d);
+  QDM__OK(qdm_init_linear(m->w.enc1_w, m->w.enc1_b, D2, H, rng));
+  QDM__OK(qdm_init_linear(m->w.enc2_w, m->w.enc2_b, H, d, rng));
+  QDM__OK(qdm_init_layernorm(m->w.ln_g, m->w.ln_b, d));
   if (c->classical) {
     for (int g = 0; g < m->G; g++) {
-      qdm_init_linear(m->cW1 + (size_t)g * m->hc * d, m->cb1 + (size_t)g * m->hc, d, m->hc, rng);
-      qdm_init_linear(m->cW2 + (size_t)g * m->F * m->hc, m->cb2 + (size_t)g * m->F, m->hc, m->F, rng);
+      QDM__OK(qdm_init_linear(m->w.bott_w1 + (size_t)g * m->hc * d, m->w.bott_b1 + (size_t)g * m->hc, d, m->hc, rng));
+      QDM__OK(qdm_init_linear(m->w.bott_w2 + (size_t)g * m->F * m->hc, m->w.bott_b2 + (size_t)g * m->F, m->hc, m->F, rng));
     }
   } else {
-    qdm_init_uniform(m->theta, (size_t)m->G * m->nblk * m->P, 0, 2 * M_PI, rng);
+    QDM__OK(qdm_init_uniform(m->w.theta, (size_t)m->G * m->nblk * m->P, 0, 2 * M_PI, rng));
     if (m->ano) qdm_ano_init(m->ano, rng, 1.0 / sqrt((double)d));
   }
-  qdm_init_linear(m->d1W, m->d1b, m->F + (c->skip ? D2 : 0), H, rng);
-  qdm_init_linear(m->d2W, m->d2b, H, D2, rng);
+  QDM__OK(qdm_init_linear(m->w.dec1_w, m->w.dec1_b, m->F + (c->skip ? D2 : 0), H, rng));
+  QDM__OK(qdm_init_linear(m->w.dec2_w, m->w.dec2_b, H, D2, rng));
 }
 
 /* Activation arena: all per-row buffers for max_rows rows. */
@@ -216,7 +229,7 @@ static int alloc_acts(qdm_unet *m) {
                 + R * (m->hc > 0 ? m->hc : 1)        /* cls_h */
                 + R * c->D * 2 * 2 + R               /* pred out pnorm */
                 + Gs * m->nblk * d * d * 2           /* U */
-                + R * wide * 3                       /* dA dB2 dC */
+                + R * wide * 3 + R * D2              /* dA dB2 dC dskip */
                 + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2; /* gz1..3, dU per thread */
   m->amem = calloc(need, sizeof(double));
   m->grp = calloc(R * 2 + Gs + 1, sizeof(int));
@@ -234,7 +247,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->cls_h, R * (m->hc > 0 ? m->hc : 1));
   TAKE(m->pred, R * c->D * 2); TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
   TAKE(m->U, Gs * m->nblk * d * d * 2);
-  TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide);
+  TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide); TAKE(m->dskip, R * D2);
   TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
 #undef TAKE
   return QDM_OK;
@@ -242,14 +255,14 @@ static int alloc_acts(qdm_unet *m) {
 
 qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
   if (!cfg || !rng || max_rows < 1) {
-    qdm_fail(QDM_EINVAL, "qdm_unet_new: NULL config or rng, or max_rows = %d < 1", max_rows);
+    QDM__OK(qdm_fail(QDM_EINVAL, "qdm_unet_new: NULL config or rng, or max_rows = %d < 1", max_rows));
     return NULL;
   }
-  if (check_cfg(cfg)) return NULL;
+  if (qdm_unet_cfg_check(cfg)) return NULL;
   qdm_unet *m = calloc(1, sizeof *m);
   if (!m) return NULL;
   m->cfg = *cfg;
-  qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &m->noise); /* validated by check_cfg */
+  qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &m->noise); /* validated by qdm_unet_cfg_check */
   const qdm_rng init0 = *rng; /* the shot seed derives from it, unadvanced */
   m->d = 1 << cfg->n;
   m->max_rows = max_rows;
@@ -280,7 +293,7 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
   }
   init_params(m, rng);
   if (!cfg->classical && (m->noise.kind != QDM_NOISE_NONE || cfg->shots > 0)) {
-    m->hw = unet_hw_new(cfg, &m->noise, m->nblk, m->P, max_rows, &init0);
+    m->hw = qdm__hw_new(cfg, &m->noise, m->nblk, m->P, max_rows, &init0);
     if (!m->hw) {
       qdm_unet_free(m);
       return NULL;
@@ -290,7 +303,7 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
 }
 
 void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed) {
-  if (m) unet_hw_set_seed(m->hw, seed);
+  if (m) qdm__hw_set_seed(m->hw, seed);
 }
 
 const double *qdm_unet_features(const qdm_unet *m, int *F) {
@@ -306,15 +319,23 @@ void qdm_unet_free(qdm_unet *m) {
     qdm_ano_free(m->ano);
   }
   qdm_circuit_free(m->circ);
-  unet_hw_free(m->hw);
+  qdm__hw_free(m->hw);
   free(m->pmem);
   free(m->amem);
   free(m->grp);
   free(m);
 }
 
-void qdm_unet_zero_grad(qdm_unet *m) {
-  for (int i = 0; i < m->nprm; i++) memset(m->prm[i].g, 0, m->prm[i].n * sizeof(double));
+void qdm_unet_zero_grad(qdm_unet *m) { memset(m->pmem + m->np, 0, m->np * sizeof(double)); }
+
+double *qdm_unet_params(qdm_unet *m, size_t *n) {
+  if (n) *n = m ? m->np : 0;
+  return m ? m->pmem : NULL;
+}
+
+double *qdm_unet_grads(qdm_unet *m, size_t *n) {
+  if (n) *n = m ? m->np : 0;
+  return m ? m->pmem + m->np : NULL;
 }
 
 void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *classical) {
@@ -336,25 +357,31 @@ double qdm_unet_dense_macs(const qdm_unet *m) {
 static void encoder_forward(qdm_unet *m, const qdm_cplx *x, int B) {
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, d = m->d;
-  qdm_cplx_to_reim(m->xr, x, B, c->D);
-  qdm_linear_forward(m->h1, m->xr, m->e1W, m->e1b, B, D2, H);
-  qdm_relu_forward(m->h1, m->h1, (size_t)B * H);
-  qdm_linear_forward(m->h2, m->h1, m->e2W, m->e2b, B, H, d);
-  qdm_layernorm_forward(m->h3, m->ln_mu, m->ln_rs, m->h2, m->lng, m->lnb, B, d);
-  qdm_l2norm_forward(m->amp, m->amp_n, m->h3, B, d);
+  QDM__OK(qdm_cplx_to_reim(m->xr, x, B, c->D));
+  QDM__OK(qdm_linear_forward(m->h1, m->xr, m->w.enc1_w, m->w.enc1_b, B, D2, H));
+  QDM__OK(qdm_relu_forward(m->h1, m->h1, (size_t)B * H));
+  QDM__OK(qdm_linear_forward(m->h2, m->h1, m->w.enc2_w, m->w.enc2_b, B, H, d));
+  QDM__OK(qdm_layernorm_forward(m->h3, m->ln_mu, m->ln_rs, m->h2, m->w.ln_g, m->w.ln_b, B, d));
+  QDM__OK(qdm_l2norm_forward(m->amp, m->amp_n, m->h3, B, d));
 }
 
-/* damp: B x d real gradient w.r.t. the amplitudes */
-static void encoder_backward(qdm_unet *m, const double *damp, int B) {
+/* damp: B x d real gradient w.r.t. the amplitudes. dx (NULL: not wanted)
+ * receives the co-gradient w.r.t. x_t: the encoder's path plus the skip
+ * connection's (m->dskip, left by decoder_backward); x_t enters as [Re, Im],
+ * so its co-gradient is the [Re, Im] gradient read back as complex. */
+static void encoder_backward(qdm_unet *m, const double *damp, int B, qdm_cplx *dx) {
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, d = m->d;
-  double *g3 = m->dA, *g2 = m->dB2, *g1 = m->dC;
-  qdm_l2norm_backward(g3, damp, m->amp, m->amp_n, B, d);
-  qdm_layernorm_backward(g2, m->glng, m->glnb, g3, m->h2, m->lng, m->ln_mu, m->ln_rs, B, d);
-  qdm_linear_backward(g1, m->ge2W, m->ge2b, g2, m->h1, m->e2W, B, H, d);
-  qdm_relu_backward(g1, g1, m->h1, (size_t)B * H);
-  /* the input x_t needs no gradient in training */
-  qdm_linear_backward(NULL, m->ge1W, m->ge1b, g1, m->xr, m->e1W, B, D2, H);
+  double *g3 = m->dA, *g2 = m->dB2, *g1 = m->dC, *gxr = dx ? m->dA : NULL; /* g3 is dead once g2 exists */
+  QDM__OK(qdm_l2norm_backward(g3, damp, m->amp, m->amp_n, B, d));
+  QDM__OK(qdm_layernorm_backward(g2, m->gw.ln_g, m->gw.ln_b, g3, m->h2, m->w.ln_g, m->ln_mu, m->ln_rs, B, d));
+  QDM__OK(qdm_linear_backward(g1, m->gw.enc2_w, m->gw.enc2_b, g2, m->h1, m->w.enc2_w, B, H, d));
+  QDM__OK(qdm_relu_backward(g1, g1, m->h1, (size_t)B * H));
+  QDM__OK(qdm_linear_backward(gxr, m->gw.enc1_w, m->gw.enc1_b, g1, m->xr, m->w.enc1_w, B, D2, H));
+  if (!dx) return;
+  if (c->skip)
+    for (size_t k = 0; k < (size_t)B * D2; k++) gxr[k] += m->dskip[k];
+  QDM__OK(qdm_cplx_to_reim_backward(dx, gxr, B, c->D));
 }
 
 /* ---------------- grouping rows by circuit (t, label) ---------------- */
@@ -372,7 +399,7 @@ static int group_rows(qdm_unet *m, const int *t, const int *labels, int B) {
     m->gstart[m->grp[r] + 1]++;
   }
   for (int g = 0; g < G; g++) m->gstart[g + 1] += m->gstart[g];
-  int *fill = m->dA == NULL ? NULL : (int *)m->dA; /* scratch counters */
+  int *fill = (int *)m->dA; /* scratch counters */
   memcpy(fill, m->gstart, G * sizeof(int));
   for (int r = 0; r < B; r++) m->perm[fill[m->grp[r]]++] = r; /* stable: deterministic */
   return QDM_OK;
@@ -380,8 +407,8 @@ static int group_rows(qdm_unet *m, const int *t, const int *labels, int B) {
 
 /* ---------------- quantum bottleneck, one group ---------------- */
 
-static const double *theta_of(const qdm_unet *m, int g, int blk) { return m->theta + ((size_t)g * m->nblk + blk) * m->P; }
-static double *gtheta_of(const qdm_unet *m, int g, int blk) { return m->gtheta + ((size_t)g * m->nblk + blk) * m->P; }
+static const double *theta_of(const qdm_unet *m, int g, int blk) { return m->w.theta + ((size_t)g * m->nblk + blk) * m->P; }
+static double *gtheta_of(const qdm_unet *m, int g, int blk) { return m->gw.theta + ((size_t)g * m->nblk + blk) * m->P; }
 static qdm_cplx *U_of(const qdm_unet *m, int g, int blk) { return m->U + ((size_t)g * m->nblk + blk) * m->d * m->d; }
 
 void qdm_unet_set_gate_path(qdm_unet *m, int on) { m->gate_path = on; }
@@ -396,11 +423,11 @@ static void block_forward(qdm_unet *m, int g, int blk, const qdm_cplx *in, qdm_c
   int d = m->d;
   if (gate_path(m, nr)) {
     memcpy(out, in, (size_t)nr * d * sizeof *out);
-    qdm_run(m->circ, theta_of(m, g, blk), NULL, 0, out, nr);
+    QDM__OK(qdm_run(m->circ, theta_of(m, g, blk), NULL, 0, out, nr));
     return;
   }
-  qdm_unitary(m->circ, theta_of(m, g, blk), U_of(m, g, blk));
-  qdm_apply_unitary(d, U_of(m, g, blk), in, out, nr);
+  QDM__OK(qdm_unitary(m->circ, theta_of(m, g, blk), U_of(m, g, blk)));
+  QDM__OK(qdm_apply_unitary(d, U_of(m, g, blk), in, out, nr));
 }
 
 /* gin = U^dagger gout (may alias nothing), dtheta[g, blk] += dL/dtheta. The
@@ -413,12 +440,12 @@ static void block_backward(qdm_unet *m, int g, int blk, const qdm_cplx *in, cons
   if (gate_path(m, nr)) {
     memcpy(tmp, out, (size_t)nr * d * sizeof *tmp);
     memcpy(gin, gout, (size_t)nr * d * sizeof *gin);
-    qdm_run_adjoint(m->circ, theta_of(m, g, blk), NULL, 0, tmp, gin, nr, gtheta_of(m, g, blk), NULL);
+    QDM__OK(qdm_run_adjoint(m->circ, theta_of(m, g, blk), NULL, 0, tmp, gin, nr, gtheta_of(m, g, blk), NULL));
     return;
   }
   memset(dU, 0, (size_t)d * d * sizeof *dU);
-  qdm_apply_unitary_backward(d, U_of(m, g, blk), in, gout, gin, dU, nr);
-  qdm_unitary_backward(m->circ, theta_of(m, g, blk), U_of(m, g, blk), dU, gtheta_of(m, g, blk));
+  QDM__OK(qdm_apply_unitary_backward(d, U_of(m, g, blk), in, gout, gin, dU, nr));
+  QDM__OK(qdm_unitary_backward(m->circ, theta_of(m, g, blk), U_of(m, g, blk), dU, gtheta_of(m, g, blk)));
 }
 
 /* Block 2 (the authors' ancilla block): with the ancilla in |+> and
@@ -443,9 +470,9 @@ static void group_forward(qdm_unet *m, int g, int r0, int nr) {
       }
       m->zf[r0 + r] = z;
     }
-    qdm_cl2norm_forward(bh, m->bnorm + r0, be, nr, d);
-    qdm_cleaky_relu_forward(ga, bh, (size_t)nr * d, m->cfg.leak);
-    qdm_cl2norm_forward(p2, m->gnorm + r0, ga, nr, d);
+    QDM__OK(qdm_cl2norm_forward(bh, m->bnorm + r0, be, nr, d));
+    QDM__OK(qdm_cleaky_relu_forward(ga, bh, (size_t)nr * d, m->cfg.leak));
+    QDM__OK(qdm_cl2norm_forward(p2, m->gnorm + r0, ga, nr, d));
     in3 = p2;
   }
   block_forward(m, g, m->nblk - 1, in3, p3, nr);
@@ -461,9 +488,9 @@ static void group_backward(qdm_unet *m, int g, int r0, int nr, qdm_cplx *g3, con
   block_backward(m, g, last, in3, m->psi3 + off, g3, m->cfg.ancilla ? g2 : g1, tmp, nr);
   if (m->cfg.ancilla) {
     qdm_cplx *p1 = m->psi1 + off, *ph = m->phi + off, *gph = g3; /* g3 is free again */
-    qdm_cl2norm_backward(g2, g2, m->psi2 + off, m->gnorm + r0, nr, d);
-    qdm_cleaky_relu_backward(g2, g2, m->bhat + off, nd, m->cfg.leak);
-    qdm_cl2norm_backward(g2, g2, m->bhat + off, m->bnorm + r0, nr, d);
+    QDM__OK(qdm_cl2norm_backward(g2, g2, m->psi2 + off, m->gnorm + r0, nr, d));
+    QDM__OK(qdm_cleaky_relu_backward(g2, g2, m->bhat + off, nd, m->cfg.leak));
+    QDM__OK(qdm_cl2norm_backward(g2, g2, m->bhat + off, m->bnorm + r0, nr, d));
     /* beta = (psi1 + phi)/2 and z = Re <psi1|phi>: co-gradients add */
     for (int r = 0; r < nr; r++)
       for (int i = 0; i < d; i++) {
@@ -486,7 +513,7 @@ static void measure_forward(qdm_unet *m, int B) {
 
 static void measure_backward(qdm_unet *m, const double *dy, qdm_cplx *g3, int B) {
   memset(g3, 0, (size_t)B * m->d * sizeof *g3);
-  if (m->cfg.measure == QDM_MEASURE_ANO) qdm_ano_backward(m->ano, m->psi3, B, dy, g3, (qdm_cplx *)m->gano);
+  if (m->cfg.measure == QDM_MEASURE_ANO) qdm_ano_backward(m->ano, m->psi3, B, dy, g3, (qdm_cplx *)m->gw.ano_m);
   else qdm_zreadout_backward(m->psi3, m->cfg.n, B, dy, g3);
 }
 
@@ -500,7 +527,7 @@ static int quantum_forward(qdm_unet *m, int B) {
   for (int i = 0; i < B; i++)
     for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = m->amp[(size_t)m->perm[i] * d + k];
   if (m->noise.kind != QDM_NOISE_NONE) {
-    err = unet_hw_dm_forward(m->hw, m->circ, m->theta, m->ano, m->psi0, m->gstart, m->G, m->y);
+    err = qdm__hw_dm_forward(m->hw, m->circ, m->w.theta, m->ano, m->psi0, m->gstart, m->G, m->y);
   } else {
     /* groups are independent: threads take whole groups (their rows, unitaries
      * and gradient slices are disjoint, so results do not depend on the split) */
@@ -512,7 +539,7 @@ static int quantum_forward(qdm_unet *m, int B) {
   /* a device reports shot means: they replace the exact values here, and
    * the backward still differentiates the exact ones (straight-through) */
   if (!err && m->cfg.shots > 0)
-    err = unet_hw_shots(m->hw, m->ano, m->noise.kind != QDM_NOISE_NONE ? NULL : m->psi3, m->perm, B, m->y,
+    err = qdm__hw_shots(m->hw, m->ano, m->noise.kind != QDM_NOISE_NONE ? NULL : m->psi3, m->perm, B, m->y,
                         m->cfg.ancilla ? m->zf : NULL);
   if (err) return err;
   /* features back in row order: [y (K), z] */
@@ -534,7 +561,7 @@ static int quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int 
     dz[i] = m->cfg.ancilla ? f[K] : 0;
   }
   if (m->noise.kind != QDM_NOISE_NONE) {
-    int err = unet_hw_dm_backward(m->hw, m->circ, m->theta, m->gtheta, m->ano, (qdm_cplx *)m->gano, dy, m->psi0,
+    int err = qdm__hw_dm_backward(m->hw, m->circ, m->w.theta, m->gw.theta, m->ano, (qdm_cplx *)m->gw.ano_m, dy, m->psi0,
                                   m->gstart, m->G, m->gz3);
     if (err) return err;
   } else {
@@ -556,23 +583,24 @@ static void classical_forward(qdm_unet *m, int B) {
   for (int i = 0; i < B; i++) {
     int r = i, g = m->grp[r];
     double *h = m->cls_h + (size_t)r * hc;
-    qdm_linear_forward(h, m->amp + (size_t)r * d, m->cW1 + (size_t)g * hc * d, m->cb1 + (size_t)g * hc, 1, d, hc);
+    QDM__OK(qdm_linear_forward(h, m->amp + (size_t)r * d, m->w.bott_w1 + (size_t)g * hc * d, m->w.bott_b1 + (size_t)g * hc, 1, d, hc));
     for (int k = 0; k < hc; k++) h[k] = tanh(h[k]);
-    qdm_linear_forward(m->feat + (size_t)r * F, h, m->cW2 + (size_t)g * F * hc, m->cb2 + (size_t)g * F, 1, hc, F);
+    QDM__OK(qdm_linear_forward(m->feat + (size_t)r * F, h, m->w.bott_w2 + (size_t)g * F * hc, m->w.bott_b2 + (size_t)g * F, 1, hc, F));
   }
 }
 
 static void classical_backward(qdm_unet *m, const double *dfeat, double *damp, int B) {
   int d = m->d, hc = m->hc, F = m->F;
-  double dh[1024];
+  double *dh = m->dB2; /* one row's hidden gradient; hc < the arena's widest row */
+  assert((size_t)hc <= (size_t)m->max_rows * m->cfg.hidden);
   for (int r = 0; r < B; r++) {
     int g = m->grp[r];
     double *h = m->cls_h + (size_t)r * hc;
-    qdm_linear_backward(dh, m->gcW2 + (size_t)g * F * hc, m->gcb2 + (size_t)g * F, dfeat + (size_t)r * F, h,
-                        m->cW2 + (size_t)g * F * hc, 1, hc, F);
+    QDM__OK(qdm_linear_backward(dh, m->gw.bott_w2 + (size_t)g * F * hc, m->gw.bott_b2 + (size_t)g * F, dfeat + (size_t)r * F, h,
+                        m->w.bott_w2 + (size_t)g * F * hc, 1, hc, F));
     for (int k = 0; k < hc; k++) dh[k] *= 1 - h[k] * h[k];
-    qdm_linear_backward(damp + (size_t)r * d, m->gcW1 + (size_t)g * hc * d, m->gcb1 + (size_t)g * hc, dh,
-                        m->amp + (size_t)r * d, m->cW1 + (size_t)g * hc * d, 1, d, hc);
+    QDM__OK(qdm_linear_backward(damp + (size_t)r * d, m->gw.bott_w1 + (size_t)g * hc * d, m->gw.bott_b1 + (size_t)g * hc, dh,
+                        m->amp + (size_t)r * d, m->w.bott_w1 + (size_t)g * hc * d, 1, d, hc));
   }
 }
 
@@ -583,11 +611,11 @@ static void decoder_forward(qdm_unet *m, int B, qdm_cplx *out) {
   int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
   if (c->skip) qdm_concat_forward(m->dec_in, m->feat, m->xr, B, m->F, D2);
   else memcpy(m->dec_in, m->feat, (size_t)B * m->F * sizeof(double));
-  qdm_linear_forward(m->h4, m->dec_in, m->d1W, m->d1b, B, din, H);
-  qdm_relu_forward(m->h4, m->h4, (size_t)B * H);
-  qdm_linear_forward(m->h5, m->h4, m->d2W, m->d2b, B, H, D2);
-  qdm_reim_to_cplx(m->pred, m->h5, B, c->D);
-  qdm_cl2norm_forward(m->out, m->pnorm, m->pred, B, c->D);
+  QDM__OK(qdm_linear_forward(m->h4, m->dec_in, m->w.dec1_w, m->w.dec1_b, B, din, H));
+  QDM__OK(qdm_relu_forward(m->h4, m->h4, (size_t)B * H));
+  QDM__OK(qdm_linear_forward(m->h5, m->h4, m->w.dec2_w, m->w.dec2_b, B, H, D2));
+  QDM__OK(qdm_reim_to_cplx(m->pred, m->h5, B, c->D));
+  QDM__OK(qdm_cl2norm_forward(m->out, m->pnorm, m->pred, B, c->D));
   if (out) memcpy(out, m->out, (size_t)B * c->D * sizeof *out);
 }
 
@@ -597,13 +625,13 @@ static void decoder_backward(qdm_unet *m, const qdm_cplx *dout, int B, double *d
   int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
   qdm_cplx *gp = (qdm_cplx *)m->dA;
   double *g5 = m->dB2, *g4 = m->dC;
-  qdm_cl2norm_backward(gp, dout, m->out, m->pnorm, B, c->D);
-  qdm_reim_to_cplx_backward(g5, gp, B, c->D);
-  qdm_linear_backward(g4, m->gd2W, m->gd2b, g5, m->h4, m->d2W, B, H, D2);
-  qdm_relu_backward(g4, g4, m->h4, (size_t)B * H);
+  QDM__OK(qdm_cl2norm_backward(gp, dout, m->out, m->pnorm, B, c->D));
+  QDM__OK(qdm_reim_to_cplx_backward(g5, gp, B, c->D));
+  QDM__OK(qdm_linear_backward(g4, m->gw.dec2_w, m->gw.dec2_b, g5, m->h4, m->w.dec2_w, B, H, D2));
+  QDM__OK(qdm_relu_backward(g4, g4, m->h4, (size_t)B * H));
   double *gin = m->dA;
-  qdm_linear_backward(gin, m->gd1W, m->gd1b, g4, m->dec_in, m->d1W, B, din, H);
-  if (c->skip) qdm_concat_backward(dfeat, NULL, gin, B, m->F, D2);
+  QDM__OK(qdm_linear_backward(gin, m->gw.dec1_w, m->gw.dec1_b, g4, m->dec_in, m->w.dec1_w, B, din, H));
+  if (c->skip) QDM__OK(qdm_concat_backward(dfeat, m->dskip, gin, B, m->F, D2));
   else memcpy(dfeat, gin, (size_t)B * m->F * sizeof(double));
 }
 
@@ -636,7 +664,7 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
   int err = group_rows(m, t, labels, B);
   if (err) return err;
   m->B = 0; /* no backward until this forward completes */
-  if (m->hw && m->cfg.shots > 0) unet_hw_seed_rows(m->hw, x, m->cfg.D, t, labels, B);
+  if (m->hw && m->cfg.shots > 0) qdm__hw_seed_rows(m->hw, x, m->cfg.D, t, labels, B);
   double t0 = omp_get_wtime();
   encoder_forward(m, x, B);
   double t1 = omp_get_wtime();
@@ -653,7 +681,7 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
 
 int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
   if (!m || !dout || m->B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_backward: no forward pass to differentiate");
-  int B = m->B, d = m->d;
+  int B = m->B;
   double *dfeat = m->feat; /* forward features are consumed by now */
   double t0 = omp_get_wtime();
   decoder_backward(m, dout, B, dfeat);
@@ -664,11 +692,9 @@ int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
   else err = quantum_backward(m, dfeat, damp, B);
   if (err) return err;
   double t2 = omp_get_wtime();
-  (void)d;
-  encoder_backward(m, damp, B);
+  encoder_backward(m, damp, B, dx);
   double t3 = omp_get_wtime();
   m->t_dense += (t1 - t0) + (t3 - t2);
   m->t_circuit += t2 - t1;
-  if (dx) memset(dx, 0, (size_t)B * m->cfg.D * sizeof *dx); /* x_t gradient: not computed (see encoder_backward) */
   return QDM_OK;
 }

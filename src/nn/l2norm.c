@@ -6,15 +6,14 @@
 int qdm_l2norm_forward(double *y, double *norm, const double *x, int B, int D) {
   if (B <= 0 || D <= 0)
     return qdm_fail(QDM_EINVAL, "qdm_l2norm_forward: B and D must be > 0 (got %d, %d)", B, D);
-  if (!y || !norm || !x)
-    return qdm_fail(QDM_EINVAL, "qdm_l2norm_forward: y, norm and x must be non-NULL");
+  if (!y || !x) return qdm_fail(QDM_EINVAL, "qdm_l2norm_forward: y and x must be non-NULL");
   for (int r = 0; r < B; r++) {
     const double *xr = x + (size_t)r * D;
     double *yr = y + (size_t)r * D, s = 0;
     for (int i = 0; i < D; i++) s += xr[i] * xr[i];
     s = sqrt(s);
     if (s < QDM_L2_EPS) s = QDM_L2_EPS; /* F.normalize: max(||x||, eps) */
-    norm[r] = s;
+    if (norm) norm[r] = s;
     double inv = 1.0 / s;
     for (int i = 0; i < D; i++) yr[i] = xr[i] * inv;
   }

@@ -7,17 +7,6 @@
 #include "qdm/qsim.h"
 #include "sim.h"
 
-static const char *kind_name[QDM_GKINDS] = {
-    "I", "X", "Y", "Z", "H", "S", "SDG", "T", "TDG", "SX", "RX", "RY", "RZ", "P", "U3",
-    "SWAP", "RXX", "RYY", "RZZ", "DENSE", "DIAG"};
-
-/* number of angles each kind takes */
-static int kind_nang(int k) {
-  if (k == QDM_GU3) return 3;
-  if ((k >= QDM_GRX && k <= QDM_GP) || (k >= QDM_GRXX && k <= QDM_GRZZ)) return 1;
-  return 0;
-}
-
 qdm_circuit *qdm_circuit_new(int n) {
   if (n < 1 || n > QDM_MAX_QUBITS) {
     qdm_fail(QDM_EINVAL, "qdm_circuit_new: n = %d qubits, expected 1..%d", n, QDM_MAX_QUBITS);
@@ -53,7 +42,7 @@ static int check_angle(const qdm_circuit *c, qdm_angle a) {
 int qdm_add(qdm_circuit *c, qdm_gate g) {
   if (!c) return qdm_fail(QDM_EINVAL, "qdm_add: circuit is NULL");
   if (g.kind >= QDM_GKINDS) return qdm_fail(QDM_EINVAL, "qdm_add: unknown gate kind %d", g.kind);
-  const char *nm = kind_name[g.kind];
+  const char *nm = qdm_gate_name(g.kind);
   int want = g.kind >= QDM_GSWAP && g.kind <= QDM_GRZZ ? 2 : g.kind >= QDM_GDENSE ? -1 : 1;
   if (want > 0 && g.nt != want)
     return qdm_fail(QDM_EINVAL, "qdm_add: %s takes %d target(s), got %d", nm, want, g.nt);
@@ -78,7 +67,7 @@ int qdm_add(qdm_circuit *c, qdm_gate g) {
   } else {
     g.mat = -1;
   }
-  int na = kind_nang(g.kind);
+  int na = qdm_gate_nangles(&g);
   for (int j = 0; j < na; j++) {
     int r = check_angle(c, g.ang[j]);
     if (r) return r;
@@ -97,7 +86,7 @@ int qdm_add(qdm_circuit *c, qdm_gate g) {
     if (s <= -2 && -s - 1 > c->ninputs) c->ninputs = -s - 1;
   }
   c->g[c->ngates] = g;
-  int r = sim_precompile(c, c->ngates);
+  int r = qdm__precompile(c, c->ngates);
   if (r) return r;
   c->ngates++;
   return QDM_OK;
@@ -122,12 +111,12 @@ static int qubit_ok(const qdm_circuit *c, int q, const char *who) {
 }
 
 int qdm_add1(qdm_circuit *c, qdm_gate_kind k, int q) {
-  if (k > QDM_GSX) return qdm_fail(QDM_EINVAL, "qdm_add1: %s is not a fixed one-qubit gate", k < QDM_GKINDS ? kind_name[k] : "?");
+  if (k > QDM_GSX) return qdm_fail(QDM_EINVAL, "qdm_add1: %s is not a fixed one-qubit gate", qdm_gate_name(k));
   return qdm_add(c, mk(k, 1, &q, 0));
 }
 
 int qdm_addr(qdm_circuit *c, qdm_gate_kind k, int q, qdm_angle a) {
-  if (k < QDM_GRX || k > QDM_GP) return qdm_fail(QDM_EINVAL, "qdm_addr: %s is not RX, RY, RZ or P", k < QDM_GKINDS ? kind_name[k] : "?");
+  if (k < QDM_GRX || k > QDM_GP) return qdm_fail(QDM_EINVAL, "qdm_addr: %s is not RX, RY, RZ or P", qdm_gate_name(k));
   qdm_gate g = mk(k, 1, &q, 0);
   g.ang[0] = a;
   return qdm_add(c, g);
@@ -136,14 +125,14 @@ int qdm_addr(qdm_circuit *c, qdm_gate_kind k, int q, qdm_angle a) {
 int qdm_addc(qdm_circuit *c, qdm_gate_kind k, int ctrl, int q, qdm_angle a) {
   int r = qubit_ok(c, ctrl, "qdm_addc");
   if (r) return r;
-  if (k > QDM_GP) return qdm_fail(QDM_EINVAL, "qdm_addc: %s is not a one-qubit gate", k < QDM_GKINDS ? kind_name[k] : "?");
+  if (k > QDM_GP) return qdm_fail(QDM_EINVAL, "qdm_addc: %s is not a one-qubit gate", qdm_gate_name(k));
   qdm_gate g = mk(k, 1, &q, 1u << ctrl);
   g.ang[0] = a;
   return qdm_add(c, g);
 }
 
 int qdm_add2(qdm_circuit *c, qdm_gate_kind k, int q0, int q1, qdm_angle a) {
-  if (k < QDM_GSWAP || k > QDM_GRZZ) return qdm_fail(QDM_EINVAL, "qdm_add2: %s is not SWAP, RXX, RYY or RZZ", k < QDM_GKINDS ? kind_name[k] : "?");
+  if (k < QDM_GSWAP || k > QDM_GRZZ) return qdm_fail(QDM_EINVAL, "qdm_add2: %s is not SWAP, RXX, RYY or RZZ", qdm_gate_name(k));
   int t[2] = {q0, q1};
   qdm_gate g = mk(k, 2, t, 0);
   g.ang[0] = a;
@@ -236,88 +225,3 @@ int qdm_qft(qdm_circuit *c, int m, const int *q) {
   }
   return QDM_OK;
 }
-
-void qdm_gate_angles(const qdm_gate *g, const double *theta, const double *x, double v[3]) {
-  for (int j = 0; j < 3; j++) {
-    const qdm_angle *a = &g->ang[j];
-    double s = a->src >= 0 ? theta[a->src] : a->src <= -2 ? x[-a->src - 2] : 0.0;
-    v[j] = a->a * s + a->b;
-  }
-}
-
-/* Matrices of the fixed and parametric gates; see the conventions in qsim.h. */
-static void pauli_pair(int kind, qdm_cplx P[16]) {
-  /* P (x) P on the 2-qubit local index b1 b0 */
-  memset(P, 0, 16 * sizeof *P);
-  if (kind == QDM_GRXX) { for (int i = 0; i < 4; i++) P[i * 4 + (3 - i)] = 1; }
-  if (kind == QDM_GRYY) { P[0 * 4 + 3] = -1; P[1 * 4 + 2] = 1; P[2 * 4 + 1] = 1; P[3 * 4 + 0] = -1; }
-  if (kind == QDM_GRZZ) { P[0] = 1; P[5] = -1; P[10] = -1; P[15] = 1; }
-}
-
-int qdm_gate_matrix(const qdm_circuit *c, const qdm_gate *g, const double *v, qdm_cplx *M, int j, qdm_cplx *dM) {
-  const double r2 = M_SQRT1_2;
-  int d = 1 << g->nt;
-  memset(M, 0, (size_t)d * d * sizeof *M);
-  if (dM) memset(dM, 0, (size_t)d * d * sizeof *dM);
-  double h = v[0] / 2, cs = 1, sn = 0;
-  if (kind_nang(g->kind) && g->kind != QDM_GP) { /* only rotations need them */
-    cs = cos(h);
-    sn = sin(h);
-  }
-  switch (g->kind) {
-  case QDM_GI: M[0] = M[3] = 1; break;
-  case QDM_GX: M[1] = M[2] = 1; break;
-  case QDM_GY: M[1] = -I; M[2] = I; break;
-  case QDM_GZ: M[0] = 1; M[3] = -1; break;
-  case QDM_GH: M[0] = M[1] = M[2] = r2; M[3] = -r2; break;
-  case QDM_GS: M[0] = 1; M[3] = I; break;
-  case QDM_GSDG: M[0] = 1; M[3] = -I; break;
-  case QDM_GT: M[0] = 1; M[3] = cexp(I * M_PI / 4); break;
-  case QDM_GTDG: M[0] = 1; M[3] = cexp(-I * M_PI / 4); break;
-  case QDM_GSX: M[0] = M[3] = 0.5 * (1 + I); M[1] = M[2] = 0.5 * (1 - I); break;
-  case QDM_GRX:
-    M[0] = M[3] = cs; M[1] = M[2] = -I * sn;
-    if (dM) { dM[0] = dM[3] = -sn / 2; dM[1] = dM[2] = -I * cs / 2; }
-    break;
-  case QDM_GRY:
-    M[0] = M[3] = cs; M[1] = -sn; M[2] = sn;
-    if (dM) { dM[0] = dM[3] = -sn / 2; dM[1] = -cs / 2; dM[2] = cs / 2; }
-    break;
-  case QDM_GRZ:
-    M[0] = cs - I * sn; M[3] = cs + I * sn;
-    if (dM) { dM[0] = -0.5 * I * M[0]; dM[3] = 0.5 * I * M[3]; }
-    break;
-  case QDM_GP:
-    M[0] = 1; M[3] = cexp(I * v[0]);
-    if (dM) dM[3] = I * M[3];
-    break;
-  case QDM_GU3: {
-    qdm_cplx el = cexp(I * v[2]), ep = cexp(I * v[1]);
-    M[0] = cs; M[1] = -el * sn; M[2] = ep * sn; M[3] = ep * el * cs;
-    if (dM && j == 0) { dM[0] = -sn / 2; dM[1] = -el * cs / 2; dM[2] = ep * cs / 2; dM[3] = -ep * el * sn / 2; }
-    if (dM && j == 1) { dM[2] = I * M[2]; dM[3] = I * M[3]; }
-    if (dM && j == 2) { dM[1] = I * M[1]; dM[3] = I * M[3]; }
-    break;
-  }
-  case QDM_GSWAP: M[0] = M[15] = 1; M[1 * 4 + 2] = M[2 * 4 + 1] = 1; break;
-  case QDM_GRXX: case QDM_GRYY: case QDM_GRZZ: {
-    /* exp(-i theta/2 PP) = cos(theta/2) I - i sin(theta/2) PP since (PP)^2 = I */
-    qdm_cplx P[16];
-    pauli_pair(g->kind, P);
-    for (int i = 0; i < 16; i++) {
-      M[i] = (i % 5 == 0 ? cs : 0) - I * sn * P[i];
-      if (dM) dM[i] = (i % 5 == 0 ? -sn / 2 : 0) - I * cs / 2 * P[i];
-    }
-    break;
-  }
-  case QDM_GDENSE: memcpy(M, c->pool + g->mat, (size_t)d * d * sizeof *M); break;
-  case QDM_GDIAG:
-    for (int i = 0; i < d; i++) M[i * d + i] = c->pool[g->mat + i];
-    break;
-  default: return qdm_fail(QDM_EINVAL, "qdm_gate_matrix: unknown gate kind %d", g->kind);
-  }
-  return QDM_OK;
-}
-
-int qdm_gate_nangles(const qdm_gate *g) { return kind_nang(g->kind); }
-const char *qdm_gate_name(int kind) { return kind >= 0 && kind < QDM_GKINDS ? kind_name[kind] : "?"; }

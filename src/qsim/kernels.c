@@ -9,86 +9,14 @@
 #include <string.h>
 #include "sim.h"
 
-int sim_path_override = 0;
-void qdm_set_sim_path(int path) { sim_path_override = path; }
+int qdm__sim_path = 0;
+void qdm_set_sim_path(int path) { qdm__sim_path = path; }
 
-static int nthreads_ = 0;
-void qdm_set_threads(int n) {
-  nthreads_ = n > 0 ? n : 0;
-  if (n > 0) omp_set_num_threads(n);
-}
-int qdm_threads(void) { return nthreads_ > 0 ? nthreads_ : omp_get_max_threads(); }
 
 /* A parallel region costs about 1.2 us here (DESIGN.md section 4): thread only
  * loops of at least ~2^15 amplitude updates. */
-int sim_parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
+int qdm__parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
-
-void sim_op_struct(sim_op *op, const qdm_gate *g) {
-  op->nt = g->nt;
-  op->fixed = 0;
-  op->cmask = g->cmask;
-  memcpy(op->t, g->t, sizeof op->t);
-  uint32_t all = g->cmask;
-  for (int i = 0; i < g->nt; i++) all |= 1u << g->t[i];
-  for (op->npos = 0; all; all &= all - 1) op->pos[op->npos++] = (int8_t)__builtin_ctz(all);
-}
-
-void sim_op_matrix(sim_op *op, const qdm_cplx *M) {
-  int d = 1 << op->nt;
-  if (d <= 4) {
-    memcpy(op->m, M, (size_t)d * d * sizeof *M);
-    op->M = op->m;
-  } else {
-    op->M = M;
-  }
-  M = op->M;
-  int diag = 1, real = 1;
-  for (int i = 0; i < d; i++)
-    for (int j = 0; j < d; j++) {
-      if (i != j && !is0(M[i * d + j])) diag = 0;
-      if (cimag(M[i * d + j]) != 0) real = 0;
-    }
-  op->cls = diag ? OP_DIAG : OP_GENERAL;
-  if (d == 2 && !diag) {
-    if (is0(M[0]) && is0(M[3]) && M[1] == 1 && M[2] == 1) op->cls = OP_SWAP;
-    else if (real) op->cls = OP_REAL;
-    else if (cimag(M[0]) == 0 && cimag(M[3]) == 0 && creal(M[1]) == 0 && creal(M[2]) == 0) op->cls = OP_RX;
-  }
-}
-
-void sim_op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf) {
-  int d = 1 << op->nt;
-  *out = *op;
-  qdm_cplx *dst = d <= 4 ? out->m : buf;
-  for (int i = 0; i < d; i++)
-    for (int j = 0; j < d; j++) dst[i * d + j] = conj(op->M[j * d + i]);
-  out->M = dst;
-  if (op->cls == OP_SWAP || op->cls == OP_REAL) return; /* classes are closed under dagger */
-}
-
-int sim_precompile(qdm_circuit *c, int i) {
-  if (c->precap < c->cap) { /* grows with the gate array */
-    sim_op *np = realloc(c->pre, (size_t)c->cap * 2 * sizeof *np);
-    if (!np) return qdm_fail(QDM_ENOMEM, "qdm_add: out of memory");
-    c->pre = np;
-    c->precap = c->cap;
-  }
-  const qdm_gate *g = &c->g[i];
-  sim_op *op = (sim_op *)c->pre + 2 * (size_t)i;
-  sim_op_struct(op, g);
-  int na = qdm_gate_nangles(g), fixed = g->nt <= 2;
-  for (int j = 0; j < na; j++) fixed &= g->ang[j].src == -1;
-  if (fixed) {
-    qdm_cplx M[16];
-    double v[3] = {g->ang[0].b, g->ang[1].b, g->ang[2].b};
-    qdm_gate_matrix(c, g, v, M, 0, NULL);
-    sim_op_matrix(op, M);
-    sim_op_dagger(op, op + 1, NULL);
-    op[0].fixed = op[1].fixed = 1;
-  }
-  return QDM_OK;
-}
 
 qdm_circuit qdm_circuit_view(const qdm_circuit *c, int from, int to) {
   qdm_circuit v = *c;
@@ -197,9 +125,9 @@ static void applyk(qdm_cplx *psi, size_t kb, size_t ke, const sim_op *op) {
   }
 }
 
-void sim_apply(qdm_cplx *psi, int n, const sim_op *op) {
+void qdm__sim_apply(qdm_cplx *psi, int n, const sim_op *op) {
   size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
-  int par = sim_parallel_worth((double)dim);
+  int par = qdm__parallel_worth((double)dim);
   size_t run = ((size_t)1 << op->pos[0]) < RUN_CAP ? (size_t)1 << op->pos[0] : RUN_CAP;
   if (op->nt == 1) FOR_PARTS(par, cnt, run, kb, ke, apply1(psi, kb, ke, op));
   else FOR_PARTS(par, cnt, 1, kb, ke, applyk(psi, kb, ke, op));
@@ -223,10 +151,10 @@ static double dot_range(const qdm_cplx *lam, const qdm_cplx *psi, const sim_op *
   return acc;
 }
 
-double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D) {
+double qdm__sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D) {
   size_t dim = (size_t)1 << n, cnt = dim >> op->npos;
   double part[64] = {0}, acc = 0; /* per-thread sums added in thread order: deterministic */
-  int par = sim_parallel_worth((double)dim) && qdm_threads() <= 64;
+  int par = qdm__parallel_worth((double)dim) && qdm_threads() <= 64;
   FOR_PARTS(par, cnt, 1, kb, ke, part[par ? omp_get_thread_num() : 0] = dot_range(lam, psi, op, D, kb, ke));
   for (int t = 0; t < 64; t++) acc += part[t];
   return acc;

@@ -2,6 +2,7 @@
  * Hermitian expectation values (with their backward), reduced one-qubit
  * density matrices. */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sim.h"
@@ -103,4 +104,16 @@ void qdm_reduced1(const qdm_cplx *psi, int n, int q, qdm_cplx rho[4]) {
   rho[1] = r01;
   rho[2] = conj(r01);
   rho[3] = r11;
+}
+/* A normalised vector of i.i.d. complex Gaussians is Haar-distributed
+ * (the Gaussian is invariant under every unitary). */
+void qdm_rng_haar_state(qdm_rng *r, qdm_cplx *psi, size_t dim) {
+  double s = 0;
+  for (size_t i = 0; i < dim; i++) {
+    double re = qdm_rng_normal(r), im = qdm_rng_normal(r);
+    psi[i] = re + I * im;
+    s += re * re + im * im;
+  }
+  s = 1.0 / sqrt(s);
+  for (size_t i = 0; i < dim; i++) psi[i] *= s;
 }

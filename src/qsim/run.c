@@ -58,8 +58,8 @@ static int compile(const qdm_circuit *c, const double *theta, const double *x, c
     qdm_gate_matrix(c, g, v, M, 0, na ? cc->dm[i][0] : NULL);
     for (int j = 1; j < na; j++) qdm_gate_matrix(c, g, v, scratch, j, cc->dm[i][j]);
     cc->op[i] = pre[2 * i];
-    sim_op_matrix(&cc->op[i], M);
-    if (adjoint) sim_op_dagger(&cc->op[i], &cc->dag[i], g->nt > 2 ? a + d2 : NULL);
+    qdm__op_matrix(&cc->op[i], M);
+    if (adjoint) qdm__op_dagger(&cc->op[i], &cc->dag[i], g->nt > 2 ? a + d2 : NULL);
     if (g->nt > 2) a += 2 * d2;
   }
   return QDM_OK;
@@ -104,7 +104,7 @@ static int check_args(const char *who, const qdm_circuit *c, const double *theta
 /* The tile path wins for small registers with several rows: the whole circuit
  * runs on TILE rows held in L1 in vector-friendly layout. */
 static int use_tiles(const qdm_circuit *c, int rows) {
-  if (sim_path_override) return sim_path_override == 2 && c->n <= 12 && c->ninputs == 0;
+  if (qdm__sim_path) return qdm__sim_path == 2 && c->n <= 12 && c->ninputs == 0;
   return c->n <= 10 && rows >= 2 && c->ninputs == 0;
 }
 /* Tile width by batch size: 8 rows (one AVX-512 vector per amplitude) for
@@ -133,15 +133,15 @@ static int use_tiles(const qdm_circuit *c, int rows) {
  * gate; small ones thread over rows. */
 static void run_rows(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, int rows) {
   size_t dim = (size_t)1 << c->n;
-  int outer = rows > 1 && dim < 16384 && sim_parallel_worth((double)rows * dim * cc->nops / 4);
+  int outer = rows > 1 && dim < 16384 && qdm__parallel_worth((double)rows * dim * cc->nops / 4);
   if (!outer) {
     for (int r = 0; r < rows; r++)
-      for (int i = 0; i < cc->nops; i++) sim_apply(psi + r * dim, c->n, &cc->op[i]);
+      for (int i = 0; i < cc->nops; i++) qdm__sim_apply(psi + r * dim, c->n, &cc->op[i]);
     return;
   }
 #pragma omp parallel for schedule(static)
   for (int r = 0; r < rows; r++)
-    for (int i = 0; i < cc->nops; i++) sim_apply(psi + r * dim, c->n, &cc->op[i]);
+    for (int i = 0; i < cc->nops; i++) qdm__sim_apply(psi + r * dim, c->n, &cc->op[i]);
 }
 
 /* Circuits that read per-row inputs are compiled row by row. */
@@ -153,7 +153,7 @@ static int run_inputs(const qdm_circuit *c, const double *theta, const double *x
     compiled cc;
     err = compile(c, theta, x + (size_t)r * ldx, &cc, 0);
     if (err) break;
-    for (int i = 0; i < cc.nops; i++) sim_apply(psi + r * dim, c->n, &cc.op[i]);
+    for (int i = 0; i < cc.nops; i++) qdm__sim_apply(psi + r * dim, c->n, &cc.op[i]);
     release(&cc);
   }
   return err;
@@ -176,15 +176,15 @@ int qdm_run(const qdm_circuit *c, const double *theta, const double *x, int ldx,
 typedef struct { const qdm_cplx *lam, *psi; int n; } row_ctx;
 static double row_dot(void *ctx, const sim_op *op, const qdm_cplx *D) {
   row_ctx *r = ctx;
-  return sim_dot(r->lam, r->psi, r->n, op, D);
+  return qdm__sim_dot(r->lam, r->psi, r->n, op, D);
 }
 
 static void adjoint_row(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, qdm_cplx *lam, double *dth, double *dxr) {
   row_ctx ctx = {lam, psi, c->n};
   for (int i = cc->nops - 1; i >= 0; i--) {
-    sim_apply(psi, c->n, &cc->dag[i]);
+    qdm__sim_apply(psi, c->n, &cc->dag[i]);
     angle_grads(cc, &c->g[i], i, row_dot, &ctx, dth, dxr);
-    sim_apply(lam, c->n, &cc->dag[i]);
+    qdm__sim_apply(lam, c->n, &cc->dag[i]);
   }
 }
 
@@ -217,7 +217,7 @@ int qdm_run_adjoint(const qdm_circuit *c, const double *theta, const double *x, 
     if (use_tiles(c, rows)) {
       TILED(adjoint_tiles, rows, c, &cc, psi, lam, rows, part, np);
     } else {
-      int outer = rows > 1 && dim < 16384 && sim_parallel_worth((double)rows * dim * cc.nops / 2);
+      int outer = rows > 1 && dim < 16384 && qdm__parallel_worth((double)rows * dim * cc.nops / 2);
       if (!outer)
         for (int r = 0; r < rows; r++) adjoint_row(c, &cc, psi + r * dim, lam + r * dim, part, NULL);
       else

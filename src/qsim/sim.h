@@ -48,23 +48,23 @@ static inline void offsets(const sim_op *op, size_t *off) {
 
 
 /* the op's gate structure: targets, controls, sorted positions */
-void sim_op_struct(sim_op *op, const qdm_gate *g);
+void qdm__op_struct(sim_op *op, const qdm_gate *g);
 /* its local matrix (copied if nt <= 2, else referenced) and matrix class */
-void sim_op_matrix(sim_op *op, const qdm_cplx *M);
+void qdm__op_matrix(sim_op *op, const qdm_cplx *M);
 /* Precompile gate i of c into c->pre (op and dagger): the structure always,
  * the matrices too for gates with no parameter or input (c->pre grows with
  * the gate array). */
-int sim_precompile(qdm_circuit *c, int i);
-/* conj-transpose of op into out (for nt <= 2 only; larger use sim_op_dagger_buf) */
-void sim_op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf);
+int qdm__precompile(qdm_circuit *c, int i);
+/* conj-transpose of op into out (buf: storage for its matrix when nt > 2) */
+void qdm__op_dagger(const sim_op *op, sim_op *out, qdm_cplx *buf);
 
 /* interleaved single state of n qubits */
-void sim_apply(qdm_cplx *psi, int n, const sim_op *op);
+void qdm__sim_apply(qdm_cplx *psi, int n, const sim_op *op);
 /* Re sum conj(lam) (D psi) over the op's controlled subspace, D local matrix */
-double sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D);
+double qdm__sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D);
 
 
 /* whether the engine threads a loop of this many amplitude-gate updates */
-int sim_parallel_worth(double work);
-extern int sim_path_override;
+int qdm__parallel_worth(double work);
+extern int qdm__sim_path;
 #endif

@@ -213,7 +213,7 @@ static void TS(tiles_fwd)(const qdm_circuit *c, const compiled *cc, qdm_cplx *ps
 /* the parallel region is entered only when the batch is worth it */
 static void TS(run_tiles)(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, int rows) {
   int dim = 1 << c->n, ntile = (rows + TILE - 1) / TILE;
-  if (ntile < 2 || !sim_parallel_worth((double)rows * dim * cc->nops / 4)) {
+  if (ntile < 2 || !qdm__parallel_worth((double)rows * dim * cc->nops / 4)) {
     TS(tiles_fwd)(c, cc, psi, rows, 0, ntile);
     return;
   }
@@ -258,7 +258,7 @@ static void TS(tiles_adj)(const qdm_circuit *c, const compiled *cc, qdm_cplx *ps
 static void TS(adjoint_tiles)(const qdm_circuit *c, const compiled *cc, qdm_cplx *psi, qdm_cplx *lam, int rows,
                               double *dth_all, int np) {
   int dim = 1 << c->n, ntile = (rows + TILE - 1) / TILE;
-  if (ntile < 2 || !sim_parallel_worth((double)rows * dim * cc->nops / 2)) {
+  if (ntile < 2 || !qdm__parallel_worth((double)rows * dim * cc->nops / 2)) {
     TS(tiles_adj)(c, cc, psi, lam, rows, dth_all, 0, ntile);
     return;
   }

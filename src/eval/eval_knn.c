@@ -12,7 +12,7 @@
 #include <string.h>
 #include <cblas.h>
 #include "qdm/eval.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 #define BLOCK 256
 #define TOL 1e-10

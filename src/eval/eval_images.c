@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "qdm/eval.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 /* The map is idempotent on its own output: L2-normalising and resizing a
  * 16 x 16 image to 16 x 16 leave its shape, the max-scaling undoes the

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include "qdm/eval.h"
+#include "qdm/experiment.h"
 #include "qdm/io.h"
 #include "qdm/train.h"
 

@@ -2,17 +2,24 @@
  * builds, and independent of libc's rand(). */
 #define _GNU_SOURCE
 #include <math.h>
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
-static uint64_t splitmix64(uint64_t *x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+uint64_t qdm_mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
 }
 
+/* splitmix64: the state steps by the golden-ratio increment, each output
+ * is the mixed state (Steele, Lea & Flood 2014). */
 void qdm_rng_seed(qdm_rng *r, uint64_t seed) {
-  for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+  for (int i = 0; i < 4; i++) r->s[i] = qdm_mix64(seed += 0x9e3779b97f4a7c15ULL);
+}
+
+/* Stream i starts splitmix64 from seed ^ golden * (i + 1): distinct streams
+ * get distinct starting points, each then fully mixed by the seeding. */
+void qdm_rng_stream(qdm_rng *r, uint64_t seed, uint64_t i) {
+  qdm_rng_seed(r, seed ^ (0x9e3779b97f4a7c15ULL * (i + 1)));
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -44,17 +51,4 @@ void qdm_rng_normals(qdm_rng *r, double *out, size_t n) {
     out[i + 1] = rad * s;
   }
   if (i < n) out[i] = qdm_rng_normal(r);
-}
-
-/* A normalised vector of i.i.d. complex Gaussians is Haar-distributed
- * (the Gaussian is invariant under every unitary). */
-void qdm_rng_haar_state(qdm_rng *r, qdm_cplx *psi, size_t dim) {
-  double s = 0;
-  for (size_t i = 0; i < dim; i++) {
-    double re = qdm_rng_normal(r), im = qdm_rng_normal(r);
-    psi[i] = re + I * im;
-    s += re * re + im * im;
-  }
-  s = 1.0 / sqrt(s);
-  for (size_t i = 0; i < dim; i++) psi[i] *= s;
 }

@@ -1,4 +1,4 @@
-/* unet_noise.c -- hardware realism for the hybrid U-Net (issue 7): what a
+/* unet_hw.c -- hardware realism for the hybrid U-Net: what a
  * device would give instead of the exact simulation in unet.c.
  *
  *  noise  The circuit blocks run on density matrices rho = psi0 psi0^dagger
@@ -28,8 +28,8 @@
  * draws the same shots. The dm backward accumulates dtheta per work item
  * (a group's rows in chunks) and reduces the items in a fixed order.
  *
- * The interface is internal to src/model: the prototypes below are repeated
- * in unet.c, which owns the model and passes its arrays in. */
+ * The interface is internal to src/model (unet_hw.h): unet.c owns the
+ * model and passes its arrays in. */
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -40,7 +40,7 @@
 
 #include "unet_hw.h"
 
-struct unet_hw {
+struct qdm__hw {
   int n, d, K, nmeas, nblk, P, measure, max_rows;
   size_t dd;            /* d^2 entries per density matrix */
   long shots;
@@ -59,14 +59,8 @@ struct unet_hw {
   int maxitems;
 };
 
-static uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-void unet_hw_set_seed(unet_hw *h, uint64_t seed) {
-  if (h) h->seed = mix64(seed ^ 0x5407c0de5407c0deULL);
+void qdm__hw_set_seed(qdm__hw *h, uint64_t seed) {
+  if (h) h->seed = qdm_mix64(seed ^ 0x5407c0de5407c0deULL);
 }
 
 /* rows per dm work item: small enough that the engine keeps each call on
@@ -78,13 +72,13 @@ static int item_rows(const qdm_circuit *c, size_t dd) {
   return r < 1 ? 1 : r > 16 ? 16 : r;
 }
 
-unet_hw *unet_hw_new(const qdm_unet_cfg *cfg, const qdm_noise *noise, int nblk, int P, int max_rows,
+qdm__hw *qdm__hw_new(const qdm_unet_cfg *cfg, const qdm_noise *noise, int nblk, int P, int max_rows,
                      const qdm_rng *init) {
   if (!cfg || !noise || !init || nblk < 1 || P < 0 || max_rows < 1) {
     qdm_fail(QDM_EINVAL, "unet_hw_new: NULL argument or bad sizes");
     return NULL;
   }
-  unet_hw *h = calloc(1, sizeof *h);
+  qdm__hw *h = calloc(1, sizeof *h);
   if (!h) {
     qdm_fail(QDM_ENOMEM, "model: out of memory for the shot/noise state");
     return NULL;
@@ -104,8 +98,8 @@ unet_hw *unet_hw_new(const qdm_unet_cfg *cfg, const qdm_noise *noise, int nblk, 
    * it: the same training seed gives the same shots, and a model with
    * shots starts from the same parameters as one without */
   uint64_t s = 0x243f6a8885a308d3ULL;
-  for (int i = 0; i < 4; i++) s = mix64(s ^ init->s[i]);
-  unet_hw_set_seed(h, s);
+  for (int i = 0; i < 4; i++) s = qdm_mix64(s ^ init->s[i]);
+  qdm__hw_set_seed(h, s);
   size_t R = (size_t)max_rows, d = h->d, K = h->K > 0 ? h->K : 1, dd = h->dd;
   int ok = 1;
   if (noise->kind != QDM_NOISE_NONE) {
@@ -128,14 +122,14 @@ unet_hw *unet_hw_new(const qdm_unet_cfg *cfg, const qdm_noise *noise, int nblk, 
     ok = ok && h->rowseed && h->V && h->w && h->prob && h->amp;
   }
   if (!ok) {
-    unet_hw_free(h);
+    qdm__hw_free(h);
     qdm_fail(QDM_ENOMEM, "model: out of memory for the density matrices / shots of %d rows", max_rows);
     return NULL;
   }
   return h;
 }
 
-void unet_hw_free(unet_hw *h) {
+void qdm__hw_free(qdm__hw *h) {
   if (!h) return;
   free(h->rho); free(h->G); free(h->H); free(h->cs); free(h->rowseed);
   free(h->V); free(h->w); free(h->prob); free(h->amp); free(h->dth);
@@ -144,22 +138,22 @@ void unet_hw_free(unet_hw *h) {
 
 /* A row's shot seed depends only on what the row is: its input bits, t and
  * label (and the model's seed), never on its position in a batch. */
-void unet_hw_seed_rows(unet_hw *h, const qdm_cplx *x, int D, const int *t, const int *labels, int B) {
+void qdm__hw_seed_rows(qdm__hw *h, const qdm_cplx *x, int D, const int *t, const int *labels, int B) {
   if (!h || !h->rowseed) return;
   for (int r = 0; r < B; r++) {
-    uint64_t s = mix64(h->seed ^ (uint64_t)(uint32_t)t[r]);
-    s = mix64(s ^ ((uint64_t)(uint32_t)(labels ? labels[r] : 0) << 32));
+    uint64_t s = qdm_mix64(h->seed ^ (uint64_t)(uint32_t)t[r]);
+    s = qdm_mix64(s ^ ((uint64_t)(uint32_t)(labels ? labels[r] : 0) << 32));
     const double *v = (const double *)(x + (size_t)r * D);
     for (size_t k = 0; k < 2 * (size_t)D; k++) {
       uint64_t u;
       memcpy(&u, v + k, sizeof u); /* the value's bits */
-      s = mix64(s ^ u);
+      s = qdm_mix64(s ^ u);
     }
     h->rowseed[r] = s;
   }
 }
 
-static qdm_cplx *rho_at(const unet_hw *h, int blk, int row) {
+static qdm_cplx *rho_at(const qdm__hw *h, int blk, int row) {
   return h->rho + ((size_t)blk * h->max_rows + row) * h->dd;
 }
 
@@ -167,7 +161,7 @@ static qdm_cplx *rho_at(const unet_hw *h, int blk, int row) {
 
 /* y[r * nmeas + k] = tr(rho_r H_k) = sum_ij H_ij conj(rho_ij): one zgemm
  * C = H conj(R)^T, or <Z_q> from the diagonal. */
-static void dm_measure_forward(unet_hw *h, const qdm_cplx *R, int B, double *y) {
+static void dm_measure_forward(qdm__hw *h, const qdm_cplx *R, int B, double *y) {
   int d = h->d, n = h->n;
   if (h->measure == QDM_MEASURE_ANO) {
     const qdm_cplx one = 1, zero = 0;
@@ -188,7 +182,7 @@ static void dm_measure_forward(unet_hw *h, const qdm_cplx *R, int B, double *y) 
 /* G_r = sum_k dy_rk H_k (the co-gradient of tr(rho H) w.r.t. rho is H), and
  * gM_k += sum_r dy_rk rho_r (ano.c: for Hermitian rho the co-gradient of
  * M in H = (M + M^dagger)/2 is rho). */
-static void dm_measure_backward(unet_hw *h, const qdm_cplx *R, const double *dy, int B, qdm_cplx *G, qdm_cplx *gM) {
+static void dm_measure_backward(qdm__hw *h, const qdm_cplx *R, const double *dy, int B, qdm_cplx *G, qdm_cplx *gM) {
   int d = h->d, n = h->n, dd = (int)h->dd;
   if (h->measure == QDM_MEASURE_ANO) {
     for (size_t i = 0; i < (size_t)B * h->K; i++) h->cs[i] = dy[i];
@@ -214,7 +208,7 @@ static int nonempty(const int *gstart, int G) {
   return k;
 }
 
-int unet_hw_dm_forward(unet_hw *h, const qdm_circuit *c, const double *theta, const qdm_ano *ano,
+int qdm__hw_dm_forward(qdm__hw *h, const qdm_circuit *c, const double *theta, const qdm_ano *ano,
                        const qdm_cplx *psi0, const int *gstart, int G, double *y) {
   if (!h || !h->rho || !c || !psi0 || !gstart || !y) return qdm_fail(QDM_EINVAL, "unet_hw_dm_forward: NULL argument");
   int B = gstart[G], d = h->d, fail = 0;
@@ -238,7 +232,7 @@ int unet_hw_dm_forward(unet_hw *h, const qdm_circuit *c, const double *theta, co
   return QDM_OK;
 }
 
-int unet_hw_dm_backward(unet_hw *h, const qdm_circuit *c, const double *theta, double *gtheta, const qdm_ano *ano,
+int qdm__hw_dm_backward(qdm__hw *h, const qdm_circuit *c, const double *theta, double *gtheta, const qdm_ano *ano,
                         qdm_cplx *gM, const double *dy, const qdm_cplx *psi0, const int *gstart, int G,
                         qdm_cplx *gpsi0) {
   if (!h || !h->rho || !c || !gtheta || !dy || !psi0 || !gstart || !gpsi0)
@@ -294,7 +288,7 @@ int unet_hw_dm_backward(unet_hw *h, const qdm_circuit *c, const double *theta, d
 
 /* Eigenbases of every H_k, side by side: V[i, k d + j] = component i of
  * eigenvector j of H_k, w[k d + j] its eigenvalue. */
-static int ano_eigs(unet_hw *h) {
+static int ano_eigs(qdm__hw *h) {
   int d = h->d, Kd = h->K * d;
   for (int k = 0; k < h->K; k++) {
     qdm_herm_eig e;
@@ -311,7 +305,7 @@ static int ano_eigs(unet_hw *h) {
 /* Born probabilities of every outcome, per row (group order): ANO
  * prob[r, k d + j] = |<v_kj|psi_r>|^2 or <v_kj|rho_r|v_kj>; Pauli
  * prob[r, i] = |psi_ri|^2 or rho_r,ii. */
-static void outcome_probs(unet_hw *h, const qdm_cplx *psi, const qdm_cplx *R, int B) {
+static void outcome_probs(qdm__hw *h, const qdm_cplx *psi, const qdm_cplx *R, int B) {
   int d = h->d, Kd = h->K * d;
   const qdm_cplx one = 1, zero = 0;
   if (h->measure != QDM_MEASURE_ANO) {
@@ -345,7 +339,7 @@ static void outcome_probs(unet_hw *h, const qdm_cplx *psi, const qdm_cplx *R, in
 /* psi: the exact final states (B x d, group order), or NULL to measure the
  * density matrices of the last dm forward. y (B x nmeas) and z (B, may be
  * NULL) hold the exact values on entry and the shot estimates on return. */
-int unet_hw_shots(unet_hw *h, const qdm_ano *ano, const qdm_cplx *psi, const int *perm, int B, double *y, double *z) {
+int qdm__hw_shots(qdm__hw *h, const qdm_ano *ano, const qdm_cplx *psi, const int *perm, int B, double *y, double *z) {
   if (!h || !h->rowseed || !perm || !y) return qdm_fail(QDM_EINVAL, "unet_hw_shots: NULL argument or no shots set");
   if (!psi && !h->rho) return qdm_fail(QDM_EINVAL, "unet_hw_shots: no states to measure");
   int d = h->d, n = h->n, fail = 0;

@@ -1,4 +1,4 @@
-/* density_qdiff.c -- the quantum diffusion model of the report's section 2.2.
+/* qdiff.c -- the quantum diffusion model of the report's section 2.2.
  *
  * Forward (eqs. 9-10): rho_t^k = alpha_t |psi_k><psi_k| + (1 - alpha_t) I/d.
  * Reverse: one learned channel per step, D_t(rho) = sum_a K_a rho K_a^dagger
@@ -19,7 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
-#include "qdm/density.h"
+#include "qdm/nn.h"
+#include "qdm/qdiff.h"
 
 int qdm_qdiff_schedule(int T, int kind, double p1, double pT, double *p, double *alpha) {
   if (T < 1 || T > 10000) return qdm_fail(QDM_EINVAL, "qdm_qdiff_schedule: T = %d steps, expected 1..10000", T);
@@ -288,24 +289,22 @@ int qdm_qdiff_train(qdm_qdiff *m, const qdm_cplx *psi, int K, const qdm_qdiff_op
   if (o->iters < 0) return qdm_fail(QDM_EINVAL, "qdm_qdiff_train: iters = %d, expected >= 0", o->iters);
   if (!(o->lr > 0 && isfinite(o->lr))) return qdm_fail(QDM_EINVAL, "qdm_qdiff_train: lr = %g, expected > 0", o->lr);
   size_t np = (size_t)m->T * m->np;
-  double *g = calloc(3 * np + 1, sizeof *g), *mo = g + np, *vo = g + 2 * np;
+  double *g = calloc(np + 1, sizeof *g);
   if (!g) return qdm_fail(QDM_ENOMEM, "qdm_qdiff_train: out of memory");
-  const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  qdm_adam opt;
+  r = qdm_adam_init(&opt, 0.9, 0.999, 1e-8, 0);
+  if (!r) r = qdm_adam_add_group(&opt, "qdiff.theta", m->theta, g, np, 1.0, 0.0);
   for (int it = 1; it <= o->iters && !r; it++) {
     double L;
     memset(g, 0, np * sizeof *g);
     r = qdm_qdiff_loss(m, psi, K, o->train, o->loss, &L, g);
+    if (!r) r = qdm_adam_step(&opt, o->lr);
     if (r) break;
     if (loss_curve) loss_curve[it - 1] = L;
-    double c1 = 1 - pow(b1, it), c2 = 1 - pow(b2, it);
-    for (size_t i = 0; i < np; i++) {
-      mo[i] = b1 * mo[i] + (1 - b1) * g[i];
-      vo[i] = b2 * vo[i] + (1 - b2) * g[i] * g[i];
-      m->theta[i] -= o->lr * (mo[i] / c1) / (sqrt(vo[i] / c2) + eps);
-    }
     if (o->verbose && (it == 1 || it == o->iters || it % (o->iters / 10 > 0 ? o->iters / 10 : 1) == 0))
       fprintf(stderr, "  %s iter %4d/%d  loss %.6f\n", o->tag ? o->tag : "qdiff", it, o->iters, L);
   }
+  qdm_adam_free(&opt);
   free(g);
   return r;
 }

@@ -8,7 +8,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include "qdm/eval.h"
-#include "qdm/qsim.h"
+#include "qdm/core.h"
 
 /* cov = (X - 1 mu^T)^T (X - 1 mu^T) / (n - 1): one dsyrk on centred rows. */
 int qdm_mean_cov(const double *X, int n, int d, double *mu, double *cov) {

@@ -1,0 +1,89 @@
+/* run.h -- the library's private view of a training run, shared by the
+ * files of src/model. The files call each other in one direction only:
+ *
+ *   train.c (the loop) -> figures.c (pictures, summary) -> sample.c
+ *                      -> checkpoint.c                 -> run.c -> opts.c
+ *
+ * opts.c: presets, option names and checks, settings as key/value strings.
+ * run.c: the run object (data, schedule, model, optimiser, buffers).
+ * checkpoint.c: safetensors files of a run. sample.c: generation.
+ * figures.c: what a finished run leaves to look at. */
+#ifndef QDM_MODEL_RUN_H
+#define QDM_MODEL_RUN_H
+#include "qdm/data.h"
+#include "qdm/io.h"
+#include "qdm/train.h"
+
+/* ---- opts.c ---- */
+/* A setting by its config.json / checkpoint key, from its string form.
+ * Unknown keys are an error naming the key (a newer qdm's file says so). */
+int qdm__opts_set(qdm_train_opts *o, const char *key, const char *val);
+/* Setting i (0..) as key and string value; 0 past the last one. */
+int qdm__opts_get(const qdm_train_opts *o, int i, const char **key, char *val, size_t len);
+/* The JSON object of every setting (config.json). */
+void qdm__opts_json(qdm_json *j, const qdm_train_opts *o);
+
+/* ---- run.c ---- */
+/* The resumable part of a run. */
+typedef struct {
+  int epoch, batch;       /* next epoch and batch to run */
+  qdm_rng rng, rng_epoch; /* generator now, and at the start of the epoch */
+  double loss_sum, inf_sum;
+  long loss_n;
+  double best, seconds;
+} qdm__run_state;
+
+typedef struct {
+  qdm_train_opts o;
+  qdm_schedule sch;
+  qdm_dataset data, held;
+  qdm_unet *m;
+  qdm_adam opt;
+  double *ema;             /* EMA copy of the flat parameter buffer (NULL: off) */
+  size_t np;               /* parameters in the flat buffer */
+  int D, T, rows_max;
+  double *x0, *xt, *tgt;
+  int *tt, *lab, *order;
+  qdm_cplx *xin, *tgn, *out, *g;
+  qdm__run_state st;
+  double *hist;            /* per epoch: loss, infidelity, lr, seconds */
+  int nhist;
+  double rows_per_s;
+  int batches_run;
+  void *qngd;              /* qdm_qngd per (group, block) with the QNGD optimizer */
+} qdm__run;
+
+/* The diffusion schedule of the settings o. */
+int qdm__schedule(qdm_schedule *s, const qdm_train_opts *o);
+/* Buffers for batches of R->o.batch images (R->data must be loaded). */
+int qdm__run_alloc(qdm__run *R);
+/* Schedule and model from R->o, parameters initialised from the seed;
+ * the model takes batches of max(rows, 64) rows (64: a sampling chunk). */
+int qdm__run_model(qdm__run *R, int rows);
+/* Adam groups (and the EMA copy) for R->m. */
+int qdm__run_optimizer(qdm__run *R);
+void qdm__run_free(qdm__run *R);
+/* x0 rows (complex, interleaved) of images idx[0..n-1] of d: the image as
+ * the real part, scaled to RMS `scale` per value if scale > 0. */
+void qdm__images_to_x0(const qdm_dataset *d, const int *idx, int n, double scale, double *x0);
+
+/* ---- checkpoint.c ---- */
+/* Model tensors, optimiser moments, EMA, history, every setting and the
+ * state as metadata. st/opt/ema/hist may be NULL (the best model). */
+int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const qdm__run_state *st,
+                   const qdm_adam *opt, const double *ema, const double *hist, int nhist);
+/* The settings stored in a checkpoint. */
+int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o);
+/* The model's parameters and, if st is non-NULL, everything a resumed run
+ * needs (hist: up to maxhist epochs). */
+int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *opt, double *ema, double *hist,
+                   int *nhist, int maxhist);
+
+/* ---- train.c ---- */
+/* One optimisation step on images order[b0 .. b0+nb-1], each at every t. */
+int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid);
+
+/* ---- figures.c ---- */
+/* loss.png, forward.png, samples.png, evolution.png, summary.json */
+int qdm__run_outputs(qdm__run *R);
+#endif
