@@ -30,8 +30,8 @@ expect_usage_error "unknown name 'xyz'" metric --ansatz xyz
 expect_usage_error "--qubits" metric --qubits 0
 expect_usage_error "takes 2 parameters, got 3" metric --ansatz hea --qubits 1 --params 1,2,3
 expect_usage_error "not a number" metric --ansatz hea --qubits 1 --params 1,x
-expect_usage_error "--kind expects" metric --kind triangle
-expect_usage_error "--cost expects" gradvar --cost nope
+expect_usage_error "--kind 'triangle': expected one of full, block, diag" metric --kind triangle
+expect_usage_error "--cost 'nope': expected one of zz, global, local" gradvar --cost nope
 expect_usage_error "--max-qubits 3 < --min-qubits 4" gradvar --min-qubits 4 --max-qubits 3
 expect_usage_error "--layers" gradvar --layers m
 expect_usage_error "--lr-qngd" learn --lr-qngd 0.1,abc

@@ -306,7 +306,9 @@ static void test_counts(void) {
   CHECK(qdm_ansatz_build(c6, "mera", 1, 0, &ini) == -QDM_EINVAL && c6->ngates == 0, "a failed build leaves the circuit unchanged");
   qdm_circuit_free(c6);
   CHECK(qdm_ansatz_nparams("hea", 4, -1, NULL) == -QDM_EINVAL, "negative layers");
-  CHECK(qdm_ansatz_init_parse("ry-pi4") == QDM_INIT_RY_PI4 && qdm_ansatz_init_parse("x") == -1, "init names");
+  CHECK(qdm_enum_parse(qdm_ansatz_init_names, "init", "ry-pi4") == QDM_INIT_RY_PI4 &&
+            qdm_enum_parse(qdm_ansatz_init_names, "init", "x") == -1,
+        "init names");
   /* offsets compose: two blocks side by side use disjoint parameters */
   qdm_circuit *c = qdm_circuit_new(4);
   int k1 = qdm_ansatz_build(c, "hea", 1, 0, NULL), k2 = qdm_ansatz_build(c, "sim14", 1, k1, NULL);

@@ -314,7 +314,7 @@ static void test_solve(void) {
       }
       worst = fmax(worst, fabs(s - grad[i]));
     }
-    CHECK(worst < 1e-11, "%s solve: residual %.3g", qdm_metric_kind_name(kind), worst);
+    CHECK(worst < 1e-11, "%s solve: residual %.3g", qdm_enum_str(qdm_metric_names, kind), worst);
     double th[P] = {0};
     for (int s = 0; s < 3; s++) qdm_qngd_step(&o, th, grad, 0.5);
     CHECK_NEAR(th[0], -1.5 * dir[0], 1e-12, "three steps of lr 0.5 move by -1.5 dir");
@@ -349,8 +349,12 @@ static void test_errors(void) {
   CHECK(qdm_fs_metric(c, &th, NULL, 0, NULL, 1, QDM_METRIC_BLOCK, 1, NULL, &g) == QDM_EINVAL, "block without bounds");
   CHECK(qdm_gradvar_circuit(c, QDM_COST_ZZ, 10, 1, NULL, &g) == QDM_EINVAL, "zz cost on one qubit");
   CHECK(qdm_gradvar_circuit(c, QDM_COST_GLOBAL, 1, 1, NULL, &g) == QDM_EINVAL, "one sample");
-  CHECK(qdm_metric_kind_parse("block") == QDM_METRIC_BLOCK && qdm_metric_kind_parse("x") == -1, "kind names");
-  CHECK(qdm_cost_parse("local") == QDM_COST_LOCAL && qdm_cost_parse("zzz") == -1, "cost names");
+  CHECK(qdm_enum_parse(qdm_metric_names, "kind", "block") == QDM_METRIC_BLOCK &&
+            qdm_enum_parse(qdm_metric_names, "kind", "x") == -1,
+        "kind names");
+  CHECK(qdm_enum_parse(qdm_cost_names, "cost", "local") == QDM_COST_LOCAL &&
+            qdm_enum_parse(qdm_cost_names, "cost", "zzz") == -1,
+        "cost names");
   int b[4];
   CHECK(qdm_metric_layer_bounds(10, 3, b) == QDM_EINVAL, "10 parameters do not split into 3 layers");
   qdm_circuit_free(c);

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "qdm/data.h"
 #include "qdm/io.h"
+#include "qdm/qngd.h"
 #include "qdm/train.h"
 #include "model/run.h"
 

@@ -110,8 +110,8 @@ int qdm_ansatz_nparams(const char *name, int n, int layers, const qdm_ansatz_opt
  * per-layer parameter count (NULL for an unknown name). */
 const char *qdm_ansatz_name(int i);
 const char *qdm_ansatz_about(const char *name);
-/* "none" / "ry-pi4" -> QDM_INIT_*, or -1 if unknown. */
-int qdm_ansatz_init_parse(const char *s);
+/* Their names "none", "ry-pi4" (qdm_enum_parse / qdm_enum_str). */
+extern const qdm_enum_name qdm_ansatz_init_names[];
 
 /* The individual builders (same return convention as qdm_ansatz_build). */
 int qdm_hea(qdm_circuit *c, int layers, int param_offset, int ring);      /* 2n / layer */

@@ -75,9 +75,8 @@ extern "C" {
  * Every kind is exact on the entries it computes. */
 enum { QDM_METRIC_FULL = 0, QDM_METRIC_BLOCK = 1, QDM_METRIC_DIAG = 2 };
 
-/* "full" / "block" / "diag" -> QDM_METRIC_*, or -1; and back. */
-int qdm_metric_kind_parse(const char *s);
-const char *qdm_metric_kind_name(int kind);
+/* Their names "full", "block", "diag" (qdm_enum_parse / qdm_enum_str). */
+extern const qdm_enum_name qdm_metric_names[];
 
 /* bounds[k] = k * (P / nblocks), k = 0..nblocks (P divisible by nblocks):
  * one block per layer for the ansatz builders. */
@@ -153,8 +152,7 @@ int qdm_qngd_step(qdm_qngd *o, double *theta, const double *grad, double lr);
  *  LOCAL  H = (1/n) sum_j |0><0|_j (their local cost is 1 - C).
  * (A constant offset or sign does not change the gradient variance.) */
 enum { QDM_COST_ZZ = 0, QDM_COST_GLOBAL = 1, QDM_COST_LOCAL = 2 };
-int qdm_cost_parse(const char *s);          /* "zz" / "global" / "local" or -1 */
-const char *qdm_cost_name(int cost);
+extern const qdm_enum_name qdm_cost_names[]; /* "zz", "global", "local" */
 
 /* dC/dtheta over `samples` parameter vectors uniform in [0, 2 pi)
  * (sample s draws from its own stream seeded by (seed, s), so the result

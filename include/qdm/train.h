@@ -25,7 +25,6 @@ extern const qdm_enum_name qdm_pred_names[];     /* eps x0 mean */
 extern const qdm_enum_name qdm_loss_names[];     /* infidelity mse */
 extern const qdm_enum_name qdm_sampler_names[];  /* mean ddpm ddim sde */
 extern const qdm_enum_name qdm_optim_names[];    /* adam qngd */
-extern const qdm_enum_name qdm_metric_names[];   /* full block diag (QDM_METRIC_* of qdm/qngd.h) */
 
 typedef struct {
   char preset[16];        /* "default" or "authors" */

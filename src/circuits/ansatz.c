@@ -269,12 +269,7 @@ const char *qdm_ansatz_about(const char *name) {
   return NULL;
 }
 
-int qdm_ansatz_init_parse(const char *s) {
-  if (!s) return -1;
-  if (!strcmp(s, "none")) return QDM_INIT_NONE;
-  if (!strcmp(s, "ry-pi4")) return QDM_INIT_RY_PI4;
-  return -1;
-}
+const qdm_enum_name qdm_ansatz_init_names[] = {{"none", QDM_INIT_NONE}, {"ry-pi4", QDM_INIT_RY_PI4}, {NULL, 0}};
 
 static int sim_id(const char *name) {
   if (strncmp(name, "sim", 3) || !name[3]) return 0;

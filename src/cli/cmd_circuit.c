@@ -359,7 +359,7 @@ int cmd_circuit(int argc, char **argv) {
   int state = cli_flag(&a, "--state");
   cli_done(&a);
 
-  if ((cf.init = qdm_ansatz_init_parse(init)) < 0) cli_die(CMD, 2, "--init expects none or ry-pi4, got '%s'", init);
+  if ((cf.init = qdm_enum_parse(qdm_ansatz_init_names, "--init", init)) < 0) cli_die(CMD, 2, "%s", qdm_errmsg());
   if (cf.bloch_q >= cf.qubits) cli_die(CMD, 2, "--bloch-qubit %d is not a qubit of a %d-qubit register", cf.bloch_q, cf.qubits);
   if (json && md) cli_die(CMD, 2, "--json and --markdown exclude each other");
   if (state && !params) cli_die(CMD, 2, "--state needs --params (the parameter vector to evaluate)");

@@ -111,18 +111,13 @@ static int parse_nums(const char *spec, const char *opt, double lo, double hi, d
 
 static qdm_ansatz_opts parse_opts(cli_args *a) {
   qdm_ansatz_opts o = {0, 0};
-  const char *init = cli_str(a, "--init", "none");
-  o.init = qdm_ansatz_init_parse(init);
-  if (o.init < 0) cli_die(CMD, 2, "--init expects none or ry-pi4, got '%s'", init);
+  o.init = cli_enum(a, "--init", qdm_ansatz_init_names, QDM_INIT_NONE);
   o.ring = cli_flag(a, "--ring");
   return o;
 }
 
 static int parse_kind(cli_args *a) {
-  const char *s = cli_str(a, "--kind", "full");
-  int k = qdm_metric_kind_parse(s);
-  if (k < 0) cli_die(CMD, 2, "--kind expects full, block or diag, got '%s'", s);
-  return k;
+  return cli_enum(a, "--kind", qdm_metric_names, QDM_METRIC_FULL);
 }
 
 static qdm_circuit *build(const char *name, int n, int layers, const qdm_ansatz_opts *o, int *P) {
@@ -181,7 +176,7 @@ static int act_metric(int argc, char **argv) {
     qdm_json_kv_str(&j, "ansatz", name);
     qdm_json_kv_int(&j, "qubits", n);
     qdm_json_kv_int(&j, "layers", L);
-    qdm_json_kv_str(&j, "kind", qdm_metric_kind_name(kind));
+    qdm_json_kv_str(&j, "kind", qdm_enum_str(qdm_metric_names, kind));
     qdm_json_kv_nums(&j, "params", th, P);
     qdm_json_key(&j, "metric");
     qdm_json_arr(&j);
@@ -196,7 +191,7 @@ static int act_metric(int argc, char **argv) {
     qdm_json_end(&j);
   } else {
     printf("# Fubini-Study metric (%s), %s, %d qubits, %d layers, %d parameters, %.3g s\n",
-           qdm_metric_kind_name(kind), name, n, L, P, secs);
+           qdm_enum_str(qdm_metric_names, kind), name, n, L, P, secs);
     for (int i = 0; i < P; i++) {
       for (int k = 0; k < P; k++) printf("%s%10.6f", k ? " " : "", g[(size_t)i * P + k]);
       printf("\n");
@@ -228,8 +223,8 @@ static int act_gradvar(int argc, char **argv) {
   int json = cli_flag(&a, "--json");
   const char *plot = cli_str(&a, "--plot", NULL);
   cli_done(&a);
-  int cost = qdm_cost_parse(cs);
-  if (cost < 0) cli_die(CMD, 2, "--cost expects zz, global or local, got '%s'", cs);
+  int cost = qdm_enum_parse(qdm_cost_names, "--cost", cs);
+  if (cost < 0) cli_die(CMD, 2, "%s", qdm_errmsg());
   if (n1 < n0) cli_die(CMD, 2, "--max-qubits %d < --min-qubits %d", n1, n0);
   if (cost == QDM_COST_ZZ && n0 < 2) cli_die(CMD, 2, "--min-qubits: the zz cost needs at least 2 qubits");
   int Lfix = 0;
@@ -259,7 +254,7 @@ static int act_gradvar(int argc, char **argv) {
     qdm_json j;
     qdm_json_init(&j, stdout, 1);
     qdm_json_obj(&j);
-    qdm_json_kv_str(&j, "cost", qdm_cost_name(cost));
+    qdm_json_kv_str(&j, "cost", qdm_enum_str(qdm_cost_names, cost));
     qdm_json_kv_int(&j, "samples", S);
     if (Lfix) qdm_json_kv_int(&j, "layers", Lfix);
     else qdm_json_kv_str(&j, "layers", "n");
@@ -305,7 +300,7 @@ static int act_gradvar(int argc, char **argv) {
     }
     s[na] = (qdm_series){"2^-n", x, y + na * nn, nn};
     char title[160];
-    snprintf(title, sizeof title, "gradient variance, cost %s, %s layers, %d samples", qdm_cost_name(cost),
+    snprintf(title, sizeof title, "gradient variance, cost %s, %s layers, %d samples", qdm_enum_str(qdm_cost_names, cost),
              Lfix ? ls : "n", S);
     if (qdm_plot_lines(plot, title, "qubits n", "mean_k Var[dC/dtheta_k]", s, na + 1, 1))
       cli_die(CMD, 1, "%s", qdm_errmsg());
@@ -551,7 +546,7 @@ static void json_results(const learn_cfg *cf, const learn_result *res, int nr) {
   qdm_json_kv_int(&j, "steps", cf->steps);
   qdm_json_kv_int(&j, "trials", cf->trials);
   qdm_json_kv_int(&j, "layers", cf->layers);
-  qdm_json_kv_str(&j, "metric", qdm_metric_kind_name(cf->kind));
+  qdm_json_kv_str(&j, "metric", qdm_enum_str(qdm_metric_names, cf->kind));
   qdm_json_kv_num(&j, "lambda", cf->lambda);
   qdm_json_kv_int(&j, "refresh", cf->refresh);
   qdm_json_kv_int(&j, "switch", cf->sw);
@@ -707,7 +702,7 @@ static int act_learn(int argc, char **argv) {
   if (!json)
     printf("state learning: loss 1 - |<t|psi(theta)>|^2, t = U(theta*)|0>; %d steps, %d trials, metric %s, "
            "lambda %g, refresh %d, qngd+adam switches after %d steps\n",
-           cf.steps, cf.trials, qdm_metric_kind_name(cf.kind), cf.lambda, cf.refresh, cf.sw);
+           cf.steps, cf.trials, qdm_enum_str(qdm_metric_names, cf.kind), cf.lambda, cf.refresh, cf.sw);
   for (int k = 0; k < na; k++)
     for (int qi = 0; qi < nq; qi++) {
       learn_result *r = &res[k * nq + qi];

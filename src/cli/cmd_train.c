@@ -3,6 +3,7 @@
 #include <string.h>
 #include "cli.h"
 #include "qdm/density.h"
+#include "qdm/qngd.h"
 #include "qdm/train.h"
 
 static const char *train_help =

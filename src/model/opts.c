@@ -17,8 +17,6 @@ const qdm_enum_name qdm_loss_names[] = {{"infidelity", QDM_LOSS_INFIDELITY}, {"m
 const qdm_enum_name qdm_sampler_names[] = {{"mean", QDM_SAMPLER_MEAN}, {"ddpm", QDM_SAMPLER_DDPM},
                                            {"ddim", QDM_SAMPLER_DDIM}, {"sde", QDM_SAMPLER_SDE}, {NULL, 0}};
 const qdm_enum_name qdm_optim_names[] = {{"adam", QDM_OPTIM_ADAM}, {"qngd", QDM_OPTIM_QNGD}, {NULL, 0}};
-const qdm_enum_name qdm_metric_names[] = {
-    {"full", QDM_METRIC_FULL}, {"block", QDM_METRIC_BLOCK}, {"diag", QDM_METRIC_DIAG}, {NULL, 0}};
 static const qdm_enum_name measure_names[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};
 
 /* ---------------- presets ---------------- */

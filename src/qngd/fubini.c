@@ -33,17 +33,8 @@
 
 enum { CHUNK_BYTES = 64 << 20 };
 
-int qdm_metric_kind_parse(const char *s) {
-  if (!s) return -1;
-  if (!strcmp(s, "full")) return QDM_METRIC_FULL;
-  if (!strcmp(s, "block")) return QDM_METRIC_BLOCK;
-  if (!strcmp(s, "diag")) return QDM_METRIC_DIAG;
-  return -1;
-}
-
-const char *qdm_metric_kind_name(int kind) {
-  return kind == QDM_METRIC_FULL ? "full" : kind == QDM_METRIC_BLOCK ? "block" : kind == QDM_METRIC_DIAG ? "diag" : "?";
-}
+const qdm_enum_name qdm_metric_names[] = {
+    {"full", QDM_METRIC_FULL}, {"block", QDM_METRIC_BLOCK}, {"diag", QDM_METRIC_DIAG}, {NULL, 0}};
 
 int qdm_metric_layer_bounds(int P, int nblocks, int *bounds) {
   if (!bounds) return qdm_fail(QDM_EINVAL, "qdm_metric_layer_bounds: bounds is NULL");

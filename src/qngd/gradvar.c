@@ -16,17 +16,8 @@
 #include <time.h>
 #include "qdm/qngd.h"
 
-int qdm_cost_parse(const char *s) {
-  if (!s) return -1;
-  if (!strcmp(s, "zz")) return QDM_COST_ZZ;
-  if (!strcmp(s, "global")) return QDM_COST_GLOBAL;
-  if (!strcmp(s, "local")) return QDM_COST_LOCAL;
-  return -1;
-}
-
-const char *qdm_cost_name(int cost) {
-  return cost == QDM_COST_ZZ ? "zz" : cost == QDM_COST_GLOBAL ? "global" : cost == QDM_COST_LOCAL ? "local" : "?";
-}
+const qdm_enum_name qdm_cost_names[] = {
+    {"zz", QDM_COST_ZZ}, {"global", QDM_COST_GLOBAL}, {"local", QDM_COST_LOCAL}, {NULL, 0}};
 
 /* diagonal of H at basis index i */
 static double cost_diag(int cost, int n, size_t i) {
