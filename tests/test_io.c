@@ -430,8 +430,25 @@ static void test_plot(void) {
   CHECK(temp_files() == 0, "no temp files left");
 }
 
+/* qdm_fail_wrap keeps the inner message whole: formatting qdm_errmsg()
+ * into its own buffer (what the checkpoint and classifier loaders did)
+ * is undefined behaviour and garbled it. */
+static void test_fail_wrap(void) {
+  qdm_fail(QDM_EFORMAT, "setting epochs: 'abc' is not a number");
+  int e = qdm_fail_wrap(QDM_EIO, "%s", "runs/x/checkpoint.safetensors");
+  CHECK(e == QDM_EIO && !strcmp(qdm_errmsg(), "runs/x/checkpoint.safetensors: setting epochs: 'abc' is not a number"),
+        "wrapped message: '%s'", qdm_errmsg());
+  char longp[700];
+  memset(longp, 'p', sizeof longp - 1);
+  longp[sizeof longp - 1] = 0;
+  qdm_fail(QDM_EINVAL, "inner");
+  qdm_fail_wrap(QDM_EINVAL, "%s", longp);
+  CHECK(strlen(qdm_errmsg()) < 512 && qdm_errmsg()[0] == 'p', "an overlong prefix is cut, not overflowed");
+}
+
 int main(void) {
   setup_dir();
+  test_fail_wrap();
   test_atomic();
   test_json_writer();
   test_json_parser();

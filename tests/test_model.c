@@ -2,7 +2,7 @@
  * gradient against central finite differences of the whole model's loss,
  * for each switchable part (ancilla block, ANO vs Pauli readout, skip,
  * classical bottleneck, conditioning), and the fused unitary path against
- * the gate-by-gate path. */
+ * the gate-by-gate path, and the gradient w.r.t. the input x_t. */
 #include <string.h>
 #include "model_fixture.h"
 
@@ -84,6 +84,38 @@ static void test_ancilla_identity(void) {
   qdm_circuit_free(big);
 }
 
+/* dL/dx_t (the model.h contract: through the encoder and the skip
+ * connection) against central differences of Re and Im of single inputs */
+static void check_dx(const qdm_unet_cfg *cfg, const char *what) {
+  fixture f;
+  fixture_init(&f, cfg, 5, 17);
+  if (!f.m) return;
+  int D = cfg->D;
+  qdm_cplx *dx = malloc((size_t)f.B * D * sizeof *dx);
+  qdm_unet_zero_grad(f.m);
+  CHECK(isfinite(loss_of(&f)) && qdm_unet_backward(f.m, f.g, dx) == QDM_OK, "%s: backward with dx", what);
+  double worst = 0;
+  for (int k = 0; k < 12; k++) {
+    size_t j = (size_t)(k * 7919) % ((size_t)f.B * D);
+    for (int part = 0; part < 2; part++) {
+      qdm_cplx save = f.x[j], h = part ? 1e-6 * I : 1e-6;
+      f.x[j] = save + h;
+      double Lp = loss_of(&f);
+      f.x[j] = save - h;
+      double Lm = loss_of(&f);
+      f.x[j] = save;
+      double fd = (Lp - Lm) / 2e-6, an = part ? cimag(dx[j]) : creal(dx[j]);
+      double err = fabs(an - fd) / (1e-6 + fabs(fd));
+      if (err > worst) worst = err;
+      CHECK(fabs(an - fd) <= 1e-6 + 1e-5 * fabs(fd), "%s: dL/d%s x[%zu] = %.10g, finite difference %.10g", what,
+            part ? "Im" : "Re", j, an, fd);
+    }
+  }
+  CHECK(worst < 1e-3, "%s: dx agrees with finite differences (worst relative error %.2g)", what, worst);
+  free(dx);
+  fixture_free(&f);
+}
+
 int main(void) {
   qdm_unet_cfg c = small_cfg();
   check_gradients(&c, "authors form");
@@ -95,5 +127,8 @@ int main(void) {
   c = small_cfg(); c.n = 3; strcpy(c.ansatz, "hea"); c.layers = 2; check_gradients(&c, "hea, 3 qubits");
   test_fused_equals_gate_path();
   test_ancilla_identity();
+  c = small_cfg(); check_dx(&c, "dx with skip");
+  c = small_cfg(); c.skip = 0; check_dx(&c, "dx without skip");
+  c = small_cfg(); c.classical = 1; check_dx(&c, "dx, classical bottleneck");
   return check_done();
 }

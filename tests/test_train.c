@@ -217,6 +217,23 @@ static void test_bad_data(void) {
   CHECK(access(o.out, F_OK) != 0, "... before any work (no run directory %s)", o.out);
 }
 
+/* A checkpoint with a bad setting: the message names the file and keeps
+ * the setting's own message whole (it was formatted into itself before). */
+static void test_bad_checkpoint_message(void) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/bad-setting.safetensors", dir);
+  double v = 1;
+  qdm_tensor t = {"x", 1, {1, 0, 0, 0}, &v};
+  const char *meta[] = {"format", "qdm-checkpoint-1", "epochs", "abc", NULL};
+  CHECK(qdm_safetensors_write(path, &t, 1, meta) == QDM_OK, "wrote %s", path);
+  qdm_train_opts o;
+  qdm_unet *m = NULL;
+  char want[900];
+  snprintf(want, sizeof want, "%s: setting epochs: 'abc' is not a number", path);
+  CHECK(qdm_checkpoint_load(path, 4, &o, &m) == QDM_EFORMAT && !strcmp(qdm_errmsg(), want) && !m,
+        "message '%s', expected '%s'", qdm_errmsg(), want);
+}
+
 int main(void) {
   const char *base = getenv("QDM_TEST_DIR");
   snprintf(dir, sizeof dir, "%s/train-%d", base ? base : "/tmp", (int)getpid());
@@ -228,5 +245,6 @@ int main(void) {
   test_qngd();
   test_sample();
   test_bad_data();
+  test_bad_checkpoint_message();
   return check_done();
 }

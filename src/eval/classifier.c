@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "qdm/eval.h"
 #include "qdm/io.h"
 #include "qdm/nn.h"
@@ -276,12 +275,6 @@ static void shifted(double *dst, const float *src, int S, int dy, int dx) {
     }
 }
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 static int setup_adam(qdm_classifier *c, qdm_adam *opt, double wd) {
   int err = qdm_adam_init(opt, 0.9, 0.999, 1e-8, 1);
   /* decay on weights only: biases are tensors without a fan-in */
@@ -350,7 +343,7 @@ int qdm_classifier_train(qdm_classifier *c, const qdm_dataset *train, const qdm_
   qdm_rng_seed(&rng, o->seed);
   for (int i = 0; i < n; i++) order[i] = i;
   long long step = 0, steps = (long long)o->epochs * ((n + o->batch - 1) / o->batch);
-  double t0 = now(), va = NAN;
+  double t0 = qdm_now(), va = NAN;
   for (int e = 0; !err && e < o->epochs; e++) {
     for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
       int j = (int)(qdm_rng_u64(&rng) % (uint64_t)(i + 1)), t = order[i];
@@ -362,7 +355,7 @@ int qdm_classifier_train(qdm_classifier *c, const qdm_dataset *train, const qdm_
     if (!err && val) err = qdm_classifier_accuracy(c, val, &va);
     if (!err && !o->quiet)
       fprintf(stderr, "classifier epoch %d/%d  loss %.4f  train acc %.4f  held-out acc %.4f  (%.1f s)\n", e + 1, o->epochs, loss,
-              acc, va, now() - t0);
+              acc, va, qdm_now() - t0);
   }
   if (val_acc) *val_acc = va;
   qdm_adam_free(&opt);
@@ -436,7 +429,7 @@ int qdm_classifier_load(const char *path, qdm_classifier **out) {
   if (!err) err = meta_int(path, "hidden", &g.hidden);
   if (err) return err;
   qdm_classifier *c = qdm_classifier_new(&g, 0);
-  if (!c) return qdm_fail(QDM_EFORMAT, "%s: %s", path, qdm_errmsg());
+  if (!c) return qdm_fail_wrap(QDM_EFORMAT, "%s", path);
   qdm_tensor t[NT];
   tensors_of(c, t);
   if ((err = qdm_safetensors_read(path, t, c->nt))) {

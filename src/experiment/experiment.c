@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include "qdm/eval.h"
 #include "qdm/experiment.h"
 #include "qdm/io.h"
@@ -162,11 +161,6 @@ static int run_key(const qdm_train_opts *t, char *buf, size_t len) {
   return n < 0 || (size_t)n >= len ? qdm_fail(QDM_EINVAL, "experiment: run key too long (data path?)") : QDM_OK;
 }
 
-static int spath(char *dst, size_t len, const char *dir, const char *file) {
-  int n = snprintf(dst, len, "%s/%s", dir, file);
-  return n < 0 || (size_t)n >= len ? qdm_fail(QDM_EINVAL, "path too long: %s/%s", dir, file) : QDM_OK;
-}
-
 static int read_text(const char *path, char **text, size_t *len) {
   FILE *f = fopen(path, "rb");
   if (!f) return QDM_EIO;
@@ -282,12 +276,6 @@ static int train_get(xctx *c, const qdm_train_opts *t, const qdm_dataset **out) 
 
 /* ---- one run ---- */
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
 /* keep up to XGRID_COLS sample images of the run for the picture grid,
  * spread evenly over its labels (gen is ordered by label) */
 static void keep_pictures(xctx *c, int ri, const qdm_dataset *gen, int per_label, int nlabels) {
@@ -316,7 +304,7 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   if (err) return err;
   char key[4096];
   if ((err = run_key(&t, key, sizeof key))) return err;
-  double t0 = now();
+  double t0 = qdm_now();
   int reuse = reusable(t.out, key);
   if (!o->quiet)
     fprintf(stderr, "qdm experiment: %s seed %d: %s (%s, digits %s, %d epochs)\n", x->name, seed, reuse ? "reusing" : "training",
@@ -329,10 +317,10 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   so.n = c->n_eval;
   snprintf(so.labels, sizeof so.labels, "%s", x->digits);
   so.seed = 1000 + (uint64_t)seed;
-  if (!err) err = spath(so.checkpoint, sizeof so.checkpoint, t.out, "best.safetensors");
-  if (!err) err = spath(so.png, sizeof so.png, t.out, "eval-samples.png");
-  if (!err) err = spath(so.idx, sizeof so.idx, t.out, "eval-images-idx3-ubyte.gz");
-  if (!err) err = spath(so.idx_labels, sizeof so.idx_labels, t.out, "eval-labels-idx1-ubyte.gz");
+  if (!err) err = qdm_path_join(so.checkpoint, sizeof so.checkpoint, t.out, "best.safetensors");
+  if (!err) err = qdm_path_join(so.png, sizeof so.png, t.out, "eval-samples.png");
+  if (!err) err = qdm_path_join(so.idx, sizeof so.idx, t.out, "eval-images-idx3-ubyte.gz");
+  if (!err) err = qdm_path_join(so.idx_labels, sizeof so.idx_labels, t.out, "eval-labels-idx1-ubyte.gz");
   if (!err) err = qdm_sample_run(&so);
   qdm_dataset gen;
   memset(&gen, 0, sizeof gen);
@@ -351,7 +339,7 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   if (!err && !o->quiet)
     fprintf(stderr, "qdm experiment: %s seed %d: loss %.4g, FD %.3f (floor %.3f), score %.2f, precision %.3f, recall %.3f (%.0f s)\n",
             x->name, seed, r->loss, r->ev.fid, r->ev.fid_floor, r->ev.classifier_score, r->ev.precision, r->ev.recall,
-            now() - t0);
+            qdm_now() - t0);
   return err;
 }
 
@@ -432,7 +420,7 @@ int qdm_experiment_run(const qdm_experiment_opts *o) {
   if (!err) err = qdm_mkdirs(o->out);
   if (!err) err = setup_reference(&c);
   if (!err) err = qdm_classifier_obtain(o->classifier, o->data, o->quiet, &c.clf);
-  double t0 = now();
+  double t0 = qdm_now();
   /* a failed run leaves a gap in the table; only an interrupt stops the rest */
   for (int i = 0; !err && i < c.nruns; i++)
     for (int s = 1; !err && s <= o->seeds; s++) {
@@ -442,7 +430,7 @@ int qdm_experiment_run(const qdm_experiment_opts *o) {
         err = QDM_OK;
       }
     }
-  c.seconds = now() - t0;
+  c.seconds = qdm_now() - t0;
   if (!err) err = xreport_write(&c);
   if (!err && !o->quiet) fprintf(stderr, "qdm experiment: wrote %s/results.md, results.json, grid.png (%.0f s)\n", o->out, c.seconds);
   xctx_free(&c);

@@ -163,7 +163,7 @@ static int run_pairs(const source *s, const qdm_expr_opts *o, double *F, double 
     for (int i = 0; i < S; i++) {
       if (e) continue;
       qdm_rng rng;
-      qdm_rng_seed(&rng, o->seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1)));
+      qdm_rng_stream(&rng, o->seed, (uint64_t)i);
       if ((e = sample_state(s, &rng, theta, U, pa)) || (e = sample_state(s, &rng, theta, U, pb))) continue;
       F[i] = fidelity(pa, pb, dim);
       Q[2 * i] = mw_nocheck(pa, s->n);

@@ -220,8 +220,10 @@ static int alloc_acts(qdm_unet *m) {
   const qdm_unet_cfg *c = &m->cfg;
   size_t R = (size_t)m->max_rows, H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
   size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G;
+  /* scratch rows dA, dB2, dC hold any layer's row, or a complex state (2d) */
   size_t wide = H > D2 ? H : D2;
   if (din > wide) wide = din;
+  if (2 * d > wide) wide = 2 * d;
   size_t need = R * (D2 + 2 * H + 3 * d + 2 + d + 1) /* xr h1 h2 ln h3 amp amp_n */
                 + R * d * 2 * 8                      /* eight complex state buffers */
                 + R * 3                              /* bnorm gnorm zf */
@@ -665,15 +667,15 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
   if (err) return err;
   m->B = 0; /* no backward until this forward completes */
   if (m->hw && m->cfg.shots > 0) qdm__hw_seed_rows(m->hw, x, m->cfg.D, t, labels, B);
-  double t0 = omp_get_wtime();
+  double t0 = qdm_now();
   encoder_forward(m, x, B);
-  double t1 = omp_get_wtime();
+  double t1 = qdm_now();
   if (m->cfg.classical) classical_forward(m, B);
   else if ((err = quantum_forward(m, B))) return err;
   m->B = B;
-  double t2 = omp_get_wtime();
+  double t2 = qdm_now();
   decoder_forward(m, B, out);
-  double t3 = omp_get_wtime();
+  double t3 = qdm_now();
   m->t_dense += (t1 - t0) + (t3 - t2);
   m->t_circuit += t2 - t1;
   return QDM_OK;
@@ -683,17 +685,17 @@ int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
   if (!m || !dout || m->B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_backward: no forward pass to differentiate");
   int B = m->B;
   double *dfeat = m->feat; /* forward features are consumed by now */
-  double t0 = omp_get_wtime();
+  double t0 = qdm_now();
   decoder_backward(m, dout, B, dfeat);
-  double t1 = omp_get_wtime();
+  double t1 = qdm_now();
   double *damp = m->h3; /* LayerNorm output is not needed by backward */
   int err = QDM_OK;
   if (m->cfg.classical) classical_backward(m, dfeat, damp, B);
   else err = quantum_backward(m, dfeat, damp, B);
   if (err) return err;
-  double t2 = omp_get_wtime();
+  double t2 = qdm_now();
   encoder_backward(m, damp, B, dx);
-  double t3 = omp_get_wtime();
+  double t3 = qdm_now();
   m->t_dense += (t1 - t0) + (t3 - t2);
   m->t_circuit += t2 - t1;
   return QDM_OK;

@@ -13,7 +13,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "qdm/qngd.h"
 
 const qdm_enum_name qdm_cost_names[] = {
@@ -26,16 +25,12 @@ static double cost_diag(int cost, int n, size_t i) {
   return (double)(n - __builtin_popcountll(i)) / n;
 }
 
-static uint64_t stream_seed(uint64_t seed, int s) {
-  return seed * 0x9E3779B97F4A7C15ull + 0xD1B54A32D192ED03ull * (uint64_t)(s + 1);
-}
-
 /* dC/dtheta of one sample into grad (P values). */
 static int one_sample(const qdm_circuit *c, const double *h, uint64_t seed, int s, double *theta,
                       qdm_cplx *psi, qdm_cplx *lam, double *grad) {
   size_t dim = (size_t)1 << c->n;
   qdm_rng r;
-  qdm_rng_seed(&r, stream_seed(seed, s));
+  qdm_rng_stream(&r, seed, (uint64_t)s);
   for (int k = 0; k < c->nparams; k++) theta[k] = 2 * M_PI * qdm_rng_uniform(&r);
   qdm_zero_state(psi, c->n, 1);
   int e = qdm_run(c, theta, NULL, 0, psi, 1);
@@ -102,12 +97,6 @@ int qdm_gradvar_circuit(const qdm_circuit *c, int cost, int samples, uint64_t se
   return QDM_OK;
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 int qdm_gradvar_ansatz(const char *ansatz, int n, int layers, const qdm_ansatz_opts *o, int cost, int samples,
                        uint64_t seed, qdm_gradvar_result *out) {
   const char *who = "qdm_gradvar_ansatz";
@@ -126,14 +115,14 @@ int qdm_gradvar_ansatz(const char *ansatz, int n, int layers, const qdm_ansatz_o
     qdm_circuit_free(c);
     return qdm_fail(QDM_ENOMEM, "%s: out of memory", who);
   }
-  double t0 = now_s();
+  double t0 = qdm_now();
   int e = qdm_gradvar_circuit(c, cost, samples, seed, NULL, var);
   if (!e) {
     out->n = n;
     out->layers = layers;
     out->nparams = P;
     out->samples = samples;
-    out->seconds = now_s() - t0;
+    out->seconds = qdm_now() - t0;
     for (int k = 0; k < P; k++) {
       out->var_mean += var[k] / P;
       if (var[k] > out->var_max) out->var_max = var[k];
