@@ -281,7 +281,7 @@ static void test_counts(void) {
   CHECK(qdm_ansatz_nparams("conv", 4, 1, &ring) == 12, "conv ring adds (3,0)");
   CHECK(qdm_ansatz_nparams("phasemix", 4, 2, NULL) == 6, "phasemix: n-1 per layer");
   CHECK(qdm_ansatz_nparams("paper", 4, 1, NULL) == 12, "paper: 9 + 3");
-  CHECK(qdm_ansatz_nparams("authors", 4, 10, NULL) == 160, "authors: 16 per layer (DESIGN.md)");
+  CHECK(qdm_ansatz_nparams("authors", 4, 10, NULL) == 160, "authors: 16 per layer (the authors' configuration)");
   CHECK(qdm_ansatz_nparams("qcnn", 4, 1, NULL) == 3 * 5 + 2 * 2 + 5 + 2, "qcnn n=4: 3 blocks, 2 pools, 1 block, 1 pool");
   CHECK(qdm_ansatz_nparams("qcnn", 8, 1, NULL) == (7 + 3 + 1) * 5 + (4 + 2 + 1) * 2, "qcnn n=8");
   CHECK(qdm_ansatz_nparams("mera", 4, 1, NULL) == 20, "mera n=4: 4 blocks of 5");

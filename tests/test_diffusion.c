@@ -38,7 +38,7 @@ static void test_schedules(void) {
   CHECK_NEAR(s.beta[10], 0.01801, 1e-15, "authors beta_10 (0.02 is never reached)");
   CHECK_NEAR(s.alpha_bar[10], pa, 1e-14, "authors alpha_bar_10 = independent product");
   CHECK(fabs(s.alpha_bar[10] - 0.9129) < 1e-4, "authors alpha_bar_10 = %.6f, about 0.913", s.alpha_bar[10]);
-  /* The "about 0.89" of DESIGN.md / "0.8950": the product over all eleven
+  /* The "about 0.89" once quoted / "0.8950": the product over all eleven
    * linspace values, their alphas_bar[11], which no t in 1..T reaches. */
   CHECK(fabs(p11 - 0.8950) < 5e-4, "product of all 11 betas = %.6f ~ 0.8950", p11);
   CHECK(fabs(s.alpha_bar[10] - p11) > 0.01, "authors' alpha_bar_T is not the quoted 0.895");

@@ -2,7 +2,7 @@
  * section 6) against outside values: ln 75 for an idle circuit, Haar
  * states (KL near 0, mean Meyer-Wallach (2^n-2)/(2^n+1)), Meyer-Wallach of
  * product, GHZ and W states, a hand-computed KL, the Haar bin integral,
- * the authors' published benchmark (DESIGN.md section 2), and the PNG
+ * the authors' published benchmark (docs/architecture.md), and the PNG
  * writers. */
 #include <math.h>
 #include <omp.h>
@@ -124,13 +124,13 @@ static void test_circuits(void) {
   /* sim1 builds product states only */
   run_ansatz("sim1", 4, 2, QDM_INIT_NONE, 1000, &r);
   CHECK(r.entangling < 1e-13, "sim1 (no entangling gates) has MW 0, got %g", r.entangling);
-  /* The authors' benchmark (DESIGN.md section 2): 4 qubits, 5 layers,
+  /* The authors' benchmark (docs/architecture.md): 4 qubits, 5 layers,
    * RY(pi/4) first: MW about 0.823 (Haar 14/17), KL about 0.002 (their
    * estimator floor). Our per-state MW spread is 0.077, so at 2S = 10^4
    * states the standard error is 0.0008. */
   run_ansatz("authors", 4, 5, QDM_INIT_RY_PI4, 5000, &r);
   CHECK(fabs(r.entangling - 0.823) < 0.006, "authors L=5 MW %.4f vs published 0.823", r.entangling);
-  CHECK(fabs(r.entangling - 0.82) < 0.02, "issue 3: MW within 0.02 of 0.82 (got %.4f)", r.entangling);
+  CHECK(fabs(r.entangling - 0.82) < 0.02, "the authors' MW within 0.02 of 0.82 (got %.4f)", r.entangling);
   CHECK(r.expressibility < 0.01, "authors L=5 KL %.4f < 0.01", r.expressibility);
   /* a weakly expressive circuit is clearly distinguished: one layer of sim9 */
   run_ansatz("sim9", 4, 1, QDM_INIT_NONE, 2000, &r);

@@ -1,4 +1,4 @@
-/* test_model_noise.c -- the image model's hardware-realism paths (issue 7):
+/* test_model_noise.c -- the image model's hardware-realism paths:
  * noisy density-matrix blocks (gradients against central finite
  * differences; P = 0 equals the exact state-vector path; P = 1 gives the
  * maximally mixed state, so y_k = tr(H_k) / d), and shot estimates

@@ -67,7 +67,7 @@ int qdm_dataset_split(const qdm_dataset *d, double heldout, qdm_dataset *train, 
 /* In place: every image through qdm_preprocess to size x size. */
 int qdm_dataset_preprocess(qdm_dataset *d, int size);
 
-/* ---- preprocessing (the authors' pipeline, DESIGN.md section 2) ---- */
+/* ---- preprocessing (the authors' pipeline, docs/architecture.md) ---- */
 /* Bilinear resize of one h x w image to oh x ow exactly as PyTorch
  * F.interpolate(mode='bilinear', align_corners=False, antialias=False):
  * source coordinate (i + 1/2) h/oh - 1/2, clamped below at 0, neighbours

@@ -2,7 +2,7 @@
  * (HEA) and Hamiltonian-variational (HVA) layers (4.1), QCNN and MERA
  * (4.2), the Vatan-Williams block and its brick layers (4.3), phase mixing
  * (4.4, eq. 20), their combination (the report's ansatz) and the authors'
- * code form (DESIGN.md section 2). The 19 circuits of Sim et al. live in
+ * code form (docs/architecture.md). The 19 circuits of Sim et al. live in
  * sim.c. Builders only append gates; see include/qdm/circuits.h for the
  * parameter-offset and return conventions. */
 #include <math.h>
@@ -149,7 +149,7 @@ int qdm_paper(qdm_circuit *c, int layers, int param_offset, int ring) {
   return p - param_offset;
 }
 
-/* The authors' code form (DESIGN.md section 2): conv on (0,1), (2,3), ...;
+/* The authors' code form (docs/architecture.md): conv on (0,1), (2,3), ...;
  * conv on (1,2), (3,0) (wrap-around); H on all; CZ chain; RX per qubit.
  * n = 4: 16 parameters per layer. */
 int qdm_authors(qdm_circuit *c, int layers, int param_offset) {

@@ -1,4 +1,4 @@
-/* resize.c -- the authors' preprocessing (DESIGN.md section 2): each 28x28
+/* resize.c -- the authors' preprocessing (docs/architecture.md): each 28x28
  * image as pixel/255, divided by its L2 norm, then bilinearly resized to
  * 16x16 the way PyTorch's F.interpolate(mode='bilinear',
  * align_corners=False) does it, so that qdm trains on the same 256 numbers.

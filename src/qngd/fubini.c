@@ -208,7 +208,7 @@ static int sweep(const qdm_circuit *c, const double *theta, const double *x, int
 /* The sweep makes one engine call per parametric gate (group), each a few
  * gates on (1 + P) R states, and the Gram matrix is a handful of small
  * BLAS calls. Below ~2^20 amplitude updates per gate, waking a second
- * thread per call costs more than the call (DESIGN.md section 4: up to a
+ * thread per call costs more than the call (docs/architecture.md, "Where the time goes": up to a
  * millisecond here, worse when the machine is loaded), so such calls run
  * on the calling thread: omp_set_num_threads changes only this thread's
  * setting, which the engine's regions and OpenBLAS (OpenMP build) follow.

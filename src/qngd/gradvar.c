@@ -8,7 +8,7 @@
  * respect to psi is 2 H psi, and one adjoint sweep (qdm_run_adjoint) gives
  * dC/dtheta for all P parameters of a sample at the price of ~3 circuit
  * passes. Samples are independent, so they run in parallel over whole
- * circuits (DESIGN.md section 4) and each draws from its own stream. */
+ * circuits (docs/architecture.md, "Where the time goes") and each draws from its own stream. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>

@@ -81,7 +81,7 @@ int qdm_qngd_set_metric(qdm_qngd *o, const double *g) {
     return QDM_OK;
   }
   /* Small factorizations run on this thread: OpenBLAS's second thread costs
-   * more to wake than a P <= 1024 Cholesky takes (DESIGN.md section 4). */
+   * more to wake than a P <= 1024 Cholesky takes (docs/architecture.md, "Where the time goes"). */
   int saved = P <= 1024 ? omp_get_max_threads() : 0, e = QDM_OK;
   if (saved) omp_set_num_threads(1);
   /* Only the blocks are copied: the solve never reads anything else. */

@@ -249,7 +249,7 @@ static int run_check(const qdm_circuit *c, const double *theta, const double *x,
   return QDM_OK;
 }
 
-/* threads over rows only, and only when a row is real work (DESIGN.md 4) */
+/* threads over rows only, and only when a row is real work (docs/architecture.md) */
 static int row_threads(const qdm_circuit *c, int rows) {
   double work = (double)rows * c->ngates * (double)((size_t)1 << (2 * c->n));
   int nt = qdm_threads();

@@ -1,4 +1,4 @@
-/* fused.c -- the fused path for small registers (DESIGN.md section 4): the
+/* fused.c -- the fused path for small registers (docs/architecture.md, "Where the time goes"): the
  * circuit for a group of rows depends only on the parameters, so build its
  * 2^n x 2^n unitary once, apply it to all rows as one zgemm, and in the
  * backward pass reduce the rows to one dL/dU before a single adjoint sweep

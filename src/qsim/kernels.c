@@ -13,7 +13,7 @@ int qdm__sim_path = 0;
 void qdm_set_sim_path(int path) { qdm__sim_path = path; }
 
 
-/* A parallel region costs about 1.2 us here (DESIGN.md section 4): thread only
+/* A parallel region costs about 1.2 us here (docs/architecture.md, "Where the time goes"): thread only
  * loops of at least ~2^15 amplitude updates. */
 int qdm__parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
@@ -38,7 +38,7 @@ qdm_circuit qdm_circuit_view(const qdm_circuit *c, int from, int to) {
 
 /* Splits the groups [0, cnt) into one contiguous part per thread (parts a
  * multiple of `step`). The parallel region is entered only when the work is
- * worth it: entering one costs ~1.2 us even with if(0) (DESIGN.md 4). */
+ * worth it: entering one costs ~1.2 us even with if(0) (docs/architecture.md). */
 #define FOR_PARTS(par, cnt, step, kb, ke, BODY)                                     \
   do {                                                                              \
     if (par) {                                                                      \
