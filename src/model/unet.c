@@ -523,11 +523,45 @@ static void measure_backward(qdm_unet *m, const double *dy, qdm_cplx *g3, int B)
 
 static int nmeas(const qdm_unet *m) { return m->F - (m->cfg.ancilla ? 1 : 0); }
 
-static int quantum_forward(qdm_unet *m, int B) {
-  int d = m->d, K = nmeas(m), err = QDM_OK;
-  /* amplitudes (real) -> states, gathered into group order */
+/* The seam between the classical layers and the circuits. The encoder's
+ * amplitudes (row order) become states psi0 (complex128, group order); the
+ * measured features y, z (group order) go back to the decoder's input
+ * (row order). Backward mirrors both. */
+static void bottleneck_gather(qdm_unet *m, int B) {
+  int d = m->d;
   for (int i = 0; i < B; i++)
     for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = m->amp[(size_t)m->perm[i] * d + k];
+}
+
+static void bottleneck_scatter(qdm_unet *m, int B) {
+  int K = nmeas(m);
+  for (int i = 0; i < B; i++) {
+    double *f = m->feat + (size_t)m->perm[i] * m->F;
+    memcpy(f, m->y + (size_t)i * K, K * sizeof(double));
+    if (m->cfg.ancilla) f[K] = m->zf[i];
+  }
+}
+
+/* dfeat (row order) -> dy, dz (group order) */
+static void bottleneck_scatter_backward(qdm_unet *m, const double *dfeat, double *dy, double *dz, int B) {
+  int K = nmeas(m);
+  for (int i = 0; i < B; i++) {
+    const double *f = dfeat + (size_t)m->perm[i] * m->F;
+    memcpy(dy + (size_t)i * K, f, K * sizeof(double));
+    dz[i] = m->cfg.ancilla ? f[K] : 0;
+  }
+}
+
+/* psi0 = amp + 0i: the real part of the co-gradient gpsi0 is dL/damp */
+static void bottleneck_gather_backward(qdm_unet *m, const qdm_cplx *gpsi0, double *damp, int B) {
+  int d = m->d;
+  for (int i = 0; i < B; i++)
+    for (int k = 0; k < d; k++) damp[(size_t)m->perm[i] * d + k] = creal(gpsi0[(size_t)i * d + k]);
+}
+
+static int quantum_forward(qdm_unet *m, int B) {
+  int err = QDM_OK;
+  bottleneck_gather(m, B);
   if (m->noise.kind != QDM_NOISE_NONE) {
     err = qdm__hw_dm_forward(m->hw, m->circ, m->w.theta, m->ano, m->psi0, m->gstart, m->G, m->y);
   } else {
@@ -544,24 +578,15 @@ static int quantum_forward(qdm_unet *m, int B) {
     err = qdm__hw_shots(m->hw, m->ano, m->noise.kind != QDM_NOISE_NONE ? NULL : m->psi3, m->perm, B, m->y,
                         m->cfg.ancilla ? m->zf : NULL);
   if (err) return err;
-  /* features back in row order: [y (K), z] */
-  for (int i = 0; i < B; i++) {
-    double *f = m->feat + (size_t)m->perm[i] * m->F;
-    memcpy(f, m->y + (size_t)i * K, K * sizeof(double));
-    if (m->cfg.ancilla) f[K] = m->zf[i];
-  }
+  bottleneck_scatter(m, B);
   return QDM_OK;
 }
 
 /* dfeat: B x F in row order; writes damp (B x d, row order) */
 static int quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int B) {
-  int d = m->d, K = nmeas(m);
+  int d = m->d;
   double *dy = m->y, *dz = m->zf; /* forward values are no longer needed */
-  for (int i = 0; i < B; i++) {
-    const double *f = dfeat + (size_t)m->perm[i] * m->F;
-    memcpy(dy + (size_t)i * K, f, K * sizeof(double));
-    dz[i] = m->cfg.ancilla ? f[K] : 0;
-  }
+  bottleneck_scatter_backward(m, dfeat, dy, dz, B);
   if (m->noise.kind != QDM_NOISE_NONE) {
     int err = qdm__hw_dm_backward(m->hw, m->circ, m->w.theta, m->gw.theta, m->ano, (qdm_cplx *)m->gw.ano_m, dy, m->psi0,
                                   m->gstart, m->G, m->gz3);
@@ -573,9 +598,7 @@ static int quantum_backward(qdm_unet *m, const double *dfeat, double *damp, int 
       if (m->gstart[g + 1] > m->gstart[g])
         group_backward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g], m->gz3 + (size_t)m->gstart[g] * d, dz);
   }
-  /* psi0 = amp + 0i: the real part of the co-gradient is dL/damp */
-  for (int i = 0; i < B; i++)
-    for (int k = 0; k < d; k++) damp[(size_t)m->perm[i] * d + k] = creal(m->gz3[(size_t)i * d + k]);
+  bottleneck_gather_backward(m, m->gz3, damp, B);
   return QDM_OK;
 }
 
