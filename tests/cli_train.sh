@@ -29,6 +29,10 @@ mkdir -p "$tmp/r1"; printf 'epoch,loss,infidelity,lr,seconds\n1,0.5,0.4,0.001,1.
 "$qdm" plot --runs "$tmp/r1" --y infidelity --log --out "$tmp/p.png"; ok "plot draws a metrics.csv" "[ $? = 0 ] && [ -s $tmp/p.png ]"
 "$qdm" plot --runs "$tmp/r1" --y nosuch --out "$tmp/p2.png" 2>"$tmp/e"; st=$?
 ok "plot names a missing column" "[ $st = 1 ] && grep -q nosuch $tmp/e && [ ! -e $tmp/p2.png ]"
+"$qdm" train --sampler ddpm --sample-steps 3 --out "$tmp/r2" 2>"$tmp/e"; st=$?
+ok "sample steps without ddim refused before any work" "[ $st = 1 ] && grep -q 'only the ddim' $tmp/e && [ ! -e $tmp/r2 ]"
+"$qdm" train --sampler nosuch 2>"$tmp/e"; st=$?
+ok "unknown sampler named with the choices" "[ $st = 2 ] && grep -q \"'nosuch': expected one of mean, ddpm, ddim, sde, ode\" $tmp/e"
 "$qdm" bench --help >/dev/null; ok "bench --help" "[ $? = 0 ]"
 "$qdm" bench nosuch 2>/dev/null; ok "unknown bench exits 2" "[ $? = 2 ]"
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"

@@ -271,7 +271,7 @@ static void test_samplers_oracle(void) {
     for (int sk = 0; sk < 4; sk++) {
       oracle o = {&s, x0, (qdm_pred_kind)kind, 0, -1};
       qdm_denoiser m = {oracle_fn, &o, (qdm_pred_kind)kind};
-      qdm_sampler_cfg cfg = {(qdm_sampler_kind)sk, sk == QDM_SAMPLER_DDIM ? 7 : 0, 0.0, sk == 0};
+      qdm_sampler_cfg cfg = {(qdm_sampler_kind)sk, sk == QDM_SAMPLER_DDIM ? 7 : 0, 0.0, sk == 0, 0};
       qdm_randn(z, B * D, &rng);
       CHECK(qdm_sample(z, &s, &m, &cfg, NULL, B, D, &rng, work) == QDM_OK, "sample %s", names[sk]);
       double e = 0;
@@ -296,7 +296,7 @@ static void test_samplers_oracle(void) {
   CHECK(qdm_step_ddpm(z, &s, &m, 51, NULL, B, D, &rng, work) == QDM_EINVAL, "t > T rejected");
   CHECK(qdm_step_ddim(z, &s, &m, 10, 10, 0, NULL, B, D, NULL, work) == QDM_EINVAL, "t_prev = t rejected");
   qdm_denoiser bad = {failing_fn, NULL, QDM_PRED_EPS};
-  CHECK(qdm_step_sde(z, &s, &bad, 5, NULL, B, D, &rng, work) == QDM_EIO, "callback error passed through");
+  CHECK(qdm_step_sde(z, &s, &bad, 5, 1, NULL, B, D, &rng, work) == QDM_EIO, "callback error passed through");
   qdm_schedule_free(&s);
 }
 
@@ -321,7 +321,7 @@ static void test_step_moments(void) {
       want_m = sqrt(abp) * b / (1 - ab) * 0.8 + sqrt(a) * (1 - abp) / (1 - ab) * -0.4;
       want_v = b * (1 - abp) / (1 - ab);
     } else if (sk == 1) {
-      qdm_step_sde(z, &s, &m, t, NULL, N, 1, &rng, work);
+      qdm_step_sde(z, &s, &m, t, 1, NULL, N, 1, &rng, work);
       double score = -(-0.4 - sqrt(ab) * 0.8) / (1 - ab);
       want_m = -0.4 + b * (-0.2 + score);
       want_v = b;
@@ -343,39 +343,96 @@ static void test_step_moments(void) {
   qdm_schedule_free(&s);
 }
 
+/* mean and unbiased variance of n values */
+static void moments(const double *z, int n, double *mu, double *v) {
+  *mu = *v = 0;
+  for (int i = 0; i < n; i++) *mu += z[i];
+  *mu /= n;
+  for (int i = 0; i < n; i++) *v += (z[i] - *mu) * (z[i] - *mu);
+  *v /= n - 1;
+}
+
 static void test_samplers_gaussian(void) {
   /* 1000 steps reach noise (alpha_bar_T = 4e-5); every sampler driven by the
-   * exact score must turn N(0,1) into the data law N(1.5, 0.5^2). */
+   * exact score of the data law N(1.5, 0.5^2) (whose posterior mean is known
+   * in closed form) must turn N(0, 1) into that law, within sampling error:
+   * the sd of the mean is 0.5/sqrt(N) = 0.008, of the variance
+   * 0.25 sqrt(2/N) = 0.0056; the bounds are 5 sd. */
   qdm_schedule s;
   qdm_schedule_linear(&s, 1000, 1e-4, 0.02);
   enum { N = 4000 };
   static double z[N], work[N];
   gauss g = {&s, 1.5, 0.5};
   qdm_denoiser m = {gauss_fn, &g, QDM_PRED_EPS};
-  const char *names[4] = {"mean", "ddpm", "ddim", "sde"};
-  for (int sk = 1; sk < 4; sk++) {
-    qdm_sampler_cfg cfg = {(qdm_sampler_kind)sk, sk == QDM_SAMPLER_DDIM ? 200 : 0, 0.0, 0};
+  const struct {
+    const char *name;
+    qdm_sampler_cfg cfg;
+  } cases[] = {
+      {"ddpm", {QDM_SAMPLER_DDPM, 0, 0.0, 0, 0}},
+      {"ddim 200 steps, eta 0", {QDM_SAMPLER_DDIM, 200, 0.0, 0, 0}},
+      {"ddim 50 steps, eta 0", {QDM_SAMPLER_DDIM, 50, 0.0, 0, 0}},
+      {"ddim 200 steps, eta 0.5", {QDM_SAMPLER_DDIM, 200, 0.5, 0, 0}},
+      {"ddim all steps, eta 1 (ancestral)", {QDM_SAMPLER_DDIM, 0, 1.0, 0, 0}},
+      {"sde (Euler-Maruyama)", {QDM_SAMPLER_SDE, 0, 0.0, 0, 1}},
+      {"sde, 3 substeps", {QDM_SAMPLER_SDE, 0, 0.0, 0, 3}},
+      {"probability-flow ode", {QDM_SAMPLER_ODE, 0, 0.0, 0, 1}},
+      {"probability-flow ode, 2 substeps", {QDM_SAMPLER_ODE, 0, 0.0, 0, 2}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
     qdm_randn(z, N, &rng);
-    CHECK(qdm_sample(z, &s, &m, &cfg, NULL, N, 1, &rng, work) == QDM_OK, "gaussian %s", names[sk]);
-    double mu = 0, v = 0;
-    for (int i = 0; i < N; i++) mu += z[i];
-    mu /= N;
-    for (int i = 0; i < N; i++) v += (z[i] - mu) * (z[i] - mu);
-    v /= N - 1;
-    /* statistical sd: mean 0.5/sqrt(N) = 0.008, variance 0.25 sqrt(2/N) = 0.0056 */
-    CHECK(fabs(mu - 1.5) < 0.04, "%s: sample mean %g, want 1.5", names[sk], mu);
-    CHECK(fabs(v - 0.25) < 0.03, "%s: sample variance %g, want 0.25", names[sk], v);
+    CHECK(qdm_sample(z, &s, &m, &cases[c].cfg, NULL, N, 1, &rng, work) == QDM_OK, "gaussian %s: %s", cases[c].name,
+          qdm_errmsg());
+    double mu, v;
+    moments(z, N, &mu, &v);
+    CHECK(fabs(mu - 1.5) < 0.04, "%s: sample mean %g, want 1.5", cases[c].name, mu);
+    CHECK(fabs(v - 0.25) < 0.028, "%s: sample variance %g, want 0.25", cases[c].name, v);
   }
-  /* DDIM eta = 1 is ancestral sampling too */
-  qdm_sampler_cfg cfg = {QDM_SAMPLER_DDIM, 0, 1.0, 0};
+  /* the deterministic samplers map the same noise to the same samples */
+  static double z2[N];
+  qdm_sampler_cfg ode = {QDM_SAMPLER_ODE, 0, 0.0, 0, 1};
   qdm_randn(z, N, &rng);
-  qdm_sample(z, &s, &m, &cfg, NULL, N, 1, &rng, work);
-  double mu = 0, v = 0;
-  for (int i = 0; i < N; i++) mu += z[i];
-  mu /= N;
-  for (int i = 0; i < N; i++) v += (z[i] - mu) * (z[i] - mu);
-  v /= N - 1;
-  CHECK(fabs(mu - 1.5) < 0.04 && fabs(v - 0.25) < 0.03, "ddim eta=1: mean %g var %g", mu, v);
+  memcpy(z2, z, sizeof z);
+  qdm_sample(z, &s, &m, &ode, NULL, N, 1, NULL, work);
+  qdm_sample(z2, &s, &m, &ode, NULL, N, 1, NULL, work);
+  CHECK(!memcmp(z, z2, sizeof z), "the ode needs no generator and repeats itself");
+  int times[1001];
+  qdm_sampler_cfg bad = {QDM_SAMPLER_SDE, 10, 0.0, 0, 1};
+  CHECK(qdm_sampler_times(&bad, 1000, times) < 0 && strstr(qdm_errmsg(), "only DDIM"), "steps refused for sde: %s",
+        qdm_errmsg());
+  qdm_sampler_cfg d3 = {QDM_SAMPLER_DDIM, 3, 0.0, 0, 0};
+  CHECK(qdm_sampler_times(&d3, 10, times) == 3 && times[0] == 10 && times[1] == 7 && times[2] == 4 && times[3] == 0,
+        "ddim 3 of 10 steps visits 10, 7, 4, 0");
+  qdm_schedule_free(&s);
+}
+
+/* The bound of eqs. 4-5 with the exact posterior mean of Gaussian data
+ * (x0 ~ N(mu, s^2) per value): every L_{t-1} term is then the expected KL
+ * between the true reverse step and the model's, and the total must equal
+ * its closed form, computed here independently by numerical integration
+ * of each KL over x_t. Checked loosely (Monte Carlo over eps, 2000 rows). */
+static void test_vlb_gaussian(void) {
+  qdm_schedule s;
+  qdm_schedule_linear(&s, 50, 1e-4, 0.3);
+  enum { N = 2000 };
+  static double x0[N], work[3 * N];
+  double mu0 = 0.7, sd0 = 0.4;
+  for (int i = 0; i < N; i++) x0[i] = mu0 + sd0 * qdm_rng_normal(&rng);
+  gauss g = {&s, mu0, sd0};
+  qdm_denoiser m = {gauss_fn, &g, QDM_PRED_EPS};
+  qdm_vlb v;
+  CHECK(qdm_vlb_estimate(&s, &m, x0, NULL, N, 1, &rng, work, &v) == QDM_OK, "vlb: %s", qdm_errmsg());
+  /* independent: E_x0 E_xt ||mu_tilde(xt, x0) - E[mu_tilde | xt]||^2 / (2 beta_tilde)
+   * = post_c0^2 Var[x0 | xt] / (2 beta_tilde) for Gaussian data (per value) */
+  double want = 0;
+  for (int t = 2; t <= s.T; t++) {
+    double ab = s.alpha_bar[t], var_post = sd0 * sd0 * (1 - ab) / (ab * sd0 * sd0 + 1 - ab);
+    want += s.post_c0[t] * s.post_c0[t] * var_post / (2 * s.post_var[t]);
+  }
+  CHECK(fabs(v.diffusion - want) < 0.05 * want, "vlb diffusion terms %.5f, closed form %.5f", v.diffusion, want);
+  double abT = s.alpha_bar[s.T], e2 = mu0 * mu0 + sd0 * sd0;
+  double prior = 0.5 * (abT * e2 + (1 - abT) - 1 - log(1 - abT));
+  CHECK(fabs(v.prior - prior) < 0.05 * fabs(prior) + 1e-4, "vlb prior %.6f, closed form %.6f", v.prior, prior);
+  CHECK(fabs(v.total - (v.prior + v.diffusion + v.decoder)) < 1e-12, "total is the sum of the terms");
   qdm_schedule_free(&s);
 }
 
@@ -388,5 +445,6 @@ int main(void) {
   test_samplers_oracle();
   test_step_moments();
   test_samplers_gaussian();
+  test_vlb_gaussian();
   return check_done();
 }

@@ -157,7 +157,7 @@ static void test_qngd(void) {
 
 static void test_sample(void) {
   qdm_sample_opts s;
-  memset(&s, 0, sizeof s);
+  qdm_sample_opts_default(&s);
   snprintf(s.checkpoint, sizeof s.checkpoint, "%s/straight/best.safetensors", dir);
   s.n = 3;
   snprintf(s.labels, sizeof s.labels, "0,1");

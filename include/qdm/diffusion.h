@@ -130,26 +130,69 @@ int qdm_step_ddpm(double *z, const qdm_schedule *s, const qdm_denoiser *m, int t
  * eta = 0 is deterministic (rng may then be NULL). */
 int qdm_step_ddim(double *z, const qdm_schedule *s, const qdm_denoiser *m, int t, int t_prev,
                   double eta, const int *labels, int B, int D, qdm_rng *rng, double *work);
-/* Reverse-time VP-SDE (eqs. 7-8) by Euler-Maruyama, one step of size 1/T:
- * f = -beta x / 2, g^2 = beta, with beta(t) dt = beta_t, so
- * z <- z + beta_t (z/2 + score) + sqrt(beta_t) n, score = -eps_hat / sqrt(1 - ab_t).
- * No noise at t = 1 (the final step returns the drift mean). */
-int qdm_step_sde(double *z, const qdm_schedule *s, const qdm_denoiser *m, int t,
+/* Reverse-time VP-SDE (eqs. 7-8) by Euler-Maruyama from t to t - 1 in
+ * `substeps` equal substeps of size h = 1/substeps (>= 1): f = -beta x / 2,
+ * g^2 = beta with beta(t) dt = beta_t over one step, so each substep is
+ *   z <- z + beta_t h (z/2 + score) + sqrt(beta_t h) n,  score = -eps_hat / sqrt(1 - ab_t),
+ * the model asked at every substep (at step t: it knows integer steps only).
+ * The last substep of t = 1 adds no noise (it returns the drift mean). */
+int qdm_step_sde(double *z, const qdm_schedule *s, const qdm_denoiser *m, int t, int substeps,
                  const int *labels, int B, int D, qdm_rng *rng, double *work);
+/* The probability-flow ODE, the reverse SDE's deterministic twin with the
+ * same marginals (Song et al. 2021): dx = [f - g^2 score / 2] dt, by Euler
+ * in `substeps` substeps: z <- z + beta_t h (z/2 + score/2). */
+int qdm_step_ode(double *z, const qdm_schedule *s, const qdm_denoiser *m, int t, int substeps,
+                 const int *labels, int B, int D, double *work);
 
-typedef enum { QDM_SAMPLER_MEAN = 0, QDM_SAMPLER_DDPM, QDM_SAMPLER_DDIM, QDM_SAMPLER_SDE } qdm_sampler_kind;
+/* Append-only: the values are stored in checkpoints by name, not number. */
+typedef enum {
+  QDM_SAMPLER_MEAN = 0, QDM_SAMPLER_DDPM, QDM_SAMPLER_DDIM, QDM_SAMPLER_SDE, QDM_SAMPLER_ODE
+} qdm_sampler_kind;
 typedef struct {
   qdm_sampler_kind kind;
-  int steps;   /* DDIM only: number of steps, 1..T (0 = T); t_k = ceil(k T / steps) */
-  double eta;  /* DDIM only */
-  int renorm;  /* scale rows to unit norm after every step (any sampler) */
+  int steps;     /* DDIM: number of steps, 1..T (0 = T); the subsequence t_k = ceil(k T / steps) */
+  double eta;    /* DDIM: 0 deterministic, 1 ancestral-like (Song et al.'s eta) */
+  int renorm;    /* scale rows to unit norm after every step (any sampler) */
+  int substeps;  /* SDE and ODE: Euler substeps per step t (0 = 1) */
 } qdm_sampler_cfg;
+/* The steps a sampler visits: t[0] = T > t[1] > ... > t[n] = 0; returns n
+ * (the number of model steps), or a negative status on a bad cfg. t needs
+ * T + 1 entries. */
+int qdm_sampler_times(const qdm_sampler_cfg *cfg, int T, int *t);
+/* One step of cfg's sampler from t to t_prev (consecutive entries of
+ * qdm_sampler_times), including cfg->renorm. */
+int qdm_sampler_step(double *z, const qdm_schedule *s, const qdm_denoiser *m, const qdm_sampler_cfg *cfg,
+                     int t, int t_prev, const int *labels, int B, int D, qdm_rng *rng, double *work);
 /* Runs the chosen sampler from t = T down to 0 on z, which holds the
  * starting noise x_T (the caller draws it, e.g. qdm_randn then renormalise
- * as the authors do). rng may be NULL for the mean sampler and DDIM eta = 0. */
+ * as the authors do). rng may be NULL for the mean sampler, the ODE and
+ * DDIM eta = 0. */
 int qdm_sample(double *z, const qdm_schedule *s, const qdm_denoiser *m,
                const qdm_sampler_cfg *cfg, const int *labels, int B, int D, qdm_rng *rng,
                double *work);
+
+/* ---- the variational bound (eqs. 4-5) ----
+ * For a model whose reverse steps are p(x_{t-1}|x_t) = N(mu_theta, sigma_t^2 I)
+ * with sigma_t^2 = beta_tilde_t (the ancestral sampler's), per row x0:
+ *   L_T     = KL(q(x_T|x0) || N(0, I))                              (closed form)
+ *   L_{t-1} = ||mu_tilde(x_t, x0) - mu_theta(x_t, t)||^2 / (2 beta_tilde_t), t >= 2
+ *   L_0     = -log N(x0; mu_theta(x_1, 1), beta_1 I)  (beta_tilde_1 = 0, so beta_1
+ *             as Ho et al.; a continuous density, not their 8-bit decoder)
+ * with one x_t = q_sample(x0, eps) per row and t. Values in nats per row
+ * (D values), averaged over the rows. It is the bound of a continuous
+ * density in the model's own data space: comparable between runs with the
+ * same data representation, not with the discretised 8-bit bits/dim of
+ * image papers (a different decoder on data scaled to [-1, 1]). */
+typedef struct {
+  double prior;      /* L_T */
+  double diffusion;  /* sum over t = 2..T of L_{t-1} */
+  double decoder;    /* L_0 */
+  double total;      /* their sum: an upper bound on -log p(x0) */
+  int rows;
+} qdm_vlb;
+/* x0: B rows of D; work: 3 B D doubles. */
+int qdm_vlb_estimate(const qdm_schedule *s, const qdm_denoiser *m, const double *x0, const int *labels, int B, int D,
+                     qdm_rng *rng, double *work, qdm_vlb *out);
 
 #ifdef __cplusplus
 }

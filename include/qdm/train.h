@@ -8,6 +8,7 @@
  * so a bad value fails in a second, not after the last epoch. */
 #ifndef QDM_TRAIN_H
 #define QDM_TRAIN_H
+#include "qdm/data.h"
 #include "qdm/diffusion.h"
 #include "qdm/model.h"
 
@@ -23,7 +24,7 @@ typedef enum { QDM_OPTIM_ADAM = 0, QDM_OPTIM_QNGD = 1 } qdm_optim_kind;
 extern const qdm_enum_name qdm_schedule_names[]; /* authors-linear linear cosine */
 extern const qdm_enum_name qdm_pred_names[];     /* eps x0 mean */
 extern const qdm_enum_name qdm_loss_names[];     /* infidelity mse */
-extern const qdm_enum_name qdm_sampler_names[];  /* mean ddpm ddim sde */
+extern const qdm_enum_name qdm_sampler_names[];  /* mean ddpm ddim sde ode */
 extern const qdm_enum_name qdm_optim_names[];    /* adam qngd */
 
 typedef struct {
@@ -40,7 +41,10 @@ typedef struct {
   double beta_start, beta_end;
   qdm_pred_kind target;   /* what the model predicts */
   qdm_loss_kind loss;
-  qdm_sampler_kind sampler; /* QDM_SAMPLER_MEAN (authors), _DDPM, _DDIM, _SDE */
+  qdm_sampler_kind sampler; /* QDM_SAMPLER_MEAN (authors), _DDPM, _DDIM, _SDE, _ODE */
+  int sample_steps;       /* DDIM: steps of the subsequence (0: all T) */
+  double eta;             /* DDIM: 0 deterministic .. 1 ancestral-like */
+  int sde_substeps;       /* SDE and ODE: Euler substeps per step (0: 1) */
   /* optimisation */
   int epochs, batch;      /* batch = images; every image is used at all T steps */
   double lr, lr_gamma;    /* step decay: lr * gamma^floor(epoch / lr_step) */
@@ -82,14 +86,30 @@ int qdm_train(const qdm_train_opts *o);
  * batches of up to max_rows rows (>= 1). Errors name the file. */
 int qdm_checkpoint_load(const char *path, int max_rows, qdm_train_opts *opts, qdm_unet **model);
 
+/* Longest diffusion a run may have (steps T). */
+#define QDM_MAX_T 10000
+
+/* The sampler a run's settings describe (kind, DDIM steps and eta, SDE/ODE
+ * substeps; the authors' mean sampler renormalises every step). */
+void qdm_train_sampler(const qdm_train_opts *o, qdm_sampler_cfg *cfg);
 /* Generation: the reverse chain from noise for n rows with labels[i] (may
- * be NULL when unconditional), by `sampler` (the run's o->sampler, or any
- * other), drawing from a generator seeded with `seed`. img (n x D floats)
- * receives |z_0|; traj (optional, n x (T + 1) x D) |z_t| for t = T..0.
+ * be NULL when unconditional), by `sampler` (NULL: the run's, see
+ * qdm_train_sampler), drawing from a generator seeded with `seed`. img
+ * (n x D floats) receives |z_0|; traj (optional, n x (T + 1) x D) receives
+ * |z| before the first model step and after each of the S steps the sampler
+ * takes (columns 0..S, S = qdm_sampler_times; S = T unless DDIM skips).
  * Magnitudes are raw (qdm_scale_max scales them for display). The model
  * must have been created for the settings o. */
-int qdm_generate(qdm_unet *m, const qdm_train_opts *o, qdm_sampler_kind sampler, const int *labels, int n,
+int qdm_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_sampler_cfg *sampler, const int *labels, int n,
                  uint64_t seed, float *img, float *traj);
+/* The variational bound of eqs. 4-5 (qdm_vlb_estimate: the ancestral
+ * sampler's reverse steps, a Gaussian decoder) of the model on images
+ * first..first+n-1 of d, preprocessed as the run's training images (16x16,
+ * as x0 with o->data_scale), one noise draw per image and t from `seed`.
+ * *out is in nats per image; *bits_per_dim (may be NULL) is
+ * total / (2 D ln 2), per real value of the complex x0 (Re and Im). */
+int qdm_model_vlb(qdm_unet *m, const qdm_train_opts *o, const qdm_dataset *d, int first, int n, uint64_t seed,
+                  qdm_vlb *out, double *bits_per_dim);
 /* Each of n images of D values scaled to maximum 1 (all-zero images stay). */
 void qdm_scale_max(float *img, int n, int D);
 
@@ -102,6 +122,9 @@ typedef struct {
   int n;
   char labels[64];
   int sampler;            /* qdm_sampler_kind, or -1 for the checkpoint's */
+  int sample_steps;       /* DDIM steps, -1: the checkpoint's */
+  double eta;             /* DDIM eta, < 0: the checkpoint's */
+  int sde_substeps;       /* SDE/ODE substeps, -1: the checkpoint's */
   uint64_t seed;
   char png[1024];
   char idx[1024];
@@ -110,6 +133,9 @@ typedef struct {
   long shots;             /* 0: as trained; N > 0: sample with N shots; -1: exact readout */
   char noise[32];         /* "": as trained; else e.g. "depolarizing:0.01" or "none" */
 } qdm_sample_opts;
+/* Defaults: 8 images per label, seed 1, everything else as trained. Start
+ * from these (a zeroed struct would ask for sampler 0, the mean sampler). */
+void qdm_sample_opts_default(qdm_sample_opts *o);
 int qdm_sample_run(const qdm_sample_opts *o);
 
 /* `qdm bench train`: `steps` optimisation steps of configuration o, timed. */

@@ -45,7 +45,13 @@ static const char *train_help =
     "                    blocks as density matrices; needs --ancilla-block off\n"
     "diffusion:\n"
     "  --schedule authors-linear|linear|cosine  --T N  --target mean|x0|eps\n"
-    "  --loss infidelity|mse  --sampler mean|ddpm|ddim|sde  --data-scale X\n";
+    "  --loss infidelity|mse  --data-scale X\n"
+    "sampling (report 2.1.2, 2.1.4; samples.png, evolution.png and qdm sample):\n"
+    "  --sampler mean|ddpm|ddim|sde|ode   mean: the authors' (z <- predicted mean); ddpm:\n"
+    "            ancestral; ddim: Song et al.; sde: reverse-time SDE (eq. 8) by Euler-Maruyama;\n"
+    "            ode: its probability-flow twin (deterministic)\n"
+    "  --sample-steps N  ddim: N of the T steps (0: all)  --eta X  ddim: 0 deterministic .. 1\n"
+    "  --sde-substeps M  sde/ode: Euler substeps per step (0: 1)\n";
 
 static void copy_opt(cli_args *a, const char *name, char *dst, size_t len) {
   const char *s = cli_str(a, name, NULL);
@@ -78,6 +84,9 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   o->target = (qdm_pred_kind)cli_enum(a, "--target", qdm_pred_names, o->target);
   o->loss = (qdm_loss_kind)cli_enum(a, "--loss", qdm_loss_names, o->loss);
   o->sampler = (qdm_sampler_kind)cli_enum(a, "--sampler", qdm_sampler_names, o->sampler);
+  o->sample_steps = (int)cli_int(a, "--sample-steps", o->sample_steps, 0, QDM_MAX_T);
+  o->eta = cli_double(a, "--eta", o->eta, 0, 10);
+  o->sde_substeps = (int)cli_int(a, "--sde-substeps", o->sde_substeps, 0, 10000);
   o->data_scale = cli_double(a, "--data-scale", o->data_scale, 0, 1e6);
 }
 
@@ -133,18 +142,24 @@ int cmd_sample(int argc, char **argv) {
            "Generates N images per label from a checkpoint written by qdm train (best or\n"
            "latest). --out writes a PNG grid (one row per label); --idx writes the images\n"
            "(16x16, each scaled to max 1) as an IDX file for qdm eval, --idx-labels their labels.\n"
-           "  --sampler mean|ddpm|ddim|sde   default: the one the model was trained for\n"
+           "  --sampler mean|ddpm|ddim|sde|ode   default: the one the model was trained for\n"
+           "  --sample-steps N  ddim: N of the T steps (a subsequence; default: as trained, 0 = all)\n"
+           "  --eta X         ddim: 0 deterministic (default) .. 1 ancestral-like (Song et al.)\n"
+           "  --sde-substeps M  sde and ode: Euler substeps per step (default: as trained, 1)\n"
            "  --shots N       read the circuit out with N shots (0: exact); default: as trained\n"
            "  --noise SPEC    depolarizing:P, amplitude_damping:G or none; default: as trained\n");
     return 0;
   }
   qdm_sample_opts o;
-  memset(&o, 0, sizeof o);
+  qdm_sample_opts_default(&o);
   copy_opt(&a, "--checkpoint", o.checkpoint, sizeof o.checkpoint);
-  o.n = (int)cli_int(&a, "--n", 8, 1, 100000);
+  o.n = (int)cli_int(&a, "--n", o.n, 1, 100000);
   copy_opt(&a, "--labels", o.labels, sizeof o.labels);
-  o.sampler = cli_enum(&a, "--sampler", qdm_sampler_names, -1);
-  o.seed = (uint64_t)cli_int(&a, "--seed", 1, 0, 1L << 62);
+  o.sampler = cli_enum(&a, "--sampler", qdm_sampler_names, o.sampler);
+  o.sample_steps = (int)cli_int(&a, "--sample-steps", o.sample_steps, 0, QDM_MAX_T);
+  o.eta = cli_double(&a, "--eta", o.eta, 0, 10);
+  o.sde_substeps = (int)cli_int(&a, "--sde-substeps", o.sde_substeps, 1, 10000);
+  o.seed = (uint64_t)cli_int(&a, "--seed", (long)o.seed, 0, 1L << 62);
   copy_opt(&a, "--out", o.png, sizeof o.png);
   copy_opt(&a, "--idx", o.idx, sizeof o.idx);
   copy_opt(&a, "--idx-labels", o.idx_labels, sizeof o.idx_labels);

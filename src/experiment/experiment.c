@@ -313,7 +313,7 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   if (!err) err = read_summary(t.out, r);
   /* sample n_eval images per label into the run directory */
   qdm_sample_opts so;
-  memset(&so, 0, sizeof so);
+  qdm_sample_opts_default(&so);
   so.n = c->n_eval;
   snprintf(so.labels, sizeof so.labels, "%s", x->digits);
   so.seed = 1000 + (uint64_t)seed;

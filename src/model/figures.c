@@ -79,6 +79,24 @@ static int forward_png(qdm__run *R, const int *cls, const int *first, int nc) {
   return err;
 }
 
+/* Pictures and numbers come from the model that best.safetensors holds:
+ * the EMA weights when on. ema_in swaps them in (*keep: the trained ones),
+ * ema_out puts the trained weights back. */
+static int ema_in(qdm__run *R, double **keep) {
+  *keep = NULL;
+  if (!R->ema) return QDM_OK;
+  double *w = qdm_unet_params(R->m, NULL);
+  if (!(*keep = malloc(R->np * sizeof **keep))) return qdm_fail(QDM_ENOMEM, "figures: out of memory");
+  memcpy(*keep, w, R->np * sizeof *w);
+  memcpy(w, R->ema, R->np * sizeof *w);
+  return QDM_OK;
+}
+
+static void ema_out(qdm__run *R, double *keep) {
+  if (keep) memcpy(qdm_unet_params(R->m, NULL), keep, R->np * sizeof *keep);
+  free(keep);
+}
+
 static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   char p[2048], names[256][16];
   const char *rl[256];
@@ -89,35 +107,66 @@ static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   float *one = malloc((size_t)nc * D * sizeof(float));
   if (!lab || !img || !traj || !one) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
   for (int i = 0; !err && i < n; i++) lab[i] = cls[i / per];
-  /* sample from the averaged weights, then put the trained ones back */
-  double *w = qdm_unet_params(R->m, NULL), *keep = R->ema ? malloc(R->np * sizeof *keep) : NULL;
-  if (R->ema && !keep) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
-  if (!err && keep) {
-    memcpy(keep, w, R->np * sizeof *keep);
-    memcpy(w, R->ema, R->np * sizeof *w);
-  }
-  if (!err) err = qdm_generate(R->m, &R->o, R->o.sampler, lab, n, R->o.seed + 1, img, NULL);
+  double *keep = NULL;
+  if (!err) err = ema_in(R, &keep);
+  if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, n, R->o.seed + 1, img, NULL);
   for (int i = 0; !err && i < nc; i++) lab[i] = cls[i];
-  if (!err) err = qdm_generate(R->m, &R->o, R->o.sampler, lab, nc, R->o.seed + 2, one, traj);
-  if (keep) memcpy(w, keep, R->np * sizeof *w);
-  free(keep);
+  if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, nc, R->o.seed + 2, one, traj);
+  ema_out(R, keep);
   row_names(cls, nc, names, rl);
   if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "samples.png"))) {
     qdm_scale_max(img, n, D);
     err = qdm_png_grid(p, img, n, side, side, nc, per, 5, rl);
   }
+  /* the chains take S <= T model steps: columns 0..S of each (T + 1)-wide row */
+  qdm_sampler_cfg sc;
+  int times[QDM_MAX_T + 1], S;
+  qdm_train_sampler(&R->o, &sc);
+  S = qdm_sampler_times(&sc, T, times);
+  for (int i = 1; !err && S < T && i < nc; i++)
+    memmove(traj + (size_t)i * (S + 1) * D, traj + (size_t)i * (T + 1) * D, (size_t)(S + 1) * D * sizeof *traj);
   if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "evolution.png"))) {
-    qdm_scale_max(traj, nc * (T + 1), D);
-    err = qdm_png_grid(p, traj, nc * (T + 1), side, side, nc, T + 1, 5, rl);
+    qdm_scale_max(traj, nc * (S + 1), D);
+    err = qdm_png_grid(p, traj, nc * (S + 1), side, side, nc, S + 1, 5, rl);
   }
   free(lab); free(img); free(traj); free(one);
   return err;
 }
 
-static int summary_json(const qdm__run *R) {
+/* The variational bound (eqs. 4-5) on up to 128 held-out images (training
+ * images when none are held out), with the sampling model's weights. */
+#define VLB_IMAGES 128
+static int run_vlb(qdm__run *R, qdm_vlb *v, double *bpd, int *heldout) {
+  const qdm_dataset *d = R->held.n > 0 ? &R->held : &R->data;
+  double *keep;
+  *heldout = R->held.n > 0;
+  int err = ema_in(R, &keep);
+  if (!err) err = qdm_model_vlb(R->m, &R->o, d, 0, d->n < VLB_IMAGES ? d->n : VLB_IMAGES, R->o.seed + 3, v, bpd);
+  ema_out(R, keep);
+  return err;
+}
+
+static void vlb_json(qdm_json *j, const qdm_vlb *v, double bpd, int heldout) {
+  qdm_json_key(j, "vlb");
+  qdm_json_obj(j);
+  qdm_json_kv_num(j, "bits_per_dim", bpd);
+  qdm_json_kv_num(j, "nats_per_image", v->total);
+  qdm_json_kv_num(j, "prior", v->prior);
+  qdm_json_kv_num(j, "diffusion", v->diffusion);
+  qdm_json_kv_num(j, "decoder", v->decoder);
+  qdm_json_kv_int(j, "images", v->rows);
+  qdm_json_kv_str(j, "images_from", heldout ? "heldout" : "train");
+  qdm_json_obj_end(j);
+}
+
+static int summary_json(qdm__run *R) {
   char p[2048];
   qdm_atomic a;
-  int err = qdm_path_join(p, sizeof p, R->o.out, "summary.json");
+  qdm_vlb v;
+  double bpd;
+  int heldout;
+  int err = run_vlb(R, &v, &bpd, &heldout);
+  if (!err) err = qdm_path_join(p, sizeof p, R->o.out, "summary.json");
   if (err || (err = qdm_atomic_open(&a, p))) return err;
   size_t nc, na, ncl;
   qdm_unet_counts(R->m, &nc, &na, &ncl);
@@ -145,6 +194,7 @@ static int summary_json(const qdm__run *R) {
   qdm_json_kv_int(&j, "classical", (long long)ncl);
   qdm_json_kv_int(&j, "total", (long long)(nc + na + ncl));
   qdm_json_obj_end(&j);
+  vlb_json(&j, &v, bpd, heldout);
   qdm_json_obj_end(&j);
   qdm_json_end(&j);
   return qdm_atomic_commit(&a);

@@ -15,7 +15,8 @@ const qdm_enum_name qdm_schedule_names[] = {
 const qdm_enum_name qdm_pred_names[] = {{"eps", QDM_PRED_EPS}, {"x0", QDM_PRED_X0}, {"mean", QDM_PRED_MEAN}, {NULL, 0}};
 const qdm_enum_name qdm_loss_names[] = {{"infidelity", QDM_LOSS_INFIDELITY}, {"mse", QDM_LOSS_MSE}, {NULL, 0}};
 const qdm_enum_name qdm_sampler_names[] = {{"mean", QDM_SAMPLER_MEAN}, {"ddpm", QDM_SAMPLER_DDPM},
-                                           {"ddim", QDM_SAMPLER_DDIM}, {"sde", QDM_SAMPLER_SDE}, {NULL, 0}};
+                                           {"ddim", QDM_SAMPLER_DDIM}, {"sde", QDM_SAMPLER_SDE},
+                                           {"ode", QDM_SAMPLER_ODE}, {NULL, 0}};
 const qdm_enum_name qdm_optim_names[] = {{"adam", QDM_OPTIM_ADAM}, {"qngd", QDM_OPTIM_QNGD}, {NULL, 0}};
 static const qdm_enum_name measure_names[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};
 
@@ -105,6 +106,13 @@ static int check_numbers(const qdm_train_opts *o) {
     return qdm_fail(QDM_EINVAL, "betas %g..%g: expected 0 < start <= end < 1", o->beta_start, o->beta_end);
   if (o->samples_per_class < 1 || o->samples_per_class > 64)
     return qdm_fail(QDM_EINVAL, "samples per class = %d, expected 1..64", o->samples_per_class);
+  if (o->model.T > QDM_MAX_T) return qdm_fail(QDM_EINVAL, "T = %d steps, at most %d", o->model.T, QDM_MAX_T);
+  qdm_sampler_cfg sc;
+  int times[QDM_MAX_T + 1];
+  qdm_train_sampler(o, &sc);
+  if (qdm_sampler_times(&sc, o->model.T, times) < 0) return QDM_EINVAL;
+  if (o->sample_steps && o->sampler != QDM_SAMPLER_DDIM)
+    return qdm_fail(QDM_EINVAL, "sample steps = %d: only the ddim sampler skips steps", o->sample_steps);
   if (o->threads < 0) return qdm_fail(QDM_EINVAL, "threads = %d, expected >= 0 (0: the OpenMP default)", o->threads);
   return QDM_OK;
 }
@@ -159,7 +167,8 @@ static const field fields[] = {
     F_O("limit", T_LONG, limit), F_O("heldout", T_DBL, heldout), F_O("data_scale", T_DBL, data_scale),
     F_E("schedule", schedule, qdm_schedule_names), F_O("beta_start", T_DBL, beta_start),
     F_O("beta_end", T_DBL, beta_end), F_E("target", target, qdm_pred_names), F_E("loss", loss, qdm_loss_names),
-    F_E("sampler", sampler, qdm_sampler_names), F_O("epochs", T_INT, epochs), F_O("batch", T_INT, batch),
+    F_E("sampler", sampler, qdm_sampler_names), F_O("sample_steps", T_INT, sample_steps), F_O("eta", T_DBL, eta),
+    F_O("sde_substeps", T_INT, sde_substeps), F_O("epochs", T_INT, epochs), F_O("batch", T_INT, batch),
     F_O("lr", T_DBL, lr), F_O("lr_gamma", T_DBL, lr_gamma), F_O("lr_step", T_INT, lr_step),
     F_O("circuit_lr", T_DBL, circuit_lr), F_O("ano_lr", T_DBL, ano_lr), F_O("weight_decay", T_DBL, weight_decay),
     F_O("ema", T_DBL, ema), F_O("seed", T_U64, seed), F_O("samples_per_class", T_INT, samples_per_class),

@@ -38,32 +38,43 @@ static void magnitudes(const double *z, int B, int D, float *dst, size_t stride)
     }
 }
 
-static int chain(denoise_ctx *c, const qdm_train_opts *o, const qdm_schedule *sch, qdm_sampler_kind kind,
-                 const int *labels, int B, qdm_rng *rng, double *z, double *work, float *img, float *traj) {
+void qdm_train_sampler(const qdm_train_opts *o, qdm_sampler_cfg *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->kind = o->sampler;
+  cfg->steps = o->sampler == QDM_SAMPLER_DDIM ? o->sample_steps : 0;
+  cfg->eta = o->eta;
+  cfg->substeps = o->sde_substeps;
+  cfg->renorm = o->sampler == QDM_SAMPLER_MEAN; /* the authors renormalise after every step */
+}
+
+/* One chunk of B chains from fresh noise; traj (if non-NULL) gets |z| after
+ * each of the n model steps (columns 0..n of a (T + 1)-column row). */
+static int chain(denoise_ctx *c, const qdm_train_opts *o, const qdm_schedule *sch, const qdm_sampler_cfg *cfg,
+                 const int *times, int nsteps, const int *labels, int B, qdm_rng *rng, double *z, double *work, float *img,
+                 float *traj) {
   int D = c->D, T = o->model.T, err = QDM_OK;
   qdm_denoiser den = {predict, c, o->target};
   size_t stride = (size_t)(T + 1) * D;
   qdm_randn(z, (size_t)B * 2 * D, rng);
-  if (kind == QDM_SAMPLER_MEAN) /* the authors start from unit noise */
+  if (cfg->kind == QDM_SAMPLER_MEAN) /* the authors start from unit noise */
     qdm_cl2norm_forward((qdm_cplx *)z, NULL, (const qdm_cplx *)z, B, D);
-  for (int t = T; t >= 1 && !err; t--) {
-    if (traj) magnitudes(z, B, D, traj + (size_t)(T - t) * D, stride);
-    switch (kind) {
-    case QDM_SAMPLER_MEAN: err = qdm_step_mean(z, sch, &den, t, labels, B, 2 * D, 1, work); break;
-    case QDM_SAMPLER_DDPM: err = qdm_step_ddpm(z, sch, &den, t, labels, B, 2 * D, rng, work); break;
-    case QDM_SAMPLER_DDIM: err = qdm_step_ddim(z, sch, &den, t, t - 1, 0.0, labels, B, 2 * D, rng, work); break;
-    default: err = qdm_step_sde(z, sch, &den, t, labels, B, 2 * D, rng, work);
-    }
+  for (int k = 0; k < nsteps && !err; k++) {
+    if (traj) magnitudes(z, B, D, traj + (size_t)k * D, stride);
+    err = qdm_sampler_step(z, sch, &den, cfg, times[k], times[k + 1], labels, B, 2 * D, rng, work);
   }
-  if (traj) magnitudes(z, B, D, traj + (size_t)T * D, stride);
+  if (traj) magnitudes(z, B, D, traj + (size_t)nsteps * D, stride);
   magnitudes(z, B, D, img, D);
   return err;
 }
 
-int qdm_generate(qdm_unet *m, const qdm_train_opts *o, qdm_sampler_kind kind, const int *labels, int n,
+int qdm_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_sampler_cfg *sampler, const int *labels, int n,
                  uint64_t seed, float *img, float *traj) {
   if (!m || !o || !img || n < 1) return qdm_fail(QDM_EINVAL, "qdm_generate: NULL model, settings or output, or n = %d < 1", n);
-  if (kind < QDM_SAMPLER_MEAN || kind > QDM_SAMPLER_SDE) return qdm_fail(QDM_EINVAL, "sampler %d is not a sampler kind", (int)kind);
+  qdm_sampler_cfg cfg;
+  if (sampler) cfg = *sampler;
+  else qdm_train_sampler(o, &cfg);
+  int times[QDM_MAX_T + 1], nsteps = o->model.T <= QDM_MAX_T ? qdm_sampler_times(&cfg, o->model.T, times) : -QDM_EINVAL;
+  if (nsteps < 0) return -nsteps;
   const qdm_unet_cfg *mc = qdm_unet_config(m);
   if (mc->D != o->model.D || mc->T != o->model.T)
     return qdm_fail(QDM_EINVAL, "qdm_generate: the model (D %d, T %d) was not made for these settings (D %d, T %d)", mc->D,
@@ -84,10 +95,58 @@ int qdm_generate(qdm_unet *m, const qdm_train_opts *o, qdm_sampler_kind kind, co
   qdm_rng_seed(&rng, seed);
   for (int i = 0; !err && i < n; i += chunk) {
     int B = n - i < chunk ? n - i : chunk;
-    err = chain(&c, o, &sch, kind, labels ? labels + i : NULL, B, &rng, z, work, img + (size_t)i * D,
+    err = chain(&c, o, &sch, &cfg, times, nsteps, labels ? labels + i : NULL, B, &rng, z, work, img + (size_t)i * D,
                 traj ? traj + (size_t)i * (T + 1) * D : NULL);
   }
   free(c.t); free(c.in); free(c.out); free(z); free(work);
+  qdm_schedule_free(&sch);
+  return err;
+}
+
+int qdm_model_vlb(qdm_unet *m, const qdm_train_opts *o, const qdm_dataset *d, int first, int n, uint64_t seed,
+                  qdm_vlb *out, double *bits_per_dim) {
+  if (!m || !o || !d || !out || first < 0 || n < 1 || first + n > d->n)
+    return qdm_fail(QDM_EINVAL, "qdm_model_vlb: NULL argument or images %d..%d not in 0..%d", first, first + n - 1, d->n - 1);
+  if (d->h * d->w != o->model.D)
+    return qdm_fail(QDM_EINVAL, "qdm_model_vlb: images of %dx%d values, the model takes %d", d->h, d->w, o->model.D);
+  int D = o->model.D, chunk = 64, err = QDM_OK;
+  qdm_schedule sch = {0};
+  if ((err = qdm__schedule(&sch, o))) return err;
+  denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL};
+  if (o->target == QDM_PRED_X0 && o->data_scale > 0) c.scale = o->data_scale * sqrt((double)D);
+  if (o->target == QDM_PRED_EPS) c.scale = sqrt(2.0 * D);
+  c.t = malloc(chunk * sizeof(int));
+  c.in = malloc((size_t)chunk * D * sizeof(qdm_cplx));
+  c.out = malloc((size_t)chunk * D * sizeof(qdm_cplx));
+  double *x0 = malloc((size_t)chunk * 2 * D * sizeof(double)), *work = malloc((size_t)3 * chunk * 2 * D * sizeof(double));
+  int *idx = malloc(chunk * sizeof(int)), *lab = malloc(chunk * sizeof(int));
+  if (!c.t || !c.in || !c.out || !x0 || !work || !idx || !lab) err = qdm_fail(QDM_ENOMEM, "vlb: out of memory");
+  qdm_rng rng;
+  qdm_rng_seed(&rng, seed);
+  qdm_denoiser den = {predict, &c, o->target};
+  memset(out, 0, sizeof *out);
+  for (int i = 0; !err && i < n; i += chunk) {
+    int B = n - i < chunk ? n - i : chunk;
+    for (int r = 0; r < B; r++) {
+      idx[r] = first + i + r;
+      lab[r] = d->y ? d->y[idx[r]] : 0;
+    }
+    qdm__images_to_x0(d, idx, B, o->data_scale, x0);
+    qdm_vlb part;
+    if ((err = qdm_vlb_estimate(&sch, &den, x0, o->model.conditional ? lab : NULL, B, 2 * D, &rng, work, &part))) break;
+    out->prior += part.prior * B;
+    out->diffusion += part.diffusion * B;
+    out->decoder += part.decoder * B;
+  }
+  if (!err) {
+    out->prior /= n;
+    out->diffusion /= n;
+    out->decoder /= n;
+    out->total = out->prior + out->diffusion + out->decoder;
+    out->rows = n;
+    if (bits_per_dim) *bits_per_dim = out->total / (2.0 * D * log(2.0));
+  }
+  free(c.t); free(c.in); free(c.out); free(x0); free(work); free(idx); free(lab);
   qdm_schedule_free(&sch);
   return err;
 }
@@ -130,6 +189,16 @@ static int sample_model(const qdm_sample_opts *so, qdm_train_opts *o, qdm_unet *
   return err;
 }
 
+void qdm_sample_opts_default(qdm_sample_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->n = 8;
+  o->seed = 1;
+  o->sampler = -1;
+  o->sample_steps = -1;
+  o->eta = -1;
+  o->sde_substeps = -1;
+}
+
 int qdm_sample_run(const qdm_sample_opts *so) {
   if (!so) return qdm_fail(QDM_EINVAL, "qdm_sample_run: NULL options");
   if (so->n < 1 || so->n > 100000) return qdm_fail(QDM_EINVAL, "n = %d: expected 1..100000 images per label", so->n);
@@ -147,8 +216,16 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   float *img = malloc((size_t)n * D * sizeof(float));
   if (!labels || !img) err = qdm_fail(QDM_ENOMEM, "sample: out of memory for %d images", n);
   for (int i = 0; !err && i < n; i++) labels[i] = lab[i / so->n];
-  qdm_sampler_kind kind = so->sampler >= 0 ? (qdm_sampler_kind)so->sampler : o.sampler;
-  if (!err) err = qdm_generate(m, &o, kind, labels, n, so->seed, img, NULL);
+  qdm_sampler_cfg cfg;
+  qdm_train_sampler(&o, &cfg);
+  if (so->sampler >= 0) cfg.kind = (qdm_sampler_kind)so->sampler;
+  if (so->sample_steps >= 0) cfg.steps = so->sample_steps;
+  if (so->eta >= 0) cfg.eta = so->eta;
+  if (so->sde_substeps >= 0) cfg.substeps = so->sde_substeps;
+  if (cfg.kind != QDM_SAMPLER_DDIM && so->sample_steps > 0)
+    err = qdm_fail(QDM_EINVAL, "sample steps = %d: only the ddim sampler skips steps", so->sample_steps);
+  if (cfg.kind != QDM_SAMPLER_DDIM) cfg.steps = 0; /* the checkpoint's ddim steps do not apply */
+  if (!err) err = qdm_generate(m, &o, &cfg, labels, n, so->seed, img, NULL);
   if (!err) qdm_scale_max(img, n, D);
   int side = (int)(sqrt((double)D) + 0.5);
   if (!err && so->png[0]) {
