@@ -17,6 +17,7 @@
 #define QDM_CIRCUITS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "qdm/qsim.h"
 
 #ifdef __cplusplus
@@ -101,6 +102,9 @@ typedef struct {
 /* Build the named ansatz with `layers` layers on all c->n qubits (o may be
  * NULL: no init layer, no ring). Names (see qdm_ansatz_about for each):
  *   hea hva qcnn mera conv phasemix paper authors sim1 ... sim19
+ * or a path ending in ".qasm": that OpenQASM file (see "OpenQASM" below)
+ * is one layer, repeated with fresh parameters; its qubit count must be
+ * c->n; the init layer applies, ring does not.
  * Returns the number of parameters used (>= 0) or a negative status. */
 int qdm_ansatz_build(qdm_circuit *c, const char *name, int layers, int param_offset,
                      const qdm_ansatz_opts *o);
@@ -123,6 +127,91 @@ int qdm_phasemix(qdm_circuit *c, int layers, int param_offset);           /* n-1
 int qdm_paper(qdm_circuit *c, int layers, int param_offset, int ring);
 int qdm_authors(qdm_circuit *c, int layers, int param_offset);
 int qdm_sim(qdm_circuit *c, int id, int layers, int param_offset);        /* id 1..19 */
+
+/* ================= OpenQASM: circuits in and out ================= */
+
+/* Qubit order: register qubit q[i] is qdm qubit i, the (i+1)-th least
+ * significant bit of a basis index (Qiskit's convention); several
+ * registers are laid out in declaration order (qreg a[2]; qreg b[1];:
+ * a[0], a[1], b[0] = qubits 0, 1, 2).
+ *
+ * WRITING (OpenQASM 3, `OPENQASM 3.0; include "stdgates.inc";`,
+ * register `qubit[n] q;`). A qdm angle a * theta[i] + b is written as an
+ * expression in `input float[64] theta_<i>;` (all i < c->nparams are
+ * declared, used or not, so the order survives), or as its value when
+ * theta is given. Numbers are the shortest decimal that reads back to the
+ * same double, or k*pi/m when that is exact, so export -> import is exact.
+ * Gate kinds: I X Y Z H S SDG T TDG SX RX RY RZ P -> id x y z h s sdg t
+ * tdg sx rx ry rz p; U3 -> U (OpenQASM 3's U is qsim.h's U3 exactly);
+ * SWAP -> swap; RXX RYY RZZ -> rxx ryy rzz, which stdgates.inc lacks, so
+ * the file defines them (exactly, from cx, h, rx and rz). Controls (cmask)
+ * -> cx cy cz ch cp crx cry crz cswap ccx where those fit, else
+ * `ctrl(k) @` in front of the base gate; controls first, ascending. DIAG
+ * (unit-modulus entries) -> phase gates: with phi_S the phase at the
+ * local index whose bits are the set S, the Moebius coefficients
+ * c_S = sum_{T in S} (-1)^{|S|-|T|} phi_T give diag = prod_S
+ * exp(i c_S [all qubits of S are 1]), each a (multi-)controlled p(c_S)
+ * (c_{} is gphase, or p on a control); exact up to rounding of the phases.
+ * DENSE has no exact form short of a synthesis qdm does not do: it is an
+ * error naming the gate index, as are per-row inputs (qdm_input angles).
+ *
+ * READING (OpenQASM 2.0 with include "qelib1.inc", OpenQASM 3 with
+ * include "stdgates.inc"; no version line = 3). Without the include only
+ * U and CX (2.0) or U and gphase (3) exist. Known gates (the union of both
+ * libraries that qdm represents, each with its exact OpenQASM 3 meaning):
+ *   U u u3 u2 u1 p phase id u0 x y z h s sdg t tdg sx sxdg rx ry rz
+ *   cx CX cy cz ch csx cp cphase cu1 crx cry crz cu3 cu swap cswap ccx
+ *   c3x c4x rxx ryy rzz (rxx etc. = exp(-i theta P(x)P / 2)), gphase.
+ * Conventions that differ: U/u/u3 (2.0) and U/u (3) are qsim.h's U3;
+ * OpenQASM 3's u3(t, f, l) = e^{-i(f+l)/2} U3 and u2(f, l) = u3(pi/2, f, l);
+ * rz is R_Z = e^{-i l/2} u1. In 2.0 only global phases differ, which 2.0
+ * ignores; under OpenQASM 3's `ctrl @` a global phase becomes a phase on
+ * the control and qdm keeps it. Controlled gates are the exact controlled
+ * matrices (as qelib1.inc's decompositions give up to a global phase):
+ * cu1 = cp = diag(1, 1, 1, e^{i l}); crz = controlled R_Z; cu3(t, f, l) =
+ * controlled U3; cu(t, f, l, g) = controlled e^{i g} U3 (OpenQASM 3 and
+ * Qiskit's 4-parameter cu).
+ * Also read: qreg/creg, qubit/bit registers, broadcasting over whole
+ * registers (h q; cx a, b;), `gate` definitions (a body may call gates
+ * defined before it; checked when called), the modifiers ctrl @,
+ * ctrl(k) @, negctrl @, inv @ and pow(k) @ for integer k, barrier
+ * (ignored), and measurement (measure q -> c; c = measure q;) when no gate
+ * acts on a measured qubit afterwards: the circuit is the unitary before
+ * the measurements. Parameters: `input float[..] name;` and `input angle[..]
+ * name;` become theta[0..P-1] in declaration order. Angle expressions: numbers,
+ * pi/tau/euler (and the letters), the parameters, + - * / ^ ** unary minus,
+ * parentheses, and sin cos tan exp ln sqrt arcsin arccos arctan of
+ * constants; the result must be a * theta + b in at most one parameter.
+ * Anything else (reset, if, for, while, classical variables, opaque, slices,
+ * physical qubits $n, mid-circuit measurement, pow with a non-integer
+ * exponent, ...) is an error "file:line: what" naming the construct.
+ * Limits: 30 qubits, QDM_QASM_MAX_TEXT bytes, expressions 64 deep, gate
+ * calls 64 deep, 8M gates + calls + gate-body tokens in all. */
+#define QDM_QASM_MAX_TEXT (16 << 20)
+
+typedef struct {
+  qdm_circuit *c;  /* the circuit (owned); c->n = qubits declared */
+  int nparams;     /* input parameters: theta[0..nparams-1] in declaration order */
+  char **names;    /* their names as in the file (owned) */
+  int version;     /* 2 or 3 */
+} qdm_qasm;
+
+/* Read an OpenQASM file / text (name: for messages, e.g. the path; NULL =
+ * "<string>"). QDM_OK, or QDM_EFORMAT with "name:line: what" (QDM_EIO,
+ * QDM_ENOMEM); on error *q is empty. Free with qdm_qasm_free. */
+int qdm_qasm_read(const char *path, qdm_qasm *q);
+int qdm_qasm_parse(const char *text, size_t len, const char *name, qdm_qasm *q);
+void qdm_qasm_free(qdm_qasm *q);
+/* Append q's circuit `layers` times to c (c->n must equal q->c->n), layer
+ * l reading theta[param_offset + l P .. + P - 1], P = q->nparams. Returns
+ * layers * P, or a negative status (builder convention above). */
+int qdm_qasm_append(qdm_circuit *c, const qdm_qasm *q, int layers, int param_offset);
+/* Write c as OpenQASM 3 (see above): parameters as inputs (theta NULL) or
+ * bound to theta[0..c->nparams-1]. comment (may be NULL): text written as
+ * `//` lines after the header. Nothing is written if c has no OpenQASM
+ * form. _write goes through a temporary file renamed into place. */
+int qdm_qasm_fwrite(FILE *f, const qdm_circuit *c, const double *theta, const char *comment);
+int qdm_qasm_write(const char *path, const qdm_circuit *c, const double *theta, const char *comment);
 
 /* ============ adaptive non-local observables (report section 5) ============ */
 

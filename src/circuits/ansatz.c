@@ -263,7 +263,13 @@ static const ans_entry lib[] = {
 
 const char *qdm_ansatz_name(int i) { return i >= 0 && i < NLIB ? lib[i].name : NULL; }
 
+static int is_qasm(const char *name) {
+  size_t n = strlen(name);
+  return n > 5 && !strcmp(name + n - 5, ".qasm");
+}
+
 const char *qdm_ansatz_about(const char *name) {
+  if (name && is_qasm(name)) return "the circuit of this OpenQASM 2/3 file, one layer; its inputs are the parameters";
   for (int i = 0; name && i < NLIB; i++)
     if (!strcmp(name, lib[i].name)) return lib[i].about;
   return NULL;
@@ -278,9 +284,25 @@ static int sim_id(const char *name) {
   return *end || id < 1 || id > 19 || name[3] == '0' ? 0 : (int)id;
 }
 
+/* A .qasm ansatz: the file's circuit is one layer (circuits.h). */
+static int build_qasm(qdm_circuit *c, const char *path, int layers, int param_offset) {
+  qdm_qasm q;
+  int e = qdm_qasm_read(path, &q);
+  if (e) return -e;
+  int r = q.c->n == c->n ? qdm_qasm_append(c, &q, layers, param_offset)
+                         : -qdm_fail(QDM_EINVAL, "ansatz %s has %d qubits, the circuit %d", path, q.c->n, c->n);
+  qdm_qasm_free(&q);
+  return r;
+}
+
 static int build_named(qdm_circuit *c, const char *name, int layers, int param_offset, const qdm_ansatz_opts *o) {
   if (o->init == QDM_INIT_RY_PI4)
     for (int q = 0; q < c->n; q++) TRY(qdm_addr(c, QDM_GRY, q, qdm_fixed(M_PI / 4)));
+  if (is_qasm(name)) {
+    if (layers < 0 || param_offset < 0)
+      return -qdm_fail(QDM_EINVAL, "ansatz %s: layers = %d and param_offset = %d, expected >= 0", name, layers, param_offset);
+    return build_qasm(c, name, layers, param_offset);
+  }
   int id = sim_id(name);
   if (id) return qdm_sim(c, id, layers, param_offset);
   if (!strcmp(name, "hea")) return qdm_hea(c, layers, param_offset, o->ring);
@@ -297,7 +319,7 @@ int qdm_ansatz_build(qdm_circuit *c, const char *name, int layers, int param_off
   if (!c) return -qdm_fail(QDM_EINVAL, "qdm_ansatz_build: circuit is NULL");
   if (!name || !qdm_ansatz_about(name))
     return -qdm_fail(QDM_EINVAL, "qdm_ansatz_build: unknown ansatz '%s' (expected hea, hva, qcnn, mera, conv, "
-                     "phasemix, paper, authors or sim1..sim19)", name ? name : "(null)");
+                     "phasemix, paper, authors, sim1..sim19 or a .qasm file)", name ? name : "(null)");
   qdm_ansatz_opts d = {QDM_INIT_NONE, 0};
   if (!o) o = &d;
   if (o->init != QDM_INIT_NONE && o->init != QDM_INIT_RY_PI4)

@@ -59,9 +59,16 @@ static void help(void) {
          "  --metric             with --params: print {\"params\", \"metric\"}, the Fubini-Study\n"
          "                       metric at those parameters (same as qdm qngd metric)\n"
          "  --gradient-variance  barren-plateau test: variance of a cost gradient over random\n"
-         "                       parameters vs qubits, JSON and --plot FILE.png (qdm qngd gradvar)\n\n"
-         "example (the table in docs/circuits_table.md):\n"
-         "  qdm circuit --ansatz haar,hea,paper,authors,sims --qubits 4 --sweep-layers 1,3 --markdown\n");
+         "                       parameters vs qubits, JSON and --plot FILE.png (qdm qngd gradvar)\n"
+         "OpenQASM:\n"
+         "  --qasm FILE          write the circuit (one --ansatz, one --layers) as OpenQASM 3 and exit:\n"
+         "                       parameters as 'input float[64] theta_<i>', or bound to --params;\n"
+         "                       q[i] is qubit i. Any --ansatz may itself be a FILE.qasm (OpenQASM 2\n"
+         "                       or 3): the file's circuit is one layer, its inputs the parameters\n\n"
+         "examples (the first makes the table in docs/circuits_table.md):\n"
+         "  qdm circuit --ansatz haar,hea,paper,authors,sims --qubits 4 --sweep-layers 1,3 --markdown\n"
+         "  qdm circuit --ansatz authors --layers 2 --qasm authors.qasm\n"
+         "  qdm circuit --ansatz authors.qasm --json\n");
 }
 
 static double now_s(void) {
@@ -304,6 +311,23 @@ static int eval_state(const config *cf, const char *name, int layers, const char
   return 0;
 }
 
+/* --qasm FILE: the circuit as OpenQASM 3, bound to --params when given. */
+static int export_qasm(const config *cf, const char *name, int layers, const char *spec, const char *path) {
+  if (!strcmp(name, "haar")) cli_die(CMD, 2, "--qasm: 'haar' is not a circuit");
+  int np, nv = 0;
+  qdm_circuit *c = build(cf, name, layers, &np);
+  double *th = spec ? cli_numbers(CMD, spec, &nv) : NULL;
+  if (spec && nv != np) cli_die(CMD, 2, "--params: %s with %d qubits and %d layers takes %d parameters, got %d", name, cf->qubits, layers, np, nv);
+  char about[256];
+  snprintf(about, sizeof about, "ansatz %s, %d layer(s), init %s%s", name, layers,
+           cf->init == QDM_INIT_RY_PI4 ? "ry-pi4" : "none", cf->ring ? ", ring" : "");
+  if (qdm_qasm_write(path, c, th, about)) cli_die(CMD, 1, "--qasm: %s", qdm_errmsg());
+  printf("wrote %s: %d qubits, %d gates, %d parameters%s\n", path, c->n, c->ngates, np, th ? " (bound)" : "");
+  free(th);
+  qdm_circuit_free(c);
+  return 0;
+}
+
 /* `qdm circuit --metric ...` and `qdm circuit --gradient-variance ...` are
  * `qdm qngd metric ...` and `qdm qngd gradvar ...` (report section 8): the
  * same options, one implementation. */
@@ -357,6 +381,7 @@ int cmd_circuit(int argc, char **argv) {
   cf.hist = cli_str(&a, "--hist", NULL);
   const char *params = cli_str(&a, "--params", NULL);
   int state = cli_flag(&a, "--state");
+  const char *qasm = cli_str(&a, "--qasm", NULL);
   cli_done(&a);
 
   if ((cf.init = qdm_enum_parse(qdm_ansatz_init_names, "--init", init)) < 0) cli_die(CMD, 2, "%s", qdm_errmsg());
@@ -376,6 +401,13 @@ int cmd_circuit(int argc, char **argv) {
   int nn = parse_names(buf, names);
   int L[MAX_LAYERS], nl = sweep ? parse_layers(sweep, L) : (L[0] = layers, 1);
 
+  if (qasm) {
+    if (nn != 1 || nl != 1) cli_die(CMD, 2, "--qasm writes one circuit: give one --ansatz and one --layers");
+    if (state) cli_die(CMD, 2, "--qasm and --state exclude each other");
+    int rc = export_qasm(&cf, names[0], L[0], params, qasm);
+    free(buf);
+    return rc;
+  }
   if (params) {
     if (nn != 1 || nl != 1) cli_die(CMD, 2, "--params evaluates one circuit: give one --ansatz and one --layers");
     int rc = eval_state(&cf, names[0], L[0], params);
