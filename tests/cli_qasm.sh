@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# cli_qasm.sh QDM -- OpenQASM through the real binary: `qdm circuit --qasm`
+# writes a file that, given back as --ansatz FILE.qasm, is the same circuit
+# as the named ansatz (same parameter count and order, so the same seeded
+# expressibility numbers, the same state at given parameters and the same
+# Fubini-Study metric from qdm qngd); a bound export has no inputs; bad
+# files give exit 2 and one line naming the file and line.
+set -u
+QDM=${1:?usage: cli_qasm.sh path/to/qdm}
+fail=0
+pass=0
+ok() { pass=$((pass + 1)); }
+bad() { echo "FAIL: $*" >&2; fail=$((fail + 1)); }
+tmp=$(mktemp -d /tmp/qdm_cli_qasm.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+# the value of "key": number in a JSON file
+num() { grep -o "\"$1\": *[-0-9.e+]*" "$2" | head -1 | sed 's/.*: *//'; }
+
+if "$QDM" circuit --ansatz authors --qubits 4 --layers 2 --qasm "$tmp/a.qasm" >"$tmp/out" 2>"$tmp/err" &&
+   grep -q '^OPENQASM 3.0;' "$tmp/a.qasm" && [ "$(grep -c '^input float\[64\] theta_' "$tmp/a.qasm")" -eq 32 ] &&
+   grep -q "wrote $tmp/a.qasm: 4 qubits" "$tmp/out"; then ok
+else bad "--qasm export: $(cat "$tmp/err")"; fi
+
+# same seed, same parameter count and order: the same numbers to the last digit
+"$QDM" circuit --ansatz authors --qubits 4 --layers 2 --samples 400 --seed 7 --json >"$tmp/named.json" 2>"$tmp/err" ||
+  bad "named run: $(cat "$tmp/err")"
+"$QDM" circuit --ansatz "$tmp/a.qasm" --qubits 4 --samples 400 --seed 7 --json >"$tmp/file.json" 2>"$tmp/err" ||
+  bad "file run: $(cat "$tmp/err")"
+for key in params expressibility entangling_capability entangling_sd; do
+  a=$(num "$key" "$tmp/named.json"); b=$(num "$key" "$tmp/file.json")
+  if [ -n "$a" ] && [ "$a" = "$b" ]; then ok; else bad "$key: named $a, from the file $b"; fi
+done
+
+# the state at given parameters (the file's inputs are theta[0..31] in order)
+P=$(seq -s, 1 32 | sed 's/,/.25,/g').25
+"$QDM" circuit --ansatz authors --qubits 4 --layers 2 --params "$P" --state >"$tmp/s1" 2>"$tmp/err" || bad "state 1"
+"$QDM" circuit --ansatz "$tmp/a.qasm" --qubits 4 --params "$P" --state >"$tmp/s2" 2>"$tmp/err" || bad "state 2"
+state() { sed -n 's/.*"state": *\(\[\[.*\]\]\).*/\1/p' "$1" | tr -d '[] ' | tr ',' '\n'; }
+if paste <(state "$tmp/s1") <(state "$tmp/s2") |
+   awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-12) bad = 1; n++ } END { exit !(n == 32 && !bad) }'; then ok
+else bad "states differ: $(head -c 300 "$tmp/s1") vs $(head -c 300 "$tmp/s2")"; fi
+
+# bound export: no inputs, and as an ansatz it has no parameters
+if "$QDM" circuit --ansatz hva --qubits 3 --layers 2 --params 0.1,0.2,0.3,0.4 --qasm "$tmp/b.qasm" >/dev/null &&
+   ! grep -q '^input' "$tmp/b.qasm" && grep -q '^gate rzz' "$tmp/b.qasm" &&
+   "$QDM" circuit --ansatz "$tmp/b.qasm" --qubits 3 --samples 20 --json >"$tmp/b.json" &&
+   [ "$(num params "$tmp/b.json")" = 0 ]; then ok
+else bad "bound export"; fi
+
+# qdm qngd takes the file as well: the same metric
+"$QDM" qngd metric --ansatz hea --qubits 2 --layers 2 --params 0.3,1,2,3,4,5,6,7 --json >"$tmp/m1" 2>"$tmp/err" &&
+"$QDM" circuit --ansatz hea --qubits 2 --layers 2 --qasm "$tmp/h.qasm" >/dev/null &&
+"$QDM" qngd metric --ansatz "$tmp/h.qasm" --qubits 2 --params 0.3,1,2,3,4,5,6,7 --json >"$tmp/m2" 2>"$tmp/err"
+m() { sed 's/.*"metric": *//' "$1" | tr -d '[] \n' | tr ',' '\n' | head -64; }
+if [ -s "$tmp/m2" ] && paste <(m "$tmp/m1") <(m "$tmp/m2") |
+   awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-12) bad = 1; n++ } END { exit !(n >= 64 && !bad) }'; then ok
+else bad "qngd metric from the file: $(cat "$tmp/err")"; fi
+
+# errors: exit 2, one line on stderr naming the file and line
+expect_error() {
+  local want=$1; shift
+  "$QDM" "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  local lines; lines=$(wc -l <"$tmp/err")
+  if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ] && grep -qF -- "$want" "$tmp/err"; then ok
+  else bad "$* -> rc $rc, $lines stderr lines: $(cat "$tmp/err")"; fi
+}
+printf 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0];\nfoo q[1];\n' >"$tmp/bad.qasm"
+expect_error "$tmp/bad.qasm:5: unknown gate 'foo'" circuit --ansatz "$tmp/bad.qasm" --qubits 2
+expect_error "$tmp/bad.qasm:5: unknown gate 'foo'" qngd metric --ansatz "$tmp/bad.qasm" --qubits 2
+printf 'OPENQASM 3.0;\nqubit[2] q;\nU(0, 0, 0) q[0]\n' >"$tmp/semi.qasm"
+expect_error "$tmp/semi.qasm:3: missing ';'" circuit --ansatz "$tmp/semi.qasm" --qubits 2 --samples 10
+expect_error "has 4 qubits, the circuit 3" circuit --ansatz "$tmp/a.qasm" --qubits 3
+expect_error "--qasm: 'haar' is not a circuit" circuit --ansatz haar --qasm "$tmp/x.qasm"
+expect_error "--qasm writes one circuit" circuit --ansatz hea,sim1 --qasm "$tmp/x.qasm"
+expect_error "takes 8 parameters, got 2" circuit --ansatz hea --qubits 2 --layers 2 --params 1,2 --qasm "$tmp/x.qasm"
+if [ ! -e "$tmp/x.qasm" ]; then ok; else bad "a refused export leaves no file"; fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
