@@ -192,10 +192,8 @@ int qdm_qasm_write(const char *path, const qdm_circuit *c, const double *theta, 
   qdm_atomic a;
   if (e || (e = qdm_atomic_open(&a, path))) return e;
   if ((e = qdm_qasm_fwrite(a.f, c, theta, comment))) {
-    char m[400];
-    snprintf(m, sizeof m, "%s", qdm_errmsg());
     qdm_atomic_abort(&a);
-    return qdm_fail(e, "%s: %s", path, m);
+    return qdm_fail_wrap(e, "%s", path);
   }
   return qdm_atomic_commit(&a);
 }
