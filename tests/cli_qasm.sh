@@ -77,5 +77,30 @@ expect_error "--qasm writes one circuit" circuit --ansatz hea,sim1 --qasm "$tmp/
 expect_error "takes 8 parameters, got 2" circuit --ansatz hea --qubits 2 --layers 2 --params 1,2 --qasm "$tmp/x.qasm"
 if [ ! -e "$tmp/x.qasm" ]; then ok; else bad "a refused export leaves no file"; fi
 
+# qdm export: a tiny trained run (16 synthetic 28 x 28 images; T = 2 x 10 classes) written as OpenQASM
+if "$QDM" export --help | grep -q 'observables.json'; then ok; else bad "export --help"; fi
+mkdir -p "$tmp/data"
+LC_ALL=C awk 'BEGIN { n = 16; printf "%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c%c", 0, 0, 8, 3, 0, 0, 0, n, 0, 0, 0, 28, 0, 0, 0, 28;
+  for (i = 0; i < n; i++) for (p = 0; p < 784; p++) printf "%c", (p % (7 + i % 3) == 0) ? 255 : 0 }' \
+  >"$tmp/data/train-images-idx3-ubyte"
+LC_ALL=C awk 'BEGIN { n = 16; printf "%c%c%c%c%c%c%c%c", 0, 0, 8, 1, 0, 0, 0, n; for (i = 0; i < n; i++) printf "%c", i % 2 }' \
+  >"$tmp/data/train-labels-idx1-ubyte"
+if "$QDM" train --data "$tmp/data" --digits all --hidden 8 --layers 1 --ano 3 --T 2 --epochs 1 --batch 8 \
+     --heldout 0 --quiet --out "$tmp/run" 2>"$tmp/err" &&
+   "$QDM" export --checkpoint "$tmp/run/checkpoint.safetensors" --qasm "$tmp/q" >"$tmp/out" 2>"$tmp/err" &&
+   grep -q "wrote 60 OpenQASM files (20 groups x 3 blocks)" "$tmp/out" &&
+   [ "$(ls "$tmp/q"/t0[12]_label[0-9]_block[123].qasm | wc -l)" -eq 60 ] && grep -q '"re"' "$tmp/q/observables.json" &&
+   grep -q '^qubit\[5\] q;' "$tmp/q/t02_label1_block2.qasm" && grep -q '^qubit\[4\] q;' "$tmp/q/t02_label1_block3.qasm"; then ok
+else bad "train + export: $(cat "$tmp/err")"; fi
+# an exported block reads back as a (parameter-free) ansatz
+if "$QDM" circuit --ansatz "$tmp/q/t01_label0_block1.qasm" --qubits 4 --samples 10 --json >"$tmp/j" 2>"$tmp/err" &&
+   [ "$(num params "$tmp/j")" = 0 ]; then ok; else bad "exported block as an ansatz: $(cat "$tmp/err")"; fi
+expect_error "--checkpoint FILE is required" export --qasm "$tmp/q2"
+expect_error "--qasm DIR is required" export --checkpoint "$tmp/run/checkpoint.safetensors"
+printf 'not a checkpoint' >"$tmp/bad.safetensors"
+"$QDM" export --checkpoint "$tmp/bad.safetensors" --qasm "$tmp/q3" >/dev/null 2>"$tmp/err"
+if [ $? -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q bad.safetensors "$tmp/err" && [ ! -e "$tmp/q3" ]; then ok
+else bad "corrupt checkpoint: $(cat "$tmp/err")"; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -137,6 +137,18 @@ const double *qdm_unet_features(const qdm_unet *m, int *F);
 const qdm_circuit *qdm_unet_block_circuit(const qdm_unet *m, int *nblocks, int *P, int *groups);
 int qdm_unet_block_inputs(const qdm_unet *m, int g, int blk, const qdm_cplx **psi, int *rows);
 
+/* The trained bottleneck as OpenQASM 3 files in dir (created if needed):
+ * for every group g = (t, label) and block, tTT_labelL_blockB.qasm
+ * (tTT_blockB.qasm when unconditional), angles bound (qdm_qasm_write).
+ * Blocks 1 and 3 are U1 and U3 on q[0..n-1]; block 2 is the ancilla
+ * circuit on n + 1 qubits, ancilla q[n]: H, U2 controlled by q[n], H
+ * (the model keeps the ancilla's |0> branch and renormalises; the leaky
+ * ReLU after it is classical). The measurement is not an OpenQASM object:
+ * observables.json holds the K Hermitians H_k = (M_k + M_k^dagger) / 2 as
+ * "re" and "im" arrays [k][row][column] in the files' basis order (or
+ * says "pauli-z"). Every file is written atomically. */
+int qdm_unet_write_qasm(qdm_unet *m, const char *dir);
+
 /* Seconds spent so far in the classical layers (encoder, decoder) and in
  * the bottleneck (circuits and measurement); reset to 0 if asked. */
 void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset);

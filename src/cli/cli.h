@@ -39,6 +39,7 @@ int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_qstate(int argc, char **argv);
 int cmd_circuit(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_qngd(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_classifier(int argc, char **argv), cmd_eval(int argc, char **argv), cmd_experiment(int argc, char **argv);

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "benchmark the engine (sim) and training (train)"},
     {"qstate", cmd_qstate, "quantum diffusion of density matrices: unitary vs ancilla reverse steps"},
     {"circuit", cmd_circuit, "expressibility, entangling capability and Bloch pictures of ansatzes"},
+    {"export", cmd_export, "a checkpoint's trained circuits as OpenQASM 3 files, its observables as JSON"},
     {"qngd", cmd_qngd, "quantum natural gradient: Fubini-Study metric, gradient variance, state learning"},
     {"classifier", cmd_classifier, "train or test the digit classifier whose features qdm eval uses"},
     {"eval", cmd_eval, "Frechet distance, classifier score, precision/recall, memorisation of images"},
