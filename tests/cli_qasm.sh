@@ -7,6 +7,7 @@
 # files give exit 2 and one line naming the file and line.
 set -u
 QDM=${1:?usage: cli_qasm.sh path/to/qdm}
+QDM=$(cd "$(dirname "$QDM")" && pwd)/$(basename "$QDM")
 fail=0
 pass=0
 ok() { pass=$((pass + 1)); }
@@ -101,6 +102,13 @@ printf 'not a checkpoint' >"$tmp/bad.safetensors"
 "$QDM" export --checkpoint "$tmp/bad.safetensors" --qasm "$tmp/q3" >/dev/null 2>"$tmp/err"
 if [ $? -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q bad.safetensors "$tmp/err" && [ ! -e "$tmp/q3" ]; then ok
 else bad "corrupt checkpoint: $(cat "$tmp/err")"; fi
+
+# not yet a model ansatz: a checkpoint stores the ansatz name, and must rebuild without the file
+(cd "$tmp" && "$QDM" train --data data --digits all --ansatz h.qasm --qubits 2 --epochs 1 --quiet --out run2) \
+  >/dev/null 2>"$tmp/err"
+if [ $? -ne 0 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "h.qasm': an OpenQASM file cannot be the model's ansatz yet" \
+   "$tmp/err" && [ ! -e "$tmp/run2" ]; then ok
+else bad "train --ansatz h.qasm: $(cat "$tmp/err")"; fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

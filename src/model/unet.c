@@ -105,6 +105,10 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (c->layers < 0 || c->layers > 200) return qdm_fail(QDM_EINVAL, "model: layers = %d, expected 0..200", c->layers);
   if (c->T < 1 || c->classes < 1) return qdm_fail(QDM_EINVAL, "model: T = %d and classes = %d must be >= 1", c->T, c->classes);
   if (c->measure == QDM_MEASURE_ANO && c->K < 1) return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected >= 1", c->K);
+  size_t na = strnlen(c->ansatz, sizeof c->ansatz);
+  if (na >= 5 && !memcmp(c->ansatz + na - 5, ".qasm", 5)) /* the checkpoint stores the name, not the circuit */
+    return qdm_fail(QDM_EINVAL, "model: ansatz '%.*s': an OpenQASM file cannot be the model's ansatz yet (a "
+                    "checkpoint must rebuild its model without the file)", (int)na, c->ansatz);
   if (qdm_ansatz_nparams(c->ansatz, c->n, c->layers, NULL) < 0)
     return qdm_fail(QDM_EINVAL, "model: unknown ansatz '%s' for %d qubits", c->ansatz, c->n);
   if (c->shots < 0 || c->shots > 1000000000L)
