@@ -501,15 +501,21 @@ static const char *qname(const qp *p, int q, char buf[96]) {
   return buf;
 }
 
+/* buf with room for element n (doubling *cap), or NULL after an error. */
+static void *grow(qp *p, void *buf, int *cap, int n, size_t size) {
+  if (n < *cap) return buf;
+  int c = *cap ? 2 * *cap : 16;
+  void *b = realloc(buf, (size_t)c * size);
+  if (!b) return nomem(p), NULL;
+  *cap = c;
+  return b;
+}
+
 static int push(qp *p, const qdm_gate *g) {
   if (++p->work > MAX_WORK) return perr(p, p->sline, "circuit too large: more than %d gates, calls and gate-body tokens", MAX_WORK);
-  if (p->ng == p->gcap) {
-    int cap = p->gcap ? 2 * p->gcap : 256;
-    qdm_gate *ng = realloc(p->g, (size_t)cap * sizeof *ng);
-    if (!ng) return nomem(p);
-    p->g = ng;
-    p->gcap = cap;
-  }
+  qdm_gate *ng = grow(p, p->g, &p->gcap, p->ng, sizeof *ng);
+  if (!ng) return -1;
+  p->g = ng;
   p->g[p->ng++] = *g;
   return 0;
 }
@@ -981,13 +987,9 @@ static int st_input(qp *p) {
   }
   if (new_name(p, &name, "an input parameter") || expect(p, ";", "the input declaration")) return -1;
   if (p->np == MAX_PARAMS) return perr(p, p->L->prev_line, "more than %d input parameters", MAX_PARAMS);
-  if (p->np == p->pcap) {
-    int cap = p->pcap ? 2 * p->pcap : 16;
-    span *pn = realloc(p->pn, (size_t)cap * sizeof *pn);
-    if (!pn) return nomem(p);
-    p->pn = pn;
-    p->pcap = cap;
-  }
+  span *pn = grow(p, p->pn, &p->pcap, p->np, sizeof *pn);
+  if (!pn) return -1;
+  p->pn = pn;
   p->pn[p->np++] = name;
   return 0;
 }
@@ -1045,13 +1047,9 @@ static int st_gate(qp *p) {
   d.end = (size_t)(CUR.s - p->text);
   adv(p);
   if (p->ndef == MAX_DEFS) return perr(p, open, "more than %d gate definitions", MAX_DEFS);
-  if (p->ndef == p->dcap) {
-    int cap = p->dcap ? 2 * p->dcap : 16;
-    gdef *nd = realloc(p->defs, (size_t)cap * sizeof *nd);
-    if (!nd) return nomem(p);
-    p->defs = nd;
-    p->dcap = cap;
-  }
+  gdef *nd = grow(p, p->defs, &p->dcap, p->ndef, sizeof *nd);
+  if (!nd) return -1;
+  p->defs = nd;
   p->defs[p->ndef++] = d;
   return 0;
 }
