@@ -140,7 +140,7 @@ int qdm_sim(qdm_circuit *c, int id, int layers, int param_offset);        /* id 
  * expression in `input float[64] theta_<i>;` (all i < c->nparams are
  * declared, used or not, so the order survives), or as its value when
  * theta is given. Numbers are the shortest decimal that reads back to the
- * same double, or k*pi/m when that is exact, so export -> import is exact.
+ * same double, or k*pi/m when that is exact: angles read back bit for bit.
  * Gate kinds: I X Y Z H S SDG T TDG SX RX RY RZ P -> id x y z h s sdg t
  * tdg sx rx ry rz p; U3 -> U (OpenQASM 3's U is qsim.h's U3 exactly);
  * SWAP -> swap; RXX RYY RZZ -> rxx ryy rzz, which stdgates.inc lacks, so
@@ -166,14 +166,19 @@ int qdm_sim(qdm_circuit *c, int id, int layers, int param_offset);        /* id 
  * OpenQASM 3's u3(t, f, l) = e^{-i(f+l)/2} U3 and u2(f, l) = u3(pi/2, f, l);
  * rz is R_Z = e^{-i l/2} u1. In 2.0 only global phases differ, which 2.0
  * ignores; under OpenQASM 3's `ctrl @` a global phase becomes a phase on
- * the control and qdm keeps it. Controlled gates are the exact controlled
+ * the control and qdm keeps it; at top level a global phase (gphase, the
+ * phase of u2/u3) is dropped, since a qdm circuit has none (so a DIAG
+ * without controls reads back up to its global phase, and a file meant as
+ * the controlled block of the model should use U, not u3, if the phase
+ * matters). Controlled gates are the exact controlled
  * matrices (as qelib1.inc's decompositions give up to a global phase):
  * cu1 = cp = diag(1, 1, 1, e^{i l}); crz = controlled R_Z; cu3(t, f, l) =
  * controlled U3; cu(t, f, l, g) = controlled e^{i g} U3 (OpenQASM 3 and
  * Qiskit's 4-parameter cu).
  * Also read: qreg/creg, qubit/bit registers, broadcasting over whole
  * registers (h q; cx a, b;), `gate` definitions (a body may call gates
- * defined before it; checked when called), the modifiers ctrl @,
+ * defined before it; checked when called; a definition wins over a known
+ * gate of the same name, as in files that define rzz), the modifiers ctrl @,
  * ctrl(k) @, negctrl @, inv @ and pow(k) @ for integer k, barrier
  * (ignored), and measurement (measure q -> c; c = measure q;) when no gate
  * acts on a measured qubit afterwards: the circuit is the unitary before

@@ -317,14 +317,19 @@ static int export_qasm(const config *cf, const char *name, int layers, const cha
   int np, nv = 0;
   qdm_circuit *c = build(cf, name, layers, &np);
   double *th = spec ? cli_numbers(CMD, spec, &nv) : NULL;
-  if (spec && nv != np) cli_die(CMD, 2, "--params: %s with %d qubits and %d layers takes %d parameters, got %d", name, cf->qubits, layers, np, nv);
+  if (spec && nv != np) {
+    qdm_circuit_free(c);
+    free(th);
+    cli_die(CMD, 2, "--params: %s with %d qubits and %d layers takes %d parameters, got %d", name, cf->qubits, layers, np, nv);
+  }
   char about[256];
   snprintf(about, sizeof about, "ansatz %s, %d layer(s), init %s%s", name, layers,
            cf->init == QDM_INIT_RY_PI4 ? "ry-pi4" : "none", cf->ring ? ", ring" : "");
-  if (qdm_qasm_write(path, c, th, about)) cli_die(CMD, 1, "--qasm: %s", qdm_errmsg());
-  printf("wrote %s: %d qubits, %d gates, %d parameters%s\n", path, c->n, c->ngates, np, th ? " (bound)" : "");
-  free(th);
+  int e = qdm_qasm_write(path, c, th, about), ng = c->ngates;
   qdm_circuit_free(c);
+  free(th);
+  if (e) cli_die(CMD, 1, "--qasm: %s", qdm_errmsg());
+  printf("wrote %s: %d qubits, %d gates, %d parameters%s\n", path, cf->qubits, ng, np, spec ? " (bound)" : "");
   return 0;
 }
 
