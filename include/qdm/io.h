@@ -104,6 +104,18 @@ typedef struct {
 } qdm_series;
 int qdm_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel,
                    const qdm_series *s, int ns, int log_y);
+/* One line plot of a figure: what qdm_plot_lines takes, as a struct (the
+ * strings may be NULL; the series are the caller's). */
+typedef struct {
+  const char *title, *xlabel, *ylabel;
+  const qdm_series *s;
+  int ns;
+  int log_y;
+} qdm_panel;
+/* A figure of npanels line plots, each drawn as qdm_plot_lines draws it,
+ * row by row in a grid of `cols` columns (cols > npanels: one row), under
+ * an optional figure title (NULL: none). */
+int qdm_plot_panels(const char *path, const char *title, const qdm_panel *panels, int npanels, int cols);
 
 /* Pictures of report section 6 (qdm/metrics.h computes what they show). */
 /* Bloch ball with axes, equator, labelled |0>, |1>, and a point per (x, y,

@@ -2,18 +2,19 @@
  * as PNG through cairo: white background, light grid at "nice" ticks
  * (1, 2, 5 x 10^k, or decades on a log axis), muted Tableau-10 colours,
  * anti-aliased 2-pixel lines, markers when there are few points, a legend
- * in the top-right corner. Drawn at 800x500 logical pixels, rendered at 2x
- * for crisp text. Non-finite points (and y <= 0 on a log axis) break the
- * line instead of ruining the range. */
+ * in the top-right corner. A panel is 800x500 logical pixels; a figure is
+ * a grid of panels under an optional title, rendered at 2x for crisp text
+ * (1x past 4 panels, so a large grid stays a few MB). Non-finite points
+ * (and y <= 0 on a log axis) break the line instead of ruining the range. */
 #include <math.h>
-#include <cairo.h>
 #include <stdio.h>
 #include <string.h>
+#include "io/canvas.h"
 #include "qdm/io.h"
 #include "qdm/core.h"
 
 #define PI_ 3.14159265358979323846
-enum { PW = 800, PH = 500, HIDPI = 2, MAX_TICKS = 64 };
+enum { PW = 800, PH = 500, HIDPI = 2, MAX_TICKS = 64, FIG_TITLE_H = 44 };
 
 static const double palette[10][3] = {
     {0x4e, 0x79, 0xa7}, {0xf2, 0x8e, 0x2b}, {0xe1, 0x57, 0x59}, {0x76, 0xb7, 0xb2}, {0x59, 0xa1, 0x4f},
@@ -96,34 +97,21 @@ static double map(const axis *a, double v, double p0, double p1) {
   return p0 + (v - a->lo) / (a->hi - a->lo) * (p1 - p0);
 }
 
-static void font(cairo_t *cr, double size, int bold) {
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-}
+/* The plot area inside a panel, in the panel's logical pixels. */
+typedef struct {
+  double L, R, T, B;
+} box;
 
-static double text_w(cairo_t *cr, const char *t) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, t, &e);
-  return e.x_advance;
+static void set_colour(cairo_t *cr, int k) {
+  const double *c = palette[k % 10];
+  cairo_set_source_rgb(cr, c[0] / 255, c[1] / 255, c[2] / 255);
 }
-
-/* Text anchored at (x, y): ax, ay in {0, 0.5, 1} pick left/centre/right and
- * top/middle/bottom of the ink box. */
-static void text_at(cairo_t *cr, const char *t, double x, double y, double ax, double ay) {
-  cairo_text_extents_t e;
-  cairo_text_extents(cr, t, &e);
-  cairo_move_to(cr, x - ax * e.x_advance, y - e.y_bearing - ay * e.height);
-  cairo_show_text(cr, t);
-}
-
-static void gray(cairo_t *cr, double g) { cairo_set_source_rgb(cr, g, g, g); }
 
 /* The line (clipped to the plot area by the caller) or, when there are at
  * most 30 points, the markers (not clipped, so points on the frame stay round). */
-static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const axis *ay, double L, double R,
-                        double T, double B, int k, int markers) {
-  const double *c = palette[k % 10];
-  cairo_set_source_rgb(cr, c[0] / 255, c[1] / 255, c[2] / 255);
+static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const axis *ay, const box *b, int k,
+                        int markers) {
+  set_colour(cr, k);
   cairo_set_line_width(cr, 2);
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
@@ -131,8 +119,8 @@ static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const 
     for (int i = 0; s->np <= 30 && i < s->np; i++) {
       double x = xval(s, i), y = s->y[i];
       if (!usable(x, 0) || !usable(y, ay->log)) continue;
-      double px = map(ax, x, L, R), py = map(ay, ay->log ? log10(y) : y, B, T);
-      if (px < L - 1 || px > R + 1 || py < T - 1 || py > B + 1) continue;
+      double px = map(ax, x, b->L, b->R), py = map(ay, ay->log ? log10(y) : y, b->B, b->T);
+      if (px < b->L - 1 || px > b->R + 1 || py < b->T - 1 || py > b->B + 1) continue;
       cairo_new_sub_path(cr);
       cairo_arc(cr, px, py, 3.2, 0, 2 * PI_);
     }
@@ -143,7 +131,7 @@ static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const 
   for (int i = 0; i < s->np; i++) {
     double x = xval(s, i), y = s->y[i];
     if (!usable(x, 0) || !usable(y, ay->log)) { pen = 0; continue; }
-    double px = map(ax, x, L, R), py = map(ay, ay->log ? log10(y) : y, B, T);
+    double px = map(ax, x, b->L, b->R), py = map(ay, ay->log ? log10(y) : y, b->B, b->T);
     if (pen) cairo_line_to(cr, px, py);
     else cairo_move_to(cr, px, py);
     pen = 1;
@@ -154,11 +142,11 @@ static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const 
 static void draw_legend(cairo_t *cr, const qdm_series *s, int ns, double R, double T) {
   int nl = 0;
   double w = 0;
-  font(cr, 12, 0);
+  qdm__canvas_font(cr, 12, 0);
   for (int k = 0; k < ns; k++)
     if (s[k].label && *s[k].label) {
       nl++;
-      double tw = text_w(cr, s[k].label);
+      double tw = qdm__canvas_text_w(cr, s[k].label);
       if (tw > w) w = tw;
     }
   if (!nl) return;
@@ -166,129 +154,149 @@ static void draw_legend(cairo_t *cr, const qdm_series *s, int ns, double R, doub
   cairo_rectangle(cr, x0, y0, bw, bh);
   cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
   cairo_fill_preserve(cr);
-  gray(cr, 0.8);
+  qdm__canvas_gray(cr, 0.8);
   cairo_set_line_width(cr, 1);
   cairo_stroke(cr);
   int row = 0;
   for (int k = 0; k < ns; k++) {
     if (!s[k].label || !*s[k].label) continue;
     double yc = y0 + 8 + 18 * row + 9;
-    const double *c = palette[k % 10];
-    cairo_set_source_rgb(cr, c[0] / 255, c[1] / 255, c[2] / 255);
+    set_colour(cr, k);
     cairo_set_line_width(cr, 2);
     cairo_move_to(cr, x0 + 10, yc);
     cairo_line_to(cr, x0 + 34, yc);
     cairo_stroke(cr);
-    gray(cr, 0.2);
-    text_at(cr, s[k].label, x0 + 42, yc, 0, 0.5);
+    qdm__canvas_gray(cr, 0.2);
+    qdm__canvas_text(cr, s[k].label, x0 + 42, yc, 0, 0.5);
     row++;
   }
 }
 
-static void draw(cairo_t *cr, const char *title, const char *xlabel, const char *ylabel, const qdm_series *s,
-                 int ns, const axis *ax, const axis *ay) {
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  font(cr, 12, 0);
-  double tw = 0;
-  for (int i = 0; i < ay->nt; i++) {
-    double w = text_w(cr, ay->lab[i]);
-    if (w > tw) tw = w;
-  }
-  double L = round(16 + (ylabel ? 22 : 0) + tw + 10), R = PW - 28, T = title ? 48 : 22, B = PH - (xlabel ? 58 : 36);
-
-  /* grid: major lines, and the 2..9 minor lines of each decade on log axes */
+/* Grid: major lines, and the 2..9 minor lines of each decade on log axes. */
+static void draw_grid(cairo_t *cr, const axis *ax, const axis *ay, const box *b) {
   cairo_set_line_width(cr, 1);
   for (int i = 0; i < ax->nt; i++) {
-    double x = round(map(ax, ax->t[i], L, R));
-    cairo_move_to(cr, x, T);
-    cairo_line_to(cr, x, B);
+    double x = round(map(ax, ax->t[i], b->L, b->R));
+    cairo_move_to(cr, x, b->T);
+    cairo_line_to(cr, x, b->B);
   }
   for (int i = 0; i < ay->nt; i++) {
-    double y = round(map(ay, ay->t[i], B, T));
-    cairo_move_to(cr, L, y);
-    cairo_line_to(cr, R, y);
+    double y = round(map(ay, ay->t[i], b->B, b->T));
+    cairo_move_to(cr, b->L, y);
+    cairo_line_to(cr, b->R, y);
   }
-  gray(cr, 0.9);
+  qdm__canvas_gray(cr, 0.9);
   cairo_stroke(cr);
   if (ay->log && ay->hi - ay->lo <= 6) {
     for (double d = ay->lo; d < ay->hi; d++)
       for (int m = 2; m <= 9; m++) {
-        double y = map(ay, d + log10(m), B, T);
-        cairo_move_to(cr, L, y);
-        cairo_line_to(cr, R, y);
+        double y = map(ay, d + log10(m), b->B, b->T);
+        cairo_move_to(cr, b->L, y);
+        cairo_line_to(cr, b->R, y);
       }
-    gray(cr, 0.96);
+    qdm__canvas_gray(cr, 0.96);
     cairo_stroke(cr);
   }
+}
 
-  cairo_save(cr);
-  cairo_rectangle(cr, L, T, R - L, B - T);
-  cairo_clip(cr);
-  for (int k = 0; k < ns; k++) draw_series(cr, &s[k], ax, ay, L, R, T, B, k, 0);
-  cairo_restore(cr);
-
-  /* spines, ticks, tick labels */
-  gray(cr, 0.27);
+/* Spines on the left and bottom, ticks, tick labels. */
+static void draw_spines(cairo_t *cr, const axis *ax, const axis *ay, const box *b) {
+  qdm__canvas_gray(cr, 0.27);
   cairo_set_line_width(cr, 1);
-  cairo_move_to(cr, L, T);
-  cairo_line_to(cr, L, B);
-  cairo_line_to(cr, R, B);
+  cairo_move_to(cr, b->L, b->T);
+  cairo_line_to(cr, b->L, b->B);
+  cairo_line_to(cr, b->R, b->B);
   for (int i = 0; i < ax->nt; i++) {
-    double x = round(map(ax, ax->t[i], L, R));
-    cairo_move_to(cr, x, B);
-    cairo_line_to(cr, x, B + 5);
+    double x = round(map(ax, ax->t[i], b->L, b->R));
+    cairo_move_to(cr, x, b->B);
+    cairo_line_to(cr, x, b->B + 5);
   }
   for (int i = 0; i < ay->nt; i++) {
-    double y = round(map(ay, ay->t[i], B, T));
-    cairo_move_to(cr, L, y);
-    cairo_line_to(cr, L - 5, y);
+    double y = round(map(ay, ay->t[i], b->B, b->T));
+    cairo_move_to(cr, b->L, y);
+    cairo_line_to(cr, b->L - 5, y);
   }
   cairo_stroke(cr);
-  gray(cr, 0.25);
-  for (int i = 0; i < ax->nt; i++) text_at(cr, ax->lab[i], map(ax, ax->t[i], L, R), B + 9, 0.5, 0);
-  for (int i = 0; i < ay->nt; i++) text_at(cr, ay->lab[i], L - 9, map(ay, ay->t[i], B, T), 1, 0.5);
+  qdm__canvas_gray(cr, 0.25);
+  qdm__canvas_font(cr, 12, 0);
+  for (int i = 0; i < ax->nt; i++) qdm__canvas_text(cr, ax->lab[i], map(ax, ax->t[i], b->L, b->R), b->B + 9, 0.5, 0);
+  for (int i = 0; i < ay->nt; i++) qdm__canvas_text(cr, ay->lab[i], b->L - 9, map(ay, ay->t[i], b->B, b->T), 1, 0.5);
+}
 
-  for (int k = 0; k < ns; k++) draw_series(cr, &s[k], ax, ay, L, R, T, B, k, 1);
+/* One panel in the PW x PH box at the current origin. */
+static void draw_panel(cairo_t *cr, const qdm_panel *p) {
+  axis ax, ay;
+  make_axis(&ax, p->s, p->ns, 0, 0, 0);
+  make_axis(&ay, p->s, p->ns, 1, p->log_y != 0, 0.03);
+  qdm__canvas_font(cr, 12, 0);
+  double tw = 0;
+  for (int i = 0; i < ay.nt; i++) tw = fmax(tw, qdm__canvas_text_w(cr, ay.lab[i]));
+  box b = {round(16 + (p->ylabel ? 22 : 0) + tw + 10), PW - 28, p->title ? 48 : 22, PH - (p->xlabel ? 58 : 36)};
+  draw_grid(cr, &ax, &ay, &b);
+  cairo_save(cr);
+  cairo_rectangle(cr, b.L, b.T, b.R - b.L, b.B - b.T);
+  cairo_clip(cr);
+  for (int k = 0; k < p->ns; k++) draw_series(cr, &p->s[k], &ax, &ay, &b, k, 0);
+  cairo_restore(cr);
+  draw_spines(cr, &ax, &ay, &b);
+  for (int k = 0; k < p->ns; k++) draw_series(cr, &p->s[k], &ax, &ay, &b, k, 1);
+  qdm__canvas_gray(cr, 0.15);
+  qdm__canvas_font(cr, 14, 0);
+  if (p->xlabel) qdm__canvas_text(cr, p->xlabel, (b.L + b.R) / 2, PH - 22, 0.5, 0.5);
+  if (p->ylabel) qdm__canvas_text_up(cr, p->ylabel, 18, (b.T + b.B) / 2);
+  if (p->title) {
+    qdm__canvas_font(cr, 16, 1);
+    qdm__canvas_text(cr, p->title, (b.L + b.R) / 2, 22, 0.5, 0.5);
+  }
+  draw_legend(cr, p->s, p->ns, b.R, b.T);
+}
 
-  gray(cr, 0.15);
-  font(cr, 14, 0);
-  if (xlabel) text_at(cr, xlabel, (L + R) / 2, PH - 22, 0.5, 0.5);
-  if (ylabel) {
-    cairo_save(cr);
-    cairo_translate(cr, 18, (T + B) / 2);
-    cairo_rotate(cr, -PI_ / 2);
-    text_at(cr, ylabel, 0, 0, 0.5, 0.5);
-    cairo_restore(cr);
+/* where: "" for a single plot, "panel i, " in a figure */
+static int check_panel(const qdm_panel *p, const char *where, const char *who) {
+  if (p->ns < 0 || (p->ns > 0 && !p->s))
+    return qdm_fail(QDM_EINVAL, "%s: %sns = %d with s %s", who, where, p->ns, p->s ? "set" : "NULL");
+  for (int k = 0; k < p->ns; k++)
+    if (p->s[k].np < 0 || (p->s[k].np > 0 && !p->s[k].y))
+      return qdm_fail(QDM_EINVAL, "%s: %sseries %d has np = %d and y %s (x may be NULL: 1..np)", who, where, k,
+                      p->s[k].np, p->s[k].y ? "set" : "NULL");
+  return QDM_OK;
+}
+
+static int plot_panels(const char *who, const char *path, const char *title, const qdm_panel *p, int np, int cols) {
+  if (!path || !*path) return qdm_fail(QDM_EINVAL, "%s: path is empty", who);
+  if (np < 1 || !p || cols < 1)
+    return qdm_fail(QDM_EINVAL, "%s: %d panels (expected >= 1, non-NULL) in %d columns (expected >= 1)", who, np, cols);
+  for (int i = 0; i < np; i++) {
+    char where[32] = "";
+    if (np > 1) snprintf(where, sizeof where, "panel %d, ", i);
+    int rc = check_panel(&p[i], where, who);
+    if (rc) return rc;
+  }
+  if (cols > np) cols = np;
+  int rows = (np + cols - 1) / cols, top = title ? FIG_TITLE_H : 0;
+  qdm__canvas cv;
+  int rc = qdm__canvas_open(&cv, cols * PW, rows * PH + top, np <= 4 ? HIDPI : 1, who);
+  if (rc) return rc;
+  for (int i = 0; i < np; i++) {
+    cairo_save(cv.cr);
+    cairo_translate(cv.cr, (i % cols) * PW, top + (i / cols) * PH);
+    draw_panel(cv.cr, &p[i]);
+    cairo_restore(cv.cr);
   }
   if (title) {
-    font(cr, 16, 1);
-    text_at(cr, title, (L + R) / 2, 22, 0.5, 0.5);
+    qdm__canvas_gray(cv.cr, 0.1);
+    qdm__canvas_font(cv.cr, 20, 1);
+    qdm__canvas_text(cv.cr, title, cv.w / 2.0, top / 2.0 + 4, 0.5, 0.5);
   }
-  draw_legend(cr, s, ns, R, T);
+  return qdm__canvas_write(&cv, path);
+}
+
+int qdm_plot_panels(const char *path, const char *title, const qdm_panel *panels, int npanels, int cols) {
+  return plot_panels("qdm_plot_panels", path, title, panels, npanels, cols);
 }
 
 int qdm_plot_lines(const char *path, const char *title, const char *xlabel, const char *ylabel, const qdm_series *s,
                    int ns, int log_y) {
-  if (!path || !*path) return qdm_fail(QDM_EINVAL, "qdm_plot_lines: path is empty");
-  if (ns < 0 || (ns > 0 && !s)) return qdm_fail(QDM_EINVAL, "qdm_plot_lines: ns = %d with s %s", ns, s ? "set" : "NULL");
-  for (int k = 0; k < ns; k++)
-    if (s[k].np < 0 || (s[k].np > 0 && !s[k].y))
-      return qdm_fail(QDM_EINVAL, "qdm_plot_lines: series %d has np = %d and y %s (x may be NULL: 1..np)", k, s[k].np,
-                      s[k].y ? "set" : "NULL");
-  axis ax, ay;
-  make_axis(&ax, s, ns, 0, 0, 0);
-  make_axis(&ay, s, ns, 1, log_y != 0, 0.03);
-  cairo_surface_t *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, PW * HIDPI, PH * HIDPI);
-  if (cairo_surface_status(sf) != CAIRO_STATUS_SUCCESS) {
-    cairo_surface_destroy(sf);
-    return qdm_fail(QDM_ENOMEM, "qdm_plot_lines: cannot create the picture");
-  }
-  cairo_t *cr = cairo_create(sf);
-  cairo_scale(cr, HIDPI, HIDPI);
-  draw(cr, title, xlabel, ylabel, s, ns, &ax, &ay);
-  cairo_destroy(cr);
-  int rc = qdm_png_write_surface(path, sf);
-  cairo_surface_destroy(sf);
-  return rc;
+  qdm_panel p = {title, xlabel, ylabel, s, ns, log_y};
+  return plot_panels("qdm_plot_lines", path, NULL, &p, 1, 1);
 }

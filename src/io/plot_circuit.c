@@ -6,10 +6,10 @@
  * The ball is an orthographic view from azimuth 30 deg, elevation 18 deg:
  * x points out of the page to the lower left, y to the right, z (|0>) up.
  * Points are drawn back to front, the far half paler, over a shaded disc. */
-#include <cairo.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "io/canvas.h"
 #include "qdm/core.h"
 #include "qdm/io.h"
 
@@ -145,12 +145,10 @@ int qdm_plot_bloch(const char *path, const double *xyz, int npts, const char *ti
   if (!path || !*path) return qdm_fail(QDM_EINVAL, "qdm_plot_bloch: path is empty");
   if (npts < 0 || (npts > 0 && !xyz)) return qdm_fail(QDM_EINVAL, "qdm_plot_bloch: %d points but no data", npts);
   const int W = 620, H = 660;
-  cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W * HIDPI, H * HIDPI);
-  cairo_t *cr = cairo_create(s);
-  cairo_scale(cr, HIDPI, HIDPI);
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  qdm__canvas cv;
+  int rc = qdm__canvas_open(&cv, W, H, HIDPI, "qdm_plot_bloch");
+  if (rc) return rc;
+  cairo_t *cr = cv.cr;
   view v;
   view_init(&v, W / 2.0, H / 2.0 + 22, 225);
   disc(cr, &v);
@@ -166,22 +164,13 @@ int qdm_plot_bloch(const char *path, const double *xyz, int npts, const char *ti
   for (int i = 0; i < npts; i++) len += sqrt(dot3(xyz + 3 * (size_t)i, xyz + 3 * (size_t)i));
   char sub[128];
   snprintf(sub, sizeof sub, "%d states, mean |r| = %.3f (1 = pure, 0 = maximally mixed)", npts, npts ? len / npts : 0.0);
-  cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
-  cairo_set_font_size(cr, 17);
-  cairo_text_extents_t te;
-  const char *t = title ? title : "Bloch ball";
-  cairo_text_extents(cr, t, &te);
-  cairo_move_to(cr, (W - te.width) / 2 - te.x_bearing, 28);
-  cairo_show_text(cr, t);
-  cairo_set_font_size(cr, 12.5);
-  cairo_set_source_rgb(cr, 0.35, 0.35, 0.35);
-  cairo_text_extents(cr, sub, &te);
-  cairo_move_to(cr, (W - te.width) / 2 - te.x_bearing, 48);
-  cairo_show_text(cr, sub);
-  cairo_destroy(cr);
-  int rc = qdm_png_write_surface(path, s);
-  cairo_surface_destroy(s);
-  return rc;
+  qdm__canvas_gray(cr, 0.1);
+  qdm__canvas_font(cr, 17, 0);
+  qdm__canvas_text_base(cr, title ? title : "Bloch ball", W / 2.0, 28, 0.5);
+  qdm__canvas_gray(cr, 0.35);
+  qdm__canvas_font(cr, 12.5, 0);
+  qdm__canvas_text_base(cr, sub, W / 2.0, 48, 0.5);
+  return qdm__canvas_write(&cv, path);
 }
 
 /* ---- fidelity histogram ---- */
@@ -189,6 +178,84 @@ int qdm_plot_bloch(const char *path, const double *xyz, int npts, const char *ti
 static double nice(double raw) {
   double mag = pow(10, floor(log10(raw))), f = raw / mag;
   return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+}
+
+/* The plot area of the histogram: F in [0, 1] across, probability in
+ * [0, ymax] up, grid lines every `step`. */
+typedef struct {
+  double L, T, pw, ph, ymax, step;
+} hframe;
+
+static double hx(const hframe *f, double F) { return f->L + F * f->pw; }
+static double hy(const hframe *f, double p) { return f->T + f->ph - p / f->ymax * f->ph; }
+
+static const double bar_rgba[4] = {0x4e / 255.0, 0x79 / 255.0, 0xa7 / 255.0, 0.85};
+static const double haar_rgb[3] = {0xe1 / 255.0, 0x57 / 255.0, 0x59 / 255.0};
+
+static void hist_grid(cairo_t *cr, const hframe *f) {
+  qdm__canvas_font(cr, 12, 0);
+  cairo_set_line_width(cr, 1);
+  char buf[32];
+  for (double y = 0; y <= f->ymax + f->step * 1e-9; y += f->step) {
+    qdm__canvas_gray(cr, 0.9);
+    cairo_move_to(cr, f->L, hy(f, y));
+    cairo_line_to(cr, f->L + f->pw, hy(f, y));
+    cairo_stroke(cr);
+    snprintf(buf, sizeof buf, "%g", y);
+    qdm__canvas_gray(cr, 0.3);
+    qdm__canvas_text(cr, buf, f->L - 8, hy(f, y), 1, 0.5);
+  }
+  for (int i = 0; i <= 5; i++) {
+    snprintf(buf, sizeof buf, "%.1f", i / 5.0);
+    qdm__canvas_text_base(cr, buf, hx(f, i / 5.0), f->T + f->ph + 18, 0.5);
+  }
+}
+
+/* Bars of P_pqc, and the Haar curve through the bin centres. */
+static void hist_data(cairo_t *cr, const hframe *f, const double *p_pqc, const double *p_haar, int bins) {
+  cairo_set_source_rgba(cr, bar_rgba[0], bar_rgba[1], bar_rgba[2], bar_rgba[3]);
+  for (int b = 0; b < bins; b++) {
+    double p = isfinite(p_pqc[b]) ? p_pqc[b] : 0;
+    cairo_rectangle(cr, hx(f, (double)b / bins) + 0.5, hy(f, p), f->pw / bins - 1, hy(f, 0) - hy(f, p));
+  }
+  cairo_fill(cr);
+  if (!p_haar) return;
+  cairo_set_source_rgb(cr, haar_rgb[0], haar_rgb[1], haar_rgb[2]);
+  cairo_set_line_width(cr, 2.2);
+  for (int b = 0; b < bins; b++) {
+    double x = hx(f, (b + 0.5) / bins), y = hy(f, fmin(p_haar[b], f->ymax));
+    if (b) cairo_line_to(cr, x, y);
+    else cairo_move_to(cr, x, y);
+  }
+  cairo_stroke(cr);
+}
+
+/* Frame, axis labels, title and legend. */
+static void hist_labels(cairo_t *cr, const hframe *f, int H, const char *title, int haar) {
+  qdm__canvas_gray(cr, 0.2);
+  cairo_set_line_width(cr, 1.2);
+  cairo_rectangle(cr, f->L, f->T, f->pw, f->ph);
+  cairo_stroke(cr);
+  qdm__canvas_font(cr, 14, 0);
+  qdm__canvas_text_base(cr, "fidelity F = |<psi|phi>|^2", f->L + f->pw / 2, H - 18, 0.5);
+  qdm__canvas_text_up(cr, "probability per bin", 19, f->T + f->ph / 2);
+  qdm__canvas_font(cr, 16, 0);
+  qdm__canvas_text_base(cr, title ? title : "fidelity distribution", f->L + f->pw / 2, 30, 0.5);
+  qdm__canvas_font(cr, 13, 0);
+  double lx = f->L + f->pw - 180, ly = f->T + 16;
+  cairo_set_source_rgba(cr, bar_rgba[0], bar_rgba[1], bar_rgba[2], bar_rgba[3]);
+  cairo_rectangle(cr, lx, ly - 9, 22, 11);
+  cairo_fill(cr);
+  qdm__canvas_gray(cr, 0.15);
+  qdm__canvas_text_base(cr, "circuit P_pqc(F)", lx + 30, ly, 0);
+  if (!haar) return;
+  cairo_set_source_rgb(cr, haar_rgb[0], haar_rgb[1], haar_rgb[2]);
+  cairo_set_line_width(cr, 2.2);
+  cairo_move_to(cr, lx, ly + 17);
+  cairo_line_to(cr, lx + 22, ly + 17);
+  cairo_stroke(cr);
+  qdm__canvas_gray(cr, 0.15);
+  qdm__canvas_text_base(cr, "Haar P_haar(F)", lx + 30, ly + 21, 0);
 }
 
 int qdm_plot_fidelity_hist(const char *path, const double *p_pqc, const double *p_haar, int bins, const char *title) {
@@ -202,98 +269,12 @@ int qdm_plot_fidelity_hist(const char *path, const double *p_pqc, const double *
   }
   if (!(ymax > 0)) ymax = 1;
   double step = nice(ymax / 5);
-  ymax = ceil(ymax * 1.05 / step) * step;
-  cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_ARGB32, W * HIDPI, H * HIDPI);
-  cairo_t *cr = cairo_create(s);
-  cairo_scale(cr, HIDPI, HIDPI);
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  double pw = W - L - R, ph = H - T - B;
-#define PX(f) (L + (f) * pw)
-#define PY(p) (T + ph - (p) / ymax * ph)
-  /* grid and ticks */
-  cairo_set_font_size(cr, 12);
-  cairo_set_line_width(cr, 1);
-  char buf[32];
-  cairo_text_extents_t te;
-  for (double y = 0; y <= ymax + step * 1e-9; y += step) {
-    cairo_set_source_rgb(cr, 0.9, 0.9, 0.9);
-    cairo_move_to(cr, L, PY(y));
-    cairo_line_to(cr, L + pw, PY(y));
-    cairo_stroke(cr);
-    snprintf(buf, sizeof buf, "%g", y);
-    cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
-    cairo_text_extents(cr, buf, &te);
-    cairo_move_to(cr, L - 8 - te.width - te.x_bearing, PY(y) - te.height / 2 - te.y_bearing);
-    cairo_show_text(cr, buf);
-  }
-  for (int i = 0; i <= 5; i++) {
-    snprintf(buf, sizeof buf, "%.1f", i / 5.0);
-    cairo_text_extents(cr, buf, &te);
-    cairo_move_to(cr, PX(i / 5.0) - te.width / 2 - te.x_bearing, T + ph + 18);
-    cairo_show_text(cr, buf);
-  }
-  /* bars */
-  cairo_set_source_rgba(cr, 0x4e / 255.0, 0x79 / 255.0, 0xa7 / 255.0, 0.85);
-  for (int b = 0; b < bins; b++) {
-    double p = isfinite(p_pqc[b]) ? p_pqc[b] : 0;
-    cairo_rectangle(cr, PX((double)b / bins) + 0.5, PY(p), pw / bins - 1, PY(0) - PY(p));
-  }
-  cairo_fill(cr);
-  /* Haar curve through the bin centres */
-  if (p_haar) {
-    cairo_set_source_rgb(cr, 0xe1 / 255.0, 0x57 / 255.0, 0x59 / 255.0);
-    cairo_set_line_width(cr, 2.2);
-    for (int b = 0; b < bins; b++) {
-      double x = PX((b + 0.5) / bins), y = PY(fmin(p_haar[b], ymax));
-      if (b) cairo_line_to(cr, x, y);
-      else cairo_move_to(cr, x, y);
-    }
-    cairo_stroke(cr);
-  }
-  /* frame, labels, legend */
-  cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-  cairo_set_line_width(cr, 1.2);
-  cairo_rectangle(cr, L, T, pw, ph);
-  cairo_stroke(cr);
-  cairo_set_font_size(cr, 14);
-  const char *xl = "fidelity F = |<psi|phi>|^2";
-  cairo_text_extents(cr, xl, &te);
-  cairo_move_to(cr, L + pw / 2 - te.width / 2, H - 18);
-  cairo_show_text(cr, xl);
-  cairo_save(cr);
-  cairo_move_to(cr, 24, T + ph / 2 + 60);
-  cairo_rotate(cr, -PI_ / 2);
-  cairo_show_text(cr, "probability per bin");
-  cairo_restore(cr);
-  cairo_set_font_size(cr, 16);
-  const char *t = title ? title : "fidelity distribution";
-  cairo_text_extents(cr, t, &te);
-  cairo_move_to(cr, L + pw / 2 - te.width / 2 - te.x_bearing, 30);
-  cairo_show_text(cr, t);
-  cairo_set_font_size(cr, 13);
-  double lx = L + pw - 180, ly = T + 16;
-  cairo_set_source_rgba(cr, 0x4e / 255.0, 0x79 / 255.0, 0xa7 / 255.0, 0.85);
-  cairo_rectangle(cr, lx, ly - 9, 22, 11);
-  cairo_fill(cr);
-  cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-  cairo_move_to(cr, lx + 30, ly);
-  cairo_show_text(cr, "circuit P_pqc(F)");
-  if (p_haar) {
-    cairo_set_source_rgb(cr, 0xe1 / 255.0, 0x57 / 255.0, 0x59 / 255.0);
-    cairo_set_line_width(cr, 2.2);
-    cairo_move_to(cr, lx, ly + 17);
-    cairo_line_to(cr, lx + 22, ly + 17);
-    cairo_stroke(cr);
-    cairo_set_source_rgb(cr, 0.15, 0.15, 0.15);
-    cairo_move_to(cr, lx + 30, ly + 21);
-    cairo_show_text(cr, "Haar P_haar(F)");
-  }
-#undef PX
-#undef PY
-  cairo_destroy(cr);
-  int rc = qdm_png_write_surface(path, s);
-  cairo_surface_destroy(s);
-  return rc;
+  hframe f = {L, T, W - L - R, H - T - B, ceil(ymax * 1.05 / step) * step, step};
+  qdm__canvas cv;
+  int rc = qdm__canvas_open(&cv, W, H, HIDPI, "qdm_plot_fidelity_hist");
+  if (rc) return rc;
+  hist_grid(cv.cr, &f);
+  hist_data(cv.cr, &f, p_pqc, p_haar, bins);
+  hist_labels(cv.cr, &f, H, title, p_haar != NULL);
+  return qdm__canvas_write(&cv, path);
 }

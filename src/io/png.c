@@ -5,10 +5,9 @@
 #include <math.h>
 #include <cairo.h>
 #include <string.h>
+#include "io/canvas.h"
 #include "qdm/io.h"
 #include "qdm/core.h"
-
-#define MAX_SIDE 32767 /* cairo's largest image surface */
 
 /* cairo hands over PNG bytes in pieces; they go into the atomic temp file. */
 static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int len) {
@@ -36,26 +35,15 @@ static unsigned gray(float v) {
   return 0xff000000u | g << 16 | g << 8 | g;
 }
 
-static void set_font(cairo_t *cr, double size) {
-  cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-  cairo_set_font_size(cr, size);
-}
-
 /* Width of the widest row label at the given font size (0 without labels). */
 static double label_width(const char *const *labels, int rows, double fs) {
-  if (!labels) return 0;
-  cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 1, 1);
-  cairo_t *cr = cairo_create(s);
-  set_font(cr, fs);
+  qdm__canvas cv;
+  if (!labels || qdm__canvas_open(&cv, 1, 1, 1, "qdm_png_grid")) return 0;
+  qdm__canvas_font(cv.cr, fs, 0);
   double w = 0;
-  for (int r = 0; r < rows; r++) {
-    if (!labels[r]) continue;
-    cairo_text_extents_t e;
-    cairo_text_extents(cr, labels[r], &e);
-    if (e.x_advance > w) w = e.x_advance;
-  }
-  cairo_destroy(cr);
-  cairo_surface_destroy(s);
+  for (int r = 0; r < rows; r++)
+    if (labels[r]) w = fmax(w, qdm__canvas_text_w(cv.cr, labels[r]));
+  qdm__canvas_close(&cv);
   return w;
 }
 
@@ -72,20 +60,15 @@ int qdm_png_grid(const char *path, const float *img, int n, int h, int w, int ro
   double fs = ch * 0.4 < 11 ? 11 : ch * 0.4 > 20 ? 20 : ch * 0.4;
   int pad = 6, margin = row_labels ? (int)ceil(label_width(row_labels, rows, fs)) + 2 * pad : 0;
   long long W = margin + cols * (cw + sep) + sep, H = rows * (ch + sep) + sep;
-  if (W > MAX_SIDE || H > MAX_SIDE)
-    return qdm_fail(QDM_EINVAL, "qdm_png_grid: picture would be %lldx%lld pixels (at most %d per side)", W, H, MAX_SIDE);
+  if (W > QDM__CANVAS_MAX_SIDE || H > QDM__CANVAS_MAX_SIDE)
+    return qdm_fail(QDM_EINVAL, "qdm_png_grid: picture would be %lldx%lld pixels (at most %d per side)", W, H, QDM__CANVAS_MAX_SIDE);
 
-  cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)W, (int)H);
-  if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
-    cairo_surface_destroy(s);
-    return qdm_fail(QDM_ENOMEM, "qdm_png_grid: cannot create a %lldx%lld surface", W, H);
-  }
-  cairo_t *cr = cairo_create(s);
-  cairo_set_source_rgb(cr, 1, 1, 1);
-  cairo_paint(cr);
-  cairo_surface_flush(s);
-  unsigned char *data = cairo_image_surface_get_data(s);
-  int stride = cairo_image_surface_get_stride(s);
+  qdm__canvas cv;
+  int rc = qdm__canvas_open(&cv, (int)W, (int)H, 1, "qdm_png_grid");
+  if (rc) return rc;
+  cairo_surface_flush(cv.sf);
+  unsigned char *data = cairo_image_surface_get_data(cv.sf);
+  int stride = cairo_image_surface_get_stride(cv.sf);
   for (int k = 0; k < n; k++) {
     long long x0 = margin + sep + (k % cols) * (cw + sep), y0 = sep + (k / cols) * (ch + sep);
     const float *im = img + (size_t)k * h * w;
@@ -95,21 +78,13 @@ int qdm_png_grid(const char *path, const float *img, int n, int h, int w, int ro
       for (long long x = 0; x < cw; x++) row[x] = gray(src[x / scale]);
     }
   }
-  cairo_surface_mark_dirty(s);
+  cairo_surface_mark_dirty(cv.sf);
   if (row_labels) {
-    set_font(cr, fs);
-    cairo_set_source_rgb(cr, 0.2, 0.2, 0.2);
-    for (int r = 0; r < rows; r++) {
-      if (!row_labels[r]) continue;
-      cairo_text_extents_t e;
-      cairo_text_extents(cr, row_labels[r], &e);
-      double yc = sep + r * (ch + sep) + ch / 2.0;
-      cairo_move_to(cr, margin - pad - e.x_advance, yc - (e.y_bearing + e.height / 2));
-      cairo_show_text(cr, row_labels[r]);
-    }
+    qdm__canvas_font(cv.cr, fs, 0);
+    qdm__canvas_gray(cv.cr, 0.2);
+    for (int r = 0; r < rows; r++)
+      if (row_labels[r])
+        qdm__canvas_text(cv.cr, row_labels[r], margin - pad, sep + r * (ch + sep) + ch / 2.0, 1, 0.5);
   }
-  cairo_destroy(cr);
-  int rc = qdm_png_write_surface(path, s);
-  cairo_surface_destroy(s);
-  return rc;
+  return qdm__canvas_write(&cv, path);
 }
