@@ -446,6 +446,48 @@ static void test_fail_wrap(void) {
   CHECK(strlen(qdm_errmsg()) < 512 && qdm_errmsg()[0] == 'p', "an overlong prefix is cut, not overflowed");
 }
 
+/* A figure of panels: 800x500 logical pixels each, cols across, a 44-pixel
+ * title band on top, 2x up to 4 panels and 1x beyond; panel k's series in
+ * its own cell. */
+static void test_panels(void) {
+  double x[3] = {1, 2, 3}, y[3] = {1, 4, 9};
+  qdm_series s[3] = {{"a", x, y, 3}, {"b", x, y, 3}, {"c", x, y, 3}};
+  qdm_panel p[6];
+  for (int k = 0; k < 6; k++) p[k] = (qdm_panel){"panel", "x", "y", s + k % 3, 1, k % 2};
+  const char *f = tpath("panels.png");
+  CHECK(qdm_plot_panels(f, "figure", p, 3, 2) == QDM_OK, "3 panels: %s", qdm_errmsg());
+  cairo_surface_t *sf = cairo_image_surface_create_from_png(f);
+  CHECK(cairo_image_surface_get_width(sf) == 2 * 2 * 800 && cairo_image_surface_get_height(sf) == 2 * (2 * 500 + 44),
+        "2 columns x 2 rows at 2x with a title band: %dx%d", cairo_image_surface_get_width(sf),
+        cairo_image_surface_get_height(sf));
+  /* panel 0 (blue series) at the top left, panel 1 (its series is drawn
+   * in the first colour too) at the top right, the fourth cell empty */
+  int W = cairo_image_surface_get_width(sf), blue_left = 0, blue_right = 0, ink_empty = 0;
+  for (int yy = 2 * 44; yy < 2 * (44 + 500); yy++)
+    for (int xx = 0; xx < W; xx++) {
+      uint32_t v = px(sf, xx, yy);
+      int blue = abs((int)(v >> 16 & 255) - 0x4e) < 40 && abs((int)(v >> 8 & 255) - 0x79) < 40 &&
+                 abs((int)(v & 255) - 0xa7) < 40;
+      if (xx < W / 2) blue_left += blue;
+      else blue_right += blue;
+    }
+  for (int yy = 2 * (44 + 500) + 4; yy < 2 * (44 + 1000); yy++)
+    for (int xx = W / 2 + 4; xx < W; xx++) ink_empty += px(sf, xx, yy) != 0xffffff;
+  CHECK(blue_left > 500 && blue_right > 500, "a series in each top cell (%d, %d)", blue_left, blue_right);
+  CHECK(ink_empty == 0, "the unused cell stays white (%d pixels)", ink_empty);
+  cairo_surface_destroy(sf);
+  CHECK(qdm_plot_panels(f, NULL, p, 6, 3) == QDM_OK, "6 panels: %s", qdm_errmsg());
+  sf = cairo_image_surface_create_from_png(f);
+  CHECK(cairo_image_surface_get_width(sf) == 3 * 800 && cairo_image_surface_get_height(sf) == 2 * 500,
+        "3 x 2 panels at 1x, no title band: %dx%d", cairo_image_surface_get_width(sf), cairo_image_surface_get_height(sf));
+  cairo_surface_destroy(sf);
+  p[4].ns = -1;
+  CHECK(qdm_plot_panels(f, NULL, p, 6, 3) == QDM_EINVAL && strstr(qdm_errmsg(), "panel 4"), "bad panel named");
+  CHECK(qdm_plot_panels(f, NULL, p, 0, 3) == QDM_EINVAL, "no panels rejected");
+  CHECK(qdm_plot_panels(f, NULL, p, 2, 0) == QDM_EINVAL, "0 columns rejected");
+  CHECK(temp_files() == 0, "no temp files left");
+}
+
 int main(void) {
   setup_dir();
   test_fail_wrap();
@@ -455,5 +497,6 @@ int main(void) {
   test_safetensors();
   test_png();
   test_plot();
+  test_panels();
   return check_done();
 }

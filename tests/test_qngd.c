@@ -7,7 +7,9 @@
  * state Jacobian against central differences, the block/diagonal
  * approximations against the full matrix, the Cholesky solve against a
  * direct residual, QNGD against tuned gradient descent on a state-learning
- * problem, and gradient variances computed by hand. */
+ * problem, gradient variances computed by hand, and the state-learning
+ * experiment (qdm_learn_*): its loss against a fidelity computed here, its
+ * curves against medians taken here, convergence on a one-qubit target. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -450,6 +452,140 @@ static void test_gradvar(void) {
   qdm_circuit_free(c);
 }
 
+
+/* ---- the state-learning experiment (qdm_learn_*) ---- */
+
+/* The median by insertion sort, independent of the library's qsort. */
+static double median_here(const double *v, int n) {
+  double w[16];
+  for (int i = 0; i < n; i++) {
+    int j = i;
+    for (; j > 0 && w[j - 1] > v[i]; j--) w[j] = w[j - 1];
+    w[j] = v[i];
+  }
+  return n % 2 ? w[n / 2] : (w[n / 2 - 1] + w[n / 2]) / 2;
+}
+
+static void test_median(void) {
+  double a[5] = {3, -1, 7, 2, 2}, b[4] = {10, -4, 1, 6}, c[1] = {5};
+  CHECK(qdm_median(a, 5) == 2, "median of 3, -1, 7, 2, 2 is 2");
+  CHECK(qdm_median(b, 4) == 3.5, "median of 10, -4, 1, 6 is (1 + 6) / 2");
+  CHECK(qdm_median(c, 1) == 5, "median of one value");
+  CHECK(isnan(qdm_median(c, 0)), "median of nothing is NaN");
+}
+
+/* 1 - |<t|U(theta)|0>|^2, from the engine's state */
+static double infidelity(const qdm_circuit *c, const double *th, const qdm_cplx *t) {
+  qdm_cplx psi[16], a = 0;
+  qdm_zero_state(psi, c->n, 1);
+  qdm_run(c, th, NULL, 0, psi, 1);
+  for (int i = 0; i < 1 << c->n; i++) a += conj(t[i]) * psi[i];
+  return 1 - creal(a * conj(a));
+}
+
+static void test_learn_problem(void) {
+  qdm_learn_opts o;
+  qdm_learn_opts_default(&o);
+  o.layers = 2;
+  o.trials = 4;
+  o.steps = 12;
+  qdm_learn_problem p, q;
+  CHECK(qdm_learn_problem_init(&p, "hea", 2, &o) == QDM_OK, "problem: %s", qdm_errmsg());
+  CHECK(p.P == 8 && p.trials == 4, "hea on 2 qubits, 2 layers: 8 parameters (P = %d)", p.P);
+  for (int t = 0; t < 4; t++) {
+    double nrm = 0;
+    for (int i = 0; i < 4; i++) nrm += creal(p.target[4 * t + i] * conj(p.target[4 * t + i]));
+    CHECK_NEAR(nrm, 1, 1e-14, "target is a unit vector");
+    for (int k = 0; k < p.P; k++)
+      CHECK(p.theta0[t * p.P + k] >= 0 && p.theta0[t * p.P + k] < 2 * M_PI, "start uniform in [0, 2 pi)");
+  }
+  /* the problem depends on (seed, ansatz, n) only */
+  o.steps = 50;
+  o.lr_adam = (const double[]){0.3, 0.1};
+  o.nlr_adam = 2;
+  CHECK(qdm_learn_problem_init(&q, "hea", 2, &o) == QDM_OK, "second problem");
+  CHECK(!memcmp(p.target, q.target, 16 * sizeof *p.target) && !memcmp(p.theta0, q.theta0, 32 * sizeof *p.theta0),
+        "same seed, ansatz and n: same problem whatever the other options");
+  qdm_learn_problem_free(&q);
+  o.seed = 2;
+  CHECK(qdm_learn_problem_init(&q, "hea", 2, &o) == QDM_OK && memcmp(p.theta0, q.theta0, 32 * sizeof *p.theta0),
+        "another seed: another problem");
+  qdm_learn_problem_free(&q);
+  o.seed = 1;
+  o.steps = 12;
+
+  /* each trial starts at its own 1 - |<t|psi(theta0)>|^2; the curves of all
+   * trials are medians of the single trials' curves */
+  enum { N = 13 };
+  double L[4][N], S[N], med[N], sec[N], score, want_score = 0;
+  for (int t = 0; t < 4; t++) {
+    CHECK(qdm_learn_trial(&p, &o, t, QDM_LEARN_QNGD, 0.1, 0.05, L[t], S) == QDM_OK, "trial %d: %s", t, qdm_errmsg());
+    CHECK_NEAR(L[t][0], infidelity(p.c, p.theta0 + t * p.P, p.target + 4 * t), 1e-13, "loss at step 0");
+    CHECK(L[t][N - 1] < L[t][0], "QNGD lowers the loss of trial %d (%g -> %g)", t, L[t][0], L[t][N - 1]);
+  }
+  CHECK(qdm_learn_trials(&p, &o, QDM_LEARN_QNGD, 0.1, 0.05, med, sec, &score) == QDM_OK, "trials: %s", qdm_errmsg());
+  int same = 1;
+  for (int s = 0; s < N; s++) {
+    double v[4] = {L[0][s], L[1][s], L[2][s], L[3][s]};
+    same &= med[s] == median_here(v, 4);
+    want_score += log10(fmax(med[s], 1e-16)) / N;
+  }
+  CHECK(same, "the curve of 4 trials is the median (mean of the middle two) at every step");
+  CHECK_NEAR(score, want_score, 1e-14, "score = mean log10 loss");
+  o.trials = 3;
+  CHECK(qdm_learn_trials(&p, &o, QDM_LEARN_QNGD, 0.1, 0.05, med, sec, NULL) == QDM_EINVAL,
+        "options with another trial count are rejected");
+  qdm_learn_problem_free(&p);
+  CHECK(qdm_learn_problem_init(&p, "hea", 2, &o) == QDM_OK, "3-trial problem");
+  CHECK(qdm_learn_trials(&p, &o, QDM_LEARN_ADAM, 0.1, 0.05, med, sec, NULL) == QDM_OK, "adam trials");
+  same = 1;
+  for (int t = 0; t < 3; t++) qdm_learn_trial(&p, &o, t, QDM_LEARN_ADAM, 0.1, 0.05, L[t], S);
+  for (int s = 0; s < N; s++) same &= med[s] == median_here((double[]){L[0][s], L[1][s], L[2][s]}, 3);
+  CHECK(same, "the curve of 3 trials is the middle value at every step");
+  qdm_learn_problem_free(&p);
+}
+
+/* One qubit, hea with one layer (RY then RZ): every state is reachable and
+ * the metric is diag(1/4, sin^2(a) / 4), so QNGD converges quickly. */
+static void test_learn_state(void) {
+  qdm_learn_opts o;
+  qdm_learn_opts_default(&o);
+  o.layers = 1;
+  o.steps = 60;
+  o.trials = 3;
+  o.sw = 10;
+  const double la[2] = {1e-4, 0.1}, lq[2] = {0.5, 1e-4};
+  o.lr_adam = la;
+  o.lr_qngd = lq;
+  o.nlr_adam = o.nlr_qngd = 2;
+  qdm_learn_result r;
+  CHECK(qdm_learn_state("hea", 1, &o, &r) == QDM_OK, "learn: %s", qdm_errmsg());
+  int N = o.steps + 1;
+  CHECK(r.n == 1 && r.P == 2, "one qubit, two parameters");
+  CHECK(r.lr[QDM_LEARN_ADAM] == 0.1 && r.lr[QDM_LEARN_QNGD] == 0.5, "the useful rates are picked (%g, %g)",
+        r.lr[QDM_LEARN_ADAM], r.lr[QDM_LEARN_QNGD]);
+  CHECK(r.loss[QDM_LEARN_QNGD][N - 1] < 1e-10, "QNGD learns the one-qubit target (final loss %g)",
+        r.loss[QDM_LEARN_QNGD][N - 1]);
+  CHECK(r.loss[QDM_LEARN_ADAM][N - 1] < 0.1 * r.loss[QDM_LEARN_ADAM][0], "Adam lowers the loss 10x (%g -> %g)",
+        r.loss[QDM_LEARN_ADAM][0], r.loss[QDM_LEARN_ADAM][N - 1]);
+  int same = 1;
+  for (int s = 0; s <= o.sw; s++) same &= r.loss[QDM_LEARN_MIX][s] == r.loss[QDM_LEARN_QNGD][s];
+  CHECK(same, "qngd+adam follows QNGD for its first %d steps", o.sw);
+  CHECK(r.secs[QDM_LEARN_QNGD][0] >= 0 && r.secs[QDM_LEARN_QNGD][N - 1] > r.secs[QDM_LEARN_QNGD][0], "times grow");
+  qdm_learn_result_free(&r);
+
+  CHECK(qdm_learn_state("nosuch", 2, &o, &r) == QDM_EINVAL && strstr(qdm_errmsg(), "nosuch"), "unknown ansatz");
+  o.steps = 0;
+  CHECK(qdm_learn_state("hea", 2, &o, &r) == QDM_EINVAL && strstr(qdm_errmsg(), "steps"), "steps 0");
+  o.steps = 5;
+  o.nlr_qngd = 0;
+  CHECK(qdm_learn_state("hea", 2, &o, &r) == QDM_EINVAL && strstr(qdm_errmsg(), "QNGD"), "no QNGD rate");
+  o.nlr_qngd = 1;
+  o.kind = 9;
+  CHECK(qdm_learn_state("hea", 2, &o, &r) == QDM_EINVAL && strstr(qdm_errmsg(), "metric kind"), "bad metric kind");
+  CHECK(r.loss[0] == NULL, "no result left after an error");
+}
+
 int main(void) {
   qdm_rng_seed(&rng, 20240806);
   test_hand();
@@ -461,5 +597,8 @@ int main(void) {
   test_errors();
   test_learning();
   test_gradvar();
+  test_median();
+  test_learn_problem();
+  test_learn_state();
   return check_done();
 }

@@ -61,6 +61,11 @@ uint64_t qdm_mix64(uint64_t z);
 void qdm_set_threads(int nthreads);
 int qdm_threads(void);
 
+/* ---- statistics ---- */
+/* The median of v[0..n-1] (n >= 1): the middle value, or the mean of the
+ * two middle ones for even n. Sorts v in place. NaN for n < 1. */
+double qdm_median(double *v, int n);
+
 /* ---- time and paths ---- */
 double qdm_now(void); /* monotonic seconds */
 /* buf = "dir/name"; QDM_EINVAL (naming the path) if it does not fit in len. */

@@ -26,7 +26,9 @@
  *  2. the optimizer (src/qngd/qngd.c): factors g + lambda I by Cholesky
  *     (LAPACKE_dpotrf, per block for the block-diagonal metric) and reuses
  *     the factor for `refresh` steps.
- *  3. gradient variance (src/qngd/gradvar.c).
+ *  3. gradient variance (src/qngd/gradvar.c);
+ *  4. the state-learning experiment (src/qngd/learn.c): Adam against QNGD
+ *     on learning a state the ansatz can reach.
  *
  * Conventions are the engine's (include/qdm/qsim.h). Parameter indices are
  * the circuit's: the metric is P x P with P = c->nparams (row-major,
@@ -173,6 +175,75 @@ typedef struct {
 /* The same for a named ansatz (qdm_ansatz_build; o may be NULL) on n qubits. */
 int qdm_gradvar_ansatz(const char *ansatz, int n, int layers, const qdm_ansatz_opts *o, int cost,
                        int samples, uint64_t seed, qdm_gradvar_result *out);
+
+/* ================= learning a state: Adam vs QNGD ================= */
+
+/* Problem: a target |t> = U(theta*)|0> with theta* uniform in [0, 2 pi)
+ * (reachable by the same ansatz) and a start theta0 uniform, independent;
+ * loss L(theta) = 1 - |<t|psi(theta)>|^2, psi(theta) = U(theta)|0>.
+ * Optimizers: Adam (beta 0.9, 0.999, eps 1e-8), QNGD (eq. 26 with the
+ * metric kind, lambda and refresh of the options), and QNGD for the first
+ * `sw` steps then Adam ("qngd+adam"). */
+enum { QDM_LEARN_ADAM = 0, QDM_LEARN_QNGD = 1, QDM_LEARN_MIX = 2, QDM_LEARN_NOPT = 3 };
+extern const qdm_enum_name qdm_learn_opt_names[]; /* "adam", "qngd", "qngd+adam" */
+
+typedef struct {
+  int layers;             /* ansatz layers [4] */
+  qdm_ansatz_opts ansatz; /* init layer, ring [none, off] */
+  int steps, trials;      /* optimizer steps [200]; (target, start) pairs [3] */
+  int kind;               /* QDM_METRIC_* for QNGD [FULL] (BLOCK: one block per layer) */
+  int refresh;            /* metric recomputed every `refresh` steps [1] */
+  int sw;                 /* qngd+adam: QNGD steps before Adam [20] */
+  double lambda;          /* solve (g + lambda I) d = grad [1e-3] */
+  const double *lr_adam, *lr_qngd; /* rates tried (the caller's arrays) [{0.05}, {0.1}] */
+  int nlr_adam, nlr_qngd;
+  uint64_t seed;          /* [1] */
+  /* called after each rate tried by qdm_learn_state (NULL: none): the
+   * optimizer, its rate and the score that picks the rate */
+  void (*progress)(void *ctx, int opt, double lr, double score);
+  void *progress_ctx;
+} qdm_learn_opts;
+void qdm_learn_opts_default(qdm_learn_opts *o); /* the defaults in [] above */
+int qdm_learn_opts_check(const qdm_learn_opts *o);
+
+/* The circuit and `trials` (target, start) pairs of one (ansatz, n). Pair
+ * t draws theta* then theta0 from stream (seed, hash of ansatz and n), so
+ * the problem depends on (seed, ansatz, n) only. */
+typedef struct {
+  qdm_circuit *c;
+  int n, P, layers, trials;
+  qdm_cplx *target; /* trials x 2^n: |t> of pair t */
+  double *theta0;   /* trials x P: the start of pair t */
+  qdm_cplx *psi_, *lam_; /* work: state and co-gradient */
+  double *grad_, *theta_;
+  int *bounds_;          /* layers + 1 block bounds for QDM_METRIC_BLOCK */
+} qdm_learn_problem;
+int qdm_learn_problem_init(qdm_learn_problem *p, const char *ansatz, int n, const qdm_learn_opts *o);
+void qdm_learn_problem_free(qdm_learn_problem *p);
+
+/* Optimizer `opt` on pair `trial` (QNGD steps at rate lr_qngd, Adam steps
+ * at lr_adam): loss[s] = L before step s and secs[s] = wall time until
+ * then, s = 0..steps (steps + 1 values each). o must be the options the
+ * problem was made with (or differ only in the optimizer settings). */
+int qdm_learn_trial(qdm_learn_problem *p, const qdm_learn_opts *o, int trial, int opt, double lr_qngd,
+                    double lr_adam, double *loss, double *secs);
+/* Every pair: loss[s] = the median over pairs of their loss[s], secs[s]
+ * the mean; score (may be NULL) = mean over s of log10(max(loss[s], 1e-16)),
+ * the figure qdm_learn_state minimises to pick a rate. */
+int qdm_learn_trials(qdm_learn_problem *p, const qdm_learn_opts *o, int opt, double lr_qngd, double lr_adam,
+                     double *loss, double *secs, double *score);
+
+typedef struct {
+  int n, P;
+  /* chosen rates; qngd+adam uses lr[QDM_LEARN_MIX] (= lr[QDM_LEARN_QNGD])
+   * for its QNGD steps and lr[QDM_LEARN_ADAM] for its Adam steps */
+  double lr[QDM_LEARN_NOPT];
+  double *loss[QDM_LEARN_NOPT], *secs[QDM_LEARN_NOPT]; /* steps + 1 each (owned) */
+} qdm_learn_result;
+/* The experiment on one (ansatz, n): Adam and QNGD each at every rate of
+ * their list, the best score kept; then qngd+adam at those two rates. */
+int qdm_learn_state(const char *ansatz, int n, const qdm_learn_opts *o, qdm_learn_result *r);
+void qdm_learn_result_free(qdm_learn_result *r);
 
 #ifdef __cplusplus
 }

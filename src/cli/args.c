@@ -100,6 +100,26 @@ void cli_done(cli_args *a) {
       cli_die(a->cmd, 2, "unknown argument '%s' (see %s --help)", a->argv[i], a->cmd);
 }
 
+int cli_num_list(const char *cmd, const char *opt, const char *spec, double lo, double hi, int integers, double *v,
+                 int max) {
+  char *buf = strdup(spec);
+  if (!buf) cli_die(cmd, 1, "out of memory");
+  int n = 0;
+  for (char *s = strtok(buf, ","); s; s = strtok(NULL, ",")) {
+    if (n >= max) cli_die(cmd, 2, "%s: more than %d values", opt, max);
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (errno || *end || end == s || !(x >= lo && x <= hi))
+      cli_die(cmd, 2, "%s expects numbers in [%g, %g], got '%s'", opt, lo, hi, s);
+    if (integers && x != floor(x)) cli_die(cmd, 2, "%s expects integers, got %g", opt, x);
+    v[n++] = x;
+  }
+  free(buf);
+  if (!n) cli_die(cmd, 2, "%s expects a comma-separated list", opt);
+  return n;
+}
+
 /* Numbers from a list "1.5,2 3" or a file of them (brackets ignored). */
 double *cli_numbers(const char *cmd, const char *spec, int *count) {
   char *text = NULL;

@@ -4,6 +4,7 @@
 #ifndef QDM_CLI_H
 #define QDM_CLI_H
 #include <stdio.h>
+#include "qdm/circuits.h"
 #include "qdm/core.h"
 
 typedef struct {
@@ -30,8 +31,25 @@ void cli_die(const char *cmd, int status, const char *fmt, ...) __attribute__((f
 /* --params LIST|FILE: numbers separated by commas or spaces, inline or in a
  * file; exits with status 2 naming a token that is not a number. */
 double *cli_numbers(const char *cmd, const char *spec, int *count);
+/* A comma-separated list of at most max numbers in [lo, hi] into v; returns
+ * the count. integers: each must be a whole number. Exits 2 naming opt. */
+int cli_num_list(const char *cmd, const char *opt, const char *spec, double lo, double hi, int integers, double *v,
+                 int max);
 /* 1 if stderr is a terminal (progress lines redraw in place). */
 int cli_tty(void);
+
+/* ---- circuits named on the command line (circuits_cli.c) ---- */
+/* --ansatz LIST: names of the ansatz library (qdm circuit --list) or
+ * .qasm files; 'sims' = sim1..sim19, 'all' = every library ansatz; 'haar'
+ * (exact Haar-random states) only if allow_haar. At most max names; they
+ * point into buf (len bytes, the caller's, alive as long as names). */
+int cli_ansatz_names(const char *cmd, const char *spec, char *buf, size_t len, const char **names, int max,
+                     int allow_haar);
+/* The named ansatz on n qubits with `layers` layers; *P = its parameter
+ * count. Exits 2 naming --ansatz if it cannot be built, or if need_params
+ * and it has no parameters. */
+qdm_circuit *cli_ansatz_circuit(const char *cmd, const char *name, int n, int layers, const qdm_ansatz_opts *o,
+                                int need_params, int *P);
 
 /* subcommands: each lives in its own cmd_*.c and prints its --help */
 int cmd_bench(int argc, char **argv);

@@ -5,13 +5,10 @@
  * and layer counts, the Bloch-ball picture of reduced states (6.3), the
  * fidelity histogram, and the state of a circuit at given parameters so
  * outside tools can check any circuit. */
-#include <errno.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cli.h"
 #include "qdm/circuits.h"
 #include "qdm/io.h"
@@ -71,70 +68,27 @@ static void help(void) {
          "  qdm circuit --ansatz authors.qasm --json\n");
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 /* ---- argument helpers ---- */
-
-static int known(const char *s) { return !strcmp(s, "haar") || qdm_ansatz_about(s) != NULL; }
-
-static int add_name(const char **names, int n, const char *s) {
-  if (n >= MAX_ROWS) cli_die(CMD, 2, "--ansatz: more than %d names", MAX_ROWS);
-  names[n] = s;
-  return n + 1;
-}
-
-/* Splits the comma list in place (buf is the caller's copy). */
-static int parse_names(char *buf, const char **names) {
-  int n = 0;
-  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-    if (!strcmp(tok, "all") || !strcmp(tok, "sims")) {
-      for (int i = 0; qdm_ansatz_name(i); i++)
-        if (tok[0] == 'a' || !strncmp(qdm_ansatz_name(i), "sim", 3)) n = add_name(names, n, qdm_ansatz_name(i));
-      continue;
-    }
-    if (!known(tok))
-      cli_die(CMD, 2, "--ansatz: unknown name '%s' (see qdm circuit --list)", tok);
-    n = add_name(names, n, tok);
-  }
-  if (!n) cli_die(CMD, 2, "--ansatz expects at least one name");
-  return n;
-}
-
-static long parse_long(const char *s, const char *what, long lo, long hi) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi)
-    cli_die(CMD, 2, "%s expects integers in [%ld, %ld], got '%s'", what, lo, hi, s);
-  return v;
-}
 
 /* "A..B" or "A,B,C" */
 static int parse_layers(const char *spec, int *L) {
-  char buf[256];
-  if (strlen(spec) >= sizeof buf) cli_die(CMD, 2, "--sweep-layers: '%s' is too long", spec);
-  strcpy(buf, spec);
-  char *dots = strstr(buf, "..");
-  int n = 0;
-  if (dots) {
-    *dots = 0;
-    long a = parse_long(buf, "--sweep-layers", 0, 1000), b = parse_long(dots + 2, "--sweep-layers", 0, 1000);
-    if (b < a || b - a >= MAX_LAYERS) cli_die(CMD, 2, "--sweep-layers: '%s' is not a range A..B with A <= B (at most %d values)", spec, MAX_LAYERS);
-    for (long l = a; l <= b; l++) L[n++] = (int)l;
+  const char *dots = strstr(spec, "..");
+  double v[MAX_LAYERS];
+  if (!dots) {
+    int n = cli_num_list(CMD, "--sweep-layers", spec, 0, 1000, 1, v, MAX_LAYERS);
+    for (int i = 0; i < n; i++) L[i] = (int)v[i];
     return n;
   }
-  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-    if (n >= MAX_LAYERS) cli_die(CMD, 2, "--sweep-layers: more than %d values", MAX_LAYERS);
-    L[n++] = (int)parse_long(tok, "--sweep-layers", 0, 1000);
-  }
-  if (!n) cli_die(CMD, 2, "--sweep-layers expects A..B or A,B,C, got '%s'", spec);
+  char a[32];
+  snprintf(a, sizeof a, "%.*s", (int)(dots - spec < 31 ? dots - spec : 31), spec);
+  cli_num_list(CMD, "--sweep-layers", a, 0, 1000, 1, v, 1);
+  cli_num_list(CMD, "--sweep-layers", dots + 2, 0, 1000, 1, v + 1, 1);
+  if (v[1] < v[0] || v[1] - v[0] >= MAX_LAYERS)
+    cli_die(CMD, 2, "--sweep-layers: '%s' is not a range A..B with A <= B (at most %d values)", spec, MAX_LAYERS);
+  int n = 0;
+  for (int l = (int)v[0]; l <= (int)v[1]; l++) L[n++] = l;
   return n;
 }
-
 
 /* ---- one row ---- */
 
@@ -150,15 +104,14 @@ typedef struct {
   unsigned long long seed;
   const char *bloch, *hist;
   int nrows_total;
+  /* what to run and print */
+  const char *ansatz, *params, *qasm;
+  int L[MAX_LAYERS], nl, json, md, state;
 } config;
 
 static qdm_circuit *build(const config *cf, const char *name, int layers, int *np) {
-  qdm_circuit *c = qdm_circuit_new(cf->qubits);
-  if (!c) cli_die(CMD, 1, "out of memory");
   qdm_ansatz_opts o = {cf->init, cf->ring};
-  *np = qdm_ansatz_build(c, name, layers, 0, &o);
-  if (*np < 0) cli_die(CMD, 2, "%s", qdm_errmsg());
-  return c;
+  return cli_ansatz_circuit(CMD, name, cf->qubits, layers, &o, 0, np);
 }
 
 /* FILE.png -> FILE-ANSATZ-LL.png when there are several rows. */
@@ -203,7 +156,7 @@ static void run_row(const config *cf, row *r) {
   if ((cf->bloch && !bloch) || (cf->hist && !hist)) cli_die(CMD, 1, "out of memory");
   o.bloch = bloch;
   o.hist = hist;
-  double t0 = now_s();
+  double t0 = qdm_now();
   int e;
   if (!strcmp(r->ansatz, "haar")) {
     r->params = 0;
@@ -213,7 +166,7 @@ static void run_row(const config *cf, row *r) {
     e = qdm_expressibility(c, &o, &r->r);
     qdm_circuit_free(c);
   }
-  r->seconds = now_s() - t0;
+  r->seconds = qdm_now() - t0;
   if (e) cli_die(CMD, e == QDM_EINVAL ? 2 : 1, "%s", qdm_errmsg());
   pictures(cf, r, bloch, hist);
   free(bloch);
@@ -228,7 +181,7 @@ static void json_row(qdm_json *j, const config *cf, const row *r) {
   qdm_json_kv_int(j, "qubits", cf->qubits);
   qdm_json_kv_int(j, "layers", r->layers);
   qdm_json_kv_int(j, "params", r->params);
-  qdm_json_kv_str(j, "init", cf->init == QDM_INIT_RY_PI4 ? "ry-pi4" : "none");
+  qdm_json_kv_str(j, "init", qdm_enum_str(qdm_ansatz_init_names, cf->init));
   qdm_json_kv_int(j, "samples", cf->samples);
   qdm_json_kv_int(j, "bins", cf->bins);
   qdm_json_kv_int(j, "seed", (long long)cf->seed);
@@ -250,7 +203,8 @@ static void print_table(const config *cf, const row *rows, int n) {
          cf->samples, cf->bins, cf->seed, qdm_haar_mw(cf->qubits));
 }
 
-static void print_markdown(const config *cf, const row *rows, int nnames, const int *L, int nl) {
+static void print_markdown(const config *cf, const row *rows, int nnames) {
+  const int *L = cf->L, nl = cf->nl;
   printf("| ansatz |");
   for (int k = 0; k < nl; k++) printf(" params L=%d | expressibility L=%d | entangling L=%d |", L[k], L[k], L[k]);
   printf("\n|---|");
@@ -290,7 +244,7 @@ static int eval_state(const config *cf, const char *name, int layers, const char
   qdm_json_kv_str(&j, "ansatz", name);
   qdm_json_kv_int(&j, "qubits", cf->qubits);
   qdm_json_kv_int(&j, "layers", layers);
-  qdm_json_kv_str(&j, "init", cf->init == QDM_INIT_RY_PI4 ? "ry-pi4" : "none");
+  qdm_json_kv_str(&j, "init", qdm_enum_str(qdm_ansatz_init_names, cf->init));
   qdm_json_kv_str(&j, "basis", "index i = sum_q b_q 2^q, qubit 0 least significant");
   qdm_json_kv_nums(&j, "params", th, nv);
   qdm_json_key(&j, "state");
@@ -324,7 +278,7 @@ static int export_qasm(const config *cf, const char *name, int layers, const cha
   }
   char about[256];
   snprintf(about, sizeof about, "ansatz %s, %d layer(s), init %s%s", name, layers,
-           cf->init == QDM_INIT_RY_PI4 ? "ry-pi4" : "none", cf->ring ? ", ring" : "");
+           qdm_enum_str(qdm_ansatz_init_names, cf->init), cf->ring ? ", ring" : "");
   int e = qdm_qasm_write(path, c, th, about), ng = c->ngates;
   qdm_circuit_free(c);
   free(th);
@@ -353,6 +307,78 @@ static int forward_to_qngd(int argc, char **argv) {
   return -1;
 }
 
+static void parse(cli_args *a, config *cf) {
+  cf->ansatz = cli_str(a, "--ansatz", "hea");
+  cf->qubits = (int)cli_int(a, "--qubits", 4, 1, 20);
+  int layers = (int)cli_int(a, "--layers", 1, 0, 1000);
+  const char *sweep = cli_str(a, "--sweep-layers", NULL);
+  cf->init = cli_enum(a, "--init", qdm_ansatz_init_names, QDM_INIT_NONE);
+  cf->ring = cli_flag(a, "--ring");
+  cf->samples = (int)cli_int(a, "--samples", 5000, 1, 10000000);
+  cf->bins = (int)cli_int(a, "--bins", 75, 1, 100000);
+  cf->seed = (unsigned long long)cli_int(a, "--seed", 1, 0, 0x7fffffffffffffffL);
+  int threads = (int)cli_int(a, "--threads", 0, 0, 1024);
+  cf->json = cli_flag(a, "--json");
+  cf->md = cli_flag(a, "--markdown");
+  cf->bloch = cli_str(a, "--bloch", NULL);
+  cf->bloch_q = (int)cli_int(a, "--bloch-qubit", 0, 0, 19);
+  cf->hist = cli_str(a, "--hist", NULL);
+  cf->params = cli_str(a, "--params", NULL);
+  cf->state = cli_flag(a, "--state");
+  cf->qasm = cli_str(a, "--qasm", NULL);
+  cli_done(a);
+  if (cf->bloch_q >= cf->qubits)
+    cli_die(CMD, 2, "--bloch-qubit %d is not a qubit of a %d-qubit register", cf->bloch_q, cf->qubits);
+  if (cf->json && cf->md) cli_die(CMD, 2, "--json and --markdown exclude each other");
+  if (cf->state && !cf->params) cli_die(CMD, 2, "--state needs --params (the parameter vector to evaluate)");
+  if (cf->bloch && (size_t)cf->samples * 6 > ((size_t)1 << 31))
+    cli_die(CMD, 2, "--bloch with %d samples: at most %d", cf->samples, (1 << 28));
+  if (threads > 0) qdm_set_threads(threads);
+  cf->nl = sweep ? parse_layers(sweep, cf->L) : (cf->L[0] = layers, 1);
+}
+
+/* A row per (ansatz, layer count); every circuit is built before any time is spent. */
+static row *run_rows(config *cf, const char **names, int nn) {
+  const int *L = cf->L, nl = cf->nl;
+  if ((size_t)nn * nl > MAX_ROWS) cli_die(CMD, 2, "%d ansatzes x %d layer counts: at most %d rows", nn, nl, MAX_ROWS);
+  for (int i = 0; i < nn; i++)
+    for (int k = 0; k < nl && strcmp(names[i], "haar"); k++) {
+      int np;
+      qdm_circuit_free(build(cf, names[i], L[k], &np));
+    }
+  cf->nrows_total = nn * nl;
+  row *rows = calloc((size_t)nn * nl, sizeof *rows);
+  if (!rows) cli_die(CMD, 1, "out of memory");
+  for (int i = 0; i < nn; i++)
+    for (int k = 0; k < nl; k++) {
+      row *r = &rows[i * nl + k];
+      r->ansatz = names[i];
+      r->layers = strcmp(names[i], "haar") ? L[k] : 0;
+      if (!strcmp(names[i], "haar") && k > 0) { /* independent of the layer count */
+        *r = rows[i * nl];
+        continue;
+      }
+      run_row(cf, r);
+    }
+  return rows;
+}
+
+static void list_ansatzes(void) {
+  printf("%-10s %s\n", "haar", "exact Haar-random states (the reference row; no circuit)");
+  for (int i = 0; qdm_ansatz_name(i); i++) printf("%-10s %s\n", qdm_ansatz_name(i), qdm_ansatz_about(qdm_ansatz_name(i)));
+}
+
+/* --qasm or --params: one circuit, written out or evaluated */
+static int one_circuit(const config *cf, const char *name, int nrows) {
+  if (cf->qasm) {
+    if (nrows != 1) cli_die(CMD, 2, "--qasm writes one circuit: give one --ansatz and one --layers");
+    if (cf->state) cli_die(CMD, 2, "--qasm and --state exclude each other");
+    return export_qasm(cf, name, cf->L[0], cf->params, cf->qasm);
+  }
+  if (nrows != 1) cli_die(CMD, 2, "--params evaluates one circuit: give one --ansatz and one --layers");
+  return eval_state(cf, name, cf->L[0], cf->params);
+}
+
 int cmd_circuit(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -365,94 +391,28 @@ int cmd_circuit(int argc, char **argv) {
   cli_init(&a, CMD, argc, argv);
   if (cli_flag(&a, "--list")) {
     cli_done(&a);
-    printf("%-10s %s\n", "haar", "exact Haar-random states (the reference row; no circuit)");
-    for (int i = 0; qdm_ansatz_name(i); i++) printf("%-10s %s\n", qdm_ansatz_name(i), qdm_ansatz_about(qdm_ansatz_name(i)));
+    list_ansatzes();
     return 0;
   }
   config cf = {0};
-  const char *ans = cli_str(&a, "--ansatz", "hea");
-  cf.qubits = (int)cli_int(&a, "--qubits", 4, 1, 20);
-  int layers = (int)cli_int(&a, "--layers", 1, 0, 1000);
-  const char *sweep = cli_str(&a, "--sweep-layers", NULL);
-  const char *init = cli_str(&a, "--init", "none");
-  cf.ring = cli_flag(&a, "--ring");
-  cf.samples = (int)cli_int(&a, "--samples", 5000, 1, 10000000);
-  cf.bins = (int)cli_int(&a, "--bins", 75, 1, 100000);
-  cf.seed = (unsigned long long)cli_int(&a, "--seed", 1, 0, 0x7fffffffffffffffL);
-  int threads = (int)cli_int(&a, "--threads", 0, 0, 1024);
-  int json = cli_flag(&a, "--json"), md = cli_flag(&a, "--markdown");
-  cf.bloch = cli_str(&a, "--bloch", NULL);
-  cf.bloch_q = (int)cli_int(&a, "--bloch-qubit", 0, 0, 19);
-  cf.hist = cli_str(&a, "--hist", NULL);
-  const char *params = cli_str(&a, "--params", NULL);
-  int state = cli_flag(&a, "--state");
-  const char *qasm = cli_str(&a, "--qasm", NULL);
-  cli_done(&a);
-
-  if ((cf.init = qdm_enum_parse(qdm_ansatz_init_names, "--init", init)) < 0) cli_die(CMD, 2, "%s", qdm_errmsg());
-  if (cf.bloch_q >= cf.qubits) cli_die(CMD, 2, "--bloch-qubit %d is not a qubit of a %d-qubit register", cf.bloch_q, cf.qubits);
-  if (json && md) cli_die(CMD, 2, "--json and --markdown exclude each other");
-  if (state && !params) cli_die(CMD, 2, "--state needs --params (the parameter vector to evaluate)");
-  if (cf.bloch && (size_t)cf.samples * 6 > ((size_t)1 << 31))
-    cli_die(CMD, 2, "--bloch with %d samples: at most %d", cf.samples, (1 << 28));
-  if (threads > 0) {
-    omp_set_num_threads(threads);
-    qdm_set_threads(threads);
-  }
-
-  char *buf = strdup(ans);
+  parse(&a, &cf);
+  char nbuf[4096];
   const char *names[MAX_ROWS];
-  if (!buf) cli_die(CMD, 1, "out of memory");
-  int nn = parse_names(buf, names);
-  int L[MAX_LAYERS], nl = sweep ? parse_layers(sweep, L) : (L[0] = layers, 1);
-
-  if (qasm) {
-    if (nn != 1 || nl != 1) cli_die(CMD, 2, "--qasm writes one circuit: give one --ansatz and one --layers");
-    if (state) cli_die(CMD, 2, "--qasm and --state exclude each other");
-    int rc = export_qasm(&cf, names[0], L[0], params, qasm);
-    free(buf);
-    return rc;
-  }
-  if (params) {
-    if (nn != 1 || nl != 1) cli_die(CMD, 2, "--params evaluates one circuit: give one --ansatz and one --layers");
-    int rc = eval_state(&cf, names[0], L[0], params);
-    free(buf);
-    return rc;
-  }
-  if ((size_t)nn * nl > MAX_ROWS) cli_die(CMD, 2, "%d ansatzes x %d layer counts: at most %d rows", nn, nl, MAX_ROWS);
-  /* every circuit must build before any time is spent */
-  for (int i = 0; i < nn; i++)
-    for (int k = 0; k < nl && strcmp(names[i], "haar"); k++) {
-      int np;
-      qdm_circuit_free(build(&cf, names[i], L[k], &np));
-    }
-  cf.nrows_total = nn * nl;
-  row *rows = calloc((size_t)nn * nl, sizeof *rows);
-  if (!rows) cli_die(CMD, 1, "out of memory");
-  for (int i = 0; i < nn; i++)
-    for (int k = 0; k < nl; k++) {
-      row *r = &rows[i * nl + k];
-      r->ansatz = names[i];
-      r->layers = strcmp(names[i], "haar") ? L[k] : 0;
-      if (!strcmp(names[i], "haar") && k > 0) { /* independent of the layer count */
-        *r = rows[i * nl];
-        continue;
-      }
-      run_row(&cf, r);
-    }
-  if (json) {
+  int nn = cli_ansatz_names(CMD, cf.ansatz, nbuf, sizeof nbuf, names, MAX_ROWS, 1), nrows = nn * cf.nl;
+  if (cf.qasm || cf.params) return one_circuit(&cf, names[0], nrows);
+  row *rows = run_rows(&cf, names, nn);
+  if (cf.json) {
     qdm_json j;
     qdm_json_init(&j, stdout, 1);
-    if (nn * nl > 1) qdm_json_arr(&j);
-    for (int i = 0; i < nn * nl; i++) json_row(&j, &cf, &rows[i]);
-    if (nn * nl > 1) qdm_json_arr_end(&j);
+    if (nrows > 1) qdm_json_arr(&j);
+    for (int i = 0; i < nrows; i++) json_row(&j, &cf, &rows[i]);
+    if (nrows > 1) qdm_json_arr_end(&j);
     qdm_json_end(&j);
-  } else if (md) {
-    print_markdown(&cf, rows, nn, L, nl);
+  } else if (cf.md) {
+    print_markdown(&cf, rows, nn);
   } else {
-    print_table(&cf, rows, nn * nl);
+    print_table(&cf, rows, nrows);
   }
   free(rows);
-  free(buf);
   return 0;
 }

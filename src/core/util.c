@@ -1,7 +1,9 @@
-/* util.c -- threads, the clock, path joins and enum name tables: the small
- * things every layer needs exactly one of. */
+/* util.c -- threads, the median, the clock, path joins and enum name
+ * tables: the small things every layer needs exactly one of. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "qdm/core.h"
@@ -16,6 +18,17 @@ void qdm_set_threads(int n) {
 }
 
 int qdm_threads(void) { return nthreads_ > 0 ? nthreads_ : omp_get_max_threads(); }
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+double qdm_median(double *v, int n) {
+  if (n < 1 || !v) return NAN;
+  qsort(v, n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
 
 double qdm_now(void) {
   struct timespec t;
