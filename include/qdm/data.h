@@ -77,6 +77,19 @@ int qdm_resize_bilinear(const float *src, int h, int w, float *dst, int oh, int 
  * resize to oh x ow. src and dst must not overlap. */
 int qdm_preprocess(const float *src, int n, int h, int w, float *dst, int oh, int ow);
 
+/* Area averaging: the central (f oh) x (f ow) box of an h x w image, in
+ * f x f blocks, to oh x ow (the mean of each block). For MNIST to 8x8,
+ * f = 3 keeps the 24x24 box around the 20x20 digit and its strokes. */
+int qdm_resize_area(const float *src, int h, int w, int f, double *dst, int oh, int ow);
+
+/* ---- digits without data files ---- */
+/* K 8x8 images of `digit` (0..9), K x 64 values, row-major: a fixed 8x8
+ * glyph (ink 1, paper 0) under a random shift (+-0.8 px), scale
+ * (0.85..1.15), shear (+-0.25) and stroke weight v -> v^(0.6..1), resampled
+ * bilinearly, plus faint noise 0.03 |N(0, 1)| on every pixel (so no image
+ * is zero). Draws from r. */
+int qdm_digit_glyphs(int digit, int K, qdm_rng *r, double *img);
+
 #ifdef __cplusplus
 }
 #endif

@@ -106,3 +106,18 @@ int qdm_preprocess(const float *src, int n, int h, int w, float *dst, int oh, in
   free(tx);
   return QDM_OK;
 }
+
+int qdm_resize_area(const float *src, int h, int w, int f, double *dst, int oh, int ow) {
+  if (!src || !dst) return qdm_fail(QDM_EINVAL, "qdm_resize_area: src and dst must be non-NULL");
+  if (f < 1 || oh < 1 || ow < 1 || (long long)f * oh > h || (long long)f * ow > w)
+    return qdm_fail(QDM_EINVAL, "qdm_resize_area: %dx%d blocks of %dx%d do not fit in a %dx%d image", oh, ow, f, f, h, w);
+  int oy = (h - f * oh) / 2, ox = (w - f * ow) / 2;
+  for (int y = 0; y < oh; y++)
+    for (int x = 0; x < ow; x++) {
+      double s = 0;
+      for (int i = 0; i < f; i++)
+        for (int j = 0; j < f; j++) s += src[(size_t)(oy + f * y + i) * w + ox + f * x + j];
+      dst[y * ow + x] = s / (f * f);
+    }
+  return QDM_OK;
+}
