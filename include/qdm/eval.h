@@ -96,6 +96,10 @@ int qdm_classifier_load(const char *path, qdm_classifier **out);
  * *n_train (may be NULL) the training-set size. cfg/o NULL: defaults. */
 int qdm_classifier_fit(const char *data, double heldout, const qdm_classifier_cfg *cfg,
                        const qdm_classifier_train_opts *o, qdm_classifier **out, double *acc, int *n_train);
+/* qdm_classifier_save of a fitted classifier with the fit's metadata
+ * (heldout_accuracy, train_images, data; data NULL: "mnist"), making the
+ * file's directory first. */
+int qdm_classifier_save_fit(const qdm_classifier *c, const char *path, double acc, int n_train, const char *data);
 /* Loads `path`; if no such file exists, fits one with the defaults on
  * `data` (NULL: the default data), saves it to `path` and says so on
  * stderr unless quiet. */

@@ -1,32 +1,17 @@
 /* cmd_bench.c -- `qdm bench sim`: the engine's speed, as ratios measured in
  * one run (per-gate GB/s against this machine's memory bandwidth, fused vs
- * gate-by-gate rows/s). `qdm bench train` lives in cmd_bench_train.c. */
+ * gate-by-gate rows/s); `qdm bench train`: the training step's speed
+ * (qdm_train_bench). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "cli.h"
 #include "qdm/io.h"
 #include "qdm/qsim.h"
 #include "qdm/train.h"
 
-double bench_now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-double bench_median(double *v, int n) {
-  qsort(v, n, sizeof *v, cmp_d);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-void bench_threads(int t) {
+static void bench_threads(int t) {
   qdm_set_threads(t);
   openblas_set_num_threads(t);
 }
@@ -41,13 +26,13 @@ static void bandwidth(size_t bytes, int reps, double *inplace, double *triad) {
   for (size_t i = 0; i < n; i++) a[i] = b[i] = c[i] = 1.0 + (double)(i & 7);
   double best1 = 1e30, best2 = 1e30;
   for (int r = 0; r < reps; r++) {
-    double t0 = bench_now();
+    double t0 = qdm_now();
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) a[i] = 0.999 * a[i] + 1e-3;
-    double t1 = bench_now();
+    double t1 = qdm_now();
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) a[i] = b[i] + 0.5 * c[i];
-    double t2 = bench_now();
+    double t2 = qdm_now();
     if (t1 - t0 < best1) best1 = t1 - t0;
     if (t2 - t1 < best2) best2 = t2 - t1;
   }
@@ -86,14 +71,14 @@ static single_row bench_single(int n, int threads, int which, double budget) {
   qdm_run(c, NULL, NULL, 0, psi, 1); /* warm */
   double t[7];
   int reps = 0;
-  double start = bench_now();
-  while (reps < 7 && (reps < 3 || bench_now() - start < budget)) {
-    double t0 = bench_now();
+  double start = qdm_now();
+  while (reps < 7 && (reps < 3 || qdm_now() - start < budget)) {
+    double t0 = qdm_now();
     qdm_run(c, NULL, NULL, 0, psi, 1);
-    t[reps++] = (bench_now() - t0) / ng;
+    t[reps++] = (qdm_now() - t0) / ng;
   }
   single_row r = {n, threads, gate_names[which], 0, 0};
-  r.ns = bench_median(t, reps) * 1e9;
+  r.ns = qdm_median(t, reps) * 1e9;
   /* bytes touched: all amplitudes read and written, half for CNOT */
   double bytes = 2.0 * dim * sizeof(qdm_cplx) * (which == 4 ? 0.5 : 1.0);
   r.gbs = bytes / r.ns;
@@ -117,14 +102,14 @@ static qdm_circuit *mixed_circuit(int n, int ngates, qdm_rng *rng) {
 static double time_median(double budget, void (*fn)(void *), void *ctx) {
   double t[9];
   int reps = 0;
-  double start = bench_now();
+  double start = qdm_now();
   fn(ctx);
-  while (reps < 9 && (reps < 3 || bench_now() - start < budget)) {
-    double t0 = bench_now();
+  while (reps < 9 && (reps < 3 || qdm_now() - start < budget)) {
+    double t0 = qdm_now();
     fn(ctx);
-    t[reps++] = bench_now() - t0;
+    t[reps++] = qdm_now() - t0;
   }
-  return bench_median(t, reps);
+  return qdm_median(t, reps);
 }
 
 typedef struct {
@@ -184,6 +169,94 @@ static void bench_batch(int n, int rows, int ngates, int threads, batch_row out[
   qdm_circuit_free(b.c);
 }
 
+typedef struct {
+  double in1, in2, triad1, triad2, best; /* GB/s: in-place r+w and triad, 1 and 2 threads */
+  single_row srow[4 * 2 * 5];
+  batch_row brow[2 * 2 * 2];
+  int nsz, nb;
+} sim_bench;
+
+static void sim_bandwidth(sim_bench *b, int quick, int maxq, int nthr_max, int json) {
+  bench_threads(1);
+  bandwidth((size_t)16 << (quick ? 20 : maxq), quick ? 3 : 5, &b->in1, &b->triad1);
+  b->in2 = b->in1, b->triad2 = b->triad1;
+  if (nthr_max > 1) {
+    bench_threads(2);
+    bandwidth((size_t)16 << (quick ? 20 : maxq), quick ? 3 : 5, &b->in2, &b->triad2);
+  }
+  b->best = b->in1 > b->in2 ? b->in1 : b->in2;
+  if (!json)
+    fprintf(stderr, "memory bandwidth: in-place r+w %.1f GB/s (1 thread), %.1f GB/s (2); triad %.1f / %.1f GB/s\n",
+            b->in1, b->in2, b->triad1, b->triad2);
+}
+
+static void sim_gates(sim_bench *b, int maxq, int nthr_max, double budget, int json) {
+  static const int sizes[] = {10, 16, 20, 24};
+  for (int si = 0; si < 4; si++) {
+    if (sizes[si] > maxq) continue;
+    for (int th = 1; th <= nthr_max; th++)
+      for (int g = 0; g < 5; g++) {
+        single_row *r = &b->srow[b->nsz++];
+        *r = bench_single(sizes[si], th, g, budget);
+        if (!json)
+          fprintf(stderr, "  n=%2d threads=%d %-4s %12.1f ns/gate %7.1f GB/s (%3.0f%% of in-place bandwidth)\n", r->n,
+                  th, r->gate, r->ns, r->gbs, 100 * r->gbs / b->best);
+      }
+  }
+}
+
+static void sim_batches(sim_bench *b, int rows, int nthr_max, double budget, int json) {
+  for (int n = 4; n <= 5; n++)
+    for (int th = 1; th <= nthr_max; th++) {
+      bench_batch(n, rows, 1000, th, b->brow + b->nb, budget);
+      for (int k = 0; k < 2 && !json; k++)
+        fprintf(stderr, "  n=%d rows=%d gates=1000 threads=%d %-5s %10.0f rows/s forward %10.0f rows/s forward+gradient\n",
+                n, rows, th, b->brow[b->nb + k].mode, b->brow[b->nb + k].rps, b->brow[b->nb + k].grad_rps);
+      b->nb += 2;
+    }
+}
+
+static void sim_json(const sim_bench *b) {
+  qdm_json j;
+  qdm_json_init(&j, stdout, 1);
+  qdm_json_obj(&j);
+  qdm_json_kv_num(&j, "bandwidth_gbs", b->best);
+  qdm_json_kv_num(&j, "bandwidth_inplace_1t_gbs", b->in1);
+  qdm_json_kv_num(&j, "bandwidth_inplace_2t_gbs", b->in2);
+  qdm_json_kv_num(&j, "triad_1t_gbs", b->triad1);
+  qdm_json_kv_num(&j, "triad_2t_gbs", b->triad2);
+  qdm_json_key(&j, "single");
+  qdm_json_arr(&j);
+  for (int i = 0; i < b->nsz; i++) {
+    const single_row *r = &b->srow[i];
+    qdm_json_obj(&j);
+    qdm_json_kv_int(&j, "n", r->n);
+    qdm_json_kv_int(&j, "threads", r->threads);
+    qdm_json_kv_str(&j, "gate", r->gate);
+    qdm_json_kv_num(&j, "ns_per_gate", r->ns);
+    qdm_json_kv_num(&j, "gbs", r->gbs);
+    qdm_json_obj_end(&j);
+  }
+  qdm_json_arr_end(&j);
+  qdm_json_key(&j, "batch");
+  qdm_json_arr(&j);
+  for (int i = 0; i < b->nb; i++) {
+    const batch_row *r = &b->brow[i];
+    qdm_json_obj(&j);
+    qdm_json_kv_int(&j, "n", r->n);
+    qdm_json_kv_int(&j, "rows", r->rows);
+    qdm_json_kv_int(&j, "gates", r->gates);
+    qdm_json_kv_int(&j, "threads", r->threads);
+    qdm_json_kv_str(&j, "mode", r->mode);
+    qdm_json_kv_num(&j, "rows_per_s", r->rps);
+    qdm_json_kv_num(&j, "grad_rows_per_s", r->grad_rps);
+    qdm_json_obj_end(&j);
+  }
+  qdm_json_arr_end(&j);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
+}
+
 static int bench_sim(int argc, char **argv) {
   cli_args a;
   cli_init(&a, "qdm bench sim", argc, argv);
@@ -205,80 +278,11 @@ static int bench_sim(int argc, char **argv) {
   cli_done(&a);
   int nthr_max = omp_get_num_procs() >= 2 ? 2 : 1;
   double budget = quick ? 0.05 : 0.3;
-  double bw_in, bw_triad;
-  bench_threads(1);
-  bandwidth((size_t)16 << (quick ? 20 : maxq), quick ? 3 : 5, &bw_in, &bw_triad);
-  double bw_in2 = bw_in, bw_triad2 = bw_triad;
-  if (nthr_max > 1) {
-    bench_threads(2);
-    bandwidth((size_t)16 << (quick ? 20 : maxq), quick ? 3 : 5, &bw_in2, &bw_triad2);
-  }
-  double bw_best = bw_in > bw_in2 ? bw_in : bw_in2;
-  if (!json)
-    fprintf(stderr, "memory bandwidth: in-place r+w %.1f GB/s (1 thread), %.1f GB/s (2); triad %.1f / %.1f GB/s\n",
-            bw_in, bw_in2, bw_triad, bw_triad2);
-
-  int sizes[] = {10, 16, 20, 24}, nsz = 0;
-  single_row srow[4 * 2 * 5];
-  for (int si = 0; si < 4; si++) {
-    if (sizes[si] > maxq) continue;
-    for (int th = 1; th <= nthr_max; th++)
-      for (int g = 0; g < 5; g++) {
-        srow[nsz] = bench_single(sizes[si], th, g, budget);
-        if (!json)
-          fprintf(stderr, "  n=%2d threads=%d %-4s %12.1f ns/gate %7.1f GB/s (%3.0f%% of in-place bandwidth)\n",
-                  srow[nsz].n, th, srow[nsz].gate, srow[nsz].ns, srow[nsz].gbs, 100 * srow[nsz].gbs / bw_best);
-        nsz++;
-      }
-  }
-  batch_row brow[2 * 2 * 2];
-  int nb = 0, rows = quick ? 2000 : 10000;
-  for (int n = 4; n <= 5; n++)
-    for (int th = 1; th <= nthr_max; th++) {
-      bench_batch(n, rows, 1000, th, brow + nb, budget);
-      for (int k = 0; k < 2; k++)
-        if (!json)
-          fprintf(stderr, "  n=%d rows=%d gates=1000 threads=%d %-5s %10.0f rows/s forward %10.0f rows/s forward+gradient\n",
-                  n, rows, th, brow[nb + k].mode, brow[nb + k].rps, brow[nb + k].grad_rps);
-      nb += 2;
-    }
-  if (!json) return 0;
-  qdm_json j;
-  qdm_json_init(&j, stdout, 1);
-  qdm_json_obj(&j);
-  qdm_json_kv_num(&j, "bandwidth_gbs", bw_best);
-  qdm_json_kv_num(&j, "bandwidth_inplace_1t_gbs", bw_in);
-  qdm_json_kv_num(&j, "bandwidth_inplace_2t_gbs", bw_in2);
-  qdm_json_kv_num(&j, "triad_1t_gbs", bw_triad);
-  qdm_json_kv_num(&j, "triad_2t_gbs", bw_triad2);
-  qdm_json_key(&j, "single");
-  qdm_json_arr(&j);
-  for (int i = 0; i < nsz; i++) {
-    qdm_json_obj(&j);
-    qdm_json_kv_int(&j, "n", srow[i].n);
-    qdm_json_kv_int(&j, "threads", srow[i].threads);
-    qdm_json_kv_str(&j, "gate", srow[i].gate);
-    qdm_json_kv_num(&j, "ns_per_gate", srow[i].ns);
-    qdm_json_kv_num(&j, "gbs", srow[i].gbs);
-    qdm_json_obj_end(&j);
-  }
-  qdm_json_arr_end(&j);
-  qdm_json_key(&j, "batch");
-  qdm_json_arr(&j);
-  for (int i = 0; i < nb; i++) {
-    qdm_json_obj(&j);
-    qdm_json_kv_int(&j, "n", brow[i].n);
-    qdm_json_kv_int(&j, "rows", brow[i].rows);
-    qdm_json_kv_int(&j, "gates", brow[i].gates);
-    qdm_json_kv_int(&j, "threads", brow[i].threads);
-    qdm_json_kv_str(&j, "mode", brow[i].mode);
-    qdm_json_kv_num(&j, "rows_per_s", brow[i].rps);
-    qdm_json_kv_num(&j, "grad_rows_per_s", brow[i].grad_rps);
-    qdm_json_obj_end(&j);
-  }
-  qdm_json_arr_end(&j);
-  qdm_json_obj_end(&j);
-  qdm_json_end(&j);
+  sim_bench b = {0};
+  sim_bandwidth(&b, quick, maxq, nthr_max, json);
+  sim_gates(&b, maxq, nthr_max, budget, json);
+  sim_batches(&b, quick ? 2000 : 10000, nthr_max, budget, json);
+  if (json) sim_json(&b);
   return 0;
 }
 

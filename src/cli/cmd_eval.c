@@ -28,9 +28,36 @@ static const char *classifier_help =
     "" DEFAULT_CLASSIFIER ").\n"
     "test: accuracy on a labelled IDX set (--split default: test if the directory has one).\n";
 
+/* --split-like options: a split name of a data directory, or def */
+static const char *split_arg(cli_args *a, const char *name, const char *def) {
+  static const qdm_enum_name splits[] = {{"train", 0}, {"test", 1}, {NULL, 0}};
+  const char *s = cli_str(a, name, NULL);
+  if (s && qdm_enum_parse(splits, name, s) < 0) cli_die(a->cmd, 2, "%s", qdm_errmsg());
+  return s ? s : def;
+}
+
 static void copy_to(cli_args *a, char *dst, size_t len, const char *s) {
   if (strlen(s) >= len) cli_die(a->cmd, 2, "value too long: '%s'", s);
   strcpy(dst, s);
+}
+
+static void classifier_print(const char *out, const char *arch, const qdm_classifier *c, double acc, int ntr, int json) {
+  if (!json) {
+    printf("classifier %s (%s, %zu parameters, %d features): held-out accuracy %.4f (trained on %d images)\n", out, arch,
+           qdm_classifier_nparams(c), qdm_classifier_features_dim(c), acc, ntr);
+    return;
+  }
+  qdm_json j;
+  qdm_json_init(&j, stdout, 1);
+  qdm_json_obj(&j);
+  qdm_json_kv_str(&j, "classifier", out);
+  qdm_json_kv_str(&j, "arch", arch);
+  qdm_json_kv_int(&j, "params", (long long)qdm_classifier_nparams(c));
+  qdm_json_kv_int(&j, "features", qdm_classifier_features_dim(c));
+  qdm_json_kv_int(&j, "train_images", ntr);
+  qdm_json_kv_num(&j, "heldout_accuracy", acc);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
 }
 
 static int classifier_train(int argc, char **argv) {
@@ -46,7 +73,8 @@ static int classifier_train(int argc, char **argv) {
   qdm_classifier_train_opts_default(&o);
   const char *data = cli_str(&a, "--data", "mnist");
   double heldout = cli_double(&a, "--heldout", 0.1, 0, 0.9);
-  const char *arch = cli_str(&a, "--arch", "cnn");
+  static const qdm_enum_name archs[] = {{"cnn", 0}, {"mlp", 1}, {NULL, 0}};
+  int mlp = cli_enum(&a, "--arch", archs, 0);
   o.epochs = (int)cli_int(&a, "--epochs", o.epochs, 1, 10000);
   o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 128);
   o.lr = cli_double(&a, "--lr", o.lr, 1e-9, 10);
@@ -58,45 +86,14 @@ static int classifier_train(int argc, char **argv) {
   int json = cli_flag(&a, "--json");
   o.quiet = cli_flag(&a, "--quiet");
   cli_done(&a);
-  if (!strcmp(arch, "mlp")) {
-    g.c1 = g.c2 = 0;
-    if (!g.hidden) g.hidden = 256;
-  } else if (strcmp(arch, "cnn")) {
-    cli_die(a.cmd, 2, "--arch expects cnn or mlp, got '%s'", arch);
-  }
-  if (!g.hidden) g.hidden = 128;
+  if (mlp) g.c1 = g.c2 = 0;
+  if (!g.hidden) g.hidden = mlp ? 256 : 128;
   qdm_classifier *c;
   double acc;
   int ntr;
-  if (qdm_classifier_fit(data, heldout, &g, &o, &c, &acc, &ntr)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
-  char dir[4096];
-  copy_to(&a, dir, sizeof dir, out);
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = 0;
-    if (qdm_mkdirs(dir)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
-  }
-  char as[32], ns[32];
-  snprintf(as, sizeof as, "%.6f", acc);
-  snprintf(ns, sizeof ns, "%d", ntr);
-  const char *meta[] = {"heldout_accuracy", as, "train_images", ns, "data", data, NULL};
-  if (qdm_classifier_save(c, out, meta)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
-  if (json) {
-    qdm_json j;
-    qdm_json_init(&j, stdout, 1);
-    qdm_json_obj(&j);
-    qdm_json_kv_str(&j, "classifier", out);
-    qdm_json_kv_str(&j, "arch", arch);
-    qdm_json_kv_int(&j, "params", (long long)qdm_classifier_nparams(c));
-    qdm_json_kv_int(&j, "features", qdm_classifier_features_dim(c));
-    qdm_json_kv_int(&j, "train_images", ntr);
-    qdm_json_kv_num(&j, "heldout_accuracy", acc);
-    qdm_json_obj_end(&j);
-    qdm_json_end(&j);
-  } else {
-    printf("classifier %s (%s, %zu parameters, %d features): held-out accuracy %.4f (trained on %d images)\n", out, arch,
-           qdm_classifier_nparams(c), qdm_classifier_features_dim(c), acc, ntr);
-  }
+  if (qdm_classifier_fit(data, heldout, &g, &o, &c, &acc, &ntr) || qdm_classifier_save_fit(c, out, acc, ntr, data))
+    cli_die(a.cmd, 1, "%s", qdm_errmsg());
+  classifier_print(out, qdm_enum_str(archs, mlp), c, acc, ntr, json);
   qdm_classifier_free(c);
   return 0;
 }
@@ -110,14 +107,13 @@ static int classifier_test(int argc, char **argv) {
   }
   const char *file = cli_str(&a, "--classifier", NULL);
   const char *data = cli_str(&a, "--data", NULL);
-  const char *split = cli_str(&a, "--split", NULL);
+  const char *split = split_arg(&a, "--split", NULL);
   const char *digits = cli_str(&a, "--digits", NULL);
   long limit = cli_int(&a, "--limit", 0, 0, 1L << 30);
   int json = cli_flag(&a, "--json");
   cli_done(&a);
   if (!file) cli_die(a.cmd, 2, "--classifier FILE is required");
   if (!data) cli_die(a.cmd, 2, "--data DIR|FILE is required");
-  if (split && strcmp(split, "train") && strcmp(split, "test")) cli_die(a.cmd, 2, "--split expects train or test, got '%s'", split);
   qdm_classifier *c;
   if (qdm_classifier_load(file, &c)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
   qdm_dataset d;
@@ -216,10 +212,10 @@ int cmd_eval(int argc, char **argv) {
   const char *images = cli_str(&a, "--images", NULL);
   const char *labels = cli_str(&a, "--labels", NULL);
   const char *ref = cli_str(&a, "--reference", NULL);
-  const char *rsplit = cli_str(&a, "--reference-split", NULL);
+  const char *rsplit = split_arg(&a, "--reference-split", NULL);
   const char *digits = cli_str(&a, "--digits", NULL);
   const char *train_opt = cli_str(&a, "--train", NULL), *train = train_opt ? train_opt : "mnist";
-  const char *tsplit = cli_str(&a, "--train-split", "train");
+  const char *tsplit = split_arg(&a, "--train-split", "train");
   const char *cfile = cli_str(&a, "--classifier", DEFAULT_CLASSIFIER);
   qdm_eval_opts o;
   qdm_eval_opts_default(&o);
@@ -230,10 +226,6 @@ int cmd_eval(int argc, char **argv) {
   cli_done(&a);
   if (!images) cli_die(a.cmd, 2, "--images FILE is required");
   if (!ref) cli_die(a.cmd, 2, "--reference DIR|FILE is required");
-  const char *splits[] = {rsplit, tsplit};
-  for (int i = 0; i < 2; i++)
-    if (splits[i] && strcmp(splits[i], "train") && strcmp(splits[i], "test"))
-      cli_die(a.cmd, 2, "%s expects train or test, got '%s'", i ? "--train-split" : "--reference-split", splits[i]);
   qdm_classifier *c;
   if (qdm_classifier_obtain(cfile, NULL, json, &c)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
   qdm_dataset G, R, T;

@@ -72,7 +72,7 @@ int cmd_plot(int argc, char **argv) {
   for (int i = 0; i < nr; i++) {
     char path[4200];
     double *x, *y;
-    snprintf(path, sizeof path, "%s/metrics.csv", rs[i]);
+    if (qdm_path_join(path, sizeof path, rs[i], "metrics.csv")) cli_die(a.cmd, 2, "--runs: %s", qdm_errmsg());
     int n = read_csv(path, xn, yn, &x, &y);
     s[i] = (qdm_series){ls[i], x, y, n};
   }

@@ -41,6 +41,24 @@ int qdm_classifier_fit(const char *data, double heldout, const qdm_classifier_cf
   return err;
 }
 
+int qdm_classifier_save_fit(const qdm_classifier *c, const char *path, double acc, int n_train, const char *data) {
+  if (!c || !path || !*path) return qdm_fail(QDM_EINVAL, "qdm_classifier_save_fit: classifier and path are required");
+  char dir[4096];
+  int err = QDM_OK;
+  if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+    return qdm_fail(QDM_EINVAL, "qdm_classifier_save_fit: path too long: '%s'", path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = 0;
+    err = qdm_mkdirs(dir);
+  }
+  char a[32], n[32];
+  snprintf(a, sizeof a, "%.6f", acc);
+  snprintf(n, sizeof n, "%d", n_train);
+  const char *meta[] = {"heldout_accuracy", a, "train_images", n, "data", data ? data : "mnist", NULL};
+  return err ? err : qdm_classifier_save(c, path, meta);
+}
+
 int qdm_classifier_obtain(const char *path, const char *data, int quiet, qdm_classifier **out) {
   if (!path || !*path || !out) return qdm_fail(QDM_EINVAL, "qdm_classifier_obtain: path and out are required");
   struct stat st;
@@ -53,18 +71,7 @@ int qdm_classifier_obtain(const char *path, const char *data, int quiet, qdm_cla
   o.quiet = quiet;
   int err = qdm_classifier_fit(data, 0.1, NULL, &o, out, &acc, &ntr);
   if (err) return err;
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", path);
-  char *slash = strrchr(dir, '/');
-  if (slash && slash != dir) {
-    *slash = 0;
-    err = qdm_mkdirs(dir);
-  }
-  char a[32], n[32];
-  snprintf(a, sizeof a, "%.6f", acc);
-  snprintf(n, sizeof n, "%d", ntr);
-  const char *meta[] = {"heldout_accuracy", a, "train_images", n, "data", data ? data : "mnist", NULL};
-  if (!err) err = qdm_classifier_save(*out, path, meta);
+  err = qdm_classifier_save_fit(*out, path, acc, ntr, data);
   if (!err && !quiet) fprintf(stderr, "qdm: classifier saved to %s (held-out accuracy %.4f)\n", path, acc);
   if (err) {
     qdm_classifier_free(*out);
