@@ -172,7 +172,7 @@ static int load_or_die(cli_args *a, const char *path, const char *labels, const 
 
 /* qdm eval --checkpoint: the model's variational bound on real images */
 static int eval_vlb(cli_args *a, const char *ckpt) {
-  const char *data = cli_str(a, "--data", NULL), *split = cli_str(a, "--split", NULL);
+  const char *data = cli_str(a, "--data", NULL), *split = split_arg(a, "--split", NULL);
   int n = (int)cli_int(a, "--n", 256, 1, 1 << 20), json = cli_flag(a, "--json");
   uint64_t seed = (uint64_t)cli_int(a, "--seed", 1, 0, 1L << 62);
   cli_done(a);
