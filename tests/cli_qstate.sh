@@ -50,4 +50,12 @@ PY
   [ -s "$tmp/$target/curve.png" ] && ok "$target curve.png" || bad "$target curve.png missing"
 done
 [ -s "$tmp/digits/samples.png" ] && ok "digits samples.png" || bad "digits samples.png missing"
+# without --out the pictures go to runs/qstate under the working directory (runs/ is not tracked)
+mkdir -p "$tmp/cwd"
+if (cd "$tmp/cwd" && "$qdm" qstate train --quick --target ghz --quiet >/dev/null 2>&1) && [ -s "$tmp/cwd/runs/qstate/curve.png" ]; then
+  ok "default --out runs/qstate"
+else
+  bad "default --out: no runs/qstate/curve.png"
+fi
+grep -q "runs/qstate" "$tmp/help" && ok "--help names the default runs/qstate" || bad "--help lacks runs/qstate"
 exit $fail

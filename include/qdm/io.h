@@ -112,9 +112,10 @@ typedef struct {
   int ns;
   int log_y;
 } qdm_panel;
-/* A figure of npanels line plots, each drawn as qdm_plot_lines draws it,
- * row by row in a grid of `cols` columns (cols > npanels: one row), under
- * an optional figure title (NULL: none). */
+/* A figure of npanels line plots, each drawn as qdm_plot_lines draws it
+ * (800x500 pixels), row by row in a grid of `cols` columns (cols > npanels:
+ * one row), under an optional figure title (NULL: none). Rendered at 2x
+ * up to 4 panels, at 1x beyond (a 4 x 3 grid is 2400 x 2000 pixels). */
 int qdm_plot_panels(const char *path, const char *title, const qdm_panel *panels, int npanels, int cols);
 
 /* Pictures of report section 6 (qdm/metrics.h computes what they show). */

@@ -111,9 +111,11 @@ static double *metric_params(const metric_run *m, const char *spec, long seed) {
   int nv;
   if (spec) {
     double *th = cli_numbers(CMD, spec, &nv);
-    if (nv != m->P)
+    if (nv != m->P) {
+      free(th); /* before exiting, so leak checkers see no lost block */
       cli_die(CMD, 2, "--params: %s with %d qubits and %d layers takes %d parameters, got %d", m->name, m->n, m->L,
               m->P, nv);
+    }
     return th;
   }
   qdm_rng r;
