@@ -142,6 +142,21 @@ int qdm_apply_unitary_backward(int dim, const qdm_cplx *U, const qdm_cplx *in,
 int qdm_unitary_backward(const qdm_circuit *c, const double *theta, const qdm_cplx *U, const qdm_cplx *dU,
                          double *dtheta);
 
+/* ---- one circuit, a parameter vector per group of rows (the report's
+ * circuit table indexed by (t, label), section 6.4) ----
+ * Row r runs c at theta + group[r] * ldtheta (group[r] in 0..G-1, ldtheta >=
+ * nparams). The rows of a group share one unitary: a large group takes the
+ * fused path above, a small one runs gate by gate; results agree to
+ * rounding and do not depend on the order of the rows. psi in place, as
+ * qdm_run. The circuit must use no per-row inputs. */
+int qdm_run_groups(const qdm_circuit *c, const double *theta, int ldtheta, int G, const int *group,
+                   qdm_cplx *psi, int rows);
+/* Its adjoint, as qdm_run_adjoint: in, psi = outputs and lam = dL/dpsi_out;
+ * out, psi = inputs, lam = dL/dpsi_in, and dtheta (G x ldtheta) +=
+ * dL/dtheta of each group (summed over its rows). */
+int qdm_run_groups_adjoint(const qdm_circuit *c, const double *theta, int ldtheta, int G, const int *group,
+                           qdm_cplx *psi, qdm_cplx *lam, int rows, double *dtheta);
+
 /* ---- states and observables ---- */
 void qdm_zero_state(qdm_cplx *psi, int n, int rows);       /* |0...0> */
 double qdm_norm2(const qdm_cplx *psi, size_t dim);
