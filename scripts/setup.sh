@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev zlib1g-dev
-      libcairo2-dev nodejs npm dataset-fashion-mnist)
+      libcairo2-dev nodejs npm dataset-fashion-mnist
+      python3-numpy python3-torch python3-pip python3-setuptools python3-wheel)
 missing=()
 for p in "${pkgs[@]}"; do
   # nodejs may come from another repo with npm bundled: accept a working npm.
@@ -34,3 +35,19 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)" 2>&1 | grep -Ev '^\[|^-- |Built target|Scanning|Consolidate' || true
 test -x build/qdm || { echo "setup: build failed" >&2; exit 1; }
+
+# The Python package (python/: `import qdm`, `import qdm.torch`) for Debian's
+# python3, carrying build/libqdm.so; reinstalled when the library or the
+# package changed. Offline (--no-index); as root it goes to /usr/local, else
+# to the user's site-packages, both on Debian python3's default path.
+py=/usr/bin/python3
+stamp=build/python-install.stamp
+sum=$(cat build/libqdm.so python/pyproject.toml python/setup.py python/qdm/*.py | sha256sum)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ] || ! (cd / && "$py" -c "import qdm") 2>/dev/null; then
+  user=(); [ "$(id -u)" = 0 ] || user=(--user)
+  rm -rf python/build
+  "$py" -m pip install -q --no-index --no-build-isolation --no-deps --break-system-packages \
+    --root-user-action=ignore --disable-pip-version-check "${user[@]}" ./python
+  echo "$sum" > "$stamp"
+fi
+(cd / && "$py" -c "import qdm") || { echo "setup: the Python package does not import" >&2; exit 1; }

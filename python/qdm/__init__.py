@@ -1,0 +1,45 @@
+"""qdm from Python: the state-vector engine, the ansatz library and ANO
+measurement of libqdm on numpy arrays, and a PyTorch layer (qdm.torch).
+
+    import numpy as np, qdm
+    c = qdm.ansatz("authors", 4, layers=2)           # or qdm.Circuit(4) and gates
+    theta = np.random.default_rng(1).uniform(0, 2 * np.pi, c.n_params)
+    psi = c.run(theta=theta)                          # from |0000>, shape (16,)
+    y = c.expval(psi, theta, ["ZIII", "XXII"])         # <Z_0>, <X_0 X_1>
+    dtheta, dstates = c.vjp(psi, theta, grad_out)     # exact adjoint gradients
+
+Conventions (the C library's): qubit 0 is the least significant bit of a
+basis index; a batch of states is a (rows, 2^n) complex128 array; rotations
+are exp(-i theta P / 2); gradients w.r.t. complex arrays are co-gradients
+dL/dRe + i dL/dIm, which is PyTorch's .grad convention for complex tensors.
+
+The binding is ctypes over the shared libqdm.so: no compiler or Python
+headers are needed to install it, C and Python users run the same library,
+and the C API already validates its arguments. What C cannot see (the size
+and dtype of the buffer behind a pointer) is checked here before each call,
+so wrong input raises ValueError (bad shape, dtype, gate, qubit) or OSError
+(a bad file), with qdm's message, and never crashes the interpreter. The
+library is the copy inside this package, or the file named by the
+environment variable QDM_LIBRARY when that is set.
+"""
+from qdm import _lib
+from qdm.circuit import Circuit, GateInfo, Input, Param, ansatz, ansatz_about, ansatz_names
+from qdm.observables import (Observables, ano_expval, ano_hermitian, ano_init, ano_vjp, expval,
+                             expval_vjp)
+
+__version__ = _lib.lib.qdm_version().decode()
+library_path = _lib.path
+
+
+def set_threads(n):
+    """Threads for the engine (0: OpenMP's default)."""
+    _lib.lib.qdm_set_threads(int(n))
+
+
+def threads():
+    return _lib.lib.qdm_threads()
+
+
+__all__ = ["Circuit", "GateInfo", "Input", "Param", "ansatz", "ansatz_about", "ansatz_names", "Observables",
+           "ano_expval", "ano_hermitian", "ano_init", "ano_vjp", "expval", "expval_vjp", "set_threads", "threads",
+           "__version__", "library_path"]
