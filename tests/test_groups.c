@@ -1,9 +1,9 @@
 /* test_groups.c -- qdm_run_groups and its adjoint against the engine's
  * per-row path: every row run on its own by qdm_run / qdm_run_adjoint at its
  * group's parameters (that path is checked against dense matrices and
- * finite differences in test_qsim.c). Group sizes cover both sides of the
- * fused/gate-by-gate switch, rows come in shuffled order, and some groups
- * are empty. */
+ * finite differences in test_qsim.c). Group sizes cover all three ways a
+ * group runs (fused, packed tiles, on its own), rows come in shuffled
+ * order, and some groups are empty. */
 #include <string.h>
 #include "check.h"
 #include "qdm/circuits.h"
@@ -21,21 +21,33 @@ static double maxdiff(const qdm_cplx *a, const qdm_cplx *b, size_t n) {
   return m;
 }
 
-/* The authors' ansatz, a second block with every kind of parametric gate
- * and an affine angle, so both paths see all of them. */
-static qdm_circuit *make_circuit(int n, int layers) {
+/* The authors' ansatz and a block with every kind of one-target gate,
+ * controlled and not, fixed and trainable (an affine angle among them),
+ * which the packed tiles take; with `wide`, also a trainable U3 (three
+ * angles) and RXX (two targets), so small groups run one by one. */
+static qdm_circuit *make_circuit(int n, int layers, int wide) {
   qdm_circuit *c = qdm_circuit_new(n);
   int p = qdm_authors(c, layers, 0);
-  qdm_u3(c, 0, qdm_par(p), qdm_par(p + 1), qdm_par_affine(p + 2, -2, 0.5));
-  qdm_add2(c, QDM_GRXX, 0, n - 1, qdm_par(p + 3));
-  qdm_addc(c, QDM_GRY, n - 1, 1, qdm_par(p + 4));
-  qdm_addr(c, QDM_GP, 1, qdm_par(p + 5));
+  qdm_cplx U[4] = {0, I, I, 0};
+  int t0 = 0;
+  qdm_addc(c, QDM_GRY, n - 1, 1, qdm_par(p));
+  qdm_addr(c, QDM_GP, 1, qdm_par(p + 1));
+  qdm_addc(c, QDM_GRX, 0, 2, qdm_par_affine(p + 2, -2, 0.5));
+  qdm_addc(c, QDM_GRZ, 2, 0, qdm_par(p + 3));
+  qdm_add1(c, QDM_GT, 1);
+  qdm_addc(c, QDM_GSX, 1, 0, qdm_fixed(0));
+  qdm_addr(c, QDM_GRY, 0, qdm_fixed(0.3));
+  qdm_dense(c, 1, &t0, U);
+  if (wide) {
+    qdm_u3(c, 0, qdm_par(p + 4), qdm_par(p + 5), qdm_par_affine(p + 6, -2, 0.5));
+    qdm_add2(c, QDM_GRXX, 0, n - 1, qdm_par(p + 7));
+  }
   return c;
 }
 
-static void test_groups(int n, int G, int rows, int ldextra) {
+static void test_groups(int n, int G, int rows, int ldextra, int wide) {
   size_t dim = (size_t)1 << n, nd = (size_t)rows * dim;
-  qdm_circuit *c = make_circuit(n, 2);
+  qdm_circuit *c = make_circuit(n, 2, wide);
   int P = c->nparams, ld = P + ldextra;
   double *theta = malloc((size_t)G * ld * sizeof *theta), *dth = calloc((size_t)G * ld, sizeof *dth),
          *dref = calloc((size_t)G * ld, sizeof *dref);
@@ -76,7 +88,7 @@ static void test_groups(int n, int G, int rows, int ldextra) {
 }
 
 static void test_errors(void) {
-  qdm_circuit *c = make_circuit(3, 1);
+  qdm_circuit *c = make_circuit(3, 1, 1);
   int P = c->nparams, grp[2] = {0, 2};
   double theta[2 * 64] = {0}, dth[2 * 64];
   qdm_cplx psi[16] = {1, 0, 0, 0, 0, 0, 0, 0, 1}, lam[16] = {0};
@@ -96,13 +108,16 @@ static void test_errors(void) {
 
 int main(void) {
   qdm_rng_seed(&rng, 2024);
-  test_groups(4, 1, 40, 0);   /* one group: the fused path */
-  test_groups(4, 100, 320, 3); /* the report's table: 100 groups of ~3 rows, one big group */
-  test_groups(3, 7, 5, 0);    /* fewer rows than groups */
-  test_groups(9, 4, 40, 1);   /* too many qubits for the fused path */
-  qdm_set_threads(1);
-  test_groups(4, 100, 320, 0); /* one thread: same numbers */
-  qdm_set_threads(0);
+  for (int wide = 0; wide <= 1; wide++) {
+    test_groups(4, 1, 40, 0, wide);    /* one group: the fused path */
+    test_groups(4, 100, 320, 3, wide); /* the report's table: 100 groups of ~3 rows, and one big group */
+    test_groups(3, 7, 5, 0, wide);     /* fewer rows than groups */
+    test_groups(5, 30, 77, 0, wide);   /* small groups only, a part-filled last tile */
+    test_groups(9, 4, 40, 1, wide);    /* too many qubits for the fused path */
+    qdm_set_threads(1);
+    test_groups(4, 100, 320, 0, wide); /* one thread */
+    qdm_set_threads(0);
+  }
   test_errors();
   return check_done();
 }

@@ -1,13 +1,20 @@
 /* groups.c -- one circuit with a parameter vector per group of rows: the
  * report's circuit table indexed by (t, label) (section 6.4), for callers
  * that hold the whole batch at once (the Python layer). Rows are gathered by
- * group (a stable counting sort, so results do not depend on the order of
- * the batch), each group is simulated on its own, and the results are
- * scattered back. A group large enough runs the fused path: its unitary
- * once, one zgemm for its rows, and in the adjoint one dL/dU before a
- * single sweep through the gates (fused.c); a small group runs gate by gate.
- * Groups are independent, so threads take whole groups and every group's
- * numbers are the same whatever the split. */
+ * group (a stable counting sort) and each group's results are scattered
+ * back. Three ways to run a group, chosen by its size:
+ *  - a large group takes the fused path: its unitary once, one zgemm for its
+ *    rows, and in the adjoint one dL/dU before a single sweep (fused.c);
+ *  - small groups share packed tiles: GT rows of several groups in the
+ *    engine's split re/im tile layout, fixed gates with their precompiled
+ *    matrix on every lane, trainable gates with a matrix per lane (the
+ *    lane's group's). The report's table has ~3 rows per group, so a tile
+ *    per group would leave most lanes idle; packing cuts the passes over
+ *    the gates by the mean group size;
+ *  - otherwise (circuits with multi-qubit or multi-angle trainable gates)
+ *    each small group runs gate by gate on its own (run.c).
+ * Groups (and tiles) are independent, so threads take whole ones. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +28,10 @@
 static int fused_worth(int n, int nr) { return n <= 8 && nr > 8 && nr >= (1 << n) / 2; }
 
 typedef struct {
-  int *start, *perm;   /* group g's rows are perm[start[g] .. start[g+1]-1] */
-  qdm_cplx *P, *L, *X; /* rows x dim each: states, co-gradients, scratch (group order) */
+  int *start, *count;  /* group g's rows are perm[start[g] .. start[g] + count[g] - 1] */
+  int *perm, *lane_g;  /* row of the batch at each position, and its group */
+  int nbig;            /* positions [0, nbig): groups run on their own; [nbig, rows): the small ones */
+  qdm_cplx *P, *L, *X; /* rows x dim each: states, co-gradients, scratch (in plan order) */
   qdm_cplx *UdU;       /* per thread: U and dU, dim x dim each */
   int nth;             /* threads */
   void *mem;
@@ -44,27 +53,44 @@ static int check(const char *who, const qdm_circuit *c, const double *theta, int
   return QDM_OK;
 }
 
-/* One allocation: the sort and (nbuf of) P, L, X, plus U and dU per thread. */
+/* One allocation: the order and (nbuf of) P, L, X, plus U and dU per
+ * thread. Positions: first the groups that run on their own (fused), then
+ * the small ones (to be packed), each in group order and, within a group,
+ * in batch order (a stable counting sort: deterministic). */
 static int plan_make(plan *p, const qdm_circuit *c, int G, const int *group, int rows, int nbuf, const char *who) {
   size_t dim = (size_t)1 << c->n, nd = (size_t)rows * dim;
   p->nth = qdm_threads();
   size_t nu = c->n <= 8 ? (size_t)p->nth * 2 * dim * dim : 0;
-  size_t ints = (size_t)G + 1 + rows + G, icx = (ints * sizeof(int) + sizeof(qdm_cplx) - 1) / sizeof(qdm_cplx);
+  size_t ints = 3 * (size_t)G + 2 * (size_t)rows, icx = (ints * sizeof(int) + sizeof(qdm_cplx) - 1) / sizeof(qdm_cplx);
   qdm_cplx *m = malloc((icx + nbuf * nd + nu) * sizeof *m);
   if (!m) return qdm_fail(QDM_ENOMEM, "%s: out of memory for %d rows", who, rows);
   p->mem = m;
   p->start = (int *)m;
-  p->perm = p->start + G + 1;
-  int *fill = p->perm + rows;
+  p->count = p->start + G;
+  p->perm = p->count + G;
+  p->lane_g = p->perm + rows;
+  int *fill = p->lane_g + rows;
   p->P = m + icx;
   p->L = nbuf > 2 ? p->P + nd : NULL;
   p->X = p->P + (nbuf - 1) * nd;
   p->UdU = nu ? p->P + nbuf * nd : NULL;
-  memset(p->start, 0, (G + 1) * sizeof(int));
-  for (int r = 0; r < rows; r++) p->start[group[r] + 1]++;
-  for (int g = 0; g < G; g++) p->start[g + 1] += p->start[g];
+  memset(p->count, 0, G * sizeof(int));
+  for (int r = 0; r < rows; r++) p->count[group[r]]++;
+  int off = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    for (int g = 0; g < G; g++)
+      if (fused_worth(c->n, p->count[g]) == !pass) {
+        p->start[g] = off;
+        off += p->count[g];
+      }
+    if (pass == 0) p->nbig = off;
+  }
   memcpy(fill, p->start, G * sizeof(int));
-  for (int r = 0; r < rows; r++) p->perm[fill[group[r]]++] = r;
+  for (int r = 0; r < rows; r++) {
+    int i = fill[group[r]]++;
+    p->perm[i] = r;
+    p->lane_g[i] = group[r];
+  }
   return QDM_OK;
 }
 
@@ -75,7 +101,7 @@ static void scatter(const plan *p, const qdm_cplx *src, qdm_cplx *dst, int rows,
   for (int i = 0; i < rows; i++) memcpy(dst + (size_t)p->perm[i] * dim, src + i * dim, dim * sizeof *dst);
 }
 
-/* Group g's rows r0..r0+nr-1 (group order): P = U P. */
+/* Group g's rows r0..r0+nr-1 (plan order): P = U P. */
 static int group_run(const qdm_circuit *c, const double *th, const plan *p, int r0, int nr) {
   size_t dim = (size_t)1 << c->n, off = (size_t)r0 * dim;
   if (!fused_worth(c->n, nr)) return qdm_run(c, th, NULL, 0, p->P + off, nr);
@@ -107,19 +133,289 @@ static int group_adjoint(const qdm_circuit *c, const double *th, const plan *p, 
   return err;
 }
 
-/* Runs every non-empty group, threads over groups when the work is worth it.
- * A failure inside a worker thread (only out of memory) leaves its message
- * in that thread; it is carried over to the caller's. */
+/* ---------------- packed tiles ---------------- */
+
+#define GT 8 /* rows per packed tile: one 512-bit vector of doubles per amplitude */
+
+/* What the lane kernels handle: every gate on one target (controls
+ * allowed), every trainable gate a rotation RX, RY, RZ or a phase P. */
+static int packable(const qdm_circuit *c) {
+  const sim_op *pre = c->pre;
+  if (c->n > 10) return 0;
+  for (int i = 0; i < c->ngates; i++) {
+    int k = c->g[i].kind;
+    if (c->g[i].nt != 1) return 0;
+    if (!pre[2 * i].fixed && k != QDM_GRX && k != QDM_GRY && k != QDM_GRZ && k != QDM_GP) return 0;
+  }
+  return 1;
+}
+
+/* A trainable gate on one lane is (c, s) = (cos, sin) of half its angle v
+ * (of v itself for P), the matrices as in qdm_gate_matrix:
+ *   RX = [[c, -is], [-is, c]], RY = [[c, -s], [s, c]], RZ = diag(c - is, c + is),
+ *   P = diag(1, c + is).
+ * Its dagger is the same form with -s, and for RX, RY, RZ dG/dv is half the
+ * form at (c, s) -> (-s, c); for P it is diag(0, i(c + is)). */
+static inline void rot_pair(int kind, double *restrict x0, double *restrict y0, double *restrict x1,
+                            double *restrict y1, const double *restrict c, const double *restrict s) {
+  switch (kind) {
+  case QDM_GRX:
+    for (int r = 0; r < GT; r++) {
+      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
+      x0[r] = c[r] * p + s[r] * t;
+      y0[r] = c[r] * u - s[r] * q;
+      x1[r] = c[r] * q + s[r] * u;
+      y1[r] = c[r] * t - s[r] * p;
+    }
+    break;
+  case QDM_GRY:
+    for (int r = 0; r < GT; r++) {
+      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
+      x0[r] = c[r] * p - s[r] * q;
+      y0[r] = c[r] * u - s[r] * t;
+      x1[r] = s[r] * p + c[r] * q;
+      y1[r] = s[r] * u + c[r] * t;
+    }
+    break;
+  case QDM_GRZ:
+    for (int r = 0; r < GT; r++) {
+      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
+      x0[r] = c[r] * p + s[r] * u;
+      y0[r] = c[r] * u - s[r] * p;
+      x1[r] = c[r] * q - s[r] * t;
+      y1[r] = c[r] * t + s[r] * q;
+    }
+    break;
+  default: /* P */
+    for (int r = 0; r < GT; r++) {
+      double q = x1[r], t = y1[r];
+      x1[r] = c[r] * q - s[r] * t;
+      y1[r] = c[r] * t + s[r] * q;
+    }
+  }
+}
+
+/* acc[r] += Re <lam_r| dG/dv |psi_r> on one pair of the gate. */
+static inline void rot_dot(int kind, const double *restrict l0x, const double *restrict l0y,
+                           const double *restrict l1x, const double *restrict l1y, const double *restrict p0x,
+                           const double *restrict p0y, const double *restrict p1x, const double *restrict p1y,
+                           const double *restrict c, const double *restrict s, double *restrict acc) {
+  for (int r = 0; r < GT; r++) {
+    double a = -s[r], b = c[r], ux, uy, vx, vy; /* the form at (-s, c); halved below */
+    switch (kind) {
+    case QDM_GRX:
+      ux = a * p0x[r] + b * p1y[r], uy = a * p0y[r] - b * p1x[r];
+      vx = a * p1x[r] + b * p0y[r], vy = a * p1y[r] - b * p0x[r];
+      break;
+    case QDM_GRY:
+      ux = a * p0x[r] - b * p1x[r], uy = a * p0y[r] - b * p1y[r];
+      vx = b * p0x[r] + a * p1x[r], vy = b * p0y[r] + a * p1y[r];
+      break;
+    case QDM_GRZ:
+      ux = a * p0x[r] + b * p0y[r], uy = a * p0y[r] - b * p0x[r];
+      vx = a * p1x[r] - b * p1y[r], vy = a * p1y[r] + b * p1x[r];
+      break;
+    default: /* P: diag(0, i(c + is)) = diag(0, -s + ic), not halved: doubled here */
+      ux = uy = 0;
+      vx = 2 * (a * p1x[r] - b * p1y[r]), vy = 2 * (a * p1y[r] + b * p1x[r]);
+    }
+    acc[r] += 0.5 * (l0x[r] * ux + l0y[r] * uy + l1x[r] * vx + l1y[r] * vy);
+  }
+}
+
+/* The same matrix M on every lane (a fixed gate), by the engine's classes. */
+static inline void shared_pair(double *restrict x0, double *restrict y0, double *restrict x1, double *restrict y1,
+                               const qdm_cplx *M, int cls) {
+  const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]), bi = cimag(M[1]);
+  const double cr = creal(M[2]), ci = cimag(M[2]), dr = creal(M[3]), di = cimag(M[3]);
+  switch (cls) {
+  case OP_SWAP:
+    for (int r = 0; r < GT; r++) {
+      double t = x0[r]; x0[r] = x1[r]; x1[r] = t;
+      t = y0[r]; y0[r] = y1[r]; y1[r] = t;
+    }
+    break;
+  case OP_DIAG:
+    for (int r = 0; r < GT; r++) {
+      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
+      x0[r] = ar * p - ai * u;
+      y0[r] = ar * u + ai * p;
+      x1[r] = dr * q - di * t;
+      y1[r] = dr * t + di * q;
+    }
+    break;
+  case OP_REAL:
+    for (int r = 0; r < GT; r++) {
+      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
+      x0[r] = ar * p + br * q;
+      y0[r] = ar * u + br * t;
+      x1[r] = cr * p + dr * q;
+      y1[r] = cr * u + dr * t;
+    }
+    break;
+  default:
+    for (int r = 0; r < GT; r++) {
+      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
+      x0[r] = ar * p - ai * u + br * q - bi * t;
+      y0[r] = ar * u + ai * p + br * t + bi * q;
+      x1[r] = cr * p - ci * u + dr * q - di * t;
+      y1[r] = cr * u + ci * p + dr * t + di * q;
+    }
+  }
+}
+
+/* The op's pairs of amplitude rows (i0, i1 = i0 | target bit, controls set)
+ * in a tile, as offsets into re/im. */
+#define FOR_PAIRS(n, op, i0, i1, ...)                                             \
+  do {                                                                            \
+    size_t cnt_ = ((size_t)1 << (n)) >> (op)->npos, bit_ = (size_t)1 << (op)->t[0]; \
+    for (size_t k_ = 0; k_ < cnt_; k_++) {                                        \
+      size_t i0 = (insert0(k_, (op)->pos, (op)->npos) | (op)->cmask) * GT;        \
+      size_t i1 = i0 + bit_ * GT;                                                 \
+      __VA_ARGS__;                                                                \
+    }                                                                             \
+  } while (0)
+
+static void tile_shared(double *re, double *im, int n, const sim_op *op) {
+  FOR_PAIRS(n, op, i0, i1, shared_pair(re + i0, im + i0, re + i1, im + i1, op->m, op->cls));
+}
+static void tile_rot(double *re, double *im, int n, const sim_op *op, int kind, const double *c, const double *s) {
+  FOR_PAIRS(n, op, i0, i1, rot_pair(kind, re + i0, im + i0, re + i1, im + i1, c, s));
+}
+static void tile_rot_dot(const double *lre, const double *lim, const double *re, const double *im, int n,
+                         const sim_op *op, int kind, const double *c, const double *s, double *acc) {
+  FOR_PAIRS(n, op, i0, i1,
+            rot_dot(kind, lre + i0, lim + i0, lre + i1, lim + i1, re + i0, im + i0, re + i1, im + i1, c, s, acc));
+}
+
+static void tile_load(double *re, double *im, const qdm_cplx *psi, int dim, int rows) {
+  for (int i = 0; i < dim; i++)
+    for (int r = 0; r < GT; r++) {
+      qdm_cplx z = r < rows ? psi[(size_t)r * dim + i] : 0;
+      re[i * GT + r] = creal(z);
+      im[i * GT + r] = cimag(z);
+    }
+}
+static void tile_store(const double *re, const double *im, qdm_cplx *psi, int dim, int rows) {
+  for (int r = 0; r < rows; r++)
+    for (int i = 0; i < dim; i++) psi[(size_t)r * dim + i] = re[i * GT + r] + I * im[i * GT + r];
+}
+
+typedef struct {
+  int np;      /* trainable gates */
+  int *pidx;   /* gate -> index among the trainable gates, or -1 */
+  double *CS;  /* group g, trainable gate j: (c, s) at CS + (g * np + j) * 2 */
+} packing;
+
+/* (c, s) of every trainable gate of every small group. */
+static void packing_angles(const qdm_circuit *c, const double *theta, int ldtheta, const plan *p, packing *k, int G) {
+  int par = qdm__parallel_worth((double)G * k->np * 16);
+#pragma omp parallel for schedule(static) if (par) num_threads(p->nth)
+  for (int g = 0; g < G; g++) {
+    if (p->count[g] == 0 || p->start[g] < p->nbig) continue;
+    double *cs = k->CS + (size_t)g * k->np * 2;
+    for (int i = 0; i < c->ngates; i++) {
+      if (k->pidx[i] < 0) continue;
+      double v[3];
+      qdm_gate_angles(&c->g[i], theta + (size_t)g * ldtheta, NULL, v);
+      double h = c->g[i].kind == QDM_GP ? v[0] : 0.5 * v[0];
+      cs[2 * k->pidx[i]] = cos(h);
+      cs[2 * k->pidx[i] + 1] = sin(h);
+    }
+  }
+}
+
+/* Packed tile t (plan positions nbig + t GT ...): forward, or (adjoint)
+ * the sweep back with dth (G x ldtheta) accumulating. */
+static void packed_tile(const qdm_circuit *c, const plan *p, const packing *k, int rows, int t, int adjoint,
+                        double *dth, int ldtheta, double *buf) {
+  const sim_op *pre = c->pre;
+  int n = c->n, dim = 1 << n, rb = p->nbig + t * GT, nr = rows - rb < GT ? rows - rb : GT;
+  double *re = buf, *im = re + (size_t)dim * GT, *lre = im + (size_t)dim * GT, *lim = lre + (size_t)dim * GT;
+  double cv[GT], sv[GT], acc[GT];
+  const double *cs[GT];
+  for (int r = 0; r < GT; r++) /* idle lanes (zero amplitudes) borrow the last row's group */
+    cs[r] = k->CS + (size_t)p->lane_g[rb + (r < nr ? r : nr - 1)] * k->np * 2;
+  tile_load(re, im, p->P + (size_t)rb * dim, dim, nr);
+  if (adjoint) tile_load(lre, lim, p->L + (size_t)rb * dim, dim, nr);
+  for (int s = 0; s < c->ngates; s++) {
+    int i = adjoint ? c->ngates - 1 - s : s;
+    const sim_op *op = &pre[2 * i];
+    if (op->fixed) {
+      tile_shared(re, im, n, op + adjoint);
+      if (adjoint) tile_shared(lre, lim, n, op + 1);
+      continue;
+    }
+    const qdm_gate *g = &c->g[i];
+    int j = k->pidx[i];
+    for (int r = 0; r < GT; r++) {
+      cv[r] = cs[r][2 * j];
+      sv[r] = adjoint ? -cs[r][2 * j + 1] : cs[r][2 * j + 1];
+    }
+    tile_rot(re, im, n, op, g->kind, cv, sv); /* adjoint: re/im now hold the gate's input */
+    if (!adjoint) continue;
+    if (g->ang[0].a != 0) {
+      for (int r = 0; r < GT; r++) sv[r] = -sv[r]; /* dG/dv at the forward's (c, s) */
+      memset(acc, 0, sizeof acc);
+      tile_rot_dot(lre, lim, re, im, n, op, g->kind, cv, sv, acc);
+      for (int r = 0; r < nr; r++) dth[(size_t)p->lane_g[rb + r] * ldtheta + g->ang[0].src] += g->ang[0].a * acc[r];
+      for (int r = 0; r < GT; r++) sv[r] = -sv[r];
+    }
+    tile_rot(lre, lim, n, op, g->kind, cv, sv);
+  }
+  tile_store(re, im, p->P + (size_t)rb * dim, dim, nr);
+  if (adjoint) tile_store(lre, lim, p->L + (size_t)rb * dim, dim, nr);
+}
+
+/* The packed tiles of the small groups, threads over tiles; per-thread
+ * gradient parts are added in thread order (deterministic for a given
+ * thread count). */
+static int run_packed(const qdm_circuit *c, const double *theta, int ldtheta, int G, const plan *p, int rows,
+                      int adjoint, double *dtheta) {
+  int ntile = (rows - p->nbig + GT - 1) / GT, dim = 1 << c->n;
+  if (ntile == 0) return QDM_OK;
+  packing k = {0, NULL, NULL};
+  const sim_op *pre = c->pre;
+  for (int i = 0; i < c->ngates; i++) k.np += !pre[2 * i].fixed;
+  int par = ntile > 1 && qdm__parallel_worth((double)(rows - p->nbig) * dim * c->ngates);
+  int nth = par ? p->nth : 1;
+  size_t ld = adjoint ? (size_t)G * ldtheta : 0, nbuf = (size_t)4 * dim * GT;
+  size_t bytes = (size_t)c->ngates * sizeof(int) + ((size_t)G * k.np * 2 + (size_t)nth * (ld + nbuf)) * sizeof(double);
+  char *mem = malloc(bytes);
+  if (!mem) return qdm_fail(QDM_ENOMEM, "qdm_run_groups: out of memory for the packed tiles");
+  double *part = (double *)mem, *bufs = part + (size_t)nth * ld;
+  k.CS = bufs + (size_t)nth * nbuf;
+  k.pidx = (int *)(k.CS + (size_t)G * k.np * 2);
+  for (int i = 0, j = 0; i < c->ngates; i++) k.pidx[i] = pre[2 * i].fixed ? -1 : j++;
+  memset(part, 0, (size_t)nth * ld * sizeof *part);
+  packing_angles(c, theta, ldtheta, p, &k, G);
+#pragma omp parallel num_threads(nth) if (par)
+  {
+    int id = omp_get_thread_num(), nt = omp_get_num_threads();
+    for (int t = ntile * id / nt; t < ntile * (id + 1) / nt; t++)
+      packed_tile(c, p, &k, rows, t, adjoint, part + (size_t)id * ld, ldtheta, bufs + (size_t)id * nbuf);
+  }
+  for (int t = 0; t < nth; t++)
+    for (size_t j = 0; j < ld; j++) dtheta[j] += part[(size_t)t * ld + j];
+  free(mem);
+  return QDM_OK;
+}
+
+/* Runs every group: the ones of plan positions [0, nbig) and, unless the
+ * circuit packs, the small ones too, each on its own, threads over groups
+ * when the work is worth it; then the packed tiles. A failure inside a
+ * worker thread (only out of memory) leaves its message in that thread; it
+ * is carried over to the caller's. */
 static int each_group(const qdm_circuit *c, const double *theta, int ldtheta, int G, const plan *p, int rows,
                       int adjoint, double *dtheta) {
   size_t dim = (size_t)1 << c->n;
-  int err = QDM_OK;
+  int err = QDM_OK, pack = packable(c);
   char msg[512] = "";
-  int par = G > 1 && qdm__parallel_worth((double)rows * dim * (c->ngates + 1));
+  int par = G > 1 && qdm__parallel_worth((double)(pack ? p->nbig : rows) * dim * (c->ngates + 1));
 #pragma omp parallel for schedule(dynamic) if (par) num_threads(p->nth)
   for (int g = 0; g < G; g++) {
-    int r0 = p->start[g], nr = p->start[g + 1] - r0, e;
-    if (nr == 0) continue;
+    int r0 = p->start[g], nr = p->count[g], e;
+    if (nr == 0 || (pack && r0 >= p->nbig)) continue;
     const double *th = theta ? theta + (size_t)g * ldtheta : NULL;
     e = adjoint ? group_adjoint(c, th, p, r0, nr, dtheta + (size_t)g * ldtheta) : group_run(c, th, p, r0, nr);
     if (e) {
@@ -130,7 +426,8 @@ static int each_group(const qdm_circuit *c, const double *theta, int ldtheta, in
       }
     }
   }
-  return err ? qdm_fail(err, "%s", msg) : QDM_OK;
+  if (err) return qdm_fail(err, "%s", msg);
+  return pack ? run_packed(c, theta, ldtheta, G, p, rows, adjoint, dtheta) : QDM_OK;
 }
 
 int qdm_run_groups(const qdm_circuit *c, const double *theta, int ldtheta, int G, const int *group,
