@@ -26,6 +26,7 @@ from qdm import _lib
 from qdm.circuit import Circuit, GateInfo, Input, Param, ansatz, ansatz_about, ansatz_names
 from qdm.observables import (Observables, ano_expval, ano_hermitian, ano_init, ano_vjp, expval,
                              expval_vjp)
+from qdm.runs import Run, read_config, read_metrics, read_summary
 
 __version__ = _lib.lib.qdm_version().decode()
 library_path = _lib.path
@@ -42,4 +43,4 @@ def threads():
 
 __all__ = ["Circuit", "GateInfo", "Input", "Param", "ansatz", "ansatz_about", "ansatz_names", "Observables",
            "ano_expval", "ano_hermitian", "ano_init", "ano_vjp", "expval", "expval_vjp", "set_threads", "threads",
-           "__version__", "library_path"]
+           "Run", "read_config", "read_metrics", "read_summary", "__version__", "library_path"]
