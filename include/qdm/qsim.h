@@ -145,10 +145,10 @@ int qdm_unitary_backward(const qdm_circuit *c, const double *theta, const qdm_cp
 /* ---- one circuit, a parameter vector per group of rows (the report's
  * circuit table indexed by (t, label), section 6.4) ----
  * Row r runs c at theta + group[r] * ldtheta (group[r] in 0..G-1, ldtheta >=
- * nparams). The rows of a group share one unitary: a large group takes the
- * fused path above, a small one runs gate by gate; results agree to
- * rounding and do not depend on the order of the rows. psi in place, as
- * qdm_run. The circuit must use no per-row inputs. */
+ * nparams). A large group takes the fused path above (one unitary for its
+ * rows); small groups run gate by gate, the rows of several groups sharing
+ * one tile. Results agree with qdm_run row by row to rounding. psi in
+ * place, as qdm_run. The circuit must use no per-row inputs. */
 int qdm_run_groups(const qdm_circuit *c, const double *theta, int ldtheta, int G, const int *group,
                    qdm_cplx *psi, int rows);
 /* Its adjoint, as qdm_run_adjoint: in, psi = outputs and lam = dL/dpsi_out;

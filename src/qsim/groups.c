@@ -11,8 +11,9 @@
  *    lane's group's). The report's table has ~3 rows per group, so a tile
  *    per group would leave most lanes idle; packing cuts the passes over
  *    the gates by the mean group size;
- *  - otherwise (circuits with multi-qubit or multi-angle trainable gates)
- *    each small group runs gate by gate on its own (run.c).
+ *  - a group of two tiles or more, and every group of a circuit the packed
+ *    kernels do not cover (multi-qubit gates, multi-angle trainable ones),
+ *    runs gate by gate on its own tiles (run.c).
  * Groups (and tiles) are independent, so threads take whole ones. */
 #include <math.h>
 #include <omp.h>
@@ -27,10 +28,17 @@
  * for registers of up to 8 qubits. */
 static int fused_worth(int n, int nr) { return n <= 8 && nr > 8 && nr >= (1 << n) / 2; }
 
+#define GT 8 /* rows per packed tile: one 512-bit vector of doubles per amplitude */
+
+/* A group runs on its own when fused, or when it fills its own tiles
+ * (the engine's shared-matrix tiles beat packed ones then); smaller groups
+ * are packed. */
+static int on_its_own(int n, int nr) { return fused_worth(n, nr) || nr >= 2 * GT; }
+
 typedef struct {
   int *start, *count;  /* group g's rows are perm[start[g] .. start[g] + count[g] - 1] */
   int *perm, *lane_g;  /* row of the batch at each position, and its group */
-  int nbig;            /* positions [0, nbig): groups run on their own; [nbig, rows): the small ones */
+  int nbig;            /* positions [0, nbig): groups that run on their own; [nbig, rows): the small ones */
   qdm_cplx *P, *L, *X; /* rows x dim each: states, co-gradients, scratch (in plan order) */
   qdm_cplx *UdU;       /* per thread: U and dU, dim x dim each */
   int nth;             /* threads */
@@ -79,7 +87,7 @@ static int plan_make(plan *p, const qdm_circuit *c, int G, const int *group, int
   int off = 0;
   for (int pass = 0; pass < 2; pass++) {
     for (int g = 0; g < G; g++)
-      if (fused_worth(c->n, p->count[g]) == !pass) {
+      if (on_its_own(c->n, p->count[g]) == !pass) {
         p->start[g] = off;
         off += p->count[g];
       }
@@ -134,8 +142,6 @@ static int group_adjoint(const qdm_circuit *c, const double *th, const plan *p, 
 }
 
 /* ---------------- packed tiles ---------------- */
-
-#define GT 8 /* rows per packed tile: one 512-bit vector of doubles per amplitude */
 
 /* What the lane kernels handle: every gate on one target (controls
  * allowed), every trainable gate a rotation RX, RY, RZ or a phase P. */
