@@ -120,39 +120,28 @@ def workload(rows, G, classes, T, seed):
 
 
 def timed(fn, repeat):
+    """Medians of the wall-clock and the process CPU seconds of one call.
+    On a shared machine the CPU time of a one-thread run is the steadier
+    figure (it does not count time spent waiting for a core)."""
     fn()  # warm-up
-    ts = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python3 -m qdm.bench", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--qubits", type=int, default=4)
-    ap.add_argument("--layers", type=int, default=10, help="layers per block (10)")
-    ap.add_argument("--blocks", type=int, default=3)
-    ap.add_argument("--ansatz", default="authors")
-    ap.add_argument("--ano", type=int, default=16, help="ANO observables K (16)")
-    ap.add_argument("--rows", type=int, default=320)
-    ap.add_argument("--groups", type=int, default=100, help="(t, label) groups (100 = 10 steps x 10 labels)")
-    ap.add_argument("--repeat", type=int, default=10, help="timed repetitions of each path (median)")
-    ap.add_argument("--threads", type=int, default=2, help="threads for qdm and for torch")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    a = ap.parse_args(argv)
-
-    qdm.set_threads(a.threads)
-    torch.set_num_threads(a.threads)
+def bench_once(a, threads):
+    qdm.set_threads(threads)
+    torch.set_num_threads(threads)
     torch.manual_seed(a.seed)
     c = qdm.Circuit(a.qubits)
     for _ in range(a.blocks):
         c.add_ansatz(a.ansatz, a.layers)
     layer = qt.QuantumLayer(c, ano=a.ano, groups=a.groups, dtype=torch.float64)
-    d = c.dim
-    x = torch.randn(a.rows, d, dtype=torch.float64)
+    x = torch.randn(a.rows, c.dim, dtype=torch.float64)
     x = (x / x.norm(dim=1, keepdim=True)).requires_grad_()
     g = workload(a.rows, a.groups, 10, 10, a.seed)
     w = torch.randn(a.rows, a.ano, dtype=torch.float64)
@@ -169,25 +158,52 @@ def main(argv=None):
     run_torch = lambda: step(lambda: plain_forward(gates, a.qubits, x, layer.theta, g, layer.M))
     # the two paths must agree before their speeds mean anything
     diff = max((u - v).abs().max().item() for u, v in zip(run_qdm(), run_torch()))
-    tq, tt = timed(run_qdm, a.repeat), timed(run_torch, a.repeat)
-    res = {
+    (tq, cq), (tt, ct) = timed(run_qdm, a.repeat), timed(run_torch, a.repeat)
+    return {
         "workload": {"qubits": a.qubits, "ansatz": a.ansatz, "blocks": a.blocks, "layers": a.layers,
                      "gates": len(c), "params_per_group": c.n_params, "groups": a.groups, "rows": a.rows,
-                     "ano": a.ano, "threads": a.threads},
-        "qdm_seconds": tq, "torch_seconds": tt,
-        "qdm_rows_per_s": a.rows / tq, "torch_rows_per_s": a.rows / tt,
-        "ratio": tt / tq, "max_abs_diff": diff,
+                     "ano": a.ano},
+        "threads": threads, "qdm_seconds": tq, "torch_seconds": tt,
+        "qdm_rows_per_s": a.rows / tq, "torch_rows_per_s": a.rows / tt, "ratio": tt / tq,
+        "qdm_cpu_seconds": cq, "torch_cpu_seconds": ct, "cpu_ratio": ct / cq,
+        "max_abs_diff": diff,
     }
-    if a.json:
-        print(json.dumps(res))
-        return res
-    print(f"quantum bottleneck, forward + backward: {a.qubits} qubits, {a.blocks} x {a.layers} layers of "
-          f"'{a.ansatz}' ({len(c)} gates), {a.ano} ANO observables, {a.rows} rows in {a.groups} groups, "
-          f"{a.threads} threads")
-    print(f"  qdm.torch.QuantumLayer  {tq * 1e3:9.2f} ms  {a.rows / tq:10.0f} rows/s")
-    print(f"  plain torch, gate by gate {tt * 1e3:7.2f} ms  {a.rows / tt:10.0f} rows/s")
-    print(f"  ratio {tt / tq:.1f}x   (outputs and gradients agree to {diff:.1e})")
-    return res
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m qdm.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--qubits", type=int, default=4)
+    ap.add_argument("--layers", type=int, default=10, help="layers per block (10)")
+    ap.add_argument("--blocks", type=int, default=3)
+    ap.add_argument("--ansatz", default="authors")
+    ap.add_argument("--ano", type=int, default=16, help="ANO observables K (16)")
+    ap.add_argument("--rows", type=int, default=320)
+    ap.add_argument("--groups", type=int, default=100, help="(t, label) groups (100 = 10 steps x 10 labels)")
+    ap.add_argument("--repeat", type=int, default=10, help="timed repetitions of each path (median)")
+    ap.add_argument("--threads", default="1", help="threads for qdm and for torch alike; a list runs each (1,2)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="print one JSON object per thread count")
+    a = ap.parse_args(argv)
+    try:
+        threads = [int(t) for t in a.threads.split(",")]
+    except ValueError:
+        ap.error(f"--threads {a.threads}: expected a number or a list like 1,2")
+    results = []
+    for i, t in enumerate(threads):
+        res = bench_once(a, t)
+        results.append(res)
+        if a.json:
+            print(json.dumps(res))
+            continue
+        w = res["workload"]
+        if i == 0:
+            print(f"quantum bottleneck, forward + backward: {w['qubits']} qubits, {a.blocks} x {a.layers} layers of "
+                  f"'{a.ansatz}' ({w['gates']} gates), {a.ano} ANO observables, {a.rows} rows in {a.groups} groups")
+        print(f"  {t} thread(s): qdm.torch.QuantumLayer {res['qdm_seconds'] * 1e3:8.2f} ms ({res['qdm_rows_per_s']:7.0f} rows/s)"
+              f"   plain torch gate by gate {res['torch_seconds'] * 1e3:8.2f} ms ({res['torch_rows_per_s']:5.0f} rows/s)"
+              f"   ratio {res['ratio']:5.1f}x   (CPU time: {res['qdm_cpu_seconds'] * 1e3:.2f} vs "
+              f"{res['torch_cpu_seconds'] * 1e3:.2f} ms, {res['cpu_ratio']:.1f}x; agree to {res['max_abs_diff']:.1e})")
+    return results
 
 
 if __name__ == "__main__":

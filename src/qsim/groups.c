@@ -156,117 +156,82 @@ static int packable(const qdm_circuit *c) {
   return 1;
 }
 
+/* The kernels below work on whole tiles columns: one vector of GT lanes
+ * (GCC vector extensions; one 512-bit register with AVX-512, two or four
+ * narrower ones otherwise). */
+typedef double v8 __attribute__((vector_size(GT * sizeof(double))));
+/* Unaligned loads and stores; vectors go by pointer between functions (by
+ * value their calling convention would depend on the instruction set). */
+#define LD(v, p) memcpy(&(v), (p), sizeof(v8))
+#define ST(p, e) do { v8 st_ = (e); memcpy((p), &st_, sizeof(v8)); } while (0)
+
 /* A trainable gate on one lane is (c, s) = (cos, sin) of half its angle v
  * (of v itself for P), the matrices as in qdm_gate_matrix:
  *   RX = [[c, -is], [-is, c]], RY = [[c, -s], [s, c]], RZ = diag(c - is, c + is),
  *   P = diag(1, c + is).
  * Its dagger is the same form with -s, and for RX, RY, RZ dG/dv is half the
  * form at (c, s) -> (-s, c); for P it is diag(0, i(c + is)). */
-static inline void rot_pair(int kind, double *restrict x0, double *restrict y0, double *restrict x1,
-                            double *restrict y1, const double *restrict c, const double *restrict s) {
+static inline void rot_pair(int kind, double *x0, double *y0, double *x1, double *y1, const v8 *cp, const v8 *sp) {
+  v8 c = *cp, s = *sp, p, u, q, t;
+  LD(p, x0), LD(u, y0), LD(q, x1), LD(t, y1);
   switch (kind) {
   case QDM_GRX:
-    for (int r = 0; r < GT; r++) {
-      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
-      x0[r] = c[r] * p + s[r] * t;
-      y0[r] = c[r] * u - s[r] * q;
-      x1[r] = c[r] * q + s[r] * u;
-      y1[r] = c[r] * t - s[r] * p;
-    }
+    ST(x0, c * p + s * t); ST(y0, c * u - s * q); ST(x1, c * q + s * u); ST(y1, c * t - s * p);
     break;
   case QDM_GRY:
-    for (int r = 0; r < GT; r++) {
-      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
-      x0[r] = c[r] * p - s[r] * q;
-      y0[r] = c[r] * u - s[r] * t;
-      x1[r] = s[r] * p + c[r] * q;
-      y1[r] = s[r] * u + c[r] * t;
-    }
+    ST(x0, c * p - s * q); ST(y0, c * u - s * t); ST(x1, s * p + c * q); ST(y1, s * u + c * t);
     break;
   case QDM_GRZ:
-    for (int r = 0; r < GT; r++) {
-      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
-      x0[r] = c[r] * p + s[r] * u;
-      y0[r] = c[r] * u - s[r] * p;
-      x1[r] = c[r] * q - s[r] * t;
-      y1[r] = c[r] * t + s[r] * q;
-    }
+    ST(x0, c * p + s * u); ST(y0, c * u - s * p); ST(x1, c * q - s * t); ST(y1, c * t + s * q);
     break;
   default: /* P */
-    for (int r = 0; r < GT; r++) {
-      double q = x1[r], t = y1[r];
-      x1[r] = c[r] * q - s[r] * t;
-      y1[r] = c[r] * t + s[r] * q;
-    }
+    ST(x1, c * q - s * t); ST(y1, c * t + s * q);
   }
 }
 
-/* acc[r] += Re <lam_r| dG/dv |psi_r> on one pair of the gate. */
-static inline void rot_dot(int kind, const double *restrict l0x, const double *restrict l0y,
-                           const double *restrict l1x, const double *restrict l1y, const double *restrict p0x,
-                           const double *restrict p0y, const double *restrict p1x, const double *restrict p1y,
-                           const double *restrict c, const double *restrict s, double *restrict acc) {
-  for (int r = 0; r < GT; r++) {
-    double a = -s[r], b = c[r], ux, uy, vx, vy; /* the form at (-s, c); halved below */
-    switch (kind) {
-    case QDM_GRX:
-      ux = a * p0x[r] + b * p1y[r], uy = a * p0y[r] - b * p1x[r];
-      vx = a * p1x[r] + b * p0y[r], vy = a * p1y[r] - b * p0x[r];
-      break;
-    case QDM_GRY:
-      ux = a * p0x[r] - b * p1x[r], uy = a * p0y[r] - b * p1y[r];
-      vx = b * p0x[r] + a * p1x[r], vy = b * p0y[r] + a * p1y[r];
-      break;
-    case QDM_GRZ:
-      ux = a * p0x[r] + b * p0y[r], uy = a * p0y[r] - b * p0x[r];
-      vx = a * p1x[r] - b * p1y[r], vy = a * p1y[r] + b * p1x[r];
-      break;
-    default: /* P: diag(0, i(c + is)) = diag(0, -s + ic), not halved: doubled here */
-      ux = uy = 0;
-      vx = 2 * (a * p1x[r] - b * p1y[r]), vy = 2 * (a * p1y[r] + b * p1x[r]);
-    }
-    acc[r] += 0.5 * (l0x[r] * ux + l0y[r] * uy + l1x[r] * vx + l1y[r] * vy);
+/* Re <lam| dG/dv |psi> on one pair of the gate, per lane. (c, s) are the
+ * forward's: the form is taken at (a, b) = (-s, c) and halved. */
+static inline void rot_dot(int kind, const double *l0x, const double *l0y, const double *l1x, const double *l1y,
+                           const double *p0x, const double *p0y, const double *p1x, const double *p1y, const v8 *cp,
+                           const v8 *sp, v8 *acc) {
+  v8 a = -*sp, b = *cp, px, py, qx, qy, lx0, ly0, lx1, ly1, ux, uy, vx, vy;
+  LD(px, p0x), LD(py, p0y), LD(qx, p1x), LD(qy, p1y), LD(lx0, l0x), LD(ly0, l0y), LD(lx1, l1x), LD(ly1, l1y);
+  switch (kind) {
+  case QDM_GRX:
+    ux = a * px + b * qy, uy = a * py - b * qx, vx = a * qx + b * py, vy = a * qy - b * px;
+    break;
+  case QDM_GRY:
+    ux = a * px - b * qx, uy = a * py - b * qy, vx = b * px + a * qx, vy = b * py + a * qy;
+    break;
+  case QDM_GRZ:
+    ux = a * px + b * py, uy = a * py - b * px, vx = a * qx - b * qy, vy = a * qy + b * qx;
+    break;
+  default: /* P: diag(0, i(c + is)) = diag(0, -s + ic), not halved: doubled here */
+    ux = uy = a - a;
+    vx = 2 * (a * qx - b * qy), vy = 2 * (a * qy + b * qx);
   }
+  *acc += 0.5 * (lx0 * ux + ly0 * uy + lx1 * vx + ly1 * vy);
 }
 
 /* The same matrix M on every lane (a fixed gate), by the engine's classes. */
-static inline void shared_pair(double *restrict x0, double *restrict y0, double *restrict x1, double *restrict y1,
-                               const qdm_cplx *M, int cls) {
+static inline void shared_pair(double *x0, double *y0, double *x1, double *y1, const qdm_cplx *M, int cls) {
   const double ar = creal(M[0]), ai = cimag(M[0]), br = creal(M[1]), bi = cimag(M[1]);
   const double cr = creal(M[2]), ci = cimag(M[2]), dr = creal(M[3]), di = cimag(M[3]);
+  v8 p, u, q, t;
+  LD(p, x0), LD(u, y0), LD(q, x1), LD(t, y1);
   switch (cls) {
   case OP_SWAP:
-    for (int r = 0; r < GT; r++) {
-      double t = x0[r]; x0[r] = x1[r]; x1[r] = t;
-      t = y0[r]; y0[r] = y1[r]; y1[r] = t;
-    }
+    ST(x0, q); ST(y0, t); ST(x1, p); ST(y1, u);
     break;
   case OP_DIAG:
-    for (int r = 0; r < GT; r++) {
-      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
-      x0[r] = ar * p - ai * u;
-      y0[r] = ar * u + ai * p;
-      x1[r] = dr * q - di * t;
-      y1[r] = dr * t + di * q;
-    }
+    ST(x0, ar * p - ai * u); ST(y0, ar * u + ai * p); ST(x1, dr * q - di * t); ST(y1, dr * t + di * q);
     break;
   case OP_REAL:
-    for (int r = 0; r < GT; r++) {
-      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
-      x0[r] = ar * p + br * q;
-      y0[r] = ar * u + br * t;
-      x1[r] = cr * p + dr * q;
-      y1[r] = cr * u + dr * t;
-    }
+    ST(x0, ar * p + br * q); ST(y0, ar * u + br * t); ST(x1, cr * p + dr * q); ST(y1, cr * u + dr * t);
     break;
   default:
-    for (int r = 0; r < GT; r++) {
-      double p = x0[r], u = y0[r], q = x1[r], t = y1[r];
-      x0[r] = ar * p - ai * u + br * q - bi * t;
-      y0[r] = ar * u + ai * p + br * t + bi * q;
-      x1[r] = cr * p - ci * u + dr * q - di * t;
-      y1[r] = cr * u + ci * p + dr * t + di * q;
-    }
+    ST(x0, ar * p - ai * u + br * q - bi * t); ST(y0, ar * u + ai * p + br * t + bi * q);
+    ST(x1, cr * p - ci * u + dr * q - di * t); ST(y1, cr * u + ci * p + dr * t + di * q);
   }
 }
 
@@ -285,11 +250,11 @@ static inline void shared_pair(double *restrict x0, double *restrict y0, double 
 static void tile_shared(double *re, double *im, int n, const sim_op *op) {
   FOR_PAIRS(n, op, i0, i1, shared_pair(re + i0, im + i0, re + i1, im + i1, op->m, op->cls));
 }
-static void tile_rot(double *re, double *im, int n, const sim_op *op, int kind, const double *c, const double *s) {
+static void tile_rot(double *re, double *im, int n, const sim_op *op, int kind, const v8 *c, const v8 *s) {
   FOR_PAIRS(n, op, i0, i1, rot_pair(kind, re + i0, im + i0, re + i1, im + i1, c, s));
 }
 static void tile_rot_dot(const double *lre, const double *lim, const double *re, const double *im, int n,
-                         const sim_op *op, int kind, const double *c, const double *s, double *acc) {
+                         const sim_op *op, int kind, const v8 *c, const v8 *s, v8 *acc) {
   FOR_PAIRS(n, op, i0, i1,
             rot_dot(kind, lre + i0, lim + i0, lre + i1, lim + i1, re + i0, im + i0, re + i1, im + i1, c, s, acc));
 }
@@ -338,14 +303,14 @@ static void packed_tile(const qdm_circuit *c, const plan *p, const packing *k, i
   const sim_op *pre = c->pre;
   int n = c->n, dim = 1 << n, rb = p->nbig + t * GT, nr = rows - rb < GT ? rows - rb : GT;
   double *re = buf, *im = re + (size_t)dim * GT, *lre = im + (size_t)dim * GT, *lim = lre + (size_t)dim * GT;
-  double cv[GT], sv[GT], acc[GT];
+  double cs_c[GT], cs_s[GT];
   const double *cs[GT];
   for (int r = 0; r < GT; r++) /* idle lanes (zero amplitudes) borrow the last row's group */
     cs[r] = k->CS + (size_t)p->lane_g[rb + (r < nr ? r : nr - 1)] * k->np * 2;
   tile_load(re, im, p->P + (size_t)rb * dim, dim, nr);
   if (adjoint) tile_load(lre, lim, p->L + (size_t)rb * dim, dim, nr);
-  for (int s = 0; s < c->ngates; s++) {
-    int i = adjoint ? c->ngates - 1 - s : s;
+  for (int step = 0; step < c->ngates; step++) {
+    int i = adjoint ? c->ngates - 1 - step : step;
     const sim_op *op = &pre[2 * i];
     if (op->fixed) {
       tile_shared(re, im, n, op + adjoint);
@@ -355,19 +320,25 @@ static void packed_tile(const qdm_circuit *c, const plan *p, const packing *k, i
     const qdm_gate *g = &c->g[i];
     int j = k->pidx[i];
     for (int r = 0; r < GT; r++) {
-      cv[r] = cs[r][2 * j];
-      sv[r] = adjoint ? -cs[r][2 * j + 1] : cs[r][2 * j + 1];
+      cs_c[r] = cs[r][2 * j];
+      cs_s[r] = cs[r][2 * j + 1];
     }
-    tile_rot(re, im, n, op, g->kind, cv, sv); /* adjoint: re/im now hold the gate's input */
-    if (!adjoint) continue;
+    v8 cv, sv, nsv;
+    LD(cv, cs_c), LD(sv, cs_s);
+    if (!adjoint) {
+      tile_rot(re, im, n, op, g->kind, &cv, &sv);
+      continue;
+    }
+    nsv = -sv;
+    tile_rot(re, im, n, op, g->kind, &cv, &nsv); /* G^dagger: re/im now hold the gate's input */
     if (g->ang[0].a != 0) {
-      for (int r = 0; r < GT; r++) sv[r] = -sv[r]; /* dG/dv at the forward's (c, s) */
-      memset(acc, 0, sizeof acc);
-      tile_rot_dot(lre, lim, re, im, n, op, g->kind, cv, sv, acc);
+      v8 av = cv - cv;
+      double acc[GT];
+      tile_rot_dot(lre, lim, re, im, n, op, g->kind, &cv, &sv, &av);
+      ST(acc, av);
       for (int r = 0; r < nr; r++) dth[(size_t)p->lane_g[rb + r] * ldtheta + g->ang[0].src] += g->ang[0].a * acc[r];
-      for (int r = 0; r < GT; r++) sv[r] = -sv[r];
     }
-    tile_rot(lre, lim, n, op, g->kind, cv, sv);
+    tile_rot(lre, lim, n, op, g->kind, &cv, &nsv);
   }
   tile_store(re, im, p->P + (size_t)rb * dim, dim, nr);
   if (adjoint) tile_store(lre, lim, p->L + (size_t)rb * dim, dim, nr);
