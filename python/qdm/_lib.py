@@ -39,6 +39,10 @@ class CircuitS(Structure):  # qdm_circuit (read only from Python)
                 ("pre", c_void_p), ("precap", c_int)]
 
 
+class EnumName(Structure):  # qdm_enum_name: {name, value} rows ending with {NULL, 0}
+    _fields_ = [("name", c_char_p), ("value", c_int)]
+
+
 class AnsatzOpts(Structure):  # qdm_ansatz_opts
     _fields_ = [("init", c_int), ("ring", c_int)]
 
@@ -77,7 +81,7 @@ _API = {
     "qdm_ansatz_nparams": (c_int, [c_char_p, c_int, c_int, POINTER(AnsatzOpts)]),
     "qdm_ansatz_name": (c_char_p, [c_int]),
     "qdm_ansatz_about": (c_char_p, [c_char_p]),
-    "qdm_ansatz_init_parse": (c_int, [c_char_p]),
+    "qdm_enum_parse": (c_int, [c_void_p, c_char_p, c_char_p]),
 }
 
 
@@ -103,12 +107,18 @@ def _load():
         try:
             f = getattr(lib, name)
         except AttributeError:
-            raise ImportError(f"qdm: {path} has no {name}: the library is older than this package") from None
+            raise ImportError(f"qdm: {path} has no {name}: the library and this package are from different "
+                              "versions of qdm") from None
         f.restype, f.argtypes = res, args
     return lib, path
 
 
 lib, path = _load()
+
+
+def enum_table(name):
+    """The address of a qdm_enum_name table exported by the library."""
+    return ctypes.addressof(EnumName.in_dll(lib, name))
 
 
 def errmsg():

@@ -20,7 +20,7 @@ import ctypes
 import numpy as np
 
 from qdm import _arrays as A
-from qdm._lib import AnsatzOpts, Angle, Gate, MAX_QUBITS, MAX_TARGETS, addr, check, errmsg, gate_names, lib
+from qdm._lib import AnsatzOpts, Angle, Gate, MAX_QUBITS, MAX_TARGETS, addr, check, enum_table, errmsg, gate_names, lib
 
 
 class Param(collections.namedtuple("Param", "index scale shift")):
@@ -395,9 +395,9 @@ class Circuit:
 def _ansatz_opts(init, ring):
     code = 0
     if init is not None:
-        code = lib.qdm_ansatz_init_parse(str(init).encode())
+        code = lib.qdm_enum_parse(enum_table("qdm_ansatz_init_names"), b"ansatz init", str(init).encode())
         if code < 0:
-            raise ValueError(f"ansatz init '{init}': expected one of none, ry-pi4")
+            raise ValueError(errmsg())
     return AnsatzOpts(code, 1 if ring else 0)
 
 
