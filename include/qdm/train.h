@@ -138,6 +138,14 @@ typedef struct {
 void qdm_sample_opts_default(qdm_sample_opts *o);
 int qdm_sample_run(const qdm_sample_opts *o);
 
+/* For bindings that hold these structs as opaque memory or mirror them
+ * (the Python package): their sizes, and setting i (0, 1, ...) of a run as
+ * the key and string value config.json and checkpoints use (returns 0 past
+ * the last setting). */
+size_t qdm_train_opts_size(void);
+size_t qdm_sample_opts_size(void);
+int qdm_train_opts_get(const qdm_train_opts *o, int i, const char **key, char *val, size_t len);
+
 /* `qdm bench train`: `steps` optimisation steps of configuration o, timed. */
 typedef struct {
   long rows;
