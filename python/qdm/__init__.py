@@ -23,7 +23,9 @@ library is the copy inside this package, or the file named by the
 environment variable QDM_LIBRARY when that is set.
 """
 from qdm import _lib
-from qdm.circuit import Circuit, GateInfo, Input, Param, ansatz, ansatz_about, ansatz_names
+from qdm.circuit import (Circuit, GateInfo, Input, Param, ansatz, ansatz_about, ansatz_names, parse_qasm,
+                         read_qasm)
+from qdm.model import Model, load
 from qdm.observables import (Observables, ano_expval, ano_hermitian, ano_init, ano_vjp, expval,
                              expval_vjp)
 from qdm.runs import Run, read_config, read_metrics, read_summary
@@ -41,6 +43,7 @@ def threads():
     return _lib.lib.qdm_threads()
 
 
-__all__ = ["Circuit", "GateInfo", "Input", "Param", "ansatz", "ansatz_about", "ansatz_names", "Observables",
+__all__ = ["Circuit", "GateInfo", "Input", "Param", "ansatz", "ansatz_about", "ansatz_names", "parse_qasm",
+           "read_qasm", "Model", "load", "Observables",
            "ano_expval", "ano_hermitian", "ano_init", "ano_vjp", "expval", "expval_vjp", "set_threads", "threads",
            "Run", "read_config", "read_metrics", "read_summary", "__version__", "library_path"]

@@ -16,8 +16,8 @@ Array arguments are passed as plain addresses (c_void_p) from numpy's
 """
 import ctypes
 import os
-from ctypes import (POINTER, Structure, c_char_p, c_double, c_int, c_int8, c_int32, c_size_t,
-                    c_uint8, c_uint32, c_void_p)
+from ctypes import (POINTER, Structure, c_char, c_char_p, c_double, c_int, c_int8, c_int32, c_long, c_size_t,
+                    c_uint8, c_uint32, c_uint64, c_void_p)
 
 OK, EINVAL, ENOMEM, EIO, EFORMAT, EINTR = 0, 1, 2, 3, 4, 5
 MAX_QUBITS = 30
@@ -52,7 +52,19 @@ class Ano(Structure):  # qdm_ano: filled in by Python for the global layout, M b
                 ("per_set", c_int), ("K", c_int), ("sites", c_void_p), ("M", c_void_p)]
 
 
+class SampleOpts(Structure):  # qdm_sample_opts (checked against qdm_sample_opts_size before use)
+    _fields_ = [("checkpoint", c_char * 1024), ("n", c_int), ("labels", c_char * 64), ("sampler", c_int),
+                ("sample_steps", c_int), ("eta", c_double), ("sde_substeps", c_int), ("seed", c_uint64),
+                ("png", c_char * 1024), ("idx", c_char * 1024), ("idx_labels", c_char * 1024),
+                ("use_ema", c_int), ("shots", c_long), ("noise", c_char * 32)]
+
+
 PC = POINTER(CircuitS)
+
+
+class Qasm(Structure):  # qdm_qasm: a circuit read from OpenQASM (owned by it)
+    _fields_ = [("c", PC), ("nparams", c_int), ("names", POINTER(c_char_p)), ("version", c_int)]
+
 P = c_void_p  # an array's address
 
 # name: (restype, argtypes)
@@ -82,6 +94,17 @@ _API = {
     "qdm_ansatz_name": (c_char_p, [c_int]),
     "qdm_ansatz_about": (c_char_p, [c_char_p]),
     "qdm_enum_parse": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "qdm_qasm_read": (c_int, [c_char_p, POINTER(Qasm)]),
+    "qdm_qasm_parse": (c_int, [c_char_p, c_size_t, c_char_p, POINTER(Qasm)]),
+    "qdm_qasm_free": (None, [POINTER(Qasm)]),
+    "qdm_qasm_write": (c_int, [c_char_p, PC, c_void_p, c_char_p]),
+    "qdm_train_opts_size": (c_size_t, []),
+    "qdm_sample_opts_size": (c_size_t, []),
+    "qdm_train_opts_get": (c_int, [c_void_p, c_int, POINTER(c_char_p), c_void_p, c_size_t]),
+    "qdm_checkpoint_load": (c_int, [c_char_p, c_int, c_void_p, POINTER(c_void_p)]),
+    "qdm_unet_free": (None, [c_void_p]),
+    "qdm_sample_opts_default": (None, [POINTER(SampleOpts)]),
+    "qdm_sample_run": (c_int, [POINTER(SampleOpts)]),
 }
 
 

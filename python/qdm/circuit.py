@@ -16,11 +16,14 @@ affine: scale * theta[i] + shift), or a per-row input x[k] (same form).
 """
 import collections
 import ctypes
+import os
+import tempfile
 
 import numpy as np
 
 from qdm import _arrays as A
-from qdm._lib import AnsatzOpts, Angle, Gate, MAX_QUBITS, MAX_TARGETS, addr, check, enum_table, errmsg, gate_names, lib
+from qdm._lib import (EFORMAT, EIO, AnsatzOpts, Angle, Gate, MAX_QUBITS, MAX_TARGETS, Qasm, addr, check, enum_table,
+                      errmsg, error, gate_names, lib)
 
 
 class Param(collections.namedtuple("Param", "index scale shift")):
@@ -259,6 +262,23 @@ class Circuit:
     def copy(self):
         return Circuit(self.n).append(self)
 
+    def to_qasm(self, path=None, theta=None, comment=None):
+        """The circuit as OpenQASM 3: its parameters as `input float[64]`
+        declarations (theta None) or bound to theta's values. Written to
+        `path` (through a temporary file renamed into place), or returned as
+        a string when path is None. A circuit with no OpenQASM form raises
+        ValueError."""
+        th = None if theta is None else A.real_vector(theta, (self.n_params,), "theta")
+        com = None if comment is None else str(comment).encode()
+        if path is not None:
+            check(lib.qdm_qasm_write(os.fsencode(path), self._c, None if th is None else addr(th), com))
+            return None
+        with tempfile.TemporaryDirectory(prefix="qdm-qasm-") as d:
+            p = os.path.join(d, "circuit.qasm")
+            check(lib.qdm_qasm_write(os.fsencode(p), self._c, None if th is None else addr(th), com))
+            with open(p) as f:
+                return f.read()
+
     # ---- reading ----
     def gates(self):
         """The gate list, as GateInfo tuples."""
@@ -390,6 +410,43 @@ class Circuit:
         ds = lam[0] if single else lam
         dth = dth.reshape(np.shape(theta)) if theta is not None else dth
         return (dth, ds) if xx is None else (dth, ds, dx)
+
+
+def _from_qasm(q):
+    """A Circuit holding (a copy of) the circuit of a qdm_qasm, which is freed."""
+    try:
+        c = Circuit(q.c.contents.n)
+        check(lib.qdm_append(c._c, q.c, 0, 0))
+        c.param_names = [q.names[i].decode() for i in range(q.nparams)]
+        c.qasm_version = q.version
+        return c
+    finally:
+        lib.qdm_qasm_free(ctypes.byref(q))
+
+
+def read_qasm(path):
+    """A circuit from an OpenQASM 2 or 3 file (the subset qdm reads: see
+    include/qdm/circuits.h). Its `input` parameters become theta[0..] in
+    declaration order, their names in .param_names. A file that cannot be
+    read, or is not such a circuit, raises OSError with "file:line: what"."""
+    q = Qasm()
+    rc = lib.qdm_qasm_read(os.fsencode(path), ctypes.byref(q))
+    if rc:
+        e = error(rc)
+        raise OSError(str(e)) if isinstance(e, ValueError) else e
+    return _from_qasm(q)
+
+
+def parse_qasm(text, name=None):
+    """A circuit from OpenQASM text (as read_qasm); errors are ValueError
+    with "name:line: what"."""
+    b = text.encode() if isinstance(text, str) else bytes(text)
+    q = Qasm()
+    rc = lib.qdm_qasm_parse(b, len(b), None if name is None else str(name).encode(), ctypes.byref(q))
+    if rc:
+        e = error(rc)
+        raise ValueError(str(e)) if rc in (EIO, EFORMAT) else e
+    return _from_qasm(q)
 
 
 def _ansatz_opts(init, ring):
