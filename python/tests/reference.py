@@ -14,6 +14,9 @@ import numpy as np
 import torch
 
 C = torch.complex128
+# The tests' tensors are tiny: one thread (torch's thread pool only adds
+# waiting, a lot of it on a busy machine).
+torch.set_num_threads(1)
 _S2 = 1 / math.sqrt(2)
 FIXED = {
     "I": [[1, 0], [0, 1]],
