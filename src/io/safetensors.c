@@ -254,11 +254,12 @@ static int read_into(FILE *f, int esize, double *x, int64_t n) {
   return 0;
 }
 
-int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt) {
-  if (nt < 0 || (nt > 0 && !t)) return qdm_fail(QDM_EINVAL, "qdm_safetensors_read: bad tensor list (nt = %d)", nt);
+/* Every tensor of t present with its shape; then (read) its data into it. */
+static int read_tensors(const char *fn, const char *path, const qdm_tensor *t, int nt, int read) {
+  if (nt < 0 || (nt > 0 && !t)) return qdm_fail(QDM_EINVAL, "%s: bad tensor list (nt = %d)", fn, nt);
   for (int i = 0; i < nt; i++)
     if (!t[i].name || t[i].ndim < 0 || t[i].ndim > 4 || count_of(t[i].ndim, t[i].shape) < 0)
-      return qdm_fail(QDM_EINVAL, "qdm_safetensors_read: tensor %d has no name or a bad shape", i);
+      return qdm_fail(QDM_EINVAL, "%s: tensor %d has no name or a bad shape", fn, i);
   st_file s;
   int rc = st_open(path, &s);
   for (int i = 0; i < nt && !rc; i++) {
@@ -276,12 +277,21 @@ int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt) {
       break;
     }
     int64_t c = count_of(ndim, sh);
-    if (c > 0 && !t[i].data) rc = qdm_fail(QDM_EINVAL, "qdm_safetensors_read: tensor '%s' has NULL data", t[i].name);
+    if (!read) continue;
+    if (c > 0 && !t[i].data) rc = qdm_fail(QDM_EINVAL, "%s: tensor '%s' has NULL data", fn, t[i].name);
     else if (fseeko(s.f, (off_t)begin, SEEK_SET) != 0 || read_into(s.f, esize, t[i].data, c) != 0)
       rc = qdm_fail(QDM_EIO, "%s: cannot read tensor '%s' (file truncated?)", path, t[i].name);
   }
   st_close(&s);
   return rc;
+}
+
+int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt) {
+  return read_tensors("qdm_safetensors_read", path, t, nt, 1);
+}
+
+int qdm_safetensors_check(const char *path, const qdm_tensor *t, int nt) {
+  return read_tensors("qdm_safetensors_check", path, t, nt, 0);
 }
 
 int qdm_safetensors_shape(const char *path, const char *name, int *ndim, int64_t shape[4]) {

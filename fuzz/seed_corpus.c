@@ -1,0 +1,100 @@
+/* seed_corpus.c -- writes the seed corpus of fuzz/corpus/ with qdm's own
+ * writers: small valid files of every reader plus edge cases (empty sets,
+ * 1x1 images, zero-dimensional tensors), a few KB each. Run by
+ * fuzz/make_corpus.sh; its output is committed, so the corpus is the same
+ * for everyone. usage: seed_corpus DIR */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "qdm/eval.h"
+#include "qdm/io.h"
+#include "qdm/data.h"
+
+static const char *root;
+
+static void die_if(int err) {
+  if (err) {
+    fprintf(stderr, "seed_corpus: %s\n", qdm_errmsg());
+    exit(1);
+  }
+}
+
+static const char *at(const char *harness, const char *name) {
+  static char p[4096];
+  snprintf(p, sizeof p, "%s/%s", root, harness);
+  if (mkdir(p, 0777) && errno != EEXIST) {
+    perror(p);
+    exit(1);
+  }
+  snprintf(p, sizeof p, "%s/%s/%s", root, harness, name);
+  return p;
+}
+
+static void put(const char *harness, const char *name, const void *data, size_t n) {
+  FILE *f = fopen(at(harness, name), "wb");
+  if (!f || fwrite(data, 1, n, f) != n || fclose(f)) {
+    perror(name);
+    exit(1);
+  }
+}
+
+static void idx(void) {
+  float img[3 * 4 * 4];
+  for (int i = 0; i < 48; i++) img[i] = (float)(i % 7) / 6;
+  uint8_t lab[3] = {0, 1, 9};
+  /* fuzz_idx reads files as they come (plain or gzip), fuzz_idx_gz
+   * compresses its input: plain files for both, gzip only for the first */
+  const char *h[2] = {"idx", "idx_gz"};
+  for (int k = 0; k < 2; k++) {
+    die_if(qdm_idx_write_images(at(h[k], "images-3x4x4"), img, 3, 4, 4));
+    die_if(qdm_idx_write_labels(at(h[k], "labels-3"), lab, 3));
+    die_if(qdm_idx_write_images(at(h[k], "images-0x2x2"), img, 0, 2, 2));
+    die_if(qdm_idx_write_images(at(h[k], "images-1x1x1"), img, 1, 1, 1));
+    die_if(qdm_idx_write_labels(at(h[k], "labels-0"), lab, 0));
+  }
+  die_if(qdm_idx_write_images(at("idx", "images-3x4x4.gz"), img, 3, 4, 4));
+  die_if(qdm_idx_write_labels(at("idx", "labels-3.gz"), lab, 3));
+}
+
+static void safetensors(void) {
+  double a[6] = {1, -2, 0.5, 1e-300, 3, 4}, s = 7;
+  const char *meta[] = {"format", "qdm-test", "note", "caf\xc3\xa9", NULL};
+  qdm_tensor t[3] = {{"a", 2, {2, 3, 0, 0}, a}, {"scalar", 0, {0, 0, 0, 0}, &s}, {"empty", 1, {0, 0, 0, 0}, NULL}};
+  die_if(qdm_safetensors_write(at("safetensors", "three-tensors"), t, 3, meta));
+  die_if(qdm_safetensors_write(at("safetensors", "no-tensors"), NULL, 0, NULL));
+  /* F32, as PyTorch writes it: qdm reads it but writes only F64 */
+  const char hdr[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+  unsigned char f[8 + 64] = {0};
+  size_t hl = sizeof hdr - 1, pad = (8 - hl % 8) % 8;
+  f[0] = (unsigned char)(hl + pad);
+  memcpy(f + 8, hdr, hl);
+  memset(f + 8 + hl, ' ', pad);
+  float x[2] = {1.5f, -0.25f};
+  memcpy(f + 8 + hl + pad, x, 8); /* little-endian host */
+  put("safetensors", "f32", f, 8 + hl + pad + 8);
+}
+
+static void classifier(void) {
+  qdm_classifier_cfg g[2] = {{4, 2, 0, 0, 3}, {4, 3, 1, 2, 2}}; /* side, classes, c1, c2, hidden: MLP, CNN */
+  const char *name[2] = {"mlp-4x4", "cnn-4x4"};
+  for (int k = 0; k < 2; k++) {
+    qdm_classifier *c = qdm_classifier_new(&g[k], 1);
+    if (!c) die_if(QDM_EINVAL);
+    die_if(qdm_classifier_save(c, at("classifier", name[k]), NULL));
+    qdm_classifier_free(c);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: seed_corpus DIR\n");
+    return 2;
+  }
+  root = argv[1];
+  idx();
+  safetensors();
+  classifier();
+  return 0;
+}
