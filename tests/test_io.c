@@ -307,6 +307,19 @@ static void test_safetensors(void) {
   CHECK(qdm_safetensors_read(p32p, &tc, 1) != 0 && has(qdm_errmsg(), "header length"), "short file: '%s'",
         qdm_errmsg());
   CHECK(qdm_safetensors_read(tpath("nonexistent.safetensors"), &tc, 1) == QDM_EIO, "missing file");
+  /* a directory opens, and its seek size is arbitrary: said to be a directory */
+  const char *dp = tpath("st-dir");
+  qdm_mkdirs(dp);
+  int rd = qdm_safetensors_meta(dp, "format", mb, sizeof mb);
+  CHECK(rd == QDM_EIO && has(qdm_errmsg(), dp) && has(qdm_errmsg(), "is a directory, expected a safetensors file"),
+        "directory: rc %d '%s'", rd, qdm_errmsg());
+
+  /* check = read's checks without the data: NULL data is fine */
+  qdm_tensor chk[2] = {{"a", 2, {2, 3}, NULL}, {"c", 0, {0}, NULL}};
+  CHECK(qdm_safetensors_check(p, chk, 2) == QDM_OK, "check: %s", qdm_errmsg());
+  chk[0].shape[1] = 4;
+  CHECK(qdm_safetensors_check(p, chk, 2) == QDM_EFORMAT && has(qdm_errmsg(), "'a'") && has(qdm_errmsg(), "[2,4]"),
+        "check: shape mismatch named: '%s'", qdm_errmsg());
 
   qdm_tensor dup[2] = {{"x", 1, {1}, a}, {"x", 1, {1}, b}};
   CHECK(qdm_safetensors_write(p, dup, 2, NULL) == QDM_EINVAL, "repeated name rejected");

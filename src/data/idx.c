@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "qdm/data.h"
@@ -75,6 +76,9 @@ static int read_payload(gzFile g, const char *path, size_t want, uint8_t **out, 
 
 static int open_idx(const char *path, gzFile *g) {
   if (!path || !*path) return qdm_fail(QDM_EINVAL, "IDX reader: path is empty");
+  struct stat st; /* (a directory opens, and then fails to read as "corrupt gzip") */
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return qdm_fail(QDM_EIO, "%s is a directory, expected an IDX file", path);
   errno = 0;
   *g = gzopen(path, "rb");
   if (!*g) return qdm_fail(QDM_EIO, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");

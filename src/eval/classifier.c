@@ -436,7 +436,7 @@ static int meta_int(const char *path, const char *key, int *v) {
   errno = 0;
   long x = strtol(buf, &end, 10);
   if (end == buf || *end || errno || x < INT_MIN || x > INT_MAX)
-    return qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s' is not an integer", path, key, buf);
+    return qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s', expected a 32-bit integer", path, key, buf);
   *v = (int)x;
   return QDM_OK;
 }
