@@ -11,6 +11,7 @@
 #include "qdm/eval.h"
 #include "qdm/io.h"
 #include "qdm/data.h"
+#include "model/run.h"
 
 static const char *root;
 
@@ -87,14 +88,69 @@ static void classifier(void) {
   }
 }
 
+/* A tiny model's checkpoints (resumable, and the best-model kind) and its
+ * config.json, written by qdm's own checkpoint and settings writers. */
+static void checkpoint(void) {
+  qdm__run R;
+  memset(&R, 0, sizeof R);
+  die_if(qdm_train_preset(&R.o, "default"));
+  qdm_unet_cfg *c = &R.o.model;
+  c->D = 4;
+  c->hidden = 2;
+  c->n = 2;
+  c->layers = 1;
+  c->K = 1;
+  c->T = 2;
+  c->classes = 2;
+  R.o.ema = 0.9;
+  R.o.epochs = 3;
+  snprintf(R.o.out, sizeof R.o.out, "run");
+  die_if(qdm_train_opts_check(&R.o));
+  die_if(qdm__run_model(&R, 1));
+  die_if(qdm__run_optimizer(&R));
+  R.st.epoch = 2;
+  R.st.batch = 1;
+  R.st.loss_sum = 0.25;
+  R.st.loss_n = 3;
+  R.st.best = 0.5;
+  R.opt.t = 7;
+  double hist[2 * 4] = {0.5, 0.4, 1e-3, 1.0, 0.3, 0.2, 1e-3, 2.0};
+  die_if(qdm__ckpt_save(at("checkpoint", "resumable"), R.m, &R.o, &R.st, &R.opt, R.ema, hist, 2));
+  die_if(qdm__ckpt_save(at("checkpoint", "best"), R.m, &R.o, NULL, NULL, NULL, NULL, 0));
+  FILE *f = fopen(at("json", "config.json"), "w");
+  if (!f) die_if(QDM_EIO);
+  qdm_json j;
+  qdm_json_init(&j, f, 1);
+  qdm__opts_json(&j, &R.o);
+  qdm_json_end(&j);
+  fclose(f);
+  qdm__run_free(&R);
+}
+
+static void json(void) {
+  static const char *doc[][2] = {
+      {"escapes", "[\"a\\\"b\\\\c\\/\\b\\f\\n\\r\\t\", \"\\u00e9\\ud83d\\ude00\", \"caf\xc3\xa9\"]"},
+      {"numbers", "[0, -0, 1.5e300, -2E-5, 9007199254740993, 1e999, 0.1]"},
+      {"nested", "{\"a\": [[[{\"b\": [true, false, null]}]]], \"\": {}}"},
+      {"scalar", "  \"just a string\"  "},
+  };
+  for (size_t i = 0; i < sizeof doc / sizeof *doc; i++) put("json", doc[i][0], doc[i][1], strlen(doc[i][1]));
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: seed_corpus DIR\n");
     return 2;
   }
   root = argv[1];
+  if (mkdir(root, 0777) && errno != EEXIST) {
+    perror(root);
+    return 1;
+  }
   idx();
   safetensors();
   classifier();
+  checkpoint();
+  json();
   return 0;
 }
