@@ -21,7 +21,10 @@ cmake --build build-fuzz -j"$(nproc)" 2>&1 | grep -Ev '^\[|^-- |Built target|Sca
 # small file needs a few MiB; the classifier's activation cap is 512 MiB).
 # -timeout: one input taking 10 s is a hang.
 flags=(-max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=1024 -timeout=10 -print_final_stats=1)
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+sym=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)
+[ -z "$sym" ] || export ASAN_SYMBOLIZER_PATH=$sym
 export OMP_NUM_THREADS=1
 work=build-fuzz/work
 mkdir -p "$work"
