@@ -213,6 +213,22 @@ static void test_json_parser(void) {
   memset(deep, '[', 65);
   memset(deep + 65, ']', 65);
   CHECK(qdm_json_parse(deep, 130, &v) == QDM_EFORMAT, "65 levels rejected");
+  /* the writer, 64 levels deep with a sibling after an empty array: the
+   * commas are right ("[[...[[],1]...]]"; found by fuzz_json's round trip) */
+  jcap c;
+  jopen(&c, 0);
+  for (int i = 0; i < 63; i++) qdm_json_arr(&c.j);
+  qdm_json_arr(&c.j);
+  qdm_json_arr_end(&c.j);
+  qdm_json_int(&c.j, 1);
+  for (int i = 0; i < 63; i++) qdm_json_arr_end(&c.j);
+  jclose(&c);
+  char want[200];
+  snprintf(want, sizeof want, "%.63s[],1%.63s", deep, deep + 65);
+  CHECK(!strcmp(c.buf, want), "64 levels written: %s", c.buf);
+  CHECK(qdm_json_parse(c.buf, c.n, &v) == QDM_OK, "and read back: %s", qdm_errmsg());
+  qdm_jv_free(v);
+  free(c.buf);
   /* length-limited: text need not be NUL-terminated */
   CHECK(qdm_json_parse("[1]garbage", 3, &v) == QDM_OK && v->kid[0].num == 1, "len respected");
   qdm_jv_free(v);

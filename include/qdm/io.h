@@ -25,11 +25,12 @@ void qdm_atomic_abort(qdm_atomic *a);                   /* close and delete the 
 int qdm_mkdirs(const char *dir);
 
 /* ---- JSON writer (streaming, commas and escaping handled) ---- */
+#define QDM_JSON_MAX_DEPTH 64 /* nested containers the reader accepts and the writer writes */
 typedef struct {
   FILE *f;
   int depth;
   int pretty;
-  unsigned char first[64]; /* per depth: no element written yet */
+  unsigned char first[QDM_JSON_MAX_DEPTH + 1]; /* per depth: no element written yet */
   int after_key;
 } qdm_json;
 void qdm_json_init(qdm_json *j, FILE *f, int pretty);
