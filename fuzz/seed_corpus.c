@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "qdm/circuits.h"
 #include "qdm/eval.h"
 #include "qdm/io.h"
 #include "qdm/data.h"
@@ -137,6 +138,29 @@ static void json(void) {
   for (size_t i = 0; i < sizeof doc / sizeof *doc; i++) put("json", doc[i][0], doc[i][1], strlen(doc[i][1]));
 }
 
+/* OpenQASM: ansatz circuits through qdm's writer, and by hand the reader's
+ * other constructs (OpenQASM 2 with qelib1, gate definitions, modifiers,
+ * broadcasting, parameters, measurement at the end). */
+static void qasm(void) {
+  const char *ans[3] = {"authors", "hea", "hva"};
+  for (int k = 0; k < 3; k++) {
+    qdm_circuit *c = qdm_circuit_new(3);
+    if (!c || qdm_ansatz_build(c, ans[k], 1, 0, NULL) < 0) die_if(QDM_EINVAL);
+    char name[32];
+    snprintf(name, sizeof name, "%s.qasm", ans[k]);
+    die_if(qdm_qasm_write(at("qasm", name), c, NULL, "seed"));
+    qdm_circuit_free(c);
+  }
+  static const char *doc[][2] = {
+      {"qelib1.qasm", "OPENQASM 2.0;\ninclude \"qelib1.inc\";\nqreg q[3];\ncreg c[3];\nh q[0];\ncx q[0],q[1];\n"
+                      "u3(pi/2,0,pi) q[2];\ncu1(pi/4) q[1],q[2];\nrzz(0.5) q[0],q[2];\nbarrier q;\nmeasure q -> c;\n"},
+      {"gates3.qasm", "OPENQASM 3.0;\ninclude \"stdgates.inc\";\ninput float[64] a;\ninput angle[32] b;\nqubit[2] q;\n"
+                      "gate g(t) x, y { ry(t/2) x; ctrl @ rz(-t) x, y; }\ng(2*a + pi) q[0], q[1];\ninv @ s q;\n"
+                      "pow(2) @ t q[1];\nnegctrl @ x q[0], q[1];\nU(b, 0, tau) q[0];\nbit[2] c;\nc = measure q;\n"},
+  };
+  for (size_t i = 0; i < sizeof doc / sizeof *doc; i++) put("qasm", doc[i][0], doc[i][1], strlen(doc[i][1]));
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
     fprintf(stderr, "usage: seed_corpus DIR\n");
@@ -152,5 +176,6 @@ int main(int argc, char **argv) {
   classifier();
   checkpoint();
   json();
+  qasm();
   return 0;
 }
