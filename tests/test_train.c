@@ -252,7 +252,7 @@ static void test_checkpoint_sizes(void) {
   const char *steps[] = {"format", "qdm-checkpoint-1", "T", "20000", NULL};
   CHECK(qdm_safetensors_write(path, &t, 1, steps) == QDM_OK, "wrote %s", path);
   rc = qdm_checkpoint_load(path, 4, &o, &m);
-  CHECK(rc == QDM_EFORMAT && !m && strstr(qdm_errmsg(), path) && strstr(qdm_errmsg(), "T = 20000 steps, expected 1..10000"),
+  CHECK(rc == QDM_EFORMAT && !m && strstr(qdm_errmsg(), path) && strstr(qdm_errmsg(), "T = 20000 steps"),
         "T beyond the CLI's bound: rc %d '%s'", rc, qdm_errmsg());
 }
 
