@@ -36,6 +36,7 @@ small=(--epochs 1 --batch 4 --hidden 4 --T 2 --qubits 2 --ano 2 --quiet)
 # --data naming a file: not "No such file or directory"
 "$qdm" train --data "$tmp/d/train-images-idx3-ubyte" --out "$tmp/r1" "${small[@]}" 2>"$tmp/e"; st=$?
 expect "--data FILE" 1 "$tmp/d/train-images-idx3-ubyte" "not a directory" "train-images-idx3-ubyte\[\.gz\]"
+[ ! -e "$tmp/r1" ] || { fail=$((fail + 1)); echo "FAIL: --data FILE left a run directory behind" >&2; }
 "$qdm" train --data "$tmp/none" --out "$tmp/r1" "${small[@]}" 2>"$tmp/e"; st=$?
 expect "--data missing" 1 "$tmp/none" "No such file or directory" "expected a directory"
 

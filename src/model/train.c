@@ -318,8 +318,8 @@ int qdm_train(const qdm_train_opts *opts) {
   R.o = *opts;
   const qdm_train_opts *o = &R.o;
   if (o->threads > 0) qdm_set_threads(o->threads);
-  err = qdm_mkdirs(o->out);
-  if (!err) err = load_data(&R);
+  err = load_data(&R); /* before the run directory: bad data leaves nothing behind */
+  if (!err) err = qdm_mkdirs(o->out);
   if (!err) err = qdm__run_alloc(&R);
   if (!err) err = qdm__run_model(&R, o->batch * o->model.T);
   if (!err) err = qdm__run_optimizer(&R);
