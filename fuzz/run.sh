@@ -68,7 +68,7 @@ if [ "$fail" = 1 ]; then
     [ "${status[$i]}" = FAIL ] || continue
     n=${names[$i]}
     echo "== fuzz_$n failed; log tail ($work/$n.log):" >&2
-    grep -v '^#\|^INFO\|^\s*$' "$work/$n.log" | tail -n 40 >&2
+    grep -av '^#\|^INFO\|^\s*$' "$work/$n.log" | tail -n 40 >&2
     for a in "$work/$n-artifacts"/*; do
       [ -e "$a" ] && echo "reproducer: $a (run: build-fuzz/fuzz/fuzz_$n $a)" >&2
     done

@@ -46,6 +46,13 @@ expect "--checkpoint DIR" 1 "$tmp/adir is a directory, expected a safetensors fi
 [ ! -e "$tmp/x.png" ] || { fail=$((fail + 1)); echo "FAIL: --checkpoint DIR wrote a PNG" >&2; }
 "$qdm" classifier test --classifier "$tmp/adir" --data "$tmp/d" 2>"$tmp/e"; st=$?
 expect "--classifier DIR" 1 "$tmp/adir is a directory, expected a safetensors file"
+# text from a file quoted in a message stays on one line: a classifier
+# file whose format is "x<newline>y" (a 40-byte header, spaces to 8-aligned)
+h='{"__metadata__":{"format":"x\ny"}}      '
+{ printf '\x28\x00\x00\x00\x00\x00\x00\x00'; printf '%s' "$h"; } >"$tmp/nl.safetensors"
+"$qdm" classifier test --classifier "$tmp/nl.safetensors" --data "$tmp/d" 2>"$tmp/e"; st=$?
+expect "a newline in a file's metadata" 1 "format 'x\?y'"
+
 # an option twice: not "unknown argument"
 "$qdm" train --epochs 1 --epochs 2 2>"$tmp/e"; st=$?
 expect "--epochs twice" 2 "--epochs given twice" "'--epochs' and '--epochs'"

@@ -473,6 +473,14 @@ static void test_fail_wrap(void) {
   qdm_fail(QDM_EINVAL, "inner");
   qdm_fail_wrap(QDM_EINVAL, "%s", longp);
   CHECK(strlen(qdm_errmsg()) < 512 && qdm_errmsg()[0] == 'p', "an overlong prefix is cut, not overflowed");
+  /* text quoted from a file stays on one line (found by fuzz_safetensors:
+   * a metadata key with an escaped newline) */
+  qdm_fail(QDM_EFORMAT, "f.safetensors: tensor '%s' has dtype %s", "a\nb", "F\r\x1b[2J64");
+  CHECK(!strcmp(qdm_errmsg(), "f.safetensors: tensor 'a?b' has dtype F??[2J64"), "control characters shown as '?': '%s'",
+        qdm_errmsg());
+  qdm_fail(QDM_EFORMAT, "line\none");
+  qdm_fail_wrap(QDM_EFORMAT, "%s", "x\ty");
+  CHECK(!strcmp(qdm_errmsg(), "x?y: line?one"), "and when wrapped: '%s'", qdm_errmsg());
 }
 
 /* A figure of panels: 800x500 logical pixels each, cols across, a 44-pixel
