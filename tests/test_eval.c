@@ -402,6 +402,38 @@ static void test_classifier(const char *dir) {
   qdm_dataset_free(&va);
 }
 
+/* Classifier files whose settings ask for far more memory than the file
+ * holds: refused, naming the file, before anything is sized by them. */
+static void test_classifier_file_sizes(const char *dir) {
+  char path[4200];
+  snprintf(path, sizeof path, "%.4000s/huge.safetensors", dir);
+  double w[4] = {0};
+  qdm_tensor t[1] = {{"fc2.bias", 1, {2, 0, 0, 0}, w}};
+  /* side 256 with 1024 channels: 481 GB of activations for a 128-image chunk */
+  const char *big_act[] = {"format", "qdm-classifier", "side", "256", "classes", "2", "c1", "1024", "c2", "1",
+                           "hidden", "1", NULL};
+  CHECK(qdm_safetensors_write(path, t, 1, big_act) == QDM_OK, "write: %s", qdm_errmsg());
+  qdm_classifier *c = NULL;
+  int rc = qdm_classifier_load(path, &c);
+  CHECK(rc == QDM_EFORMAT && !c && strstr(qdm_errmsg(), path) && strstr(qdm_errmsg(), "expected at most 512 MiB"),
+        "activations beyond the cap refused: rc %d '%s'", rc, qdm_errmsg());
+  /* an MLP on 256x256 with 65536 features: 4.3e9 parameters (34 GB), the
+   * file has 2 numbers */
+  const char *big_par[] = {"format", "qdm-classifier", "side", "256", "classes", "2", "c1", "0", "c2", "0",
+                           "hidden", "65536", NULL};
+  CHECK(qdm_safetensors_write(path, t, 1, big_par) == QDM_OK, "write: %s", qdm_errmsg());
+  rc = qdm_classifier_load(path, &c);
+  CHECK(rc == QDM_EFORMAT && !c && strstr(qdm_errmsg(), path) && strstr(qdm_errmsg(), "'fc1.weight'"),
+        "parameters the file does not hold refused: rc %d '%s'", rc, qdm_errmsg());
+  /* a setting past int: not silently wrapped to a small one (2^32 + 16 = 16 mod 2^32) */
+  const char *wrap[] = {"format", "qdm-classifier", "side", "4294967312", "classes", "2", "c1", "0", "c2", "0",
+                        "hidden", "1", NULL};
+  CHECK(qdm_safetensors_write(path, t, 1, wrap) == QDM_OK, "write: %s", qdm_errmsg());
+  rc = qdm_classifier_load(path, &c);
+  CHECK(rc == QDM_EFORMAT && strstr(qdm_errmsg(), "'side'") && strstr(qdm_errmsg(), "4294967312"),
+        "side 2^32 + 16 refused: rc %d '%s'", rc, qdm_errmsg());
+}
+
 int main(void) {
   qdm_rng_seed(&rng, 12345);
   char tmpl[] = "/tmp/qdm_test_eval.XXXXXX", dir[4096];
@@ -423,5 +455,6 @@ int main(void) {
   test_knn();
   test_canonical();
   test_classifier(dir);
+  test_classifier_file_sizes(dir);
   return check_done();
 }

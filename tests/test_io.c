@@ -213,6 +213,22 @@ static void test_json_parser(void) {
   memset(deep, '[', 65);
   memset(deep + 65, ']', 65);
   CHECK(qdm_json_parse(deep, 130, &v) == QDM_EFORMAT, "65 levels rejected");
+  /* the writer, 64 levels deep with a sibling after an empty array: the
+   * commas are right ("[[...[[],1]...]]"; found by fuzz_json's round trip) */
+  jcap c;
+  jopen(&c, 0);
+  for (int i = 0; i < 63; i++) qdm_json_arr(&c.j);
+  qdm_json_arr(&c.j);
+  qdm_json_arr_end(&c.j);
+  qdm_json_int(&c.j, 1);
+  for (int i = 0; i < 63; i++) qdm_json_arr_end(&c.j);
+  jclose(&c);
+  char want[200];
+  snprintf(want, sizeof want, "%.63s[],1%.63s", deep, deep + 65);
+  CHECK(!strcmp(c.buf, want), "64 levels written: %s", c.buf);
+  CHECK(qdm_json_parse(c.buf, c.n, &v) == QDM_OK, "and read back: %s", qdm_errmsg());
+  qdm_jv_free(v);
+  free(c.buf);
   /* length-limited: text need not be NUL-terminated */
   CHECK(qdm_json_parse("[1]garbage", 3, &v) == QDM_OK && v->kid[0].num == 1, "len respected");
   qdm_jv_free(v);
@@ -307,6 +323,19 @@ static void test_safetensors(void) {
   CHECK(qdm_safetensors_read(p32p, &tc, 1) != 0 && has(qdm_errmsg(), "header length"), "short file: '%s'",
         qdm_errmsg());
   CHECK(qdm_safetensors_read(tpath("nonexistent.safetensors"), &tc, 1) == QDM_EIO, "missing file");
+  /* a directory opens, and its seek size is arbitrary: said to be a directory */
+  const char *dp = tpath("st-dir");
+  qdm_mkdirs(dp);
+  int rd = qdm_safetensors_meta(dp, "format", mb, sizeof mb);
+  CHECK(rd == QDM_EIO && has(qdm_errmsg(), dp) && has(qdm_errmsg(), "is a directory, expected a safetensors file"),
+        "directory: rc %d '%s'", rd, qdm_errmsg());
+
+  /* check = read's checks without the data: NULL data is fine */
+  qdm_tensor chk[2] = {{"a", 2, {2, 3}, NULL}, {"c", 0, {0}, NULL}};
+  CHECK(qdm_safetensors_check(p, chk, 2) == QDM_OK, "check: %s", qdm_errmsg());
+  chk[0].shape[1] = 4;
+  CHECK(qdm_safetensors_check(p, chk, 2) == QDM_EFORMAT && has(qdm_errmsg(), "'a'") && has(qdm_errmsg(), "[2,4]"),
+        "check: shape mismatch named: '%s'", qdm_errmsg());
 
   qdm_tensor dup[2] = {{"x", 1, {1}, a}, {"x", 1, {1}, b}};
   CHECK(qdm_safetensors_write(p, dup, 2, NULL) == QDM_EINVAL, "repeated name rejected");
@@ -444,6 +473,14 @@ static void test_fail_wrap(void) {
   qdm_fail(QDM_EINVAL, "inner");
   qdm_fail_wrap(QDM_EINVAL, "%s", longp);
   CHECK(strlen(qdm_errmsg()) < 512 && qdm_errmsg()[0] == 'p', "an overlong prefix is cut, not overflowed");
+  /* text quoted from a file stays on one line (found by fuzz_safetensors:
+   * a metadata key with an escaped newline) */
+  qdm_fail(QDM_EFORMAT, "f.safetensors: tensor '%s' has dtype %s", "a\nb", "F\r\x1b[2J64");
+  CHECK(!strcmp(qdm_errmsg(), "f.safetensors: tensor 'a?b' has dtype F??[2J64"), "control characters shown as '?': '%s'",
+        qdm_errmsg());
+  qdm_fail(QDM_EFORMAT, "line\none");
+  qdm_fail_wrap(QDM_EFORMAT, "%s", "x\ty");
+  CHECK(!strcmp(qdm_errmsg(), "x?y: line?one"), "and when wrapped: '%s'", qdm_errmsg());
 }
 
 /* A figure of panels: 800x500 logical pixels each, cols across, a 44-pixel

@@ -3,6 +3,7 @@
  * for each switchable part (ancilla block, ANO vs Pauli readout, skip,
  * classical bottleneck, conditioning), and the fused unitary path against
  * the gate-by-gate path, and the gradient w.r.t. the input x_t. */
+#include <malloc.h>
 #include <string.h>
 #include "model_fixture.h"
 
@@ -116,8 +117,39 @@ static void check_dx(const qdm_unet_cfg *cfg, const char *what) {
   fixture_free(&f);
 }
 
+/* qdm_unet_bytes against the allocator's own count of what qdm_unet_new
+ * took (glibc's mallinfo2, heap and mmap'ed blocks; under ASan the allocator is another one, so
+ * that build skips it). The circuit and ANO objects are not counted: up to
+ * 2% more (0.8% for the authors' model). */
+static void check_bytes(const qdm_unet_cfg *cfg, int rows, const char *what) {
+#if defined(__SANITIZE_ADDRESS__)
+  (void)cfg; (void)rows; (void)what;
+#else
+  qdm_rng r;
+  qdm_rng_seed(&r, 1);
+  struct mallinfo2 a = mallinfo2();
+  size_t want = qdm_unet_bytes(cfg, rows);
+  qdm_unet *m = qdm_unet_new(cfg, rows, &r);
+  struct mallinfo2 b = mallinfo2(); /* heap blocks, and mmap'ed ones (large) */
+  size_t got = b.uordblks + b.hblkhd - a.uordblks - a.hblkhd;
+  CHECK(m && want > 0 && got >= want && got - want <= 65536 + want / 50, "%s: qdm_unet_bytes %zu, allocated %zu", what,
+        want, got);
+  qdm_unet_free(m);
+#endif
+}
+
 int main(void) {
   qdm_unet_cfg c = small_cfg();
+  check_bytes(&c, 7, "small model, 7 rows");
+  qdm_unet_cfg_authors(&c);
+  check_bytes(&c, 640, "authors' model, 640 rows");
+  c.classical = 1;
+  check_bytes(&c, 64, "classical bottleneck, 64 rows");
+  c = small_cfg();
+  CHECK(qdm_unet_bytes(&c, 0) == 0, "no rows: 0");
+  c.T = 0;
+  CHECK(qdm_unet_bytes(&c, 1) == 0, "invalid cfg: 0");
+  c = small_cfg();
   check_gradients(&c, "authors form");
   c = small_cfg(); c.ancilla = 0; check_gradients(&c, "no ancilla block");
   c = small_cfg(); c.measure = QDM_MEASURE_PAULI; check_gradients(&c, "Pauli-Z readout");

@@ -234,6 +234,28 @@ static void test_bad_checkpoint_message(void) {
         "message '%s', expected '%s'", qdm_errmsg(), want);
 }
 
+/* Checkpoints whose settings describe a model the file does not hold, or
+ * beyond the library's bounds: refused, naming the file, before a model is
+ * sized by them (2^24 pixels x 65536 hidden would be a 16 TiB layer). */
+static void test_checkpoint_sizes(void) {
+  char path[700];
+  snprintf(path, sizeof path, "%s/huge.safetensors", dir);
+  double v = 1;
+  qdm_tensor t = {"x", 1, {1, 0, 0, 0}, &v};
+  const char *huge[] = {"format", "qdm-checkpoint-1", "pixels", "16777216", "hidden", "65536", NULL};
+  CHECK(qdm_safetensors_write(path, &t, 1, huge) == QDM_OK, "wrote %s", path);
+  qdm_train_opts o;
+  qdm_unet *m = NULL;
+  int rc = qdm_checkpoint_load(path, 4, &o, &m);
+  CHECK(rc == QDM_EFORMAT && !m && strstr(qdm_errmsg(), path) && strstr(qdm_errmsg(), "'enc1.weight'"),
+        "a model the file does not hold: rc %d '%s'", rc, qdm_errmsg());
+  const char *steps[] = {"format", "qdm-checkpoint-1", "T", "20000", NULL};
+  CHECK(qdm_safetensors_write(path, &t, 1, steps) == QDM_OK, "wrote %s", path);
+  rc = qdm_checkpoint_load(path, 4, &o, &m);
+  CHECK(rc == QDM_EFORMAT && !m && strstr(qdm_errmsg(), path) && strstr(qdm_errmsg(), "T = 20000 steps"),
+        "T beyond the CLI's bound: rc %d '%s'", rc, qdm_errmsg());
+}
+
 int main(void) {
   const char *base = getenv("QDM_TEST_DIR");
   snprintf(dir, sizeof dir, "%s/train-%d", base ? base : "/tmp", (int)getpid());
@@ -246,5 +268,6 @@ int main(void) {
   test_sample();
   test_bad_data();
   test_bad_checkpoint_message();
+  test_checkpoint_sizes();
   return check_done();
 }

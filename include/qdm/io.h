@@ -25,11 +25,12 @@ void qdm_atomic_abort(qdm_atomic *a);                   /* close and delete the 
 int qdm_mkdirs(const char *dir);
 
 /* ---- JSON writer (streaming, commas and escaping handled) ---- */
+#define QDM_JSON_MAX_DEPTH 64 /* nested containers the reader accepts and the writer writes */
 typedef struct {
   FILE *f;
   int depth;
   int pretty;
-  unsigned char first[64]; /* per depth: no element written yet */
+  unsigned char first[QDM_JSON_MAX_DEPTH + 1]; /* per depth: no element written yet */
   int after_key;
 } qdm_json;
 void qdm_json_init(qdm_json *j, FILE *f, int pretty);
@@ -85,6 +86,10 @@ int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt);
 int qdm_safetensors_meta(const char *path, const char *key, char *buf, size_t len);
 /* Shape of a stored tensor (to size arrays before reading); ndim <= 4. */
 int qdm_safetensors_shape(const char *path, const char *name, int *ndim, int64_t shape[4]);
+/* The checks of qdm_safetensors_read without reading: every tensor of t
+ * present with its shape, its bytes inside the file (data unused). For
+ * loaders that size memory from a file's settings: check, then allocate. */
+int qdm_safetensors_check(const char *path, const qdm_tensor *t, int nt);
 
 /* ---- pictures (PNG via cairo) ---- */
 /* Grid of grayscale images, values in [0,1] (clamped), each h x w, laid

@@ -81,6 +81,9 @@ typedef struct qdm_unet qdm_unet;
  * its parameters from rng (PyTorch defaults for the classical layers,
  * U(0, 2 pi) for circuit angles, complex Gaussian / sqrt(d) for ANO). */
 qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng);
+/* Bytes qdm_unet_new(cfg, max_rows) allocates for parameters, gradients and
+ * activations (not the shots/noise paths' buffers); 0 for an invalid cfg. */
+size_t qdm_unet_bytes(const qdm_unet_cfg *cfg, int max_rows);
 void qdm_unet_free(qdm_unet *m);
 const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m);
 /* Parameter tensors (for the optimiser and checkpoints): views into one

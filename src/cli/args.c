@@ -28,15 +28,22 @@ void cli_init(cli_args *a, const char *cmd, int argc, char **argv) {
   a->used[0] = 1;
 }
 
-/* Finds --name (returning its index) or --name=value (setting *inl). */
+static int is_opt(const char *s, const char *name, size_t n) {
+  return strncmp(s, name, n) == 0 && (s[n] == 0 || s[n] == '=');
+}
+
+/* Finds --name (returning its index) or --name=value (setting *inl). An
+ * option given twice is an error: which of the two was meant is a guess. */
 static int find(cli_args *a, const char *name, const char **inl) {
   size_t n = strlen(name);
+  int at = -1;
   for (int i = 1; i < a->argc; i++) {
-    const char *s = a->argv[i];
-    if (strcmp(s, name) == 0) { *inl = NULL; return i; }
-    if (strncmp(s, name, n) == 0 && s[n] == '=') { *inl = s + n + 1; return i; }
+    if (!is_opt(a->argv[i], name, n)) continue;
+    if (at >= 0) cli_die(a->cmd, 2, "%s given twice ('%s' and '%s')", name, a->argv[at], a->argv[i]);
+    at = i;
   }
-  return -1;
+  if (at >= 0) *inl = a->argv[at][n] == '=' ? a->argv[at] + n + 1 : NULL;
+  return at;
 }
 
 int cli_flag(cli_args *a, const char *name) {

@@ -10,11 +10,19 @@ static _Thread_local char msg_[512];
 
 const char *qdm_errmsg(void) { return msg_[0] ? msg_ : "no error"; }
 
+/* A message is one line: text quoted from a file (a name, a dtype, a
+ * metadata value) may hold newlines or terminal escapes; they show as '?'. */
+static void one_line(void) {
+  for (unsigned char *p = (unsigned char *)msg_; *p; p++)
+    if (*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
 int qdm_fail(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg_, sizeof msg_, fmt, ap);
   va_end(ap);
+  one_line();
   return code;
 }
 
@@ -33,6 +41,7 @@ int qdm_fail_wrap(int code, const char *fmt, ...) {
     memcpy(msg_ + at + 2, inner, k);
     msg_[at + 2 + k] = 0;
   }
+  one_line();
   return code;
 }
 

@@ -95,7 +95,13 @@ int qdm_data_files(const char *dir, const char *split, char *images, char *label
   if (!split || !strcmp(split, "train")) prefix = "train";
   else if (!strcmp(split, "test") || !strcmp(split, "t10k")) prefix = "t10k";
   else return qdm_fail(QDM_EINVAL, "split '%s' (expected train or test)", split);
-  if (!is_dir(dir)) return qdm_fail(QDM_EIO, "data directory %s: %s", dir, strerror(ENOENT));
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return qdm_fail(QDM_EIO, "data directory %s: %s (expected a directory of IDX files, or mnist or fashion)", dir,
+                    strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return qdm_fail(QDM_EIO, "data directory %s is not a directory: expected one holding %s-images-idx3-ubyte[.gz] and "
+                    "%s-labels-idx1-ubyte[.gz]", dir, prefix, prefix);
   int rc = find_file(dir, prefix, "images-idx3", images, len);
   if (!rc) rc = find_file(dir, prefix, "labels-idx1", labels, len);
   return rc;

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 #include "qdm/data.h"
@@ -48,8 +49,36 @@ static int read_some(gzFile g, const char *path, void *buf, size_t n, size_t *go
   return QDM_OK;
 }
 
+/* The payload the header announces, in a buffer that grows with the bytes
+ * that arrive (doubling from 1 MiB): a header claiming gigabytes in a short
+ * (or small gzip) file costs what the file holds, not what it claims. */
+static int read_payload(gzFile g, const char *path, size_t want, uint8_t **out, size_t *got) {
+  size_t cap = want < ((size_t)1 << 20) ? want : ((size_t)1 << 20), n = 0, k;
+  uint8_t *buf = malloc(cap ? cap : 1);
+  int rc = buf ? QDM_OK : qdm_fail(QDM_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
+  while (!rc) {
+    if ((rc = read_some(g, path, buf + n, cap - n, &k))) break;
+    n += k;
+    if (n < cap || cap == want) break; /* end of data, or all of it */
+    cap = want / 2 < cap ? want : 2 * cap;
+    uint8_t *b = realloc(buf, cap);
+    if (!b) rc = qdm_fail(QDM_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
+    else buf = b;
+  }
+  if (rc) {
+    free(buf);
+    buf = NULL;
+  }
+  *out = buf;
+  *got = n;
+  return rc;
+}
+
 static int open_idx(const char *path, gzFile *g) {
   if (!path || !*path) return qdm_fail(QDM_EINVAL, "IDX reader: path is empty");
+  struct stat st; /* (a directory opens, and then fails to read as "corrupt gzip") */
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return qdm_fail(QDM_EIO, "%s is a directory, expected an IDX file", path);
   errno = 0;
   *g = gzopen(path, "rb");
   if (!*g) return qdm_fail(QDM_EIO, "cannot open %s: %s", path, errno ? strerror(errno) : "out of memory");
@@ -94,12 +123,7 @@ static int read_idx(const char *path, uint32_t magic, int ndim, uint32_t *dims, 
     }
     data *= dims[d];
   }
-  buf = malloc(data ? data : 1);
-  if (!buf) {
-    rc = qdm_fail(QDM_ENOMEM, "%s: out of memory for %zu bytes", path, data);
-    goto done;
-  }
-  if ((rc = read_some(g, path, buf, data, &got))) goto done;
+  if ((rc = read_payload(g, path, data, &buf, &got))) goto done;
   if (got < data) {
     rc = qdm_fail(QDM_EFORMAT, "%s: truncated file: expected %zu bytes, got %zu", path, hlen + data, hlen + got);
     goto done;

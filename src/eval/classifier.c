@@ -2,6 +2,8 @@
  * feature space of qdm eval (the role Inception-v3 plays for FID on natural
  * images): a small CNN on canonical 16 x 16 images, trained with AdamW,
  * cosine learning-rate decay and 1-pixel random translations. */
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 
 #define NT 8     /* parameter tensors */
 #define MB 128   /* rows per forward/backward chunk */
+#define MAX_ACT ((size_t)512 << 20) /* bytes of activations for MB rows */
 
 struct qdm_classifier {
   qdm_classifier_cfg cfg;
@@ -61,6 +64,19 @@ static void add_tensor(qdm_classifier *c, const char *name, int rows, int cols) 
   c->np += c->tn[i];
 }
 
+/* Activations and gradients of one row: doubles, then the max-pool argmax
+ * ints (one buffer of each for MB rows, see alloc_acts). */
+static size_t act_doubles(const qdm_classifier_cfg *g) {
+  size_t S2 = (size_t)g->side * g->side, h2 = S2 / 4, q2 = S2 / 16;
+  size_t conv = g->c1 ? S2 * 9 + 2 * S2 * g->c1 + 2 * h2 * g->c1 + 2 * h2 * 9 * g->c1 + 2 * h2 * g->c2 + 2 * q2 * g->c2 : 0;
+  return S2 + conv + 2 * (size_t)g->hidden + 3 * (size_t)g->classes;
+}
+
+static size_t act_ints(const qdm_classifier_cfg *g) {
+  size_t h2 = (size_t)g->side * g->side / 4, q2 = h2 / 4;
+  return g->c1 ? h2 * g->c1 + q2 * g->c2 : 0;
+}
+
 static int cfg_check(const qdm_classifier_cfg *g) {
   if (!g) return qdm_fail(QDM_EINVAL, "classifier: cfg is NULL");
   if (g->side < 4 || g->side % 4 || g->side > 256)
@@ -69,6 +85,12 @@ static int cfg_check(const qdm_classifier_cfg *g) {
   if (g->c1 < 0 || g->c1 > 1024 || g->c2 < 0 || g->c2 > 1024 || (g->c1 > 0) != (g->c2 > 0))
     return qdm_fail(QDM_EINVAL, "classifier: channels c1 = %d, c2 = %d (both 1..1024, or both 0 for an MLP)", g->c1, g->c2);
   if (g->hidden < 1 || g->hidden > 65536) return qdm_fail(QDM_EINVAL, "classifier: hidden %d, expected 1..65536", g->hidden);
+  /* (each bound alone still allows terabytes: side 256 with 1024 channels) */
+  size_t bytes = MB * (act_doubles(g) * sizeof(double) + act_ints(g) * sizeof(int));
+  if (bytes > MAX_ACT)
+    return qdm_fail(QDM_EINVAL, "classifier: side %d, c1 = %d, c2 = %d, hidden %d need %.1f MiB of activations for %d "
+                    "images, expected at most %zu MiB", g->side, g->c1, g->c2, g->hidden, bytes / 1048576.0, MB,
+                    MAX_ACT >> 20);
   return QDM_OK;
 }
 
@@ -81,9 +103,7 @@ static double *grab(double **cur, size_t n) {
 static int alloc_acts(qdm_classifier *c) {
   const qdm_classifier_cfg *g = &c->cfg;
   size_t S2 = (size_t)c->S * c->S, h2 = (size_t)c->h * c->h, q2 = (size_t)c->q * c->q;
-  size_t conv = g->c1 ? S2 * 9 + 2 * S2 * g->c1 + 2 * h2 * g->c1 + 2 * h2 * 9 * g->c1 + 2 * h2 * g->c2 + 2 * q2 * g->c2 : 0;
-  size_t per = S2 + conv + 2 * (size_t)g->hidden + 3 * (size_t)g->classes;
-  double *m = malloc(MB * per * sizeof(double)), *cur = m;
+  double *m = malloc(MB * act_doubles(g) * sizeof(double)), *cur = m;
   c->arg1 = g->c1 ? malloc(MB * h2 * g->c1 * sizeof(int)) : NULL;
   c->arg2 = g->c1 ? malloc(MB * q2 * g->c2 * sizeof(int)) : NULL;
   if (!m || (g->c1 && (!c->arg1 || !c->arg2))) {
@@ -112,7 +132,8 @@ static int alloc_acts(qdm_classifier *c) {
   return QDM_OK;
 }
 
-static int layout(qdm_classifier *c) {
+/* names and shapes of the parameter tensors */
+static void plan(qdm_classifier *c) {
   const qdm_classifier_cfg *g = &c->cfg;
   c->S = g->side;
   c->h = g->side / 2;
@@ -130,6 +151,10 @@ static int layout(qdm_classifier *c) {
   add_tensor(c, "fc1.bias", g->hidden, 0);
   add_tensor(c, "fc2.weight", g->classes, g->hidden);
   add_tensor(c, "fc2.bias", g->classes, 0);
+}
+
+static int layout(qdm_classifier *c) {
+  plan(c);
   c->p = calloc(c->np, sizeof(double));
   c->g = calloc(c->np, sizeof(double));
   if (!c->p || !c->g) return qdm_fail(QDM_ENOMEM, "classifier: out of memory for %zu parameters", c->np);
@@ -408,8 +433,10 @@ static int meta_int(const char *path, const char *key, int *v) {
   int err = qdm_safetensors_meta(path, key, buf, sizeof buf);
   if (err) return err;
   char *end;
+  errno = 0;
   long x = strtol(buf, &end, 10);
-  if (end == buf || *end) return qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s' is not an integer", path, key, buf);
+  if (end == buf || *end || errno || x < INT_MIN || x > INT_MAX)
+    return qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s', expected a 32-bit integer", path, key, buf);
   *v = (int)x;
   return QDM_OK;
 }
@@ -428,9 +455,16 @@ int qdm_classifier_load(const char *path, qdm_classifier **out) {
   if (!err) err = meta_int(path, "c2", &g.c2);
   if (!err) err = meta_int(path, "hidden", &g.hidden);
   if (err) return err;
-  qdm_classifier *c = qdm_classifier_new(&g, 0);
-  if (!c) return qdm_fail_wrap(QDM_EFORMAT, "%s", path);
+  if (cfg_check(&g)) return qdm_fail_wrap(QDM_EFORMAT, "%s", path);
+  /* the file must hold every tensor its settings imply before they size
+   * any memory: a few header bytes could otherwise ask for gigabytes */
+  qdm_classifier shape = {.cfg = g};
   qdm_tensor t[NT];
+  plan(&shape);
+  tensors_of(&shape, t);
+  if ((err = qdm_safetensors_check(path, t, shape.nt))) return err;
+  qdm_classifier *c = qdm_classifier_new(&g, 0);
+  if (!c) return qdm_fail_wrap(QDM_ENOMEM, "%s", path);
   tensors_of(c, t);
   if ((err = qdm_safetensors_read(path, t, c->nt))) {
     qdm_classifier_free(c);

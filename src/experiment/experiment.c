@@ -218,7 +218,7 @@ static int read_summary(const char *dir, xres *r) {
   qdm_jv *j;
   int err = qdm_json_parse(text, len, &j);
   free(text);
-  if (err) return err;
+  if (err) return qdm_fail_wrap(err, "%s", p);
   r->loss = jnum(j, "final_loss");
   r->infidelity = jnum(j, "final_infidelity");
   r->seconds = jnum(j, "seconds");

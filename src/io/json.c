@@ -3,14 +3,13 @@
  * escapes and, when pretty, newlines with two-space indentation. Numbers
  * are written in the shortest form that reads back to the same double;
  * NaN and infinities, which JSON cannot express, become null. */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/io.h"
 
-#define MAXD ((int)sizeof(((qdm_json *)0)->first) - 1)
-
-static unsigned char *first(qdm_json *j) { return &j->first[j->depth < MAXD ? j->depth : MAXD]; }
+static unsigned char *first(qdm_json *j) { return &j->first[j->depth]; }
 
 static void newline(qdm_json *j) {
   fputc('\n', j->f);
@@ -40,6 +39,7 @@ void qdm_json_init(qdm_json *j, FILE *f, int pretty) {
 
 static void open_(qdm_json *j, int c) {
   if (!j || !j->f) return;
+  assert(j->depth < QDM_JSON_MAX_DEPTH); /* (deeper, the reader would refuse it) */
   pre(j);
   fputc(c, j->f);
   j->depth++;

@@ -9,7 +9,6 @@
 #include "qdm/io.h"
 #include "qdm/core.h"
 
-#define MAX_DEPTH 64
 
 typedef struct {
   const char *s, *p, *e;
@@ -126,7 +125,7 @@ static int parse_value(parser *ps, qdm_jv *v);
 
 /* Arrays and objects: elements grow by doubling; keys only for objects. */
 static int parse_container(parser *ps, qdm_jv *v, int obj) {
-  if (++ps->depth > MAX_DEPTH) return perr(ps, "nesting deeper than 64");
+  if (++ps->depth > QDM_JSON_MAX_DEPTH) return perr(ps, "nesting deeper than 64");
   ps->p++;
   int cap = 0, rc = QDM_OK;
   char close = obj ? '}' : ']';

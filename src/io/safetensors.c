@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include "qdm/io.h"
 #include "qdm/core.h"
@@ -159,12 +160,16 @@ static int st_open(const char *path, st_file *s) {
   if (!path || !*path) return qdm_fail(QDM_EINVAL, "safetensors: path is empty");
   s->f = fopen(path, "rb");
   if (!s->f) return qdm_fail(QDM_EIO, "cannot open %s: %s", path, strerror(errno));
-  if (fseeko(s->f, 0, SEEK_END) != 0) {
+  /* the size from fstat: a directory opens too, and seeking to its end
+   * reports an arbitrary number */
+  struct stat st;
+  int ok = fstat(fileno(s->f), &st) == 0;
+  if (!ok || !S_ISREG(st.st_mode)) {
+    int dir = ok && S_ISDIR(st.st_mode);
     st_close(s);
-    return qdm_fail(QDM_EIO, "%s: cannot seek", path);
+    return qdm_fail(QDM_EIO, "%s is %s, expected a safetensors file", path, dir ? "a directory" : "not a regular file");
   }
-  uint64_t size = (uint64_t)ftello(s->f);
-  rewind(s->f);
+  uint64_t size = (uint64_t)st.st_size;
   unsigned char len8[8];
   if (size < 8 || fread(len8, 1, 8, s->f) != 8) {
     st_close(s);
@@ -184,11 +189,8 @@ static int st_open(const char *path, st_file *s) {
   int rc = QDM_OK;
   if (fread(txt, 1, hlen, s->f) != hlen) rc = qdm_fail(QDM_EIO, "%s: cannot read the header", path);
   else if (hlen == 0 || txt[0] != '{') rc = qdm_fail(QDM_EFORMAT, "%s: header does not start with '{'", path);
-  else if ((rc = qdm_json_parse(txt, hlen, &s->h))) {
-    char why[400];
-    snprintf(why, sizeof why, "%s", qdm_errmsg());
-    rc = qdm_fail(QDM_EFORMAT, "%s: bad header: %s", path, why);
-  } else if (s->h->type != QDM_JOBJ) rc = qdm_fail(QDM_EFORMAT, "%s: header is not a JSON object", path);
+  else if ((rc = qdm_json_parse(txt, hlen, &s->h))) rc = qdm_fail_wrap(QDM_EFORMAT, "%s: bad header", path);
+  else if (s->h->type != QDM_JOBJ) rc = qdm_fail(QDM_EFORMAT, "%s: header is not a JSON object", path);
   free(txt);
   if (rc) {
     st_close(s);
@@ -254,11 +256,12 @@ static int read_into(FILE *f, int esize, double *x, int64_t n) {
   return 0;
 }
 
-int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt) {
-  if (nt < 0 || (nt > 0 && !t)) return qdm_fail(QDM_EINVAL, "qdm_safetensors_read: bad tensor list (nt = %d)", nt);
+/* Every tensor of t present with its shape; then (read) its data into it. */
+static int read_tensors(const char *fn, const char *path, const qdm_tensor *t, int nt, int read) {
+  if (nt < 0 || (nt > 0 && !t)) return qdm_fail(QDM_EINVAL, "%s: bad tensor list (nt = %d)", fn, nt);
   for (int i = 0; i < nt; i++)
     if (!t[i].name || t[i].ndim < 0 || t[i].ndim > 4 || count_of(t[i].ndim, t[i].shape) < 0)
-      return qdm_fail(QDM_EINVAL, "qdm_safetensors_read: tensor %d has no name or a bad shape", i);
+      return qdm_fail(QDM_EINVAL, "%s: tensor %d has no name or a bad shape", fn, i);
   st_file s;
   int rc = st_open(path, &s);
   for (int i = 0; i < nt && !rc; i++) {
@@ -276,12 +279,21 @@ int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt) {
       break;
     }
     int64_t c = count_of(ndim, sh);
-    if (c > 0 && !t[i].data) rc = qdm_fail(QDM_EINVAL, "qdm_safetensors_read: tensor '%s' has NULL data", t[i].name);
+    if (!read) continue;
+    if (c > 0 && !t[i].data) rc = qdm_fail(QDM_EINVAL, "%s: tensor '%s' has NULL data", fn, t[i].name);
     else if (fseeko(s.f, (off_t)begin, SEEK_SET) != 0 || read_into(s.f, esize, t[i].data, c) != 0)
       rc = qdm_fail(QDM_EIO, "%s: cannot read tensor '%s' (file truncated?)", path, t[i].name);
   }
   st_close(&s);
   return rc;
+}
+
+int qdm_safetensors_read(const char *path, qdm_tensor *t, int nt) {
+  return read_tensors("qdm_safetensors_read", path, t, nt, 1);
+}
+
+int qdm_safetensors_check(const char *path, const qdm_tensor *t, int nt) {
+  return read_tensors("qdm_safetensors_check", path, t, nt, 0);
 }
 
 int qdm_safetensors_shape(const char *path, const char *name, int *ndim, int64_t shape[4]) {

@@ -1,7 +1,10 @@
 /* checkpoint.c -- checkpoints as safetensors (so Python users can open
  * them), holding every setting and everything a resumed run needs to end
  * with the same numbers as an uninterrupted one. */
+#include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +13,7 @@
 #include <string.h>
 #include "qdm/io.h"
 #include "run.h"
+#include "unet.h"
 
 /* ---------------- checkpoints ---------------- */
 
@@ -115,14 +119,35 @@ int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o) {
     if (qdm_safetensors_meta(path, key, buf, sizeof buf)) continue;
     if ((err = qdm__opts_set(o, key, buf))) return qdm_fail_wrap(err, "%s", path);
   }
-  return qdm_train_opts_check(o) ? qdm_fail_wrap(QDM_EFORMAT, "%s: its settings are invalid", path) : QDM_OK;
+  if (qdm_train_opts_check(o)) return qdm_fail_wrap(QDM_EFORMAT, "%s: its settings are invalid", path);
+  /* the file must hold every tensor of the model its settings describe
+   * before those settings size any memory (a few bytes of metadata could
+   * otherwise ask for gigabytes of parameters) */
+  qdm_tensor t[MAXTENSORS];
+  int nt = qdm__unet_tensors(&o->model, t);
+  assert(nt >= 0); /* qdm_train_opts_check checked the model */
+  return qdm_safetensors_check(path, t, nt);
 }
 
 static double meta_num(const char *path, const char *key, int *err) {
-  char buf[128];
+  char buf[128], *end;
   if (*err) return 0;
-  *err = qdm_safetensors_meta(path, key, buf, sizeof buf);
-  return *err ? 0 : strtod(buf, NULL);
+  if ((*err = qdm_safetensors_meta(path, key, buf, sizeof buf))) return 0;
+  double v = strtod(buf, &end);
+  if (end == buf || *end) *err = qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s', expected a number", path, key, buf);
+  return v;
+}
+
+/* An integer setting of the run state, in [0, hi]. */
+static long long meta_count(const char *path, const char *key, long long hi, int *err) {
+  char buf[128], *end;
+  if (*err) return 0;
+  if ((*err = qdm_safetensors_meta(path, key, buf, sizeof buf))) return 0;
+  errno = 0;
+  long long v = strtoll(buf, &end, 10);
+  if (end == buf || *end || errno || v < 0 || v > hi)
+    *err = qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s', expected an integer in 0..%lld", path, key, buf, hi);
+  return v;
 }
 
 int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *opt, double *ema, double *hist,
@@ -132,28 +157,28 @@ int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *
   /* the model alone (sampling), or everything a resumed run needs */
   int err = qdm_safetensors_read(path, t, st ? nt : nm);
   if (err || !st) return err;
-  st->epoch = (int)meta_num(path, "state.epoch", &err);
-  st->batch = (int)meta_num(path, "state.batch", &err);
+  st->epoch = (int)meta_count(path, "state.epoch", INT_MAX, &err);
+  st->batch = (int)meta_count(path, "state.batch", INT_MAX, &err);
   st->loss_sum = meta_num(path, "state.loss_sum", &err);
   st->inf_sum = meta_num(path, "state.inf_sum", &err);
-  st->loss_n = (long)meta_num(path, "state.loss_n", &err);
+  st->loss_n = (long)meta_count(path, "state.loss_n", LONG_MAX, &err);
   st->best = meta_num(path, "state.best", &err);
   st->seconds = meta_num(path, "state.seconds", &err);
-  long long at = (long long)meta_num(path, "state.adam_t", &err);
-  if (err) return qdm_fail_wrap(err, "%s: not a resumable checkpoint", path);
+  long long at = meta_count(path, "state.adam_t", LLONG_MAX, &err);
+  if (err) return qdm_fail_wrap(err, "not a resumable checkpoint"); /* (the inner message names the file) */
   if (opt) opt->t = at;
   char buf[128];
   if ((err = qdm_safetensors_meta(path, "state.rng", buf, sizeof buf)) || (err = rng_parse(buf, &st->rng))) return err;
   if ((err = qdm_safetensors_meta(path, "state.rng_epoch", buf, sizeof buf)) || (err = rng_parse(buf, &st->rng_epoch)))
     return err;
+  /* one history row per finished epoch (none written before the first) */
   *nhist = 0;
-  int nd;
-  int64_t shape[4];
-  if (hist && !qdm_safetensors_shape(path, "history", &nd, shape) && nd == 2 && shape[1] == 4 && shape[0] <= maxhist) {
-    qdm_tensor h = {"history", 2, {shape[0], 4, 0, 0}, hist};
-    if ((err = qdm_safetensors_read(path, &h, 1))) return err;
-    *nhist = (int)shape[0];
-  }
+  if (!hist || st->epoch == 0) return QDM_OK;
+  if (st->epoch >= maxhist)
+    return qdm_fail(QDM_EFORMAT, "%s: at epoch %d, more than this run's %d epochs", path, st->epoch, maxhist - 1);
+  qdm_tensor h = {"history", 2, {st->epoch, 4, 0, 0}, hist};
+  if ((err = qdm_safetensors_read(path, &h, 1))) return err;
+  *nhist = st->epoch;
   return QDM_OK;
 }
 

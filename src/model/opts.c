@@ -126,6 +126,7 @@ static int check_qngd(const qdm_train_opts *o) {
     return qdm_fail(QDM_EINVAL, "qngd: lr = %g must be > 0, lambda = %g >= 0, epochs = %d >= 0", o->qngd_lr, o->qngd_lambda,
                     o->qngd_epochs);
   int P = qdm_ansatz_nparams(m->ansatz, m->n, m->layers, NULL);
+  if (P == 0) return qdm_fail(QDM_EINVAL, "optimizer qngd: the circuit has no angles with layers 0, nothing to optimise");
   if (o->qngd_metric == QDM_METRIC_BLOCK && (m->layers < 1 || P % m->layers))
     return qdm_fail(QDM_EINVAL, "qngd metric block: %d angles do not split into %d layers", P, m->layers);
   return QDM_OK;

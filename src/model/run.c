@@ -77,6 +77,7 @@ int qdm__run_optimizer(qdm__run *R) {
     double rate = p->group == QDM_PG_CIRCUIT && o->circuit_lr > 0 ? o->circuit_lr
                   : p->group == QDM_PG_ANO && o->ano_lr > 0       ? o->ano_lr
                                                                    : o->lr;
+    if (p->n == 0) continue; /* e.g. the circuit angles of layers = 0: nothing to optimise */
     err = qdm_adam_add_group(&R->opt, p->name, p->p, p->g, p->n, rate / o->lr, o->weight_decay);
   }
   double *w = qdm_unet_params(R->m, &R->np);

@@ -216,6 +216,10 @@ static int resume(qdm__run *R) {
   if (access(p, R_OK)) return qdm_fail(QDM_EIO, "resume: no checkpoint at %s", p);
   err = qdm__ckpt_load(p, R->m, &R->st, &R->opt, R->ema, R->hist, &R->nhist, R->o.epochs + 1);
   if (err) return err;
+  int nb = (R->data.n + R->o.batch - 1) / R->o.batch;
+  if (R->st.batch > nb)
+    return qdm_fail(QDM_EFORMAT, "%s: at batch %d of an epoch of %d batches (other data or batch size?)", p,
+                    R->st.batch, nb);
   /* the epoch's image order is regenerated from the generator state saved
    * at its start; the generator then continues from where it stopped */
   qdm_rng r = R->st.rng_epoch;
@@ -314,8 +318,8 @@ int qdm_train(const qdm_train_opts *opts) {
   R.o = *opts;
   const qdm_train_opts *o = &R.o;
   if (o->threads > 0) qdm_set_threads(o->threads);
-  err = qdm_mkdirs(o->out);
-  if (!err) err = load_data(&R);
+  err = load_data(&R); /* before the run directory: bad data leaves nothing behind */
+  if (!err) err = qdm_mkdirs(o->out);
   if (!err) err = qdm__run_alloc(&R);
   if (!err) err = qdm__run_model(&R, o->batch * o->model.T);
   if (!err) err = qdm__run_optimizer(&R);

@@ -19,6 +19,7 @@
 
 #define MAXP 16
 
+#include "unet.h"
 #include "unet_hw.h"
 
 /* The model's tensors as llm.c's ParameterTensors: one struct used twice,
@@ -100,11 +101,15 @@ qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i) { return i >= 0 && i < m->
 
 int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (!c) return qdm_fail(QDM_EINVAL, "model: NULL config");
-  if (c->D < 1 || c->hidden < 1) return qdm_fail(QDM_EINVAL, "model: D = %d and hidden = %d must be >= 1", c->D, c->hidden);
+  /* upper bounds: what the CLI accepts, so a file cannot describe more */
+  if (c->D < 1 || c->D > (1 << 24)) return qdm_fail(QDM_EINVAL, "model: D = %d values, expected 1..2^24", c->D);
+  if (c->hidden < 1 || c->hidden > 65536) return qdm_fail(QDM_EINVAL, "model: hidden = %d, expected 1..65536", c->hidden);
   if (c->n < 1 || c->n > 10) return qdm_fail(QDM_EINVAL, "model: qubits = %d, expected 1..10", c->n);
   if (c->layers < 0 || c->layers > 200) return qdm_fail(QDM_EINVAL, "model: layers = %d, expected 0..200", c->layers);
-  if (c->T < 1 || c->classes < 1) return qdm_fail(QDM_EINVAL, "model: T = %d and classes = %d must be >= 1", c->T, c->classes);
-  if (c->measure == QDM_MEASURE_ANO && c->K < 1) return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected >= 1", c->K);
+  if (c->T < 1 || c->T > 10000) return qdm_fail(QDM_EINVAL, "model: T = %d steps, expected 1..10000", c->T);
+  if (c->classes < 1 || c->classes > 256) return qdm_fail(QDM_EINVAL, "model: classes = %d, expected 1..256", c->classes);
+  if (c->measure == QDM_MEASURE_ANO && (c->K < 1 || c->K > 4096))
+    return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected 1..4096", c->K);
   size_t na = strnlen(c->ansatz, sizeof c->ansatz);
   if (na >= 5 && !memcmp(c->ansatz + na - 5, ".qasm", 5)) /* the checkpoint stores the name, not the circuit */
     return qdm_fail(QDM_EINVAL, "model: ansatz '%.*s': an OpenQASM file cannot be the model's ansatz yet (a "
@@ -167,6 +172,36 @@ static int tensor_specs(const qdm_unet *m, tensor_spec *ts) {
   return n;
 }
 
+/* The sizes qdm_unet_new derives from a valid configuration. */
+static void derive(qdm_unet *m, const qdm_unet_cfg *cfg, int max_rows) {
+  m->cfg = *cfg;
+  m->d = 1 << cfg->n;
+  m->max_rows = max_rows;
+  m->G = cfg->T * (cfg->conditional ? cfg->classes : 1);
+  m->nblk = cfg->ancilla ? 3 : 2;
+  m->P = qdm_ansatz_nparams(cfg->ansatz, cfg->n, cfg->layers, NULL);
+  m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K : cfg->n) + (cfg->ancilla ? 1 : 0);
+  if (cfg->classical) {
+    /* match the circuit's per-group parameter budget: d*hc + hc + hc*F + F ~ nblk*P */
+    int budget = m->nblk * m->P;
+    m->hc = (budget - m->F) / (m->d + 1 + m->F);
+    if (m->hc < 1) m->hc = 1;
+  }
+}
+
+int qdm__unet_tensors(const qdm_unet_cfg *cfg, qdm_tensor *t) {
+  if (qdm_unet_cfg_check(cfg)) return -1;
+  qdm_unet m;
+  memset(&m, 0, sizeof m);
+  derive(&m, cfg, 1);
+  tensor_spec ts[MAXP];
+  int n = tensor_specs(&m, ts);
+  for (int i = 0; i < n; i++) {
+    t[i] = (qdm_tensor){ts[i].name, ts[i].ndim, {ts[i].shape[0], ts[i].shape[1], ts[i].shape[2], 0}, NULL};
+  }
+  return n;
+}
+
 /* Sizes from the specs, one allocation, then the two sets of views. */
 static int alloc_params(qdm_unet *m) {
   tensor_spec ts[MAXP];
@@ -219,16 +254,22 @@ static void init_params(qdm_unet *m, qdm_rng *rng) {
   QDM__OK(qdm_init_linear(m->w.dec2_w, m->w.dec2_b, H, D2, rng));
 }
 
-/* Activation arena: all per-row buffers for max_rows rows. */
-static int alloc_acts(qdm_unet *m) {
+/* scratch rows dA, dB2, dC hold any layer's row, or a complex state (2d) */
+static size_t widest(const qdm_unet *m) {
   const qdm_unet_cfg *c = &m->cfg;
-  size_t R = (size_t)m->max_rows, H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
-  size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G;
-  /* scratch rows dA, dB2, dC hold any layer's row, or a complex state (2d) */
+  size_t H = c->hidden, D2 = 2 * (size_t)c->D, d = m->d, din = m->F + (c->skip ? D2 : 0);
   size_t wide = H > D2 ? H : D2;
   if (din > wide) wide = din;
   if (2 * d > wide) wide = 2 * d;
-  size_t need = R * (D2 + 2 * H + 3 * d + 2 + d + 1) /* xr h1 h2 ln h3 amp amp_n */
+  return wide;
+}
+
+/* Doubles of the activation arena for max_rows rows (alloc_acts). */
+static size_t act_doubles(const qdm_unet *m) {
+  const qdm_unet_cfg *c = &m->cfg;
+  size_t R = (size_t)m->max_rows, H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
+  size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G, wide = widest(m);
+  return R * (D2 + 2 * H + 3 * d + 2 + d + 1) /* xr h1 h2 ln h3 amp amp_n */
                 + R * d * 2 * 8                      /* eight complex state buffers */
                 + R * 3                              /* bnorm gnorm zf */
                 + R * (F + F + din + H + D2)         /* y feat dec_in h4 h5 */
@@ -237,7 +278,14 @@ static int alloc_acts(qdm_unet *m) {
                 + Gs * m->nblk * d * d * 2           /* U */
                 + R * wide * 3 + R * D2              /* dA dB2 dC dskip */
                 + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2; /* gz1..3, dU per thread */
-  m->amem = calloc(need, sizeof(double));
+}
+
+/* Activation arena: all per-row buffers for max_rows rows. */
+static int alloc_acts(qdm_unet *m) {
+  const qdm_unet_cfg *c = &m->cfg;
+  size_t R = (size_t)m->max_rows, H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
+  size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G, wide = widest(m);
+  m->amem = calloc(act_doubles(m), sizeof(double));
   m->grp = calloc(R * 2 + Gs + 1, sizeof(int));
   if (!m->amem || !m->grp) return qdm_fail(QDM_ENOMEM, "model: out of memory for activations of %zu rows", R);
   m->perm = m->grp + R;
@@ -267,21 +315,9 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
   if (qdm_unet_cfg_check(cfg)) return NULL;
   qdm_unet *m = calloc(1, sizeof *m);
   if (!m) return NULL;
-  m->cfg = *cfg;
+  derive(m, cfg, max_rows);
   qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &m->noise); /* validated by qdm_unet_cfg_check */
   const qdm_rng init0 = *rng; /* the shot seed derives from it, unadvanced */
-  m->d = 1 << cfg->n;
-  m->max_rows = max_rows;
-  m->G = cfg->T * (cfg->conditional ? cfg->classes : 1);
-  m->nblk = cfg->ancilla ? 3 : 2;
-  m->P = qdm_ansatz_nparams(cfg->ansatz, cfg->n, cfg->layers, NULL);
-  m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K : cfg->n) + (cfg->ancilla ? 1 : 0);
-  if (cfg->classical) {
-    /* match the circuit's per-group parameter budget: d*hc + hc + hc*F + F ~ nblk*P */
-    int budget = m->nblk * m->P;
-    m->hc = (budget - m->F) / (m->d + 1 + m->F);
-    if (m->hc < 1) m->hc = 1;
-  }
   int err = QDM_OK;
   if (!cfg->classical) {
     m->circ = qdm_circuit_new(cfg->n);
@@ -306,6 +342,22 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
     }
   }
   return m;
+}
+
+size_t qdm_unet_bytes(const qdm_unet_cfg *cfg, int max_rows) {
+  if (!cfg || max_rows < 1 || qdm_unet_cfg_check(cfg)) return 0;
+  qdm_unet m;
+  memset(&m, 0, sizeof m);
+  derive(&m, cfg, max_rows);
+  tensor_spec ts[MAXP];
+  size_t np = 0;
+  for (int i = 0, n = tensor_specs(&m, ts); i < n; i++) {
+    size_t k = 1;
+    for (int j = 0; j < ts[i].ndim; j++) k *= (size_t)ts[i].shape[j];
+    np += k;
+  }
+  size_t ints = 2 * (size_t)max_rows + (size_t)m.G + 1;
+  return (2 * np + act_doubles(&m)) * sizeof(double) + ints * sizeof(int);
 }
 
 void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed) {

@@ -4,6 +4,9 @@
 #include <string.h>
 #include <complex.h>
 #include "qdm/nn.h"
+#ifndef CMPLX /* glibc defines it for GCC only; clang (the fuzz build) has the builtin */
+#define CMPLX(x, y) __builtin_complex((double)(x), (double)(y))
+#endif
 
 static int check(const char *fn, const void *a, const void *b, int B, int D) {
   if (!a || !b) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", fn);

@@ -1,0 +1,11 @@
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[3];
+creg c[3];
+h q[0];
+cx q[0],q[1];
+u3(pi/2,0,pi) q[2];
+cu1(pi/4) q[1],q[2];
+rzz(0.5) q[0],q[2];
+barrier q;
+measure q -> c;
