@@ -436,6 +436,55 @@ static void test_vlb_gaussian(void) {
   qdm_schedule_free(&s);
 }
 
+/* Strata partition 1..T; every row's t lies in its stratum, uniformly;
+ * the rows are eq. 2 with the noise the generator gives, in order. */
+static void test_strata(void) {
+  int Ts[] = {10, 100, 7, 1000}, Ks[] = {10, 10, 3, 7};
+  for (int c = 0; c < 4; c++) {
+    int T = Ts[c], K = Ks[c], next = 1;
+    for (int k = 0; k < K; k++) {
+      int lo, hi;
+      qdm_t_stratum_bounds(k, T, K, &lo, &hi);
+      CHECK(lo == next && hi >= lo, "T %d K %d: stratum %d is %d..%d after %d", T, K, k, lo, hi, next - 1);
+      for (int t = lo; t <= hi; t++) CHECK(qdm_t_stratum(t, T, K) == k, "t %d in stratum %d", t, k);
+      next = hi + 1;
+    }
+    CHECK(next == T + 1, "T %d K %d: the strata cover 1..T", T, K);
+  }
+  qdm_schedule s;
+  qdm_schedule_cosine(&s, 100, 0.008);
+  enum { N = 400, K = 10, D = 3 };
+  static double x0[N * D], xt[N * K * D], eps[N * K * D], tg[N * K * D];
+  static int tt[N * K];
+  for (int i = 0; i < N * D; i++) x0[i] = 0.1 * (i % 7);
+  qdm_rng r0 = rng;
+  CHECK(qdm_make_rows_strata(xt, eps, tg, tt, &s, QDM_PRED_X0, x0, N, D, K, &rng) == QDM_OK, "strata rows");
+  int hits[100] = {0}, bad = 0;
+  double worst = 0;
+  for (int i = 0; i < N; i++)
+    for (int k = 0; k < K; k++) {
+      int r = i * K + k, t = tt[r];
+      bad += t < 10 * k + 1 || t > 10 * k + 10;
+      hits[t - 1]++;
+      /* the generator's order: a t draw (strata of 10), then the row's D normals */
+      int lo = 10 * k + 1, want = lo + (int)(qdm_rng_u64(&r0) % 10);
+      bad += want != t;
+      double e[D];
+      qdm_rng_normals(&r0, e, D);
+      for (int j = 0; j < D; j++) {
+        double y = s.sqrt_ab[t] * x0[i * D + j] + s.sqrt_1mab[t] * e[j];
+        worst = fmax(worst, fabs(y - xt[r * D + j]) + fabs(e[j] - eps[r * D + j]) + fabs(tg[r * D + j] - x0[i * D + j]));
+      }
+    }
+  CHECK(!bad, "every t in its stratum, in the generator's order (%d off)", bad);
+  CHECK(worst < 1e-15, "rows are eq. 2 of their noise (worst %.3g)", worst);
+  double chi2 = 0; /* 40 expected hits per t; 99 degrees of freedom: mean 99, sd 14 */
+  for (int t = 0; t < 100; t++) chi2 += (hits[t] - 40.0) * (hits[t] - 40.0) / 40.0;
+  CHECK(chi2 < 99 + 5 * 14, "uniform within strata: chi^2 = %.1f", chi2);
+  CHECK(qdm_make_rows_strata(xt, eps, tg, tt, &s, QDM_PRED_X0, x0, N, D, 101, &rng) == QDM_EINVAL, "K > T refused");
+  qdm_schedule_free(&s);
+}
+
 int main(void) {
   qdm_rng_seed(&rng, 2024);
   test_schedules();
@@ -446,5 +495,6 @@ int main(void) {
   test_step_moments();
   test_samplers_gaussian();
   test_vlb_gaussian();
+  test_strata();
   return check_done();
 }

@@ -91,6 +91,21 @@ int qdm_pred_convert(double *out, qdm_pred_kind to, const double *pred, qdm_pred
 int qdm_pred_convert_t(double *out, qdm_pred_kind to, const double *pred, qdm_pred_kind from,
                        const double *xt, const qdm_schedule *s, int t, size_t n);
 
+/* ---- strata of steps: K contiguous groups of the T steps ----
+ * Stratum k = {t : floor((t - 1) K / T) = k}, k = 0..K-1: t in lo..hi with
+ * lo = ceil(k T / K) + 1, hi = ceil((k + 1) T / K) (K = T: one step each).
+ * A model may share parameters within a stratum, and a batch may take one
+ * step per stratum. */
+int qdm_t_stratum(int t, int T, int K);
+void qdm_t_stratum_bounds(int k, int T, int K, int *lo, int *hi);
+
+/* One training batch with every image at one step of each of K strata,
+ * drawn uniformly within the stratum (no draw when it holds one step).
+ * Row r = i * K + k. K = T is qdm_make_rows_all_t exactly (the same rows
+ * and the same generator sequence). 1 <= K <= T. */
+int qdm_make_rows_strata(double *xt, double *eps, double *target, int *t_out, const qdm_schedule *s,
+                         qdm_pred_kind kind, const double *x0, int N, int D, int K, qdm_rng *rng);
+
 /* One training batch in the authors' layout: every image at every step.
  * Row r = i * T + (t - 1) for image i < N and t = 1..T. Draws eps, writes
  * xt, eps (may be NULL), target of `kind` and t_out (all N*T rows; t_out

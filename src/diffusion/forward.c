@@ -133,29 +133,50 @@ int qdm_pred_convert_t(double *out, qdm_pred_kind to, const double *pred, qdm_pr
   return QDM_OK;
 }
 
+int qdm_t_stratum(int t, int T, int K) { return (int)(((long long)(t - 1) * K) / T); }
+
+void qdm_t_stratum_bounds(int k, int T, int K, int *lo, int *hi) {
+  *lo = (int)(((long long)k * T + K - 1) / K) + 1;
+  *hi = (int)(((long long)(k + 1) * T + K - 1) / K);
+}
+
+/* Row o of D values: its noise eps, x_t (eq. 2) and the target of `kind`. */
+static void make_row(double *xt, double *eps, double *target, const qdm_schedule *s, qdm_pred_kind kind,
+                     const double *x, int t, int D, qdm_rng *rng) {
+  double a = s->sqrt_ab[t], c = s->sqrt_1mab[t], c0 = s->post_c0[t], ct = s->post_ct[t];
+  qdm_rng_normals(rng, xt, (size_t)D); /* the row's noise, replaced by x_t below */
+  for (int k = 0; k < D; k++) {
+    double e = xt[k], y = a * x[k] + c * e;
+    xt[k] = y;
+    if (eps) eps[k] = e;
+    target[k] = kind == QDM_PRED_EPS ? e : kind == QDM_PRED_X0 ? x[k] : c0 * x[k] + ct * y;
+  }
+}
+
+int qdm_make_rows_strata(double *xt, double *eps, double *target, int *t_out, const qdm_schedule *s,
+                         qdm_pred_kind kind, const double *x0, int N, int D, int K, qdm_rng *rng) {
+  if (!s || !s->alpha_bar) return qdm_fail(QDM_EINVAL, "qdm_make_rows: schedule must be initialised");
+  if (!xt || !target || !t_out || !x0 || !rng)
+    return qdm_fail(QDM_EINVAL, "qdm_make_rows: xt, target, t_out, x0 and rng must be non-NULL");
+  if (N <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "qdm_make_rows: N and D must be > 0 (got %d, %d)", N, D);
+  if (K < 1 || K > s->T) return qdm_fail(QDM_EINVAL, "qdm_make_rows: K = %d strata, expected 1..%d", K, s->T);
+  if ((unsigned)kind > QDM_PRED_MEAN)
+    return qdm_fail(QDM_EINVAL, "qdm_make_rows: kind must be QDM_PRED_EPS, _X0 or _MEAN (got %d)", (int)kind);
+  for (int i = 0; i < N; i++)
+    for (int k = 0; k < K; k++) {
+      size_t r = (size_t)i * K + k, o = r * D;
+      int lo, hi;
+      qdm_t_stratum_bounds(k, s->T, K, &lo, &hi);
+      int t = hi > lo ? lo + (int)(qdm_rng_u64(rng) % (uint64_t)(hi - lo + 1)) : lo;
+      t_out[r] = t;
+      make_row(xt + o, eps ? eps + o : NULL, target + o, s, kind, x0 + (size_t)i * D, t, D, rng);
+    }
+  return QDM_OK;
+}
+
 int qdm_make_rows_all_t(double *xt, double *eps, double *target, int *t_out,
                         const qdm_schedule *s, qdm_pred_kind kind, const double *x0,
                         int N, int D, qdm_rng *rng) {
   if (!s || !s->alpha_bar) return qdm_fail(QDM_EINVAL, "qdm_make_rows_all_t: schedule must be initialised");
-  if (!xt || !target || !t_out || !x0 || !rng)
-    return qdm_fail(QDM_EINVAL, "qdm_make_rows_all_t: xt, target, t_out, x0 and rng must be non-NULL");
-  if (N <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "qdm_make_rows_all_t: N and D must be > 0 (got %d, %d)", N, D);
-  if ((unsigned)kind > QDM_PRED_MEAN)
-    return qdm_fail(QDM_EINVAL, "qdm_make_rows_all_t: kind must be QDM_PRED_EPS, _X0 or _MEAN (got %d)", (int)kind);
-  int T = s->T;
-  for (int i = 0; i < N; i++)
-    for (int t = 1; t <= T; t++) {
-      size_t r = (size_t)i * T + (t - 1), o = r * D;
-      t_out[r] = t;
-      double a = s->sqrt_ab[t], c = s->sqrt_1mab[t], c0 = s->post_c0[t], ct = s->post_ct[t];
-      const double *x = x0 + (size_t)i * D;
-      qdm_rng_normals(rng, xt + o, (size_t)D); /* the row's noise, replaced by x_t below */
-      for (int k = 0; k < D; k++) {
-        double e = xt[o + k], y = a * x[k] + c * e;
-        xt[o + k] = y;
-        if (eps) eps[o + k] = e;
-        target[o + k] = kind == QDM_PRED_EPS ? e : kind == QDM_PRED_X0 ? x[k] : c0 * x[k] + ct * y;
-      }
-    }
-  return QDM_OK;
+  return qdm_make_rows_strata(xt, eps, target, t_out, s, kind, x0, N, D, s->T, rng);
 }
