@@ -19,6 +19,7 @@ ok "unknown flag exits 2" "[ $st = 2 ] && grep -q no-such-flag $tmp/e"
 ok "unknown preset exits 2" "[ $st = 2 ] && grep -q nope $tmp/e"
 "$qdm" train --data "$tmp/none" --out "$tmp/run" --quiet 2>"$tmp/e"; st=$?
 ok "missing data exits 1 with one line" "[ $st = 1 ] && [ \$(wc -l <$tmp/e) = 1 ] && grep -q $tmp/none $tmp/e"
+ok "... and leaves no run directory behind" "[ ! -e $tmp/run ]"
 "$qdm" sample --out "$tmp/x.png" 2>"$tmp/e"; st=$?
 ok "sample without checkpoint exits 2" "[ $st = 2 ] && grep -q -- --checkpoint $tmp/e"
 printf 'not a checkpoint' >"$tmp/bad.safetensors"

@@ -254,7 +254,7 @@ static void test_dataset(void) {
   make_set("set", "train", DN, DN, 1);
   make_set("set", "t10k", 4, 4, 0);
   qdm_dataset d;
-  qdm_data_opts o = {tpath("set"), "train", "1,2", 3, 0};
+  qdm_data_opts o = {tpath("set"), "train", "1,2", 3, 0, QDM_SUBSET_FIRST, 0};
   CHECK(qdm_data_load(&o, &d) == QDM_OK, "load: %s", qdm_errmsg());
   /* labels 0,1,2,0,1,2,...: classes {1,2} keep images 1,2,4,5,...; first 3 */
   CHECK(d.n == 3 && d.h == 28 && d.w == 28, "filtered n %d", d.n);
@@ -290,7 +290,7 @@ static void test_dataset(void) {
 
   /* 10 images but 9 labels: both files named */
   make_set("bad", "train", DN, DN - 1, 1);
-  qdm_data_opts ob = {tpath("bad"), NULL, NULL, 0, 0};
+  qdm_data_opts ob = {tpath("bad"), NULL, NULL, 0, 0, QDM_SUBSET_SEEDED, 0};
   int rc = qdm_data_load(&ob, &d);
   CHECK(rc != 0 && has(qdm_errmsg(), "train-images-idx3-ubyte.gz") && has(qdm_errmsg(), "train-labels-idx1-ubyte.gz") &&
             has(qdm_errmsg(), "10 images") && has(qdm_errmsg(), "9 labels"),
@@ -326,20 +326,133 @@ static void test_classes_split(void) {
     d.x[2 * k + 1] = (float)-k;
     d.y[k] = (uint8_t)(k % 3);
   }
-  CHECK(qdm_dataset_split(&d, 0.2, &tr, &he) == QDM_OK, "split");
-  CHECK(tr.n == 8 && he.n == 2 && tr.x[15] == -7 && he.x[0] == 8 && he.x[3] == -9 && he.y[1] == 0, "last 20%% held out");
+  /* labels 0,1,2,0,1,2,0,1,2,0 (4, 3, 3): 2 held out go to the two classes
+   * with the largest remainders of 0.2 x (4, 3, 3) = (0.8, 0.6, 0.6): 0 and 1 */
+  CHECK(qdm_dataset_split(&d, 0.2, 1, &tr, &he) == QDM_OK, "split");
+  CHECK(tr.n == 8 && he.n == 2 && he.y[0] != he.y[1] && he.y[0] + he.y[1] == 1, "20%% held out, stratified: labels %d %d",
+        he.y[0], he.y[1]);
+  float seen = 0;
+  for (int i = 0; i < tr.n; i++) seen += tr.x[2 * i] == -tr.x[2 * i + 1] ? tr.x[2 * i] : 1000;
+  for (int i = 0; i < he.n; i++) seen += he.x[2 * i] == -he.x[2 * i + 1] ? he.x[2 * i] : 1000;
+  CHECK(seen == 45, "train and held-out are the 10 images, each once (sum of their first values %g, want 45)", seen);
   qdm_dataset_free(&tr);
   qdm_dataset_free(&he);
-  CHECK(qdm_dataset_split(&d, 0, &tr, &he) == QDM_OK && tr.n == DN && he.n == 0, "heldout 0");
+  CHECK(qdm_dataset_split(&d, 0, 1, &tr, &he) == QDM_OK && tr.n == DN && he.n == 0 && tr.x[3] == -1,
+        "heldout 0: the images as they are");
   qdm_dataset_free(&tr);
   qdm_dataset_free(&he);
-  CHECK(qdm_dataset_split(&d, 1, &tr, &he) == QDM_EINVAL, "heldout 1 rejected");
+  CHECK(qdm_dataset_split(&d, 1, 1, &tr, &he) == QDM_EINVAL, "heldout 1 rejected");
   /* in place: labels 0,1,2,0,...: class 2 keeps images 2, 5, 8 */
-  CHECK(qdm_dataset_filter(&d, "2", 0) == QDM_OK && d.n == 3 && d.x[0] == 2 && d.x[2] == 5 && d.x[5] == -8,
+  CHECK(qdm_dataset_filter(&d, "2", 0, 1) == QDM_OK && d.n == 3 && d.x[0] == 2 && d.x[2] == 5 && d.x[5] == -8,
         "filter in place");
-  CHECK(qdm_dataset_filter(&d, NULL, 1) == QDM_OK && d.n == 1 && d.x[0] == 2, "limit in place");
+  CHECK(qdm_dataset_filter(&d, NULL, 1, 1) == QDM_OK && d.n == 1 && d.y[0] == 2 &&
+            (d.x[0] == 2 || d.x[0] == 5 || d.x[0] == 8),
+        "limit in place: one of the three");
   qdm_dataset_free(&d);
   CHECK(d.x == NULL && d.n == 0, "free zeroes");
+}
+
+/* ---- subsets that do not depend on the file's order ----
+ * The same 200 images (10 classes of 20, random pixels) written sorted by
+ * class and interleaved: the seeded subset and split are the same images in
+ * the same order from both files, with every class in its share; the
+ * authors' first-N on the sorted file has three classes only. */
+static void write_order(const char *sub, const uint8_t *pix, const uint8_t *lab, const int *perm, int n) {
+  float *x = malloc((size_t)n * 64 * sizeof(float));
+  uint8_t *l = malloc(n);
+  for (int i = 0; i < n; i++) {
+    for (int k = 0; k < 64; k++) x[i * 64 + k] = pix[perm[i] * 64 + k] / 255.0f;
+    l[i] = lab[perm[i]];
+  }
+  char p[4400];
+  qdm_mkdirs(tpath(sub));
+  snprintf(p, sizeof p, "%s/%s/train-images-idx3-ubyte", dir, sub);
+  CHECK(qdm_idx_write_images(p, x, n, 8, 8) == QDM_OK, "write %s", p);
+  snprintf(p, sizeof p, "%s/%s/train-labels-idx1-ubyte", dir, sub);
+  CHECK(qdm_idx_write_labels(p, l, n) == QDM_OK, "write %s", p);
+  free(x);
+  free(l);
+}
+
+static int same_data(const qdm_dataset *a, const qdm_dataset *b) {
+  return a->n == b->n && a->h == b->h && !memcmp(a->x, b->x, (size_t)a->n * a->h * a->w * sizeof(float)) &&
+         !memcmp(a->y, b->y, (size_t)a->n);
+}
+
+static void class_counts(const qdm_dataset *d, int *cnt) {
+  memset(cnt, 0, 10 * sizeof *cnt);
+  for (int i = 0; i < d->n; i++) cnt[d->y[i]]++;
+}
+
+static void test_subsets_file_order(void) {
+  enum { N = 200 };
+  uint8_t pix[N * 64], lab[N];
+  int sorted[N], inter[N];
+  qdm_rng r;
+  qdm_rng_seed(&r, 99);
+  for (int i = 0; i < N; i++) { /* image i: class i / 20 */
+    lab[i] = (uint8_t)(i / 20);
+    for (int k = 0; k < 64; k++) pix[i * 64 + k] = (uint8_t)(qdm_rng_u64(&r) % 256);
+    sorted[i] = i;
+    inter[i] = (i % 10) * 20 + i / 10; /* 0, 20, 40, ..., 180, 1, 21, ... */
+  }
+  write_order("sorted", pix, lab, sorted, N);
+  write_order("inter", pix, lab, inter, N);
+  qdm_data_opts o = {tpath("sorted"), "train", NULL, 50, 0, QDM_SUBSET_SEEDED, 7};
+  qdm_dataset a, b, ta, ha, tb, hb;
+  CHECK(qdm_data_load(&o, &a) == QDM_OK, "seeded load of the sorted file: %s", qdm_errmsg());
+  o.dir = tpath("inter");
+  CHECK(qdm_data_load(&o, &b) == QDM_OK, "seeded load of the interleaved file: %s", qdm_errmsg());
+  CHECK(same_data(&a, &b), "--limit 50: the same images in the same order from either file order");
+  int cnt[10], ok = 1;
+  class_counts(&a, cnt);
+  for (int c = 0; c < 10; c++) ok &= cnt[c] == 5;
+  CHECK(a.n == 50 && ok, "50 of 10 classes of 20: 5 of each (class 0: %d, class 9: %d)", cnt[0], cnt[9]);
+  CHECK(qdm_dataset_split(&a, 0.2, 7, &ta, &ha) == QDM_OK && qdm_dataset_split(&b, 0.2, 7, &tb, &hb) == QDM_OK,
+        "splits");
+  CHECK(same_data(&ta, &tb) && same_data(&ha, &hb), "held-out split: the same images from either file order");
+  class_counts(&ha, cnt);
+  ok = ha.n == 10;
+  for (int c = 0; c < 10; c++) ok &= cnt[c] == 1;
+  CHECK(ok, "10 held out, one of each class");
+  qdm_dataset_free(&ta); qdm_dataset_free(&ha); qdm_dataset_free(&tb); qdm_dataset_free(&hb);
+  qdm_dataset_free(&b);
+  /* another seed, another subset (of the same shares) */
+  o.seed = 8;
+  CHECK(qdm_data_load(&o, &b) == QDM_OK && b.n == 50 && !same_data(&a, &b), "seed 8 chooses other images");
+  qdm_dataset_free(&b);
+  /* no limit: all images, still in an order that is the file's order's no more */
+  o.limit = 0;
+  o.seed = 7;
+  CHECK(qdm_data_load(&o, &b) == QDM_OK, "all of the interleaved file");
+  o.dir = tpath("sorted");
+  CHECK(qdm_data_load(&o, &ta) == QDM_OK && same_data(&b, &ta) && b.n == N, "all images: the same order from both");
+  qdm_dataset_free(&b);
+  qdm_dataset_free(&ta);
+  /* the authors' first N, on the sorted file: classes 0, 1 and the half of 2 */
+  o.subset = QDM_SUBSET_FIRST;
+  o.limit = 50;
+  CHECK(qdm_data_load(&o, &b) == QDM_OK, "first 50");
+  class_counts(&b, cnt);
+  CHECK(cnt[0] == 20 && cnt[1] == 20 && cnt[2] == 10 && cnt[3] == 0 && b.x[0] == pix[0] / 255.0f,
+        "first 50 of the sorted file are the file's first (classes 0, 1, 2: %d %d %d)", cnt[0], cnt[1], cnt[2]);
+  qdm_dataset_free(&b);
+  /* filtering a dataset in memory: the same choice whatever its order */
+  qdm_dataset c2;
+  o.subset = QDM_SUBSET_FIRST;
+  o.limit = 0;
+  o.dir = tpath("inter");
+  CHECK(qdm_data_load(&o, &b) == QDM_OK && b.y[1] == 1, "interleaved file, file order");
+  o.dir = tpath("sorted");
+  CHECK(qdm_data_load(&o, &c2) == QDM_OK && c2.y[1] == 0, "sorted file, file order");
+  CHECK(qdm_dataset_filter(&b, "3-5", 12, 5) == QDM_OK && qdm_dataset_filter(&c2, "3-5", 12, 5) == QDM_OK &&
+            same_data(&b, &c2) && b.n == 12,
+        "qdm_dataset_filter: classes 3-5, 12 images, the same from both orders");
+  class_counts(&b, cnt);
+  CHECK(cnt[3] == 4 && cnt[4] == 4 && cnt[5] == 4, "4 of each kept class");
+  qdm_dataset_free(&b);
+  qdm_dataset_free(&c2);
+  qdm_dataset_free(&a);
 }
 
 static void test_dirs(void) {
@@ -357,7 +470,7 @@ static void test_dirs(void) {
    * (ankle boot, pullover, trouser, ...), published with the data set. */
   char im[4400], lb[4400];
   if (qdm_data_files("/usr/share/datasets/fashion-mnist", "test", im, lb, sizeof im) == QDM_OK) {
-    qdm_data_opts o = {"fashion", "test", NULL, 10, 16};
+    qdm_data_opts o = {"fashion", "test", NULL, 10, 16, QDM_SUBSET_FIRST, 0};
     qdm_dataset d;
     CHECK(qdm_data_load(&o, &d) == QDM_OK && d.n == 10 && d.h == 16, "fashion load: %s", qdm_errmsg());
     const uint8_t want[10] = {9, 2, 1, 1, 6, 1, 4, 6, 5, 7};
@@ -374,6 +487,7 @@ int main(void) {
   test_idx_errors();
   test_dataset();
   test_classes_split();
+  test_subsets_file_order();
   test_dirs();
   return check_done();
 }

@@ -44,26 +44,47 @@ int qdm_data_resolve(const char *name, char *buf, size_t len);
  * <split>-images-idx3-ubyte[.gz] (also the "-images.idx3-ubyte" spelling). */
 int qdm_data_files(const char *dir, const char *split, char *images, char *labels, size_t len);
 
+/* ---- subsets that do not depend on the file's order ----
+ * A --limit and a held-out split choose images in one of two ways:
+ * QDM_SUBSET_SEEDED (qdm's): every image gets a key, a hash of (seed,
+ * label, the image's bytes); each class gives its share of the count
+ * (count x its fraction of the images, largest remainders rounded up) as
+ * its images of smallest key, and the result is in key order. So the same
+ * images in any file order give the same subset, in the same order, for
+ * the same seed, and no class is left out of a split. QDM_SUBSET_FIRST:
+ * the first N in file order (the authors' code: their "first 8096"). */
+typedef enum { QDM_SUBSET_SEEDED = 0, QDM_SUBSET_FIRST = 1 } qdm_subset;
+extern const qdm_enum_name qdm_subset_names[]; /* seeded first */
+
 typedef struct {
   const char *dir;     /* directory or name for qdm_data_resolve; NULL: default */
   const char *split;   /* "train" (NULL) or "test" */
   const char *classes; /* e.g. "0,1" or "0-4,7"; NULL, "" or "all": every class */
-  long limit;          /* keep the first `limit` images after filtering; <= 0: all */
+  long limit;          /* keep `limit` images after filtering (chosen by `subset`); <= 0: all */
   int size;            /* > 0: preprocess to size x size (qdm_preprocess); 0: raw pixel/255 */
+  qdm_subset subset;   /* how the images are chosen and ordered (0: seeded) */
+  uint64_t seed;       /* the seeded choice's seed */
 } qdm_data_opts;
-/* Reads, filters, limits and preprocesses. Errors: missing files, bad IDX,
- * image and label counts that disagree, no image left after filtering. */
+/* Reads, filters, chooses and preprocesses. With QDM_SUBSET_SEEDED the
+ * images come in key order even without a limit (so a run does not depend
+ * on the file's order); with QDM_SUBSET_FIRST in file order. Errors:
+ * missing files, bad IDX, image and label counts that disagree, no image
+ * left after filtering. */
 int qdm_data_load(const qdm_data_opts *o, qdm_dataset *d);
-/* Images (and optionally labels, NULL: none) from explicit files, as pixel/255. */
+/* Images (and optionally labels, NULL: none) from explicit files, as pixel/255, in file order. */
 int qdm_dataset_from_idx(const char *images, const char *labels, qdm_dataset *d);
 
 /* classes string -> mask[256] (1 = keep). */
 int qdm_parse_classes(const char *classes, unsigned char mask[256]);
-/* In place: keep images whose label is in `classes`, then the first `limit`. */
-int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit);
-/* Deterministic held-out split: the last round(heldout * n) images go to
- * `held`, the rest to `train` (both new copies; heldout in [0, 1)). */
-int qdm_dataset_split(const qdm_dataset *d, double heldout, qdm_dataset *train, qdm_dataset *held);
+/* In place: keep images whose label is in `classes`, then, if 0 < limit <
+ * the count, the seeded choice of `limit` of them (in key order; the keys
+ * hash the images' float values). */
+int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit, uint64_t seed);
+/* Held-out split: round(heldout * n) images, the seeded class-stratified
+ * choice (keys as qdm_dataset_filter's, salted), go to `held`, the rest to
+ * `train`, both in key order (new copies; heldout in [0, 1)). With none
+ * held out, `train` is d in its order. */
+int qdm_dataset_split(const qdm_dataset *d, double heldout, uint64_t seed, qdm_dataset *train, qdm_dataset *held);
 /* In place: every image through qdm_preprocess to size x size. */
 int qdm_dataset_preprocess(qdm_dataset *d, int size);
 

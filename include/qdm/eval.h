@@ -35,8 +35,9 @@ int qdm_eval_canonical_dataset(qdm_dataset *d);
  * non-NULL, else from the matching "-labels-idx1" file beside it if there is
  * one), or a data directory / name (qdm_data_resolve) with split "train",
  * "test" or NULL (= test if the directory has one, else train). Class filter
- * `classes` (NULL/"all": all; needs labels), then the first `limit` (<= 0:
- * all), then canonical form. */
+ * `classes` (NULL/"all": all; needs labels), then `limit` of them (<= 0:
+ * all) by qdm_dataset_filter's seeded class-stratified choice with seed 0,
+ * which does not depend on the file's order, then canonical form. */
 int qdm_eval_load(const char *path, const char *labels, const char *split, const char *classes, long limit,
                   qdm_dataset *d);
 /* The image file qdm_eval_load(path, ..., split, ...) reads, as an absolute
@@ -91,8 +92,8 @@ int qdm_classifier_save(const qdm_classifier *c, const char *path, const char *c
 int qdm_classifier_load(const char *path, qdm_classifier **out);
 
 /* Trains a classifier on the train split of `data` (directory, name or IDX
- * file, through qdm_eval_load), the last `heldout` fraction kept out
- * (qdm_dataset_split) and scored: *acc (may be NULL) gets that accuracy,
+ * file, through qdm_eval_load), a `heldout` fraction kept out (the
+ * seeded class-stratified qdm_dataset_split, seed o->seed) and scored: *acc (may be NULL) gets that accuracy,
  * *n_train (may be NULL) the training-set size. cfg/o NULL: defaults. */
 int qdm_classifier_fit(const char *data, double heldout, const qdm_classifier_cfg *cfg,
                        const qdm_classifier_train_opts *o, qdm_classifier **out, double *acc, int *n_train);

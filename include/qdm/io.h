@@ -23,6 +23,28 @@ int qdm_atomic_commit(qdm_atomic *a);                   /* flush, fsync, rename 
 void qdm_atomic_abort(qdm_atomic *a);                   /* close and delete the temp file */
 /* mkdir -p */
 int qdm_mkdirs(const char *dir);
+/* The longest prefix of dir that exists now (dir itself, an ancestor, "/"
+ * or "."), in buf; before qdm_mkdirs, it is what qdm_rmdirs must keep. */
+const char *qdm_existing_prefix(const char *dir, char *buf, size_t len);
+/* rmdir dir and then its parents while they are empty, stopping at `keep`
+ * (a prefix of dir, e.g. from qdm_existing_prefix; NULL: no stop). A
+ * non-empty directory ends it quietly. */
+int qdm_rmdirs(const char *dir, const char *keep);
+
+/* ---- the lock of one writer per directory: flock(2) on a file holding
+ * the holder's pid. The kernel drops the lock when its process dies (even
+ * by SIGKILL), so a file left behind is a stale lock, taken over. ---- */
+typedef struct {
+  int fd;
+  char path[4096];
+} qdm_lock;
+/* QDM_OK with the lock held; QDM_EIO if another live process holds it (the
+ * message names the file and that process's pid) or the file cannot be
+ * made. *stale_pid (may be NULL) receives the pid of a dead holder whose
+ * lock was taken over (0: none). */
+int qdm_lock_acquire(qdm_lock *l, const char *path, long *stale_pid);
+/* Removes the file and drops the lock (l->fd = -1 afterwards; idempotent). */
+void qdm_lock_release(qdm_lock *l);
 
 /* ---- JSON writer (streaming, commas and escaping handled) ---- */
 #define QDM_JSON_MAX_DEPTH 64 /* nested containers the reader accepts and the writer writes */

@@ -35,6 +35,8 @@ typedef struct {
   char digits[64];        /* class filter, e.g. "0,1"; "all" */
   long limit;             /* images after filtering (authors: 8096) */
   double heldout;         /* fraction kept out of training, for evaluation */
+  qdm_subset subset;      /* how the limit and the held-out split choose (qdm_data_opts):
+                           * seeded (default) or first (authors: their first N) */
   double data_scale;      /* x0 scaled to this RMS per complex value; 0: unit norm (authors) */
   /* diffusion */
   qdm_sched_kind schedule; /* QDM_SCHED_LINEAR_AUTHORS, _LINEAR or _COSINE */
@@ -61,7 +63,8 @@ typedef struct {
   int threads;
   /* output */
   char out[1024];
-  int resume;
+  int resume;             /* continue the run in out from its checkpoint.safetensors */
+  int force;              /* start afresh over a run in out (its files are removed first) */
   int quiet;
   int stop_after;         /* stop as if interrupted after this many batches (0: never); for tests */
   int samples_per_class;
@@ -77,8 +80,46 @@ int qdm_train_opts_check(const qdm_train_opts *o);
 /* Runs the whole job and writes into o->out: config.json, metrics.csv,
  * checkpoint.safetensors, best.safetensors, loss.png, forward.png,
  * samples.png, evolution.png, summary.json. Returns QDM_OK, an error, or
- * QDM_EINTR when stopped by SIGINT/SIGTERM (after saving a checkpoint). */
+ * QDM_EINTR when stopped by SIGINT/SIGTERM (after saving a checkpoint).
+ * What it guarantees (README, "What qdm guarantees"):
+ * - one writer per run directory: o->out/train.lock is held for the whole
+ *   run (QDM_EIO naming its holder's pid if another process has it; one
+ *   left by a killed process is stale and taken over);
+ * - an existing run (qdm_train_dir_has_run) is never replaced unless
+ *   o->force, nor continued unless o->resume; on resume every setting that
+ *   shapes the model or its data must equal the checkpoint's
+ *   (qdm_train_opts_resumable);
+ * - a run that fails before its first checkpoint leaves nothing behind
+ *   (its files, and the directories it made);
+ * - a loss or gradient that is not finite stops the run with QDM_EINVAL
+ *   naming the epoch and batch, before it reaches the parameters; the last
+ *   checkpoint stays as it was;
+ * - every file is written atomically (the checkpoint last of an epoch's
+ *   files), so a run killed at any moment resumes to the numbers of an
+ *   uninterrupted one, and a full disk fails the write with the file named
+ *   and leaves the previous checkpoint intact. */
 int qdm_train(const qdm_train_opts *o);
+/* 1 if dir holds a run's model (checkpoint.safetensors or
+ * best.safetensors), which a fresh qdm_train must not replace silently. */
+int qdm_train_dir_has_run(const char *dir);
+
+/* ---- settings on resume ----
+ * Setting i (0, 1, ... until 0 is returned) of the settings table: its key
+ * in config.json and checkpoints, and whether it may change when a run is
+ * resumed (*may_change = 1: how long and how fast it trains and what its
+ * pictures show: epochs, learning rates, the sampler; 0: everything that
+ * shapes the model or its data). threads and quiet are not settings of the
+ * run and may always change. */
+int qdm_train_setting(int i, const char **key, int *may_change);
+/* The settings a checkpoint holds (checkpoint.safetensors or best): the
+ * run's options as qdm_train would take them (out, resume, force, quiet,
+ * threads left at 0). Errors name the file. */
+int qdm_checkpoint_settings(const char *path, qdm_train_opts *o);
+/* On resume: QDM_OK if every setting that may not change is the same in
+ * `now` as in `ckpt`, else QDM_EINVAL naming the first that differs with
+ * both values; key/old_val/new_val (may be NULL) receive them. */
+int qdm_train_opts_resumable(const qdm_train_opts *ckpt, const qdm_train_opts *now, const char **key, char *old_val,
+                             char *new_val, size_t len);
 
 /* A model from a checkpoint written by qdm_train (checkpoint.safetensors
  * or best.safetensors): *opts receives the run's settings, *model the model

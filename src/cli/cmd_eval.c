@@ -23,8 +23,9 @@ static const char *classifier_help =
     "                 Linear(1024->128) ReLU = 128 features, Linear(128->10)\n"
     "  mlp:           Linear(256->256) ReLU = 256 features, Linear(256->10)\n"
     "train: AdamW (lr 2e-3, cosine decay, weight decay 1e-4), batch 64, 12 epochs,\n"
-    "random 1-pixel shifts; the last --heldout fraction (0.1) of the train split of --data\n"
-    "(default: the mnist data) is kept out and scored. Writes safetensors (default\n"
+    "random 1-pixel shifts; a --heldout fraction (0.1) of the train split of --data\n"
+    "(default: the mnist data), each class its share chosen by a hash of (--seed, label,\n"
+    "pixels) so the same for any file order, is kept out and scored. Writes safetensors (default\n"
     "" DEFAULT_CLASSIFIER ").\n"
     "test: accuracy on a labelled IDX set (--split default: test if the directory has one).\n";
 
@@ -182,7 +183,7 @@ static int eval_vlb(cli_args *a, const char *ckpt) {
   char dir[1024], im[4096], lb[4096];
   if (qdm_data_resolve(data ? data : o.data, dir, sizeof dir)) cli_die(a->cmd, 1, "%s", qdm_errmsg());
   if (!split) split = qdm_data_files(dir, "test", im, lb, sizeof im) == QDM_OK ? "test" : "train";
-  qdm_data_opts d = {dir, split, o.digits, 0, 16};
+  qdm_data_opts d = {dir, split, o.digits, n, 16, QDM_SUBSET_SEEDED, seed}; /* n of them, stratified */
   qdm_dataset ds = {0};
   if (qdm_data_load(&d, &ds)) cli_die(a->cmd, 1, "%s", qdm_errmsg());
   if (n > ds.n) n = ds.n;

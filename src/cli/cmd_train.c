@@ -1,6 +1,7 @@
 /* cmd_train.c -- `qdm train` and `qdm sample`. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 #include "qdm/density.h"
 #include "qdm/qngd.h"
@@ -8,22 +9,34 @@
 
 static const char *train_help =
     "usage: qdm train [--preset default|authors] [--data DIR] [--digits LIST] [--epochs N]\n"
-    "                 [--batch N] [--lr X] [--seed K] [--threads N] [--resume] [--out DIR]\n"
+    "                 [--batch N] [--lr X] [--seed K] [--threads N] [--resume|--force] [--out DIR]\n"
     "                 [model and diffusion options]\n\n"
     "Trains the hybrid quantum-classical U-Net (report section 6.4) and writes into DIR:\n"
     "config.json, metrics.csv, checkpoint.safetensors (latest, resumable), best.safetensors,\n"
     "loss.png, forward.png, samples.png (one row per class), evolution.png, summary.json.\n"
     "Ctrl-C saves a checkpoint; --resume continues it to the same numbers.\n\n"
+    "run directory:\n"
+    "  --out DIR   (runs/latest) one run per directory: a DIR that holds a run is refused\n"
+    "              unless --resume continues it or --force starts afresh over it (its files\n"
+    "              are removed); DIR/train.lock keeps a second qdm train out while one runs\n"
+    "  --resume    continue from DIR/checkpoint.safetensors with its settings; flags given\n"
+    "              must match them, except %s\n"
+    "  --force     replace the run in DIR\n\n"
     "presets:\n"
     "  default   qdm's choice: digits 0,1, cosine schedule (reaches noise), x0 target,\n"
     "            MSE loss, ancestral DDPM sampling with t and label, 30 epochs\n"
-    "  authors   the authors' code exactly: all digits, 8096 images, T = 10 linear betas\n"
-    "            1e-4..0.02, posterior-mean target, infidelity loss, mean sampler, 100 epochs\n\n"
+    "  authors   the authors' code exactly: all digits, their first 8096 images (file\n"
+    "            order), T = 10 linear betas 1e-4..0.02, posterior-mean target, infidelity\n"
+    "            loss, mean sampler, 100 epochs\n\n"
     "data:\n"
     "  --data DIR        IDX directory, or 'mnist' (default, imported by setup) or 'fashion'\n"
     "  --digits LIST     classes to keep, e.g. 0,1 or 0-9 or all\n"
-    "  --limit N         first N images after filtering (0: all)\n"
-    "  --heldout F       fraction of images kept out of training (for evaluation)\n"
+    "  --limit N         N images after filtering (0: all), chosen by --subset\n"
+    "  --heldout F       fraction of images kept out of training (for evaluation): a seeded,\n"
+    "                    class-stratified choice\n"
+    "  --subset seeded|first   how --limit chooses: seeded (default) = each class its share,\n"
+    "                    chosen by a hash of (--seed, label, pixels), so the same for any file\n"
+    "                    order; first = the first N in file order (the authors' preset)\n"
     "optimisation:\n"
     "  --epochs N  --batch N (images; each is used at all T steps)  --lr X\n"
     "  --lr-gamma X --lr-step N   step decay (default 0.97 every 10 epochs)\n"
@@ -34,6 +47,8 @@ static const char *train_help =
     "            angles, Fubini-Study metric per (t, label) group and block; Adam for the rest\n"
     "  --qngd-metric block|diag|full (block)  --qngd-lr X (0.05)  --qngd-lambda X (1e-3)\n"
     "  --qngd-epochs N   QNGD for the first N epochs, then Adam (0: all)\n"
+    "  A loss or gradient that turns NaN or Inf stops the run (exit 1) naming the epoch and\n"
+    "  batch; the last checkpoint is kept.\n"
     "model (ablations):\n"
     "  --ansatz NAME (authors)  --qubits N (4)  --layers L (10)\n"
     "  --ancilla-block on|off  --measure ano|pauli  --ano K (16)  --skip on|off\n"
@@ -52,6 +67,34 @@ static const char *train_help =
     "            ode: its probability-flow twin (deterministic)\n"
     "  --sample-steps N  ddim: N of the T steps (0: all)  --eta X  ddim: 0 deterministic .. 1\n"
     "  --sde-substeps M  sde/ode: Euler substeps per step (0: 1)\n";
+
+/* The flag of a setting (its checkpoint key with '-' for '_', but two). */
+static void key_flag(const char *key, char *buf, size_t len) {
+  if (!strcmp(key, "classical_bottleneck")) key = "bottleneck";
+  else if (!strcmp(key, "samples_per_class")) key = "samples";
+  snprintf(buf, len, "--%s", key);
+  for (char *c = buf; *c; c++)
+    if (*c == '_') *c = '-';
+}
+
+/* The flags that may change on --resume, from the settings table; with
+ * wrap > 0, lines of about wrap characters after the first (for --help). */
+static void resumable_flags(char *buf, size_t len, int wrap) {
+  const char *key;
+  int chg, col = 40, nf = 0;
+  char f[64][32];
+  for (int i = 0; qdm_train_setting(i, &key, &chg) && nf < 62; i++)
+    if (chg) key_flag(key, f[nf++], sizeof f[0]);
+  snprintf(f[nf++], sizeof f[0], "--threads");
+  snprintf(f[nf++], sizeof f[0], "--quiet");
+  size_t n = 0;
+  buf[0] = 0;
+  for (int i = 0; i < nf && n + 40 < len; i++) {
+    int w = (int)strlen(f[i]) + 2, brk = wrap > 0 && col + w > wrap;
+    n += snprintf(buf + n, len - n, "%s%s%s", i ? "," : "", i == 0 ? "" : brk ? "\n              " : " ", f[i]);
+    col = brk ? 14 + w : col + w;
+  }
+}
 
 static void copy_opt(cli_args *a, const char *name, char *dst, size_t len) {
   const char *s = cli_str(a, name, NULL);
@@ -90,42 +133,84 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   o->data_scale = cli_double(a, "--data-scale", o->data_scale, 0, 1e6);
 }
 
+/* The options a run starts from: the preset's, or on --resume the
+ * checkpoint's (a --preset given then must be the checkpoint's). */
+static void train_base(cli_args *a, qdm_train_opts *o, int resume, const char *out) {
+  const char *preset = cli_str(a, "--preset", NULL);
+  if (!resume) {
+    if (qdm_train_preset(o, preset ? preset : "default")) cli_die(a->cmd, 2, "%s", qdm_errmsg());
+    return;
+  }
+  char p[1100];
+  if (qdm_path_join(p, sizeof p, out, "checkpoint.safetensors")) cli_die(a->cmd, 2, "--out: %s", qdm_errmsg());
+  if (access(p, F_OK))
+    cli_die(a->cmd, 1, "--resume: no checkpoint at %s (the run stopped before its first epoch ended?); start it "
+            "again without --resume, or with --force if best.safetensors is there", p);
+  if (qdm_checkpoint_settings(p, o)) cli_die(a->cmd, 1, "--resume: %s", qdm_errmsg());
+  if (preset && strcmp(preset, o->preset))
+    cli_die(a->cmd, 2, "--preset: the run in %s was trained with preset %s, not %s", out, o->preset, preset);
+}
+
+/* Everything given on the command line over the base options. */
+static void train_flags(cli_args *a, qdm_train_opts *o) {
+  copy_opt(a, "--data", o->data, sizeof o->data);
+  copy_opt(a, "--digits", o->digits, sizeof o->digits);
+  o->limit = cli_int(a, "--limit", o->limit, 0, 1L << 30);
+  o->heldout = cli_double(a, "--heldout", o->heldout, 0, 0.99);
+  o->subset = (qdm_subset)cli_enum(a, "--subset", qdm_subset_names, o->subset);
+  o->epochs = (int)cli_int(a, "--epochs", o->epochs, 1, 1000000);
+  o->batch = (int)cli_int(a, "--batch", o->batch, 1, 100000);
+  o->lr = cli_double(a, "--lr", o->lr, 1e-12, 10);
+  o->lr_gamma = cli_double(a, "--lr-gamma", o->lr_gamma, 1e-6, 1);
+  o->lr_step = (int)cli_int(a, "--lr-step", o->lr_step, 1, 1000000);
+  o->circuit_lr = cli_double(a, "--circuit-lr", o->circuit_lr, 0, 10);
+  o->ano_lr = cli_double(a, "--ano-lr", o->ano_lr, 0, 10);
+  o->weight_decay = cli_double(a, "--weight-decay", o->weight_decay, 0, 10);
+  o->ema = cli_double(a, "--ema", o->ema, 0, 0.999999);
+  o->optimizer = (qdm_optim_kind)cli_enum(a, "--optimizer", qdm_optim_names, o->optimizer);
+  o->qngd_metric = cli_enum(a, "--qngd-metric", qdm_metric_names, o->qngd_metric);
+  o->qngd_lr = cli_double(a, "--qngd-lr", o->qngd_lr, 1e-9, 100);
+  o->qngd_lambda = cli_double(a, "--qngd-lambda", o->qngd_lambda, 0, 1e6);
+  o->qngd_epochs = (int)cli_int(a, "--qngd-epochs", o->qngd_epochs, 0, 1000000);
+  o->seed = (uint64_t)cli_int(a, "--seed", (long)o->seed, 0, 1L << 62);
+  o->threads = (int)cli_int(a, "--threads", 0, 0, 256);
+  o->quiet = cli_flag(a, "--quiet");
+  o->samples_per_class = (int)cli_int(a, "--samples", o->samples_per_class, 1, 64);
+  cli_model_options(a, o);
+}
+
 int cmd_train(int argc, char **argv) {
   cli_args a;
   cli_init(&a, "qdm train", argc, argv);
+  char may[1024];
   if (cli_flag(&a, "--help")) {
-    fputs(train_help, stdout);
+    resumable_flags(may, sizeof may, 88);
+    printf(train_help, may);
     return 0;
   }
-  qdm_train_opts o;
-  const char *preset = cli_str(&a, "--preset", "default");
-  if (qdm_train_preset(&o, preset)) cli_die(a.cmd, 2, "%s", qdm_errmsg());
-  copy_opt(&a, "--data", o.data, sizeof o.data);
-  copy_opt(&a, "--digits", o.digits, sizeof o.digits);
-  o.limit = cli_int(&a, "--limit", o.limit, 0, 1L << 30);
-  o.heldout = cli_double(&a, "--heldout", o.heldout, 0, 0.99);
-  o.epochs = (int)cli_int(&a, "--epochs", o.epochs, 1, 1000000);
-  o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);
-  o.lr = cli_double(&a, "--lr", o.lr, 1e-12, 10);
-  o.lr_gamma = cli_double(&a, "--lr-gamma", o.lr_gamma, 1e-6, 1);
-  o.lr_step = (int)cli_int(&a, "--lr-step", o.lr_step, 1, 1000000);
-  o.circuit_lr = cli_double(&a, "--circuit-lr", o.circuit_lr, 0, 10);
-  o.ano_lr = cli_double(&a, "--ano-lr", o.ano_lr, 0, 10);
-  o.weight_decay = cli_double(&a, "--weight-decay", o.weight_decay, 0, 10);
-  o.ema = cli_double(&a, "--ema", o.ema, 0, 0.999999);
-  o.optimizer = (qdm_optim_kind)cli_enum(&a, "--optimizer", qdm_optim_names, o.optimizer);
-  o.qngd_metric = cli_enum(&a, "--qngd-metric", qdm_metric_names, o.qngd_metric);
-  o.qngd_lr = cli_double(&a, "--qngd-lr", o.qngd_lr, 1e-9, 100);
-  o.qngd_lambda = cli_double(&a, "--qngd-lambda", o.qngd_lambda, 0, 1e6);
-  o.qngd_epochs = (int)cli_int(&a, "--qngd-epochs", o.qngd_epochs, 0, 1000000);
-  o.seed = (uint64_t)cli_int(&a, "--seed", (long)o.seed, 0, 1L << 62);
-  o.threads = (int)cli_int(&a, "--threads", 0, 0, 256);
-  o.resume = cli_flag(&a, "--resume");
-  o.quiet = cli_flag(&a, "--quiet");
-  o.samples_per_class = (int)cli_int(&a, "--samples", o.samples_per_class, 1, 64);
-  copy_opt(&a, "--out", o.out, sizeof o.out);
-  cli_model_options(&a, &o);
+  resumable_flags(may, sizeof may, 0);
+  qdm_train_opts o, ckpt;
+  int resume = cli_flag(&a, "--resume"), force = cli_flag(&a, "--force");
+  if (resume && force) cli_die(a.cmd, 2, "--resume and --force: give one (continue the run, or replace it)");
+  char out[1024] = "runs/latest";
+  copy_opt(&a, "--out", out, sizeof out);
+  train_base(&a, &o, resume, out);
+  ckpt = o;
+  train_flags(&a, &o);
   cli_done(&a);
+  snprintf(o.out, sizeof o.out, "%s", out);
+  o.resume = resume;
+  o.force = force;
+  const char *key;
+  char was[1100], now[1100], flag[64];
+  if (resume && qdm_train_opts_resumable(&ckpt, &o, &key, was, now, sizeof was)) {
+    key_flag(key, flag, sizeof flag);
+    cli_die(a.cmd, 2, "%s: the run in %s was trained with '%s', not '%s'; on --resume only %s may change", flag, out, was, now,
+            may);
+  }
+  if (!resume && !force && qdm_train_dir_has_run(out))
+    cli_die(a.cmd, 1, "--out %s holds a run already (its best.safetensors would be replaced): --resume continues it, "
+            "--force starts afresh over it", out);
   int err = qdm_train(&o);
   if (err == QDM_EINTR) return 130;
   if (err) cli_die(a.cmd, 1, "%s", qdm_errmsg());

@@ -1,4 +1,5 @@
 /* main.c -- the qdm command: dispatch to subcommands. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
@@ -35,6 +36,9 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* past a file-size limit (ulimit -f) a write fails with EFBIG, which the
+   * writers report naming the file, instead of the process dying */
+  signal(SIGXFSZ, SIG_IGN);
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
     usage(stdout);
     return argc < 2 ? 2 : 0;

@@ -1,9 +1,12 @@
 /* dataset.c -- datasets from a directory of IDX files: find the files of a
- * split, check that images and labels agree, keep the wanted classes and the
- * first N of them (before converting, so a 2-class run of 1000 images never
- * holds 60,000 images as floats), and preprocess. Splits are deterministic:
- * the held-out part is the tail of the (filtered) file order. */
+ * split, check that images and labels agree, keep the wanted classes and a
+ * subset of them (before converting, so a 2-class run of 1000 images never
+ * holds 60,000 images as floats), and preprocess. Subsets (--limit) and
+ * held-out splits are seeded, class-stratified choices keyed by each
+ * image's content, so they do not depend on the order of the file; the
+ * authors' "first N" is kept as a choice (QDM_SUBSET_FIRST). */
 #define _POSIX_C_SOURCE 200809L
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -131,15 +134,115 @@ int qdm_parse_classes(const char *classes, unsigned char mask[256]) {
   return qdm_fail(QDM_EINVAL, "classes \"%s\": expected labels 0..255 like \"0,1\" or \"0-4,7\" or \"all\"", classes);
 }
 
-/* Indices of the images to keep, in file order. */
-static int select_rows(const uint8_t *lab, int n, const unsigned char *mask, long limit, int **idx, int *m) {
+/* ---------------- subsets that do not depend on the file's order ---------------- */
+
+const qdm_enum_name qdm_subset_names[] = {{"seeded", QDM_SUBSET_SEEDED}, {"first", QDM_SUBSET_FIRST}, {NULL, 0}};
+
+/* An image's key: the seed, its label and its bytes (little-endian 64-bit
+ * words) through the splitmix64 finaliser. Equal images get equal keys;
+ * different ones collide with probability 2^-64 per pair. */
+static uint64_t content_key(uint64_t seed, int label, const unsigned char *b, size_t n) {
+  uint64_t h = qdm_mix64(seed ^ 0x243f6a8885a308d3ULL) ^ qdm_mix64((uint64_t)label + 1);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w = 0;
+    for (int k = 7; k >= 0; k--) w = w << 8 | b[i + k];
+    h = qdm_mix64(h ^ w);
+  }
+  uint64_t w = n;
+  for (; i < n; i++) w = w << 8 | b[i];
+  return qdm_mix64(h ^ w);
+}
+
+typedef struct {
+  uint64_t key;
+  int row;
+} keyed;
+
+/* By key; equal keys are equal images (see content_key), whose order does
+ * not change the data, so the row breaks the tie only for qsort. */
+static int by_key(const void *a, const void *b) {
+  const keyed *x = a, *y = b;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
+  return (x->row > y->row) - (x->row < y->row);
+}
+
+/* Each class's share of `count` picks among n rows, cnt[c] of class c:
+ * floor(count cnt[c] / n), and one more for the classes with the largest
+ * remainders (ties to the smaller label) until the shares add up. */
+static void class_quota(const long *cnt, long n, long count, long *quota) {
+  long left = count;
+  long long rem[256];
+  for (int c = 0; c < 256; c++) {
+    quota[c] = n ? (long)((long long)count * cnt[c] / n) : 0;
+    rem[c] = n ? (long long)count * cnt[c] % n : 0;
+    left -= quota[c];
+  }
+  while (left-- > 0) {
+    int best = -1;
+    for (int c = 0; c < 256; c++)
+      if (cnt[c] > quota[c] && (best < 0 || rem[c] > rem[best])) best = c;
+    assert(best >= 0);
+    quota[best]++;
+    rem[best] = -1;
+  }
+}
+
+/* The seeded, class-stratified choice of `count` of the n candidates
+ * rows[i] (labels lab[rows[i]], lab may be NULL: one class), keys key[i]:
+ * each class gives its quota of smallest keys. order receives all n rows in
+ * key order, chosen[i] = 1 for the picked ones (i in key order). */
+static int stratified(const int *rows, const uint64_t *key, const uint8_t *lab, int n, long count, int *order,
+                      unsigned char *chosen) {
+  keyed *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+  if (!k) return qdm_fail(QDM_ENOMEM, "dataset: out of memory for the keys of %d images", n);
+  long cnt[256] = {0}, quota[256], taken[256] = {0};
+  for (int i = 0; i < n; i++) {
+    k[i] = (keyed){key[i], rows[i]};
+    cnt[lab ? lab[rows[i]] : 0]++;
+  }
+  qsort(k, (size_t)n, sizeof *k, by_key);
+  class_quota(cnt, n, count, quota);
+  for (int i = 0; i < n; i++) {
+    int c = lab ? lab[k[i].row] : 0;
+    order[i] = k[i].row;
+    chosen[i] = taken[c] < quota[c];
+    taken[c] += chosen[i];
+  }
+  free(k);
+  return QDM_OK;
+}
+
+/* Indices of the images to keep: those with a label in the mask, then
+ * `limit` of them (<= 0: all), by `how`. */
+static int select_rows(const uint8_t *pix, size_t px, const uint8_t *lab, int n, const unsigned char *mask, long limit,
+                       qdm_subset how, uint64_t seed, int **idx, int *m) {
   *m = 0;
   *idx = malloc((size_t)(n ? n : 1) * sizeof **idx);
   if (!*idx) return qdm_fail(QDM_ENOMEM, "dataset: out of memory");
-  *m = 0;
-  for (int i = 0; i < n && (limit <= 0 || *m < limit); i++)
-    if (!lab || mask[lab[i]]) (*idx)[(*m)++] = i;
-  return QDM_OK;
+  int cand = 0;
+  for (int i = 0; i < n; i++)
+    if (!lab || mask[lab[i]]) (*idx)[cand++] = i;
+  long want = limit > 0 && limit < cand ? limit : cand;
+  if (how == QDM_SUBSET_FIRST) {
+    *m = (int)want;
+    return QDM_OK;
+  }
+  uint64_t *key = malloc((size_t)(cand ? cand : 1) * sizeof *key);
+  int *order = malloc((size_t)(cand ? cand : 1) * sizeof *order);
+  unsigned char *chosen = malloc(cand ? (size_t)cand : 1);
+  int rc = key && order && chosen ? QDM_OK : qdm_fail(QDM_ENOMEM, "dataset: out of memory");
+  if (!rc) {
+    for (int i = 0; i < cand; i++)
+      key[i] = content_key(seed, lab ? lab[(*idx)[i]] : 0, pix + (size_t)(*idx)[i] * px, px);
+    rc = stratified(*idx, key, lab, cand, want, order, chosen);
+  }
+  for (int i = 0; !rc && i < cand; i++)
+    if (chosen[i]) (*idx)[(*m)++] = order[i];
+  free(key);
+  free(order);
+  free(chosen);
+  return rc;
 }
 
 /* Raw bytes of the kept rows as pixel/255, labels alongside. */
@@ -191,7 +294,7 @@ int qdm_dataset_from_idx(const char *images, const char *labels, qdm_dataset *d)
   if (rc) return rc;
   unsigned char mask[256];
   memset(mask, 1, sizeof mask);
-  if (!(rc = select_rows(lab, n, mask, 0, &idx, &m))) {
+  if (!(rc = select_rows(pix, (size_t)h * w, lab, n, mask, 0, QDM_SUBSET_FIRST, 0, &idx, &m))) {
     rc = gather(pix, lab, h, w, idx, m, d);
     free(idx);
   }
@@ -213,7 +316,9 @@ int qdm_data_load(const qdm_data_opts *o, qdm_dataset *d) {
   uint8_t *pix, *lab;
   int n, h, w, *idx, m;
   if ((rc = read_pair(images, labels, &pix, &lab, &n, &h, &w))) return rc;
-  if (!(rc = select_rows(lab, n, mask, o->limit, &idx, &m))) {
+  if (o->subset != QDM_SUBSET_SEEDED && o->subset != QDM_SUBSET_FIRST)
+    rc = qdm_fail(QDM_EINVAL, "qdm_data_load: subset %d, expected seeded or first", (int)o->subset);
+  else if (!(rc = select_rows(pix, (size_t)h * w, lab, n, mask, o->limit, o->subset, o->seed, &idx, &m))) {
     if (m == 0) rc = qdm_fail(QDM_EINVAL, "%s: no image with a label in classes \"%s\"", labels,
                          o->classes ? o->classes : "all");
     else rc = gather(pix, lab, h, w, idx, m, d);
@@ -226,7 +331,65 @@ int qdm_data_load(const qdm_data_opts *o, qdm_dataset *d) {
   return rc;
 }
 
-int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit) {
+/* Keys of a dataset's images: their float bytes, so a dataset made in
+ * memory has them too. */
+static uint64_t *dataset_keys(const qdm_dataset *d, const int *rows, int n, uint64_t seed) {
+  size_t px = (size_t)d->h * d->w;
+  uint64_t *key = malloc((size_t)(n ? n : 1) * sizeof *key);
+  for (int i = 0; key && i < n; i++)
+    key[i] = content_key(seed, d->y ? d->y[rows[i]] : 0, (const unsigned char *)(d->x + (size_t)rows[i] * px),
+                         px * sizeof *d->x);
+  return key;
+}
+
+/* rows order[i] of d with chosen[i] == want, in that order, into o (a new copy) */
+static int copy_rows(const qdm_dataset *d, const int *order, const unsigned char *chosen, int n, int want,
+                     qdm_dataset *o) {
+  size_t px = (size_t)d->h * d->w;
+  int m = 0;
+  for (int i = 0; i < n; i++) m += !chosen || chosen[i] == want;
+  memset(o, 0, sizeof *o);
+  o->x = malloc((m ? m : 1) * px * sizeof *o->x);
+  o->y = d->y ? malloc(m ? (size_t)m : 1) : NULL;
+  if (!o->x || (d->y && !o->y)) {
+    qdm_dataset_free(o);
+    return qdm_fail(QDM_ENOMEM, "dataset: out of memory for %d images", m);
+  }
+  for (int i = 0, k = 0; i < n; i++) {
+    if (chosen && chosen[i] != want) continue;
+    memcpy(o->x + (size_t)k * px, d->x + (size_t)order[i] * px, px * sizeof *o->x);
+    if (d->y) o->y[k] = d->y[order[i]];
+    k++;
+  }
+  o->n = m;
+  o->h = d->h;
+  o->w = d->w;
+  return QDM_OK;
+}
+
+/* The seeded stratified choice of `count` of d's images: order (d->n rows
+ * in key order) and chosen (1 = picked), both malloc'ed. */
+static int choose(const qdm_dataset *d, long count, uint64_t seed, int **order, unsigned char **chosen) {
+  int n = d->n, *rows = malloc((size_t)(n ? n : 1) * sizeof *rows);
+  *order = malloc((size_t)(n ? n : 1) * sizeof **order);
+  *chosen = malloc(n ? (size_t)n : 1);
+  uint64_t *key = NULL;
+  for (int i = 0; rows && i < n; i++) rows[i] = i;
+  if (rows) key = dataset_keys(d, rows, n, seed);
+  int rc = rows && key && *order && *chosen ? stratified(rows, key, d->y, n, count, *order, *chosen)
+                                            : qdm_fail(QDM_ENOMEM, "dataset: out of memory for %d images", n);
+  free(rows);
+  free(key);
+  if (rc) {
+    free(*order);
+    free(*chosen);
+    *order = NULL;
+    *chosen = NULL;
+  }
+  return rc;
+}
+
+int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit, uint64_t seed) {
   if (!d || (d->n > 0 && !d->x)) return qdm_fail(QDM_EINVAL, "qdm_dataset_filter: d is NULL or empty");
   unsigned char mask[256];
   int rc = qdm_parse_classes(classes, mask);
@@ -235,7 +398,7 @@ int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit) {
     return qdm_fail(QDM_EINVAL, "qdm_dataset_filter: classes \"%s\" given but the dataset has no labels", classes);
   size_t px = (size_t)d->h * d->w;
   int m = 0;
-  for (int i = 0; i < d->n && (limit <= 0 || m < limit); i++) {
+  for (int i = 0; i < d->n; i++) {
     if (d->y && !mask[d->y[i]]) continue;
     if (m != i) {
       memmove(d->x + (size_t)m * px, d->x + (size_t)i * px, px * sizeof *d->x);
@@ -244,34 +407,45 @@ int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit) {
     m++;
   }
   d->n = m;
+  if (limit <= 0 || limit >= m) return QDM_OK;
+  int *order;
+  unsigned char *chosen;
+  qdm_dataset sub;
+  if ((rc = choose(d, limit, seed, &order, &chosen))) return rc;
+  rc = copy_rows(d, order, chosen, m, 1, &sub);
+  free(order);
+  free(chosen);
+  if (rc) return rc;
+  qdm_dataset_free(d);
+  *d = sub;
   return QDM_OK;
 }
 
-static int copy_rows(const qdm_dataset *d, int from, int m, qdm_dataset *o) {
-  size_t px = (size_t)d->h * d->w;
-  memset(o, 0, sizeof *o);
-  o->x = malloc((m ? m : 1) * px * sizeof *o->x);
-  o->y = d->y ? malloc(m ? (size_t)m : 1) : NULL;
-  if (!o->x || (d->y && !o->y)) {
-    qdm_dataset_free(o);
-    return qdm_fail(QDM_ENOMEM, "qdm_dataset_split: out of memory");
-  }
-  if (m) memcpy(o->x, d->x + (size_t)from * px, (size_t)m * px * sizeof *o->x);
-  if (d->y && m) memcpy(o->y, d->y + from, (size_t)m);
-  o->n = m;
-  o->h = d->h;
-  o->w = d->w;
-  return QDM_OK;
-}
-
-int qdm_dataset_split(const qdm_dataset *d, double heldout, qdm_dataset *train, qdm_dataset *held) {
+int qdm_dataset_split(const qdm_dataset *d, double heldout, uint64_t seed, qdm_dataset *train, qdm_dataset *held) {
   if (!d || !train || !held || (d->n > 0 && !d->x))
     return qdm_fail(QDM_EINVAL, "qdm_dataset_split: d, train and held must be non-NULL");
   if (!(heldout >= 0 && heldout < 1)) return qdm_fail(QDM_EINVAL, "qdm_dataset_split: heldout = %g (expected [0, 1))", heldout);
-  int nh = (int)(heldout * d->n + 0.5);
-  int rc = copy_rows(d, 0, d->n - nh, train);
-  if (rc) return rc;
-  if ((rc = copy_rows(d, d->n - nh, nh, held))) qdm_dataset_free(train);
+  int nh = (int)(heldout * d->n + 0.5), rc;
+  memset(held, 0, sizeof *held);
+  if (nh == 0) { /* nothing held out: the images as they are */
+    int *all = malloc((size_t)(d->n ? d->n : 1) * sizeof *all);
+    if (!all) return qdm_fail(QDM_ENOMEM, "qdm_dataset_split: out of memory");
+    for (int i = 0; i < d->n; i++) all[i] = i;
+    rc = copy_rows(d, all, NULL, d->n, 1, train);
+    free(all);
+    if (!rc) rc = copy_rows(d, NULL, NULL, 0, 1, held);
+    if (rc) qdm_dataset_free(train);
+    return rc;
+  }
+  int *order;
+  unsigned char *chosen;
+  /* a salt of its own, so that a split of a seeded subset is not the
+   * subset's own smallest keys */
+  if ((rc = choose(d, nh, seed ^ 0x5b11750f1e1d0ULL, &order, &chosen))) return rc;
+  rc = copy_rows(d, order, chosen, d->n, 0, train);
+  if (!rc && (rc = copy_rows(d, order, chosen, d->n, 1, held))) qdm_dataset_free(train);
+  free(order);
+  free(chosen);
   return rc;
 }
 

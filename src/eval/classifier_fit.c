@@ -25,7 +25,7 @@ int qdm_classifier_fit(const char *data, double heldout, const qdm_classifier_cf
   int err = qdm_eval_load(data ? data : "mnist", NULL, "train", NULL, 0, &all);
   if (err) return err;
   if (!all.y) err = qdm_fail(QDM_EINVAL, "%s: training a classifier needs labels", data ? data : "mnist");
-  if (!err) err = qdm_dataset_split(&all, heldout, &tr, &held);
+  if (!err) err = qdm_dataset_split(&all, heldout, to.seed, &tr, &held);
   qdm_dataset_free(&all);
   if (!err && tr.n < 2) err = qdm_fail(QDM_EINVAL, "qdm_classifier_fit: %d training images left after the held-out split", tr.n);
   qdm_classifier *c = err ? NULL : qdm_classifier_new(&g, to.seed);

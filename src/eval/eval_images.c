@@ -107,7 +107,7 @@ int qdm_eval_load(const char *path, const char *labels, const char *split, const
   if (err) return err;
   int want = classes && *classes && strcmp(classes, "all");
   if (want && !d->y) err = qdm_fail(QDM_EINVAL, "%s: a class filter (\"%s\") needs labels, and none were found", path, classes);
-  if (!err && (want || limit > 0)) err = qdm_dataset_filter(d, classes, limit);
+  if (!err && (want || limit > 0)) err = qdm_dataset_filter(d, classes, limit, 0);
   if (!err && d->n < 1) err = qdm_fail(QDM_EINVAL, "%s: no image left after the class filter \"%s\"", path, classes ? classes : "all");
   if (!err) err = qdm_eval_canonical_dataset(d);
   if (err) qdm_dataset_free(d);

@@ -53,7 +53,7 @@ typedef struct {
   const char *ref_split;
   int ref_in_train;
   qdm_dataset ref[XCACHE], tr[XCACHE];
-  char ref_digits[XCACHE][64], tr_key[XCACHE][128];
+  char ref_digits[XCACHE][64], tr_key[XCACHE][192];
   int nref, ntr;
   xres *res;     /* nruns x seeds */
   float *pics;   /* nruns x XGRID_COLS canonical images */
@@ -249,8 +249,9 @@ static int ref_get(xctx *c, const char *digits, const qdm_dataset **out) {
 
 /* the run's own training images (as qdm_train selects them), canonical */
 static int train_get(xctx *c, const qdm_train_opts *t, const qdm_dataset **out) {
-  char key[128];
-  snprintf(key, sizeof key, "%s|%ld|%g", t->digits, t->limit, t->heldout);
+  char key[192];
+  snprintf(key, sizeof key, "%s|%ld|%g|%d|%llu", t->digits, t->limit, t->heldout, (int)t->subset,
+           (unsigned long long)t->seed);
   for (int i = 0; i < c->ntr; i++)
     if (!strcmp(c->tr_key[i], key)) {
       *out = &c->tr[i];
@@ -258,10 +259,10 @@ static int train_get(xctx *c, const qdm_train_opts *t, const qdm_dataset **out) 
     }
   if (c->ntr == XCACHE) return qdm_fail(QDM_EINVAL, "experiment: too many training sets");
   qdm_dataset all, held;
-  qdm_data_opts d = {t->data, "train", t->digits, t->limit, QDM_EVAL_SIDE};
+  qdm_data_opts d = {t->data, "train", t->digits, t->limit, QDM_EVAL_SIDE, t->subset, t->seed};
   int i = c->ntr, err = qdm_data_load(&d, &all);
   if (err) return err;
-  err = qdm_dataset_split(&all, t->heldout, &c->tr[i], &held);
+  err = qdm_dataset_split(&all, t->heldout, t->seed, &c->tr[i], &held);
   qdm_dataset_free(&all);
   if (!err) {
     qdm_dataset_free(&held);

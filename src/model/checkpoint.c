@@ -129,6 +129,15 @@ int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o) {
   return qdm_safetensors_check(path, t, nt);
 }
 
+int qdm_checkpoint_settings(const char *path, qdm_train_opts *o) {
+  if (!path || !*path || !o) return qdm_fail(QDM_EINVAL, "qdm_checkpoint_settings: path and o must be given");
+  qdm_train_opts t;
+  int err = qdm__ckpt_load_opts(path, &t);
+  t.out[0] = 0; /* where a run lives is not one of its settings */
+  if (!err) *o = t;
+  return err;
+}
+
 static double meta_num(const char *path, const char *key, int *err) {
   char buf[128], *end;
   if (*err) return 0;

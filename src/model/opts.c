@@ -48,6 +48,7 @@ int qdm_train_preset(qdm_train_opts *o, const char *name) {
     snprintf(o->preset, sizeof o->preset, "authors");
     snprintf(o->digits, sizeof o->digits, "all");
     o->limit = 8096;
+    o->subset = QDM_SUBSET_FIRST; /* their first 8096, in file order */
     o->schedule = QDM_SCHED_LINEAR_AUTHORS;
     o->target = QDM_PRED_MEAN;
     o->loss = QDM_LOSS_INFIDELITY;
@@ -86,6 +87,7 @@ static int check_enums(const qdm_train_opts *o) {
   if (!in_table(qdm_pred_names, o->target)) return qdm_fail(QDM_EINVAL, "target %d is not a prediction kind", o->target);
   if (!in_table(qdm_loss_names, o->loss)) return qdm_fail(QDM_EINVAL, "loss %d is not a loss kind", o->loss);
   if (!in_table(qdm_sampler_names, o->sampler)) return qdm_fail(QDM_EINVAL, "sampler %d is not a sampler kind", o->sampler);
+  if (!in_table(qdm_subset_names, o->subset)) return qdm_fail(QDM_EINVAL, "subset %d is not a subset kind", o->subset);
   if (!in_table(qdm_optim_names, o->optimizer)) return qdm_fail(QDM_EINVAL, "optimizer %d is not an optimizer", o->optimizer);
   if (!in_table(qdm_metric_names, o->qngd_metric)) return qdm_fail(QDM_EINVAL, "qngd metric %d is not a metric kind", o->qngd_metric);
   return QDM_OK;
@@ -141,48 +143,59 @@ int qdm_train_opts_check(const qdm_train_opts *o) {
   if (!err && (err = qdm_parse_classes(o->digits, mask))) return err;
   if (!err) err = check_qngd(o);
   if (!err && !o->out[0]) err = qdm_fail(QDM_EINVAL, "output directory is empty");
+  if (!err && o->resume && o->force)
+    err = qdm_fail(QDM_EINVAL, "resume and force together: continue the run, or replace it, not both");
   return err;
 }
 
 /* ---------------- the settings table ---------------- */
 
 enum { T_INT, T_DBL, T_STR, T_U64, T_LONG, T_ENUM };
+/* may_change: the setting may differ when the run is resumed (how long and
+ * how fast it trains, what its pictures show); every other one shapes the
+ * model or its data and must be the checkpoint's (qdm_train_opts_resumable). */
+enum { FIXED = 0, MAY_CHANGE = 1 };
 typedef struct {
   const char *key;
   int type;
   size_t off, size;
   const qdm_enum_name *names; /* T_ENUM: the value's names (stored as the name) */
+  int may_change;
 } field;
-#define F_O(k, ty, mem) {k, ty, offsetof(qdm_train_opts, mem), sizeof(((qdm_train_opts *)0)->mem), NULL}
-#define F_E(k, mem, tab) {k, T_ENUM, offsetof(qdm_train_opts, mem), sizeof(((qdm_train_opts *)0)->mem), tab}
+#define F_O(k, ty, mem, chg) {k, ty, offsetof(qdm_train_opts, mem), sizeof(((qdm_train_opts *)0)->mem), NULL, chg}
+#define F_E(k, mem, tab, chg) {k, T_ENUM, offsetof(qdm_train_opts, mem), sizeof(((qdm_train_opts *)0)->mem), tab, chg}
 #define F_M(k, ty, mem) \
-  {k, ty, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), NULL}
+  {k, ty, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), NULL, FIXED}
 #define F_ME(k, mem, tab) \
-  {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab}
+  {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab, FIXED}
 static const field fields[] = {
-    F_O("preset", T_STR, preset), F_M("pixels", T_INT, D), F_M("hidden", T_INT, hidden), F_M("qubits", T_INT, n),
+    F_O("preset", T_STR, preset, FIXED), F_M("pixels", T_INT, D), F_M("hidden", T_INT, hidden), F_M("qubits", T_INT, n),
     F_M("layers", T_INT, layers), F_M("ansatz", T_STR, ansatz), F_M("ancilla_block", T_INT, ancilla),
     F_ME("measure", measure, measure_names), F_M("ano", T_INT, K), F_M("skip", T_INT, skip),
     F_M("classical_bottleneck", T_INT, classical), F_M("conditional", T_INT, conditional), F_M("T", T_INT, T),
-    F_M("classes", T_INT, classes), F_M("leak", T_DBL, leak), F_O("data", T_STR, data), F_O("digits", T_STR, digits),
-    F_O("limit", T_LONG, limit), F_O("heldout", T_DBL, heldout), F_O("data_scale", T_DBL, data_scale),
-    F_E("schedule", schedule, qdm_schedule_names), F_O("beta_start", T_DBL, beta_start),
-    F_O("beta_end", T_DBL, beta_end), F_E("target", target, qdm_pred_names), F_E("loss", loss, qdm_loss_names),
-    F_E("sampler", sampler, qdm_sampler_names), F_O("sample_steps", T_INT, sample_steps), F_O("eta", T_DBL, eta),
-    F_O("sde_substeps", T_INT, sde_substeps), F_O("epochs", T_INT, epochs), F_O("batch", T_INT, batch),
-    F_O("lr", T_DBL, lr), F_O("lr_gamma", T_DBL, lr_gamma), F_O("lr_step", T_INT, lr_step),
-    F_O("circuit_lr", T_DBL, circuit_lr), F_O("ano_lr", T_DBL, ano_lr), F_O("weight_decay", T_DBL, weight_decay),
-    F_O("ema", T_DBL, ema), F_O("seed", T_U64, seed), F_O("samples_per_class", T_INT, samples_per_class),
-    F_E("optimizer", optimizer, qdm_optim_names), F_E("qngd_metric", qngd_metric, qdm_metric_names),
-    F_O("qngd_lr", T_DBL, qngd_lr), F_O("qngd_lambda", T_DBL, qngd_lambda), F_O("qngd_epochs", T_INT, qngd_epochs),
-    F_M("shots", T_LONG, shots), F_M("noise", T_STR, noise),
+    F_M("classes", T_INT, classes), F_M("leak", T_DBL, leak), F_O("data", T_STR, data, FIXED),
+    F_O("digits", T_STR, digits, FIXED), F_O("limit", T_LONG, limit, FIXED), F_O("heldout", T_DBL, heldout, FIXED),
+    F_E("subset", subset, qdm_subset_names, FIXED), F_O("data_scale", T_DBL, data_scale, FIXED),
+    F_E("schedule", schedule, qdm_schedule_names, FIXED), F_O("beta_start", T_DBL, beta_start, FIXED),
+    F_O("beta_end", T_DBL, beta_end, FIXED), F_E("target", target, qdm_pred_names, FIXED),
+    F_E("loss", loss, qdm_loss_names, FIXED), F_E("sampler", sampler, qdm_sampler_names, MAY_CHANGE),
+    F_O("sample_steps", T_INT, sample_steps, MAY_CHANGE), F_O("eta", T_DBL, eta, MAY_CHANGE),
+    F_O("sde_substeps", T_INT, sde_substeps, MAY_CHANGE), F_O("epochs", T_INT, epochs, MAY_CHANGE),
+    F_O("batch", T_INT, batch, FIXED), F_O("lr", T_DBL, lr, MAY_CHANGE), F_O("lr_gamma", T_DBL, lr_gamma, MAY_CHANGE),
+    F_O("lr_step", T_INT, lr_step, MAY_CHANGE), F_O("circuit_lr", T_DBL, circuit_lr, MAY_CHANGE),
+    F_O("ano_lr", T_DBL, ano_lr, MAY_CHANGE), F_O("weight_decay", T_DBL, weight_decay, FIXED),
+    F_O("ema", T_DBL, ema, FIXED), F_O("seed", T_U64, seed, FIXED),
+    F_O("samples_per_class", T_INT, samples_per_class, MAY_CHANGE),
+    F_E("optimizer", optimizer, qdm_optim_names, FIXED), F_E("qngd_metric", qngd_metric, qdm_metric_names, FIXED),
+    F_O("qngd_lr", T_DBL, qngd_lr, FIXED), F_O("qngd_lambda", T_DBL, qngd_lambda, FIXED),
+    F_O("qngd_epochs", T_INT, qngd_epochs, FIXED), F_M("shots", T_LONG, shots), F_M("noise", T_STR, noise),
 };
 #define NFIELDS (int)(sizeof fields / sizeof *fields)
 
 /* enum fields are int-sized in both structs (checked once here) */
 _Static_assert(sizeof(qdm_sched_kind) == sizeof(int) && sizeof(qdm_sampler_kind) == sizeof(int) &&
                    sizeof(qdm_optim_kind) == sizeof(int) && sizeof(qdm_pred_kind) == sizeof(int) &&
-                   sizeof(qdm_loss_kind) == sizeof(int),
+                   sizeof(qdm_loss_kind) == sizeof(int) && sizeof(qdm_subset) == sizeof(int),
                "enum settings are stored as int");
 
 static void field_str(const qdm_train_opts *o, const field *f, char *buf, size_t len) {
@@ -202,6 +215,32 @@ int qdm__opts_get(const qdm_train_opts *o, int i, const char **key, char *val, s
   *key = fields[i].key;
   field_str(o, &fields[i], val, len);
   return 1;
+}
+
+int qdm_train_setting(int i, const char **key, int *may_change) {
+  if (i < 0 || i >= NFIELDS) return 0;
+  if (key) *key = fields[i].key;
+  if (may_change) *may_change = fields[i].may_change;
+  return 1;
+}
+
+int qdm_train_opts_resumable(const qdm_train_opts *ckpt, const qdm_train_opts *now, const char **key, char *old_val,
+                             char *new_val, size_t len) {
+  if (!ckpt || !now) return qdm_fail(QDM_EINVAL, "qdm_train_opts_resumable: NULL settings");
+  char a[1100], b[1100];
+  for (int i = 0; i < NFIELDS; i++) {
+    const field *f = &fields[i];
+    if (f->may_change) continue;
+    field_str(ckpt, f, a, sizeof a);
+    field_str(now, f, b, sizeof b);
+    if (!strcmp(a, b)) continue;
+    if (key) *key = f->key;
+    if (old_val && len) snprintf(old_val, len, "%s", a);
+    if (new_val && len) snprintf(new_val, len, "%s", b);
+    return qdm_fail(QDM_EINVAL, "setting %s is '%s' in the checkpoint and '%s' now: only how long and how fast a "
+                    "run trains may change when it is resumed", f->key, a, b);
+  }
+  return QDM_OK;
 }
 
 /* An enum setting from its name, or from the number older checkpoints

@@ -50,6 +50,7 @@ typedef struct {
   int nhist;
   double rows_per_s;
   int batches_run;
+  int nonfinite;           /* the last step stopped on a loss or gradient that is not finite */
   void *qngd;              /* qdm_qngd per (group, block) with the QNGD optimizer */
 } qdm__run;
 

@@ -3,6 +3,7 @@
  * checkpoints that resume to the same numbers, progress, and the pictures
  * and summaries a user looks at. */
 #include <assert.h>
+#include <dirent.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ static void on_signal(int sig) {
 static int load_data(qdm__run *R) {
   const qdm_train_opts *o = &R->o;
   qdm_dataset all = {0};
-  qdm_data_opts d = {o->data, "train", o->digits, o->limit, 16};
+  qdm_data_opts d = {o->data, "train", o->digits, o->limit, 16, o->subset, o->seed};
   int err = qdm_data_load(&d, &all);
   if (err) return err;
   if (all.h * all.w != o->model.D) {
@@ -30,7 +31,7 @@ static int load_data(qdm__run *R) {
     return qdm_fail(QDM_EINVAL, "train: images are %dx%d = %d values, the model expects %d", all.h, all.w, all.h * all.w,
                     o->model.D);
   }
-  err = qdm_dataset_split(&all, o->heldout, &R->data, &R->held);
+  err = qdm_dataset_split(&all, o->heldout, o->seed, &R->data, &R->held);
   qdm_dataset_free(&all);
   if (!err && R->data.n < 1) err = qdm_fail(QDM_EINVAL, "train: no training images left after the held-out split");
   for (int i = 0; !err && R->data.y && i < R->data.n; i++)
@@ -60,6 +61,16 @@ static void loss_and_grad(qdm__run *R, int B, double *loss, double *infid) {
   *loss = *infid;
   if (R->o.loss == QDM_LOSS_MSE)
     qdm_mse_loss(loss, (double *)R->g, (const double *)R->out, (const double *)R->tgn, 2 * (size_t)B * D);
+}
+
+/* Every gradient entry finite: g * 0 is 0 for a finite g and NaN for a NaN
+ * or an Inf, so one sum of them says it (without overflowing). */
+static int grads_finite(qdm__run *R) {
+  size_t n;
+  const double *g = qdm_unet_grads(R->m, &n);
+  double s = 0;
+  for (size_t k = 0; k < n; k++) s += g[k] * 0.0;
+  return s == 0;
 }
 
 /* ---------------- quantum natural gradient (report section 8, eq. 26) ---------------- */
@@ -120,7 +131,13 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   qdm_unet_zero_grad(R->m);
   if ((err = qdm_unet_forward(R->m, R->xin, R->tt, R->lab, B, R->out))) return err;
   loss_and_grad(R, B, loss, infid);
+  /* a NaN or Inf must not reach the parameters (nor, through them, a
+   * checkpoint): the step stops before the optimiser */
+  R->nonfinite = !isfinite(*loss) || !isfinite(*infid);
+  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the loss is %g", isfinite(*loss) ? *infid : *loss);
   if ((err = qdm_unet_backward(R->m, R->g, NULL))) return err;
+  R->nonfinite = !grads_finite(R);
+  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", *loss);
   if (qngd_on(R) && (err = qngd_step(R))) return err;
   if ((err = qdm_adam_step(&R->opt, lr))) return err;
   if (R->ema) {
@@ -213,7 +230,6 @@ static int resume(qdm__run *R) {
   char p[2048];
   int err = qdm_path_join(p, sizeof p, R->o.out, "checkpoint.safetensors");
   if (err) return err;
-  if (access(p, R_OK)) return qdm_fail(QDM_EIO, "resume: no checkpoint at %s", p);
   err = qdm__ckpt_load(p, R->m, &R->st, &R->opt, R->ema, R->hist, &R->nhist, R->o.epochs + 1);
   if (err) return err;
   int nb = (R->data.n + R->o.batch - 1) / R->o.batch;
@@ -225,6 +241,101 @@ static int resume(qdm__run *R) {
   qdm_rng r = R->st.rng_epoch;
   shuffle(R->order, R->data.n, &r);
   return QDM_OK;
+}
+
+/* ---------------- the run directory ---------------- */
+
+/* What a run writes into its directory; the first three are all it can
+ * have written before its first checkpoint. */
+static const char *const run_files[] = {"config.json", "metrics.csv", "best.safetensors", "checkpoint.safetensors",
+                                        "loss.png", "forward.png", "samples.png", "evolution.png", "summary.json", NULL};
+enum { BEFORE_CHECKPOINT = 3, ALL_FILES = 9 };
+
+static int exists_in(const char *dir, const char *name) {
+  char p[2048];
+  return !qdm_path_join(p, sizeof p, dir, name) && access(p, F_OK) == 0;
+}
+
+int qdm_train_dir_has_run(const char *dir) {
+  return dir && *dir && (exists_in(dir, "checkpoint.safetensors") || exists_in(dir, "best.safetensors"));
+}
+
+/* The first `nfiles` of run_files, and the temporary files of all of them
+ * that writers killed mid-write left ("<file>.tmp.<pid>", atomic.c): we
+ * hold the lock, so no writer of them is alive. */
+static void remove_run_files(const char *dir, int nfiles) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  char p[2048];
+  while (d && (e = readdir(d))) {
+    for (int i = 0; run_files[i]; i++) {
+      size_t n = strlen(run_files[i]);
+      int tmp = !strncmp(e->d_name, run_files[i], n) && !strncmp(e->d_name + n, ".tmp.", 5);
+      if ((tmp || (i < nfiles && !strcmp(e->d_name, run_files[i]))) && !qdm_path_join(p, sizeof p, dir, e->d_name))
+        unlink(p);
+    }
+  }
+  if (d) closedir(d);
+}
+
+typedef struct {
+  char keep[2048]; /* the part of out that existed before this run */
+  qdm_lock lock;
+  int ours;        /* the checks passed: this run writes here */
+} run_dir;
+
+/* The checkpoint's settings against this run's: on resume, only those that
+ * may change may differ, and the run cannot have done more epochs than
+ * asked for now. */
+static int resume_check(const qdm__run *R) {
+  char p[2048];
+  qdm_train_opts c;
+  int err = qdm_path_join(p, sizeof p, R->o.out, "checkpoint.safetensors");
+  if (err) return err;
+  if (access(p, F_OK))
+    return qdm_fail(QDM_EIO, "resume: no checkpoint at %s (the run stopped before its first epoch ended?)", p);
+  if ((err = qdm__ckpt_load_opts(p, &c))) return err;
+  if ((err = qdm_train_opts_resumable(&c, &R->o, NULL, NULL, NULL, 0))) return qdm_fail_wrap(err, "resume %s", p);
+  char buf[64];
+  if (!qdm_safetensors_meta(p, "state.epoch", buf, sizeof buf) && atol(buf) > R->o.epochs)
+    return qdm_fail(QDM_EINVAL, "resume %s: the run has done %ld epochs, more than the %d asked for", p, atol(buf),
+                    R->o.epochs);
+  return QDM_OK;
+}
+
+/* Before any work: the directory made, its lock taken, and what it holds
+ * checked: a run is continued only on resume and replaced only on force. */
+static int dir_open(qdm__run *R, run_dir *rd) {
+  const qdm_train_opts *o = &R->o;
+  rd->lock.fd = -1;
+  rd->ours = 0;
+  qdm_existing_prefix(o->out, rd->keep, sizeof rd->keep);
+  char p[2048];
+  long stale;
+  int err = qdm_mkdirs(o->out);
+  if (!err) err = qdm_path_join(p, sizeof p, o->out, "train.lock");
+  if (!err) err = qdm_lock_acquire(&rd->lock, p, &stale);
+  if (err) return err;
+  if (stale && !o->quiet)
+    fprintf(stderr, "qdm train: %s was left by process %ld, which is gone; taking it over\n", p, stale);
+  if (o->resume) err = resume_check(R);
+  else if (qdm_train_dir_has_run(o->out) && !o->force)
+    err = qdm_fail(QDM_EINVAL, "%s holds a run already (its best.safetensors would be replaced): resume it, or "
+                   "start afresh over it with force", o->out);
+  if (err) return err;
+  remove_run_files(o->out, o->force && !o->resume ? ALL_FILES : 0); /* force: the old run goes */
+  rd->ours = 1;
+  return QDM_OK;
+}
+
+/* After the run: a run that failed before its first checkpoint leaves
+ * nothing (its files, and the directories made for it); the lock goes. */
+static void dir_close(qdm__run *R, run_dir *rd, int err) {
+  const char *out = R->o.out;
+  int failed = err && err != QDM_EINTR && rd->ours && !exists_in(out, "checkpoint.safetensors");
+  if (rd->ours) remove_run_files(out, failed ? BEFORE_CHECKPOINT : 0);
+  qdm_lock_release(&rd->lock);
+  if (failed) qdm_rmdirs(out, rd->keep);
 }
 
 /* ---------------- the run ---------------- */
@@ -244,6 +355,19 @@ static void tick(qdm__run *R, wallclock *ck, int nb, int final) {
   progress(R, nb, rps, left / rps, final);
 }
 
+/* A loss or gradient that is not finite stopped the step before the
+ * optimiser: the run ends there, saving nothing, so the files on disk are
+ * those of the last good checkpoint. */
+static int nonfinite_stop(const qdm__run *R, int nb) {
+  char why[256], keep[160];
+  snprintf(why, sizeof why, "%s", qdm_errmsg());
+  if (R->st.epoch > 0 || R->o.resume)
+    snprintf(keep, sizeof keep, "checkpoint.safetensors keeps the last good state");
+  else snprintf(keep, sizeof keep, "no checkpoint had been written yet");
+  return qdm_fail(QDM_EINVAL, "train: %s at epoch %d, batch %d of %d; stopped before it reached the parameters (a "
+                  "lower learning rate may help); %s", why, R->st.epoch + 1, R->st.batch + 1, nb, keep);
+}
+
 /* The batches of the current epoch from R->st.batch on; after an interrupt
  * (Ctrl-C, SIGTERM, or stop_after) the state is saved for --resume. */
 static int epoch_batches(qdm__run *R, int nb, double lr, wallclock *ck) {
@@ -252,6 +376,7 @@ static int epoch_batches(qdm__run *R, int nb, double lr, wallclock *ck) {
     int b0 = R->st.batch * o->batch, n = R->data.n - b0 < o->batch ? R->data.n - b0 : o->batch;
     double loss, inf;
     int err = qdm__run_step(R, b0, n, lr, &loss, &inf);
+    if (err && R->nonfinite) return nonfinite_stop(R, nb);
     if (err) return err;
     R->st.loss_sum += loss * n;
     R->st.inf_sum += inf * n;
@@ -269,8 +394,12 @@ static int epoch_batches(qdm__run *R, int nb, double lr, wallclock *ck) {
   return QDM_OK;
 }
 
-/* An epoch is done: its line in the history, then the checkpoint (pointing
- * at the next epoch), metrics.csv and, if it is the best so far, the model. */
+/* An epoch is done: its line in the history, then, if it is the best so
+ * far, the model, then metrics.csv, and last the checkpoint (pointing at
+ * the next epoch). The checkpoint is the commit: killed before it, a
+ * resumed run redoes the epoch and writes the same best model and metrics
+ * again; written first, a kill before best.safetensors would lose the
+ * epoch's best model for good (the checkpoint's best loss already has it). */
 static int epoch_close(qdm__run *R, int nb, double lr, wallclock *ck) {
   double *h = R->hist + 4 * R->nhist++;
   h[0] = R->st.loss_sum / R->st.loss_n;
@@ -283,9 +412,9 @@ static int epoch_close(qdm__run *R, int nb, double lr, wallclock *ck) {
   if (best) R->st.best = h[0];
   R->st.epoch++;
   R->st.batch = 0;
-  err = save_state(R);
+  err = best ? save_best(R) : QDM_OK;
   if (!err) err = write_metrics(R);
-  if (!err && best) err = save_best(R);
+  if (!err) err = save_state(R);
   return err;
 }
 
@@ -309,6 +438,25 @@ static int epochs(qdm__run *R) {
   return err;
 }
 
+/* Buffers, model, optimiser, the checkpoint's state if resumed,
+ * config.json (the data are loaded). */
+static int run_setup(qdm__run *R) {
+  const qdm_train_opts *o = &R->o;
+  int err = qdm__run_alloc(R);
+  if (!err) err = qdm__run_model(R, o->batch * o->model.T);
+  if (!err) err = qdm__run_optimizer(R);
+  if (!err && o->resume) err = resume(R);
+  if (!err) err = write_config(R);
+  if (!err && !o->quiet) {
+    size_t nc, na, ncl;
+    qdm_unet_counts(R->m, &nc, &na, &ncl);
+    fprintf(stderr, "qdm train: preset %s, %d images (%s), %d epochs x %d batches of %d rows; parameters: circuit %zu, ANO %zu, classical %zu\n",
+            o->preset, R->data.n, o->digits, o->epochs, (R->data.n + o->batch - 1) / o->batch, o->batch * o->model.T, nc,
+            na, ncl);
+  }
+  return err;
+}
+
 int qdm_train(const qdm_train_opts *opts) {
   if (!opts) return qdm_fail(QDM_EINVAL, "qdm_train: NULL options");
   int err = qdm_train_opts_check(opts);
@@ -316,33 +464,25 @@ int qdm_train(const qdm_train_opts *opts) {
   qdm__run R;
   memset(&R, 0, sizeof R);
   R.o = *opts;
-  const qdm_train_opts *o = &R.o;
-  if (o->threads > 0) qdm_set_threads(o->threads);
+  if (R.o.threads > 0) qdm_set_threads(R.o.threads);
+  run_dir rd = {.lock = {.fd = -1}};
   err = load_data(&R); /* before the run directory: bad data leaves nothing behind */
-  if (!err) err = qdm_mkdirs(o->out);
-  if (!err) err = qdm__run_alloc(&R);
-  if (!err) err = qdm__run_model(&R, o->batch * o->model.T);
-  if (!err) err = qdm__run_optimizer(&R);
-  if (!err && o->resume) err = resume(&R);
-  if (!err) err = write_config(&R);
-  if (err) {
-    qdm__run_free(&R);
-    return err;
+  if (!err) err = dir_open(&R, &rd);
+  if (!err) err = run_setup(&R);
+  if (!err) {
+    void (*old_int)(int) = signal(SIGINT, on_signal);
+    void (*old_term)(int) = signal(SIGTERM, on_signal);
+    /* a file-size limit (ulimit -f) fails the write with EFBIG, named, rather
+     * than killing the run mid-checkpoint */
+    void (*old_xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+    stop_flag = 0;
+    err = epochs(&R);
+    signal(SIGINT, old_int);
+    signal(SIGTERM, old_term);
+    if (!err) err = qdm__run_outputs(&R);
+    signal(SIGXFSZ, old_xfsz);
   }
-  if (!o->quiet) {
-    size_t nc, na, ncl;
-    qdm_unet_counts(R.m, &nc, &na, &ncl);
-    fprintf(stderr, "qdm train: preset %s, %d images (%s), %d epochs x %d batches of %d rows; parameters: circuit %zu, ANO %zu, classical %zu\n",
-            o->preset, R.data.n, o->digits, o->epochs, (R.data.n + o->batch - 1) / o->batch, o->batch * o->model.T, nc,
-            na, ncl);
-  }
-  void (*old_int)(int) = signal(SIGINT, on_signal);
-  void (*old_term)(int) = signal(SIGTERM, on_signal);
-  stop_flag = 0;
-  err = epochs(&R);
-  signal(SIGINT, old_int);
-  signal(SIGTERM, old_term);
-  if (!err) err = qdm__run_outputs(&R);
+  dir_close(&R, &rd, err);
   qdm__run_free(&R);
   return err;
 }

@@ -1,0 +1,608 @@
+/* test_runs.c -- runs that cannot destroy or mix work (README, "What qdm
+ * guarantees"), tried as a user would: the qdm binary next to this test,
+ * killed with SIGKILL at random moments and in the middle of checkpoint
+ * writes, then resumed, ends bit for bit where an uninterrupted run ends;
+ * a run directory is never replaced silently nor written by two processes;
+ * a resume with other settings is refused naming the flag; a run that fails
+ * early leaves nothing; a full disk and a file-size limit fail the write
+ * naming the file and leave the previous checkpoint as it was; a loss that
+ * turns NaN stops the run naming the epoch and batch. The reference every
+ * time is another run of qdm itself (uninterrupted) or the file's bytes
+ * before the failure. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "check.h"
+#include "qdm/data.h"
+#include "qdm/io.h"
+#include "qdm/train.h"
+
+static char dir[700], qdm_bin[4096], data_dir[800];
+
+static int has(const char *s, const char *part) { return s && strstr(s, part) != NULL; }
+
+static const char *path_in(const char *run, const char *name) {
+  static char b[4][2300];
+  static int k;
+  k = (k + 1) % 4;
+  snprintf(b[k], sizeof b[k], "%s/%s/%s", dir, run, name);
+  return b[k];
+}
+
+static int exists(const char *p) { return access(p, F_OK) == 0; }
+
+static long file_bytes(const char *p, unsigned char **out) {
+  *out = NULL;
+  FILE *f = fopen(p, "rb");
+  if (!f) return -1;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  rewind(f);
+  *out = malloc(n > 0 ? (size_t)n : 1);
+  if (fread(*out, 1, (size_t)n, f) != (size_t)n) n = -1;
+  fclose(f);
+  return n;
+}
+
+static int same_file(const char *a, const char *b) {
+  unsigned char *x, *y;
+  long na = file_bytes(a, &x), nb = file_bytes(b, &y);
+  int same = na >= 0 && na == nb && !memcmp(x, y, (size_t)na);
+  free(x);
+  free(y);
+  return same;
+}
+
+/* ---------------- the qdm binary as a child process ---------------- */
+
+/* argv[0] is "qdm"; stderr goes to errfile. Only async-signal-safe calls
+ * between fork and exec (the test process may have OpenMP threads). */
+static pid_t spawn(const char *const *args, const char *errfile) {
+  pid_t p = fork();
+  if (p == 0) {
+    int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644), nul = open("/dev/null", O_WRONLY);
+    if (fd >= 0) dup2(fd, 2);
+    if (nul >= 0) dup2(nul, 1);
+    execv(qdm_bin, (char *const *)args);
+    _exit(127);
+  }
+  return p;
+}
+
+/* exit status, or 128 + signal */
+static int reap(pid_t p) {
+  int st;
+  while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char errtext[8192];
+static int run_qdm(const char *const *args) {
+  char ef[1200];
+  snprintf(ef, sizeof ef, "%s/stderr.txt", dir);
+  int st = reap(spawn(args, ef));
+  FILE *f = fopen(ef, "r");
+  size_t n = f ? fread(errtext, 1, sizeof errtext - 1, f) : 0;
+  errtext[n] = 0;
+  if (f) fclose(f);
+  return st;
+}
+
+/* A small training run (default preset, 16 random images of two classes)
+ * with the full-width classical layers, so a checkpoint is about 20 MB and
+ * its write takes long enough to be killed in. */
+#define TRAIN_ARGS(out, epochs, extra)                                                                                    \
+  (const char *const[]) {                                                                                                 \
+    "qdm", "train", "--data", data_dir, "--limit", "16", "--batch", "4", "--epochs", epochs, "--seed", "5", "--threads", \
+        "1", "--samples", "1", "--hidden", "128", "--quiet", "--out", out, extra, NULL                                                      \
+  }
+
+static void write_data(void) {
+  enum { N = 24 };
+  float *img = malloc((size_t)N * 784 * sizeof(float));
+  uint8_t lab[N];
+  qdm_rng r;
+  qdm_rng_seed(&r, 11);
+  for (int i = 0; i < N; i++) {
+    lab[i] = (uint8_t)(i % 2);
+    for (int k = 0; k < 784; k++) img[(size_t)i * 784 + k] = (float)qdm_rng_uniform(&r) * (k % 28 < 14 + 4 * lab[i]);
+  }
+  snprintf(data_dir, sizeof data_dir, "%s/data", dir);
+  qdm_mkdirs(data_dir);
+  char p[1200];
+  snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", data_dir);
+  CHECK(qdm_idx_write_images(p, img, N, 28, 28) == QDM_OK, "write %s", p);
+  snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", data_dir);
+  CHECK(qdm_idx_write_labels(p, lab, N) == QDM_OK, "write %s", p);
+  free(img);
+}
+
+static int count_tmp(const char *run) {
+  char d[1200];
+  snprintf(d, sizeof d, "%s/%s", dir, run);
+  DIR *h = opendir(d);
+  struct dirent *e;
+  int n = 0;
+  while (h && (e = readdir(h))) n += strstr(e->d_name, ".tmp.") != NULL;
+  if (h) closedir(h);
+  return n;
+}
+
+/* ---------------- comparing two runs' files ---------------- */
+
+/* every tensor of a resumable checkpoint, bitwise, and every setting and
+ * state value; the wall-clock seconds (state.seconds, history column 3)
+ * are the only numbers allowed to differ */
+static int same_checkpoint(const char *a, const char *b, char *why, size_t len) {
+  qdm_train_opts o;
+  qdm_unet *m = NULL;
+  if (qdm_checkpoint_load(a, 1, &o, &m)) return snprintf(why, len, "%s", qdm_errmsg()), 0;
+  const char *names[20];
+  int nt = 0;
+  for (int i = 0; i < qdm_unet_nparams(m) && nt < 16; i++) names[nt++] = qdm_unet_param_at(m, i)->name;
+  names[nt++] = "optim.adam_m";
+  names[nt++] = "optim.adam_v";
+  names[nt++] = "history";
+  int same = 1;
+  for (int i = 0; i < nt && same; i++) {
+    int nd, nd2;
+    int64_t sh[4] = {0}, sh2[4] = {0};
+    if (qdm_safetensors_shape(a, names[i], &nd, sh) || qdm_safetensors_shape(b, names[i], &nd2, sh2) || nd != nd2 ||
+        memcmp(sh, sh2, sizeof sh)) {
+      snprintf(why, len, "tensor %s: shapes differ or missing", names[i]);
+      same = 0;
+      break;
+    }
+    size_t n = 1;
+    for (int d = 0; d < nd; d++) n *= (size_t)sh[d];
+    double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    qdm_tensor tx = {names[i], nd, {sh[0], sh[1], sh[2], sh[3]}, x}, ty = tx;
+    ty.data = y;
+    if (qdm_safetensors_read(a, &tx, 1) || qdm_safetensors_read(b, &ty, 1)) same = 0;
+    if (!strcmp(names[i], "history"))
+      for (size_t k = 3; k < n; k += 4) x[k] = y[k] = 0; /* seconds */
+    if (same && memcmp(x, y, n * sizeof *x)) {
+      snprintf(why, len, "tensor %s differs", names[i]);
+      same = 0;
+    }
+    free(x);
+    free(y);
+  }
+  const char *state[] = {"state.epoch", "state.batch", "state.loss_sum", "state.inf_sum", "state.loss_n", "state.best",
+                         "state.adam_t", "state.rng", "state.rng_epoch", "lr", "seed", "epochs", NULL};
+  for (int i = 0; same && state[i]; i++) {
+    char va[200], vb[200];
+    if (qdm_safetensors_meta(a, state[i], va, sizeof va) || qdm_safetensors_meta(b, state[i], vb, sizeof vb) ||
+        strcmp(va, vb)) {
+      snprintf(why, len, "metadata %s differs", state[i]);
+      same = 0;
+    }
+  }
+  qdm_unet_free(m);
+  return same;
+}
+
+/* metrics.csv without its seconds column */
+static int same_metrics(const char *a, const char *b) {
+  FILE *f = fopen(a, "r"), *g = fopen(b, "r");
+  char la[512], lb[512];
+  int same = f && g, lines = 0;
+  while (same) {
+    char *ra = fgets(la, sizeof la, f), *rb = fgets(lb, sizeof lb, g);
+    if (!ra || !rb) {
+      same = !ra && !rb;
+      break;
+    }
+    char *ca = strrchr(la, ','), *cb = strrchr(lb, ',');
+    if (ca) *ca = 0;
+    if (cb) *cb = 0;
+    same = !strcmp(la, lb);
+    lines++;
+  }
+  if (f) fclose(f);
+  if (g) fclose(g);
+  return same && lines > 1;
+}
+
+/* ---------------- kill -9 at random moments, then resume ---------------- */
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec + 1e-9 * t.tv_nsec;
+}
+
+static void sleep_s(double s) {
+  struct timespec t = {(time_t)s, (long)((s - (time_t)s) * 1e9)};
+  while (nanosleep(&t, &t) < 0 && errno == EINTR) {
+  }
+}
+
+/* Wait until the child's temporary checkpoint exists (it is writing one),
+ * or the child is gone, or `limit` seconds pass; 1 if the file was seen. */
+static int wait_for_write(pid_t p, const char *run, double limit) {
+  char tmp[1300];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path_in(run, "checkpoint.safetensors"), (long)p);
+  for (double t0 = now_s(); now_s() - t0 < limit;) {
+    if (exists(tmp)) return 1;
+    siginfo_t si;
+    si.si_pid = 0;
+    if (waitid(P_PID, (id_t)p, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == p) return 0;
+    struct timespec t = {0, 20000};
+    nanosleep(&t, NULL);
+  }
+  return 0;
+}
+
+static void test_kill9_resume(void) {
+  char ref[1200], run[1200];
+  snprintf(ref, sizeof ref, "%s/ref", dir);
+  snprintf(run, sizeof run, "%s/killed", dir);
+  double t0 = now_s();
+  CHECK(run_qdm(TRAIN_ARGS(ref, "6", NULL)) == 0, "uninterrupted run: %s", errtext);
+  double full = now_s() - t0;
+  qdm_rng r;
+  qdm_rng_seed(&r, (uint64_t)time(NULL)); /* random moments: a different set every time the test runs */
+  int kills = 0, mid_write = 0, done = 0, tries = 0;
+  char ef[1200];
+  snprintf(ef, sizeof ef, "%s/stderr-kill.txt", dir);
+  while (!done && tries < 40) {
+    tries++;
+    int resume = exists(path_in("killed", "checkpoint.safetensors"));
+    /* the time this run still needs, for a moment that falls inside it */
+    char ep[64] = "0";
+    if (resume) qdm_safetensors_meta(path_in("killed", "checkpoint.safetensors"), "state.epoch", ep, sizeof ep);
+    double left = full * (6 - atoi(ep) > 0 ? 6 - atoi(ep) : 1) / 6;
+    pid_t p = spawn(TRAIN_ARGS(run, "6", resume ? "--resume" : "--force"), ef);
+    int in_write = 0;
+    if (kills < 12) {
+      if (kills % 2) in_write = wait_for_write(p, "killed", 3 * full + 5);
+      else sleep_s(qdm_rng_uniform(&r) * 0.8 * left);
+      kill(p, SIGKILL);
+    }
+    int st = reap(p);
+    if (st == 128 + SIGKILL) {
+      kills++;
+      /* a temporary file left by the kill is the proof it came mid-write */
+      if (in_write && count_tmp("killed") > 0) mid_write++;
+      if (exists(path_in("killed", "checkpoint.safetensors"))) {
+        qdm_train_opts o;
+        CHECK(qdm_checkpoint_settings(path_in("killed", "checkpoint.safetensors"), &o) == QDM_OK,
+              "after kill %d the checkpoint is whole: %s", kills, qdm_errmsg());
+      }
+    } else {
+      CHECK(st == 0, "run %d ended with status %d", tries, st);
+      done = st == 0;
+    }
+  }
+  printf("uninterrupted run %.2f s; %d kills, %d of them in a checkpoint write\n", full, kills, mid_write);
+  CHECK(done && kills >= 10, "%d kills (%d in a checkpoint write), then the run finished", kills, mid_write);
+  CHECK(mid_write >= 3, "at least 3 kills landed in a checkpoint write (%d)", mid_write);
+  char why[256] = "";
+  CHECK(same_file(path_in("ref", "best.safetensors"), path_in("killed", "best.safetensors")),
+        "best.safetensors bitwise equal to the uninterrupted run's after %d kills", kills);
+  CHECK(same_checkpoint(path_in("ref", "checkpoint.safetensors"), path_in("killed", "checkpoint.safetensors"), why,
+                        sizeof why),
+        "checkpoint.safetensors equal to the uninterrupted run's (model, Adam moments, history, state): %s", why);
+  CHECK(same_metrics(path_in("ref", "metrics.csv"), path_in("killed", "metrics.csv")),
+        "metrics.csv equal but for the seconds");
+  CHECK(count_tmp("killed") == 0, "no temporary file left behind");
+  CHECK(!exists(path_in("killed", "train.lock")), "the lock is gone after the last run");
+}
+
+/* ---------------- one run per directory ---------------- */
+
+static void test_existing_run_and_lock(void) {
+  char out[900];
+  snprintf(out, sizeof out, "%s/ref", dir);
+  unsigned char *before;
+  long nb = file_bytes(path_in("ref", "best.safetensors"), &before);
+  int st = run_qdm(TRAIN_ARGS(out, "2", NULL));
+  CHECK(st == 1 && has(errtext, "--resume") && has(errtext, "--force") && has(errtext, out),
+        "a second train into a run's directory is refused, offering --resume and --force (status %d): %s", st, errtext);
+  unsigned char *after;
+  long na = file_bytes(path_in("ref", "best.safetensors"), &after);
+  CHECK(nb > 0 && na == nb && !memcmp(before, after, (size_t)nb), "... and best.safetensors is untouched");
+  free(before);
+  free(after);
+  /* the library refuses it too, without flags in its message */
+  qdm_train_opts o;
+  CHECK(qdm_checkpoint_settings(path_in("ref", "checkpoint.safetensors"), &o) == QDM_OK, "settings");
+  snprintf(o.out, sizeof o.out, "%s", out);
+  o.quiet = 1;
+  CHECK(qdm_train(&o) == QDM_EINVAL && has(qdm_errmsg(), "holds a run") && !has(qdm_errmsg(), "--"),
+        "qdm_train refuses it: %s", qdm_errmsg());
+
+  /* two processes on one directory: the second is refused while the first
+   * holds the lock; a lock left by a killed process is taken over */
+  char lk[1200], ef[1200];
+  snprintf(lk, sizeof lk, "%s/locked", dir);
+  snprintf(ef, sizeof ef, "%s/stderr-lock.txt", dir);
+  pid_t p = spawn(TRAIN_ARGS(lk, "400", NULL), ef);
+  for (double t0 = now_s(); !exists(path_in("locked", "train.lock")) && now_s() - t0 < 20;) sleep_s(0.005);
+  sleep_s(0.05); /* its pid is in the file */
+  st = run_qdm(TRAIN_ARGS(lk, "2", "--force"));
+  char pid[32];
+  snprintf(pid, sizeof pid, "pid %ld", (long)p);
+  CHECK(st == 1 && has(errtext, "train.lock") && has(errtext, pid),
+        "a second qdm train on a directory in use is refused naming the lock and the holder (%s): %s", pid, errtext);
+  kill(p, SIGKILL);
+  reap(p);
+  CHECK(exists(path_in("locked", "train.lock")), "SIGKILL leaves the lock file behind (a stale lock)");
+  const char *args[] = {"qdm", "train", "--data", data_dir, "--limit", "16", "--batch", "4", "--epochs", "1", "--seed",
+                        "5", "--threads", "1", "--samples", "1", "--out", lk, "--force", NULL};
+  st = run_qdm(args);
+  snprintf(pid, sizeof pid, "process %ld", (long)p);
+  CHECK(st == 0 && has(errtext, pid) && has(errtext, "gone"), "the stale lock is detected and taken over: %s", errtext);
+  CHECK(!exists(path_in("locked", "train.lock")), "and released at the end");
+}
+
+/* ---------------- resume: every setting that shapes the model or data ---------------- */
+
+static void test_resume_settings(void) {
+  char out[900];
+  snprintf(out, sizeof out, "%s/ref", dir);
+  const char *a1[] = {"qdm", "train", "--out", out, "--resume", "--ansatz", "hea", NULL};
+  int st = run_qdm(a1);
+  CHECK(st == 2 && has(errtext, "--ansatz") && has(errtext, "'authors'") && has(errtext, "'hea'"),
+        "--resume --ansatz hea: refused naming the flag, its old and new value: %s", errtext);
+  const char *a2[] = {"qdm", "train", "--out", out, "--resume", "--data", "/elsewhere", NULL};
+  st = run_qdm(a2);
+  CHECK(st == 2 && has(errtext, "--data") && has(errtext, data_dir) && has(errtext, "/elsewhere"),
+        "--resume --data: refused: %s", errtext);
+  const char *a3[] = {"qdm", "train", "--out", out, "--resume", "--schedule", "linear", NULL};
+  st = run_qdm(a3);
+  CHECK(st == 2 && has(errtext, "--schedule") && has(errtext, "'cosine'"), "--resume --schedule: refused: %s", errtext);
+  const char *a4[] = {"qdm", "train", "--out", out, "--resume", "--target", "eps", NULL};
+  st = run_qdm(a4);
+  CHECK(st == 2 && has(errtext, "--target") && has(errtext, "'x0'"), "--resume --target: refused: %s", errtext);
+  const char *a5[] = {"qdm", "train", "--out", out, "--resume", "--limit", "8", NULL};
+  st = run_qdm(a5);
+  CHECK(st == 2 && has(errtext, "--limit") && has(errtext, "'16'"), "--resume --limit: refused: %s", errtext);
+  /* --help lists, under --resume, every setting the table lets change */
+  char hf[1200], cmd[5400];
+  snprintf(hf, sizeof hf, "%s/help.txt", dir);
+  snprintf(cmd, sizeof cmd, "'%s' train --help > '%s'", qdm_bin, hf);
+  CHECK(system(cmd) == 0, "train --help");
+  unsigned char *h;
+  long nh = file_bytes(hf, &h);
+  char *help = nh > 0 ? (char *)realloc(h, (size_t)nh + 1) : NULL, *para = NULL;
+  if (help) help[nh] = 0;
+  if (help && (para = strstr(help, "  --resume")) && strstr(para, "  --force")) *strstr(para, "  --force") = 0;
+  const char *key;
+  int chg, listed = 1;
+  for (int i = 0; qdm_train_setting(i, &key, &chg); i++)
+    if (chg) {
+      char f[64];
+      snprintf(f, sizeof f, "--%s", !strcmp(key, "samples_per_class") ? "samples" : key);
+      for (char *c = f; *c; c++) *c = *c == '_' ? '-' : *c;
+      if (!has(para, f)) listed = 0;
+    }
+  CHECK(para && listed && has(para, "--threads") && has(para, "--quiet") && !has(para, "--ansatz"),
+        "--help lists the settings that may change on --resume: %s", para ? para : "(none)");
+  free(help);
+  /* those may change: 3 more epochs with another learning rate */
+  const char *a7[] = {"qdm", "train", "--out", out, "--resume", "--epochs", "7", "--lr", "5e-4", "--quiet", NULL};
+  CHECK(run_qdm(a7) == 0, "--resume --epochs 7 --lr 5e-4 runs: %s", errtext);
+  /* the library: the message names the setting, not a flag */
+  qdm_train_opts o;
+  qdm_checkpoint_settings(path_in("ref", "checkpoint.safetensors"), &o);
+  snprintf(o.out, sizeof o.out, "%s", out);
+  o.resume = 1;
+  o.quiet = 1;
+  o.model.hidden = 64;
+  CHECK(qdm_train(&o) == QDM_EINVAL && has(qdm_errmsg(), "setting hidden") && has(qdm_errmsg(), "'128'"),
+        "qdm_train on resume with another width: %s", qdm_errmsg());
+}
+
+/* ---------------- a run that fails early leaves nothing ---------------- */
+
+static void test_early_failure_leaves_nothing(void) {
+  char top[900], out[1000];
+  snprintf(top, sizeof top, "%s/fresh", dir);
+  snprintf(out, sizeof out, "%s/a/b", top);
+  const char *args[] = {"qdm", "train", "--data", dir, "--out", out, "--quiet", NULL}; /* dir has no IDX files */
+  int st = run_qdm(args);
+  CHECK(st == 1 && has(errtext, "train-images"), "missing data: %s", errtext);
+  CHECK(!exists(top), "no directory left behind (%s)", top);
+  /* a directory that was there stays, emptied of what the run wrote */
+  qdm_mkdirs(out);
+  st = run_qdm(args);
+  CHECK(st == 1 && exists(out), "an existing directory is kept");
+  char p[1400];
+  snprintf(p, sizeof p, "%s/config.json", out);
+  CHECK(!exists(p) && !exists(path_in("fresh/a/b", "train.lock")), "... without config.json or the lock");
+}
+
+/* ---------------- a loss that turns NaN ---------------- */
+
+static void test_nonfinite_loss(void) {
+  char out[900];
+  snprintf(out, sizeof out, "%s/nan", dir);
+  qdm_train_opts o;
+  qdm_train_preset(&o, "default");
+  snprintf(o.data, sizeof o.data, "%s", data_dir);
+  snprintf(o.out, sizeof o.out, "%s", out);
+  o.limit = 16;
+  o.batch = 4;
+  o.epochs = 1;
+  o.model.hidden = 32;
+  o.quiet = 1;
+  CHECK(qdm_train(&o) == QDM_OK, "one good epoch: %s", qdm_errmsg());
+  unsigned char *before;
+  long nb = file_bytes(path_in("nan", "checkpoint.safetensors"), &before);
+  /* a learning rate of 1e300 throws the weights to 1e300 in one Adam step:
+   * the next forward overflows to Inf and NaN */
+  o.resume = 1;
+  o.epochs = 3;
+  o.lr = 1e300;
+  int err = qdm_train(&o);
+  CHECK(err == QDM_EINVAL && has(qdm_errmsg(), "epoch 2, batch 2 of") &&
+            (has(qdm_errmsg(), "nan") || has(qdm_errmsg(), "inf") || has(qdm_errmsg(), "not finite")) &&
+            has(qdm_errmsg(), "checkpoint.safetensors keeps"),
+        "the run stops naming the epoch and batch: %s", qdm_errmsg());
+  unsigned char *after;
+  long na = file_bytes(path_in("nan", "checkpoint.safetensors"), &after);
+  CHECK(nb > 0 && na == nb && !memcmp(before, after, (size_t)nb), "the last good checkpoint is kept byte for byte");
+  free(before);
+  free(after);
+  CHECK(count_tmp("nan") == 0 && !exists(path_in("nan", "train.lock")), "nothing else left behind");
+}
+
+/* ---------------- a full disk, a file-size limit ---------------- */
+
+/* In a child: a file-size limit of `limit` bytes (ulimit -f), then qdm
+ * train --resume for one more epoch, whose checkpoint does not fit. */
+static void test_file_size_limit(void) {
+  char out[1200], ef[1200];
+  snprintf(out, sizeof out, "%s/nan", dir); /* the 1-epoch run above, kept intact */
+  snprintf(ef, sizeof ef, "%s/stderr-fsize.txt", dir);
+  unsigned char *before;
+  long nb = file_bytes(path_in("nan", "checkpoint.safetensors"), &before);
+  const char *args[] = {"qdm", "train", "--out", out, "--resume", "--epochs", "2", "--lr", "1e-3", "--quiet", NULL};
+  pid_t p = fork();
+  if (p == 0) {
+    struct rlimit rl = {(rlim_t)(nb / 2), (rlim_t)(nb / 2)};
+    setrlimit(RLIMIT_FSIZE, &rl);
+    int fd = open(ef, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) dup2(fd, 2);
+    execv(qdm_bin, (char *const *)args);
+    _exit(127);
+  }
+  int st = reap(p);
+  FILE *f = fopen(ef, "r");
+  size_t n = f ? fread(errtext, 1, sizeof errtext - 1, f) : 0;
+  errtext[n] = 0;
+  if (f) fclose(f);
+  CHECK(st == 1 && has(errtext, "cannot write") && has(errtext, ".safetensors") && has(errtext, strerror(EFBIG)),
+        "a file-size limit: status %d, the file and the reason named: %s", st, errtext);
+  unsigned char *after;
+  long na = file_bytes(path_in("nan", "checkpoint.safetensors"), &after);
+  CHECK(na == nb && !memcmp(before, after, (size_t)nb), "the previous checkpoint is intact");
+  CHECK(count_tmp("nan") == 0, "no temporary file left");
+  free(before);
+  free(after);
+}
+
+/* In a child with its own mount namespace (and, unless root, its own user
+ * namespace): a tmpfs holding a copy of the 1-epoch run with room for a new
+ * best.safetensors but not for a new checkpoint beside the old one (about
+ * three times the model's size: weights and Adam's two moments), resumed
+ * for one more epoch. */
+static int copy_file(const char *from, const char *to) {
+  unsigned char *b;
+  long n = file_bytes(from, &b);
+  FILE *f = n >= 0 ? fopen(to, "wb") : NULL;
+  int ok = f && fwrite(b, 1, (size_t)n, f) == (size_t)n;
+  if (f) ok &= fclose(f) == 0;
+  free(b);
+  return ok;
+}
+
+static void test_disk_full(void) {
+  char mnt[1200], ef[1200], res[1200];
+  snprintf(mnt, sizeof mnt, "%s/small-disk", dir);
+  snprintf(ef, sizeof ef, "%s/stderr-full.txt", dir);
+  snprintf(res, sizeof res, "%s/full-result.txt", dir);
+  qdm_mkdirs(mnt);
+  unlink(res);
+  const char *files[] = {"checkpoint.safetensors", "best.safetensors", "config.json", "metrics.csv", NULL};
+  struct stat sb;
+  long total = 0, best = stat(path_in("nan", "best.safetensors"), &sb) == 0 ? (long)sb.st_size : 0;
+  for (int i = 0; files[i]; i++) total += stat(path_in("nan", files[i]), &sb) == 0 ? (long)sb.st_size : 0;
+  char size[64];
+  snprintf(size, sizeof size, "size=%ldk", (total + best + 256 * 1024) / 1024);
+  pid_t p = fork();
+  if (p == 0) {
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    int ok = unshare(uid == 0 ? CLONE_NEWNS : CLONE_NEWUSER | CLONE_NEWNS) == 0;
+    if (ok && uid != 0) { /* be root in the new user namespace, to mount */
+      char m[64];
+      FILE *f = fopen("/proc/self/setgroups", "w");
+      if (f) fputs("deny", f), fclose(f);
+      snprintf(m, sizeof m, "0 %d 1", (int)uid);
+      ok = (f = fopen("/proc/self/uid_map", "w")) && fputs(m, f) >= 0 && fclose(f) == 0;
+      snprintf(m, sizeof m, "0 %d 1", (int)gid);
+      ok = ok && (f = fopen("/proc/self/gid_map", "w")) && fputs(m, f) >= 0 && fclose(f) == 0;
+    }
+    ok = ok && mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0;
+    ok = ok && mount("qdm-test", mnt, "tmpfs", 0, size) == 0;
+    if (!ok) _exit(77); /* no namespaces here: skipped */
+    char run[1300];
+    snprintf(run, sizeof run, "%s/run", mnt);
+    mkdir(run, 0755);
+    for (int i = 0; files[i]; i++) {
+      char to[1500];
+      snprintf(to, sizeof to, "%s/%s", run, files[i]);
+      if (!copy_file(path_in("nan", files[i]), to)) _exit(78);
+    }
+    const char *args[] = {"qdm", "train", "--out", run, "--resume", "--epochs", "2", "--lr", "1e-3", "--quiet", NULL};
+    pid_t q = spawn(args, ef);
+    int st = reap(q);
+    char ck[1500];
+    snprintf(ck, sizeof ck, "%s/checkpoint.safetensors", run);
+    int intact = same_file(ck, path_in("nan", "checkpoint.safetensors"));
+    FILE *f = fopen(res, "w");
+    if (f) fprintf(f, "%d %d %d\n", st, intact, count_tmp("small-disk/run"));
+    if (f) fclose(f);
+    _exit(0);
+  }
+  int st = reap(p);
+  if (st == 77 || st == 78) {
+    printf("test_disk_full: skipped (no mount namespace for a small tmpfs here)\n");
+    return;
+  }
+  int qst = -1, intact = 0, tmps = -1;
+  FILE *f = fopen(res, "r");
+  if (f && fscanf(f, "%d %d %d", &qst, &intact, &tmps) != 3) qst = -1;
+  if (f) fclose(f);
+  f = fopen(ef, "r");
+  size_t n = f ? fread(errtext, 1, sizeof errtext - 1, f) : 0;
+  errtext[n] = 0;
+  if (f) fclose(f);
+  CHECK(qst == 1 && has(errtext, "cannot write") && has(errtext, "/run/") && has(errtext, strerror(ENOSPC)),
+        "a full disk: status %d, the file and 'No space left on device' named: %s", qst, errtext);
+  CHECK(intact == 1 && tmps == 0, "the previous checkpoint is intact (%d) and no temporary file is left (%d)", intact,
+        tmps);
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  ssize_t n = readlink("/proc/self/exe", qdm_bin, sizeof qdm_bin - 8);
+  if (n <= 0) return 1;
+  qdm_bin[n] = 0;
+  char *s = strrchr(qdm_bin, '/');
+  if (!s) return 1;
+  strcpy(s + 1, "qdm");
+  if (access(qdm_bin, X_OK)) {
+    fprintf(stderr, "%s: no qdm binary at %s\n", argv[0], qdm_bin);
+    return 1;
+  }
+  const char *base = getenv("QDM_TEST_DIR");
+  snprintf(dir, sizeof dir, "%s/runs-%d", base ? base : "/tmp", (int)getpid());
+  qdm_mkdirs(dir);
+  write_data();
+  double t0 = now_s();
+  test_kill9_resume();
+  printf("kill -9 and resume: %.1f s\n", now_s() - t0);
+  test_existing_run_and_lock();
+  test_resume_settings();
+  test_early_failure_leaves_nothing();
+  test_nonfinite_loss();
+  test_file_size_limit();
+  test_disk_full();
+  printf("all: %.1f s\n", now_s() - t0);
+  return check_done();
+}
