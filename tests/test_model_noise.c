@@ -290,7 +290,7 @@ static void test_checkpoint_settings(void) {
   qdm_unet *m = qdm_unet_new(&o.model, 2, &r);
   CHECK(m != NULL, "model: %s", qdm_errmsg());
   if (!m) return;
-  CHECK(qdm__ckpt_save(path, m, &o, NULL, NULL, NULL, NULL, 0) == QDM_OK, "save: %s", qdm_errmsg());
+  CHECK(qdm__ckpt_save(path, m, &o, NULL, NULL, NULL, NULL, NULL, 0) == QDM_OK, "save: %s", qdm_errmsg());
   qdm_unet *m2 = NULL;
   CHECK(qdm_checkpoint_load(path, 2, &back, &m2) == QDM_OK, "load: %s", qdm_errmsg());
   CHECK(back.model.shots == 123 && !strcmp(back.model.noise, "amplitude_damping:0.125"),

@@ -181,6 +181,53 @@ static void test_sample(void) {
   qdm_dataset_free(&d);
 }
 
+/* qdm sample defaults to the labels the model was trained on and refuses
+ * the others; an unconditional model takes no label. The reference is the
+ * training data: labels 0 and 1 only, in a model with ten classes. */
+static void test_sample_labels(void) {
+  qdm_train_opts o;
+  small_opts(&o, "ten");
+  o.model.classes = 10;
+  snprintf(o.digits, sizeof o.digits, "0-9");
+  o.epochs = 1;
+  CHECK(qdm_train(&o) == QDM_OK, "10-class model trained on digits 0, 1: %s", qdm_errmsg());
+  qdm_sample_opts s;
+  qdm_sample_opts_default(&s);
+  snprintf(s.checkpoint, sizeof s.checkpoint, "%s/ten/best.safetensors", dir);
+  s.n = 2;
+  snprintf(s.idx, sizeof s.idx, "%s/ten-images-idx3-ubyte", dir);
+  snprintf(s.idx_labels, sizeof s.idx_labels, "%s/ten-labels-idx1-ubyte", dir);
+  CHECK(qdm_sample_run(&s) == QDM_OK, "sample with the default labels: %s", qdm_errmsg());
+  qdm_dataset d = {0};
+  CHECK(qdm_dataset_from_idx(s.idx, s.idx_labels, &d) == QDM_OK, "read back");
+  CHECK(d.n == 4 && d.y && d.y[0] == 0 && d.y[1] == 0 && d.y[2] == 1 && d.y[3] == 1,
+        "2 images of each trained label, 0 and 1 (got %d images)", d.n);
+  qdm_dataset_free(&d);
+  snprintf(s.labels, sizeof s.labels, "1,7");
+  CHECK(qdm_sample_run(&s) == QDM_EINVAL && strstr(qdm_errmsg(), "label 7") && strstr(qdm_errmsg(), "0,1"),
+        "a label the model never saw is refused: %s", qdm_errmsg());
+  snprintf(s.labels, sizeof s.labels, "12");
+  CHECK(qdm_sample_run(&s) == QDM_EINVAL && strstr(qdm_errmsg(), "label 12"), "a label past its classes too: %s",
+        qdm_errmsg());
+  /* unconditional */
+  small_opts(&o, "uncond");
+  o.model.conditional = 0;
+  o.epochs = 1;
+  CHECK(qdm_train(&o) == QDM_OK, "unconditional model: %s", qdm_errmsg());
+  snprintf(s.checkpoint, sizeof s.checkpoint, "%s/uncond/best.safetensors", dir);
+  snprintf(s.labels, sizeof s.labels, "0");
+  CHECK(qdm_sample_run(&s) == QDM_EINVAL && strstr(qdm_errmsg(), "unconditional"),
+        "labels for an unconditional model are refused: %s", qdm_errmsg());
+  s.labels[0] = 0;
+  CHECK(qdm_sample_run(&s) == QDM_EINVAL && strstr(qdm_errmsg(), "no labels"),
+        "and so are label files: %s", qdm_errmsg());
+  s.idx_labels[0] = 0;
+  s.n = 3;
+  CHECK(qdm_sample_run(&s) == QDM_OK, "unconditional sampling: %s", qdm_errmsg());
+  CHECK(qdm_dataset_from_idx(s.idx, NULL, &d) == QDM_OK && d.n == 3, "n images, one group (got %d)", d.n);
+  qdm_dataset_free(&d);
+}
+
 static void test_bad_data(void) {
   char bad[600], p[700];
   snprintf(bad, sizeof bad, "%s/bad", dir);
@@ -266,6 +313,7 @@ int main(void) {
   test_loss_falls_and_resume();
   test_qngd();
   test_sample();
+  test_sample_labels();
   test_bad_data();
   test_bad_checkpoint_message();
   test_checkpoint_sizes();

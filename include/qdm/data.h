@@ -76,6 +76,9 @@ int qdm_dataset_from_idx(const char *images, const char *labels, qdm_dataset *d)
 
 /* classes string -> mask[256] (1 = keep). */
 int qdm_parse_classes(const char *classes, unsigned char mask[256]);
+/* mask -> the shortest classes string qdm_parse_classes reads back ("0,1",
+ * "0-4,7", "" for none); QDM_EINVAL if it does not fit in len. */
+int qdm_classes_str(const unsigned char mask[256], char *buf, size_t len);
 /* In place: keep images whose label is in `classes`, then, if 0 < limit <
  * the count, the seeded choice of `limit` of them (in key order; the keys
  * hash the images' float values). */

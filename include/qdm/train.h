@@ -155,7 +155,10 @@ int qdm_model_vlb(qdm_unet *m, const qdm_train_opts *o, const qdm_dataset *d, in
 void qdm_scale_max(float *img, int n, int D);
 
 /* Sampling from a checkpoint: n images per label in `labels` (e.g. "0,1";
- * NULL = all classes the model knows). Writes a PNG grid and, if idx_path
+ * empty: the labels the model was trained on, which the checkpoint keeps
+ * as "data.labels"). A label the model never saw in training is refused,
+ * and so is any label for an unconditional model (one unlabelled row of n
+ * images; no idx_labels). Writes a PNG grid and, if idx_path
  * is non-NULL, the images (16 x 16, scaled to [0, 1]) as an IDX file
  * (labels beside it as <idx_path minus -images...>-labels or given path). */
 typedef struct {

@@ -134,6 +134,24 @@ int qdm_parse_classes(const char *classes, unsigned char mask[256]) {
   return qdm_fail(QDM_EINVAL, "classes \"%s\": expected labels 0..255 like \"0,1\" or \"0-4,7\" or \"all\"", classes);
 }
 
+int qdm_classes_str(const unsigned char mask[256], char *buf, size_t len) {
+  if (!mask || !buf || len == 0) return qdm_fail(QDM_EINVAL, "qdm_classes_str: mask and buf must be given");
+  size_t n = 0;
+  buf[0] = 0;
+  for (int c = 0; c < 256; c++) {
+    if (!mask[c]) continue;
+    int e = c;
+    while (e + 1 < 256 && mask[e + 1]) e++;
+    int k = e > c + 1 ? snprintf(buf + n, len - n, "%s%d-%d", n ? "," : "", c, e)
+            : e == c + 1 ? snprintf(buf + n, len - n, "%s%d,%d", n ? "," : "", c, e)
+                         : snprintf(buf + n, len - n, "%s%d", n ? "," : "", c);
+    if (k < 0 || (size_t)k >= len - n) return qdm_fail(QDM_EINVAL, "qdm_classes_str: %zu characters are too few", len);
+    n += (size_t)k;
+    c = e;
+  }
+  return QDM_OK;
+}
+
 /* ---------------- subsets that do not depend on the file's order ---------------- */
 
 const qdm_enum_name qdm_subset_names[] = {{"seeded", QDM_SUBSET_SEEDED}, {"first", QDM_SUBSET_FIRST}, {NULL, 0}};

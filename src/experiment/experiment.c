@@ -154,10 +154,10 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
 /* what decides a run's result; a directory with the same key is reused */
 static int run_key(const qdm_train_opts *t, char *buf, size_t len) {
   const qdm_unet_cfg *m = &t->model;
-  int n = snprintf(buf, len, "preset=%s digits=%s data=%s limit=%ld heldout=%g epochs=%d batch=%d seed=%llu n=%d skip=%d "
-           "measure=%d classical=%d K=%d layers=%d ancilla=%d\n",
-           t->preset, t->digits, t->data, t->limit, t->heldout, t->epochs, t->batch, (unsigned long long)t->seed, m->n,
-           m->skip, m->measure, m->classical, m->K, m->layers, m->ancilla);
+  int n = snprintf(buf, len, "preset=%s digits=%s data=%s limit=%ld heldout=%g subset=%d epochs=%d batch=%d seed=%llu n=%d "
+           "skip=%d measure=%d classical=%d K=%d layers=%d ancilla=%d\n",
+           t->preset, t->digits, t->data, t->limit, t->heldout, (int)t->subset, t->epochs, t->batch,
+           (unsigned long long)t->seed, m->n, m->skip, m->measure, m->classical, m->K, m->layers, m->ancilla);
   return n < 0 || (size_t)n >= len ? qdm_fail(QDM_EINVAL, "experiment: run key too long (data path?)") : QDM_OK;
 }
 
@@ -310,6 +310,7 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   if (!o->quiet)
     fprintf(stderr, "qdm experiment: %s seed %d: %s (%s, digits %s, %d epochs)\n", x->name, seed, reuse ? "reusing" : "training",
             x->preset, x->digits, t.epochs);
+  t.force = 1; /* a run directory that is not reusable is one with another key, or unfinished: trained afresh */
   if (!reuse && !(err = qdm_train(&t))) err = write_key(t.out, key);
   if (!err) err = read_summary(t.out, r);
   /* sample n_eval images per label into the run directory */

@@ -72,8 +72,8 @@ static void meta_add(metabuf *mb, const char *key, const char *fmt, ...) {
   mb->kv[2 * mb->n] = NULL;
 }
 
-int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const qdm__run_state *st,
-                   const qdm_adam *opt, const double *ema, const double *hist, int nhist) {
+int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const char *labels,
+                   const qdm__run_state *st, const qdm_adam *opt, const double *ema, const double *hist, int nhist) {
   metabuf *mb = calloc(1, sizeof *mb);
   if (!mb) return qdm_fail(QDM_ENOMEM, "checkpoint: out of memory");
   char buf[1100];
@@ -81,6 +81,7 @@ int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const
   for (int i = 0; qdm__opts_get(o, i, &key, buf, sizeof buf); i++) meta_add(mb, key, "%s", buf);
   meta_add(mb, "format", "qdm-checkpoint-1");
   meta_add(mb, "qdm_version", "%s", qdm_version());
+  if (labels) meta_add(mb, "data.labels", "%s", labels);
   if (st) {
     meta_add(mb, "state.epoch", "%d", st->epoch);
     meta_add(mb, "state.batch", "%d", st->batch);
@@ -127,6 +128,15 @@ int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o) {
   int nt = qdm__unet_tensors(&o->model, t);
   assert(nt >= 0); /* qdm_train_opts_check checked the model */
   return qdm_safetensors_check(path, t, nt);
+}
+
+int qdm__ckpt_labels(const char *path, const qdm_train_opts *o, unsigned char mask[256]) {
+  char buf[1100];
+  int err = qdm_safetensors_meta(path, "data.labels", buf, sizeof buf);
+  if (!err) return qdm_parse_classes(*buf ? buf : "", mask) ? qdm_fail_wrap(QDM_EFORMAT, "%s: data.labels", path) : QDM_OK;
+  if ((err = qdm_parse_classes(o->digits, mask))) return err;
+  for (int c = o->model.classes; c < 256; c++) mask[c] = 0;
+  return QDM_OK;
 }
 
 int qdm_checkpoint_settings(const char *path, qdm_train_opts *o) {

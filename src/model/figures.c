@@ -42,9 +42,11 @@ static int classes_of(const qdm__run *R, int *cls, int *first) {
   return nc;
 }
 
+/* cls[i] < 0: the one row of an unconditional model's samples */
 static void row_names(const int *cls, int nc, char names[][16], const char **rl) {
   for (int i = 0; i < nc; i++) {
-    snprintf(names[i], 16, "%d", cls[i]);
+    if (cls[i] < 0) snprintf(names[i], 16, "all");
+    else snprintf(names[i], 16, "%d", cls[i]);
     rl[i] = names[i];
   }
 }
@@ -106,11 +108,11 @@ static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   float *img = malloc((size_t)n * D * sizeof(float)), *traj = malloc((size_t)nc * (T + 1) * D * sizeof(float));
   float *one = malloc((size_t)nc * D * sizeof(float));
   if (!lab || !img || !traj || !one) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
-  for (int i = 0; !err && i < n; i++) lab[i] = cls[i / per];
+  for (int i = 0; !err && i < n; i++) lab[i] = cls[i / per] < 0 ? 0 : cls[i / per];
   double *keep = NULL;
   if (!err) err = ema_in(R, &keep);
   if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, n, R->o.seed + 1, img, NULL);
-  for (int i = 0; !err && i < nc; i++) lab[i] = cls[i];
+  for (int i = 0; !err && i < nc; i++) lab[i] = cls[i] < 0 ? 0 : cls[i];
   if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, nc, R->o.seed + 2, one, traj);
   ema_out(R, keep);
   row_names(cls, nc, names, rl);
@@ -204,7 +206,9 @@ int qdm__run_outputs(qdm__run *R) {
   int cls[256], first[256], nc = classes_of(R, cls, first);
   int err = loss_png(R);
   if (!err) err = forward_png(R, cls, first, nc);
-  if (!err) err = samples_pngs(R, cls, nc);
+  /* an unconditional model's samples do not depend on a label: one row */
+  int one = -1, cond = R->o.model.conditional && R->o.model.classes > 1;
+  if (!err) err = samples_pngs(R, cond ? cls : &one, cond ? nc : 1);
   if (!err) err = summary_json(R);
   return err;
 }

@@ -50,6 +50,7 @@ typedef struct {
   int nhist;
   double rows_per_s;
   int batches_run;
+  char labels[1024];       /* the labels of the training images, a class list ("0,1") */
   int nonfinite;           /* the last step stopped on a loss or gradient that is not finite */
   void *qngd;              /* qdm_qngd per (group, block) with the QNGD optimizer */
 } qdm__run;
@@ -69,10 +70,15 @@ void qdm__run_free(qdm__run *R);
 void qdm__images_to_x0(const qdm_dataset *d, const int *idx, int n, double scale, double *x0);
 
 /* ---- checkpoint.c ---- */
-/* Model tensors, optimiser moments, EMA, history, every setting and the
- * state as metadata. st/opt/ema/hist may be NULL (the best model). */
-int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const qdm__run_state *st,
-                   const qdm_adam *opt, const double *ema, const double *hist, int nhist);
+/* Model tensors, optimiser moments, EMA, history, every setting, the
+ * training images' labels ("data.labels", a class list) and the state as
+ * metadata. st/opt/ema/hist may be NULL (the best model). */
+int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const char *labels,
+                   const qdm__run_state *st, const qdm_adam *opt, const double *ema, const double *hist, int nhist);
+/* The labels a checkpoint's model was trained on, as a mask: its
+ * "data.labels", or for a checkpoint without it, the settings' digits
+ * among the model's classes. */
+int qdm__ckpt_labels(const char *path, const qdm_train_opts *o, unsigned char mask[256]);
 /* The settings stored in a checkpoint. */
 int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o);
 /* The model's parameters and, if st is non-NULL, everything a resumed run

@@ -159,15 +159,34 @@ void qdm_scale_max(float *img, int n, int D) {
   }
 }
 
-/* labels "0,1" -> n per label, in rows */
-static int parse_labels(const char *s, int classes, int *lab, int *nl) {
-  unsigned char mask[256];
-  int err = qdm_parse_classes(s && *s ? s : "all", mask);
-  if (err) return err;
+/* The labels to sample, ascending: those asked for ("0,1"; empty: every
+ * label the model was trained on), each one the model saw in training. An
+ * unconditional model takes no label (*nl = 1 row of unlabelled images,
+ * lab[0] = -1). */
+static int sample_labels(const char *s, const qdm_train_opts *o, const char *ckpt, int *lab, int *nl) {
+  int conditional = o->model.conditional && o->model.classes > 1;
   *nl = 0;
-  for (int c = 0; c < classes; c++)
-    if (mask[c]) lab[(*nl)++] = c;
-  if (!*nl) return qdm_fail(QDM_EINVAL, "labels '%s': no label in 0..%d", s, classes - 1);
+  if (!conditional) {
+    if (s && *s)
+      return qdm_fail(QDM_EINVAL, "labels '%s': %s is unconditional (its circuits do not depend on a label), so "
+                      "labels would change nothing", s, ckpt);
+    lab[(*nl)++] = -1;
+    return QDM_OK;
+  }
+  unsigned char seen[256], want[256];
+  char list[1100];
+  int err = qdm__ckpt_labels(ckpt, o, seen);
+  if (!err) err = qdm_classes_str(seen, list, sizeof list);
+  if (!err) err = qdm_parse_classes(s && *s ? s : list, want);
+  if (err) return err;
+  for (int c = 0; c < 256; c++) {
+    if (!want[c] || (!(s && *s) && !seen[c])) continue;
+    if (!seen[c])
+      return qdm_fail(QDM_EINVAL, "label %d: %s was trained on labels %s only (its circuits for label %d never "
+                      "learned)", c, ckpt, list, c);
+    lab[(*nl)++] = c;
+  }
+  if (!*nl) return qdm_fail(QDM_EINVAL, "labels '%s': none to sample (the model knows %s)", s ? s : "", list);
   return QDM_OK;
 }
 
@@ -207,9 +226,13 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   int err = sample_model(so, &o, &m);
   if (err) return err;
   int lab[256], nl;
-  if ((err = parse_labels(so->labels, o.model.classes, lab, &nl))) {
+  if ((err = sample_labels(so->labels, &o, so->checkpoint, lab, &nl))) {
     qdm_unet_free(m);
     return err;
+  }
+  if (lab[0] < 0 && so->idx_labels[0]) {
+    qdm_unet_free(m);
+    return qdm_fail(QDM_EINVAL, "idx labels %s: an unconditional model's images have no labels", so->idx_labels);
   }
   int n = so->n * nl, D = o.model.D;
   int *labels = malloc(n * sizeof(int));
@@ -225,14 +248,15 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   if (cfg.kind != QDM_SAMPLER_DDIM && so->sample_steps > 0)
     err = qdm_fail(QDM_EINVAL, "sample steps = %d: only the ddim sampler skips steps", so->sample_steps);
   if (cfg.kind != QDM_SAMPLER_DDIM) cfg.steps = 0; /* the checkpoint's ddim steps do not apply */
-  if (!err) err = qdm_generate(m, &o, &cfg, labels, n, so->seed, img, NULL);
+  if (!err) err = qdm_generate(m, &o, &cfg, lab[0] < 0 ? NULL : labels, n, so->seed, img, NULL);
   if (!err) qdm_scale_max(img, n, D);
   int side = (int)(sqrt((double)D) + 0.5);
   if (!err && so->png[0]) {
     char names[256][8];
     const char *rl[256];
     for (int i = 0; i < nl; i++) {
-      snprintf(names[i], sizeof names[i], "%d", lab[i]);
+      if (lab[i] < 0) snprintf(names[i], sizeof names[i], "all");
+      else snprintf(names[i], sizeof names[i], "%d", lab[i] & 255);
       rl[i] = names[i];
     }
     int cols = so->n > 16 ? 16 : so->n;

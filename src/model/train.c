@@ -34,10 +34,14 @@ static int load_data(qdm__run *R) {
   err = qdm_dataset_split(&all, o->heldout, o->seed, &R->data, &R->held);
   qdm_dataset_free(&all);
   if (!err && R->data.n < 1) err = qdm_fail(QDM_EINVAL, "train: no training images left after the held-out split");
-  for (int i = 0; !err && R->data.y && i < R->data.n; i++)
-    if (R->data.y[i] >= o->model.classes)
-      err = qdm_fail(QDM_EINVAL, "train: label %d at image %d, but the model has %d classes", R->data.y[i], i,
-                     o->model.classes);
+  unsigned char seen[256] = {0};
+  for (int i = 0; !err && i < R->data.n; i++) {
+    int y = R->data.y ? R->data.y[i] : 0; /* images without labels train as label 0 */
+    if (y >= o->model.classes)
+      err = qdm_fail(QDM_EINVAL, "train: label %d at image %d, but the model has %d classes", y, i, o->model.classes);
+    seen[y] = 1;
+  }
+  if (!err) err = qdm_classes_str(seen, R->labels, sizeof R->labels);
   return err;
 }
 
@@ -202,7 +206,7 @@ static int write_metrics(const qdm__run *R) {
 static int save_state(qdm__run *R) {
   char p[2048];
   int err = qdm_path_join(p, sizeof p, R->o.out, "checkpoint.safetensors");
-  if (!err) err = qdm__ckpt_save(p, R->m, &R->o, &R->st, &R->opt, R->ema, R->hist, R->nhist);
+  if (!err) err = qdm__ckpt_save(p, R->m, &R->o, R->labels, &R->st, &R->opt, R->ema, R->hist, R->nhist);
   return err;
 }
 
@@ -218,7 +222,7 @@ static int save_best(qdm__run *R) {
     memcpy(keep, w, R->np * sizeof *keep);
     memcpy(w, R->ema, R->np * sizeof *w);
   }
-  err = qdm__ckpt_save(p, R->m, &R->o, NULL, NULL, NULL, NULL, 0);
+  err = qdm__ckpt_save(p, R->m, &R->o, R->labels, NULL, NULL, NULL, NULL, 0);
   if (keep) {
     memcpy(w, keep, R->np * sizeof *w);
     free(keep);
