@@ -28,6 +28,8 @@ expect_usage_error() {
 expect_usage_error "--qubits" --qubits 0
 expect_usage_error "--qubits" --qubits four
 expect_usage_error "unknown name 'nope'" --ansatz nope
+# one bin: every circuit would get KL 0, "perfectly expressive"
+expect_usage_error "KL is 0 for every circuit" --ansatz hea --qubits 2 --layers 1 --samples 10 --bins 1
 expect_usage_error "unknown argument '--bogus'" --bogus
 expect_usage_error "--init" --init ry-pi3
 expect_usage_error "power of two" --ansatz mera --qubits 3

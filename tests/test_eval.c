@@ -289,6 +289,53 @@ static void test_knn(void) {
 
 /* ---- canonical images ---- */
 
+/* The trap that gives pure noise precision 1.0: one real outlier far from
+ * the others has a k-NN ball that reaches far, and a generated set that
+ * collapsed into it is "all inside the real manifold". In the plane: 50
+ * reals on a unit circle around 0, one at (20, 0); 50 generated points at
+ * (10, 0) +- 0.01. The outlier's 3-NN radius is about 19, so its ball holds
+ * them all (precision 1) and no circle point's ball (radius < 0.5) does.
+ * Then density = 50 / (3 * 50) = 1/3 and coverage = 1/51 exactly, and the
+ * warning rule of qdm_eval_warnings flags it. */
+static void test_precision_trap(void) {
+  enum { NR = 51, NG = 50 };
+  double real[NR * 2], gen[NG * 2], real2[NR * 2];
+  for (int i = 0; i < NR - 1; i++) {
+    real[2 * i] = cos(2 * M_PI * i / (NR - 1));
+    real[2 * i + 1] = sin(2 * M_PI * i / (NR - 1));
+    real2[2 * i] = cos(2 * M_PI * (i + 0.5) / (NR - 1));
+    real2[2 * i + 1] = sin(2 * M_PI * (i + 0.5) / (NR - 1));
+  }
+  real[2 * (NR - 1)] = 20;
+  real[2 * (NR - 1) + 1] = 0;
+  real2[2 * (NR - 1)] = 0;
+  real2[2 * (NR - 1) + 1] = 0;
+  for (int i = 0; i < NG; i++) {
+    gen[2 * i] = 10 + 0.01 * cos(i);
+    gen[2 * i + 1] = 0.01 * sin(i);
+  }
+  double p, rc, dn, cv, pf, rf, df, cf;
+  CHECK(qdm_precision_recall(real, NR, gen, NG, 2, 3, &p, &rc) == QDM_OK, "precision/recall");
+  CHECK(qdm_density_coverage(real, NR, gen, NG, 2, 3, &dn, &cv) == QDM_OK, "density/coverage");
+  CHECK(p == 1 && rc == 0, "the collapsed set: precision %g = 1, recall %g = 0", p, rc);
+  CHECK_NEAR(dn, 1.0 / 3, 1e-15, "density = 1/k");
+  CHECK_NEAR(cv, 1.0 / NR, 1e-15, "coverage = 1/51");
+  /* the floor: another real set of the same shape */
+  CHECK(qdm_precision_recall(real, NR, real2, NR, 2, 3, &pf, &rf) == QDM_OK &&
+            qdm_density_coverage(real, NR, real2, NR, 2, 3, &df, &cf) == QDM_OK,
+        "floors");
+  qdm_eval_result r;
+  memset(&r, 0, sizeof r);
+  r.precision = p, r.recall = rc, r.density = dn, r.coverage = cv;
+  r.precision_floor = pf, r.recall_floor = rf, r.density_floor = df, r.coverage_floor = cf;
+  CHECK(pf <= 1 && cf > 0.5 && (qdm_eval_warnings(&r) & QDM_EVAL_WARN_PRECISION),
+        "flagged: precision %g vs floor %g, coverage %g vs floor %g", p, pf, cv, cf);
+  r.precision = pf, r.recall = rf, r.density = df, r.coverage = cf;
+  CHECK(qdm_eval_warnings(&r) == 0, "the floor itself is not flagged");
+  double bad;
+  CHECK(qdm_density_coverage(real, NR, gen, NG, 2, NR, &bad, &bad) == QDM_EINVAL, "k >= nr rejected");
+}
+
 static void test_canonical(void) {
   float c28[28 * 28], out[256], out2[256];
   for (int i = 0; i < 28 * 28; i++) c28[i] = 0.3f;
@@ -387,6 +434,24 @@ static void test_classifier(const char *dir) {
   CHECK(r.n == 64 && r.recall <= 1.0 / 64 + 1e-15, "recall of a repeated image <= 1/n (got %g)", r.recall);
   CHECK(r.classifier_score < 1 + 1e-9, "classifier score of one image = 1 (got %g)", r.classifier_score);
   CHECK(r.fid > r.fid_floor, "FD of a repeated image above the real floor (%g vs %g)", r.fid, r.fid_floor);
+  /* one image can fill at most the few k-NN balls that hold it */
+  CHECK(r.coverage <= 4.0 / r.n && r.coverage < 0.5 * r.coverage_floor,
+        "repeated image: coverage %g (at most 4/n), far below its floor %g", r.coverage, r.coverage_floor);
+  CHECK(r.warnings & QDM_EVAL_WARN_FEW_MODES, "repeated image: the mode-collapse warning (0x%x)", r.warnings);
+  CHECK(strstr(qdm_eval_warning(QDM_EVAL_WARN_PRECISION), "precision") && !*qdm_eval_warning(8), "warning texts");
+  /* another real set of the same distribution: no warning */
+  CHECK(qdm_eval_sets(c, &tr, &va, NULL, &eo, &r) == QDM_OK && r.warnings == 0 && r.coverage > 0.5,
+        "real vs real: no warning (0x%x), coverage %g", r.warnings, r.coverage);
+  /* pure noise: whatever its precision, coverage is near 0 and a high
+   * precision is flagged */
+  qdm_dataset nz = {64, 16, 16, malloc(64 * 256 * sizeof(float)), NULL};
+  for (int i = 0; i < 64 * 256; i++) nz.x[i] = (float)qdm_rng_uniform(&rng);
+  CHECK(qdm_eval_sets(c, &nz, &va, NULL, &eo, &r) == QDM_OK, "noise evaluated");
+  CHECK(r.coverage < 0.5 * r.coverage_floor && (r.precision < r.precision_floor || (r.warnings & QDM_EVAL_WARN_PRECISION)),
+        "noise: coverage %g (floor %g), precision %g (floor %g) flagged if high (0x%x)", r.coverage, r.coverage_floor,
+        r.precision, r.precision_floor, r.warnings);
+  qdm_dataset_free(&nz);
+  CHECK(qdm_eval_sets(c, &rep, &va, &tr, &eo, &r) == QDM_OK, "eval_sets again");
   /* memorisation: copies of training images sit at distance 0 from them */
   qdm_dataset cp = {64, 16, 16, malloc(64 * 256 * sizeof(float)), tr.y};
   memcpy(cp.x, tr.x, 64 * 256 * sizeof(float));
@@ -510,6 +575,7 @@ int main(void) {
   test_score_hist();
   test_knn();
   test_canonical();
+  test_precision_trap();
   test_classifier(dir);
   test_classifier_file_sizes(dir);
   test_classifier_sorted_file(dir);

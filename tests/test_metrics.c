@@ -75,6 +75,10 @@ static void test_kl(void) {
   double bad = 1.5;
   CHECK(qdm_fid_kl(&bad, 1, 2, 2, &kl, NULL) == QDM_EINVAL, "fidelity 1.5 rejected");
   CHECK(qdm_fid_kl(f, 3, 0, 2, &kl, NULL) == QDM_EINVAL, "0 bins rejected");
+  /* one bin: P_pqc = P_haar = 1 for any circuit, KL 0 -- "perfect" for a
+   * circuit that only makes one state; refused with the reason */
+  CHECK(qdm_fid_kl(f, 3, 1, 2, &kl, NULL) == QDM_EINVAL && strstr(qdm_errmsg(), "KL is 0 for every circuit"),
+        "1 bin rejected with the reason: %s", qdm_errmsg());
 }
 
 static void test_idle(void) {

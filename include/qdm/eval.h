@@ -165,6 +165,16 @@ int qdm_knn_radius(const double *X, int n, int d, int k, double *radius);
  * A point on a ball's boundary counts as inside (identical sets give 1, 1). */
 int qdm_precision_recall(const double *real, int nr, const double *gen, int ng, int d, int k,
                          double *precision, double *recall);
+/* Density and coverage (Naeem et al. 2020, "Reliable Fidelity and
+ * Diversity Metrics for Generative Models"), on the real k-NN balls above:
+ * density = (1 / (k ng)) sum over generated features of the number of real
+ * balls holding it (about 1 when the generated set is distributed like the
+ * reals; it can exceed 1), coverage = the fraction of real balls holding at
+ * least one generated feature. A few real outliers have large balls: a set
+ * collapsed into one of them gets precision 1 but density about 1/k and
+ * coverage about 1/nr (docs/metrics.md). */
+int qdm_density_coverage(const double *real, int nr, const double *gen, int ng, int d, int k, double *density,
+                         double *coverage);
 /* For each query row, the distance to its nearest row of ref; mean over
  * queries in *mean, per-query values in per (may be NULL). skip_zero = 1
  * ignores exact matches (distance 0), i.e. leave-one-out when the queries
@@ -196,10 +206,26 @@ typedef struct {
   int modes;             /* classes predicted for >= 1% of the generated set */
   double precision, recall;             /* generated vs real A */
   double precision_floor, recall_floor; /* real B vs real A */
+  double density, coverage;             /* generated vs real A (qdm_density_coverage) */
+  double density_floor, coverage_floor; /* real B vs real A */
+  unsigned warnings;     /* QDM_EVAL_WARN_* bits: numbers that would mislead on their own */
   double nn_distance;          /* mean pixel distance, generated -> nearest training image */
   double nn_distance_heldout;  /* the same for real A (NaN without a training set) */
   double label_accuracy;       /* generated images classified as their label (NaN: no labels) */
 } qdm_eval_result;
+
+/* Warnings of a result (qdm_eval_warning names each):
+ * PRECISION: precision at or above its real-vs-real floor while recall or
+ *   coverage is below half of theirs: the generated features sit in a few
+ *   real neighbourhoods (pure noise can score precision 1.0 this way);
+ * FEW_MODES: the generated images are classified into one class (or fewer
+ *   than half the classes the real set shows). */
+enum { QDM_EVAL_WARN_PRECISION = 1, QDM_EVAL_WARN_FEW_MODES = 2 };
+/* The warning bits of a result from its numbers (qdm_eval_sets sets
+ * r->warnings with it). */
+unsigned qdm_eval_warnings(const qdm_eval_result *r);
+/* The one-line text of warning bit `bit` ("" for an unknown bit). */
+const char *qdm_eval_warning(unsigned bit);
 
 /* gen, ref: canonical images (ref with >= 4 images); train: canonical
  * training images for the memorisation check (NULL: skipped). Sizes: with

@@ -31,6 +31,8 @@ double qdm_haar_fid_prob(double dim, double a, double b);
 /* Histogram of `nf` fidelities into `bins` equal bins on [0, 1] (F = 1 goes
  * to the last bin) and KL(P_pqc || P_haar) in nats, eq. (23), with P_haar
  * integrated exactly per bin. p (bins values, may be NULL) receives P_pqc.
+ * bins >= 2: one bin gives KL 0 for every circuit. The plug-in estimate is
+ * biased upwards by about (occupied bins - 1) / (2 nf) (docs/metrics.md).
  * Returns QDM_OK or an error code; *kl is set on success. */
 int qdm_fid_kl(const double *fid, int nf, int bins, double dim, double *kl, double *p);
 

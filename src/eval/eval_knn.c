@@ -137,6 +137,46 @@ int qdm_precision_recall(const double *real, int nr, const double *gen, int ng, 
   return err;
 }
 
+/* For each generated row, how many real balls hold it: density sums the
+ * counts, coverage marks the balls that hold at least one. */
+int qdm_density_coverage(const double *real, int nr, const double *gen, int ng, int d, int k, double *density,
+                         double *cover) {
+  if (!real || !gen || !density || !cover) return qdm_fail(QDM_EINVAL, "qdm_density_coverage: arguments must be non-NULL");
+  if (d < 1 || k < 1 || k >= nr || ng < 1)
+    return qdm_fail(QDM_EINVAL, "qdm_density_coverage: need d >= 1, ng >= 1 and 1 <= k < nr (got d = %d, k = %d, %d real, "
+                    "%d generated)", d, k, nr, ng);
+  double *rr = malloc((size_t)nr * sizeof(double));
+  unsigned char *hit = calloc((size_t)nr, 1);
+  dist_ctx c;
+  memset(&c, 0, sizeof c);
+  int err = !rr || !hit ? qdm_fail(QDM_ENOMEM, "qdm_density_coverage: out of memory") : QDM_OK;
+  if (!err) err = qdm_knn_radius(real, nr, d, k, rr);
+  if (!err) err = dist_init(&c, gen, ng, real, nr, d);
+  long in = 0;
+  for (int i0 = 0; !err && i0 < ng; i0 += BLOCK) {
+    int b = ng - i0 < BLOCK ? ng - i0 : BLOCK;
+    dist_block(&c, i0, b);
+    for (int i = 0; i < b; i++) {
+      const double *row = c.D2 + (size_t)i * nr;
+      for (int j = 0; j < nr; j++)
+        if (row[j] <= rr[j] * rr[j] + tol(&c, i0 + i, j)) {
+          in++;
+          hit[j] = 1;
+        }
+    }
+  }
+  if (!err) {
+    long covered = 0;
+    for (int j = 0; j < nr; j++) covered += hit[j];
+    *density = (double)in / ((double)k * ng);
+    *cover = (double)covered / nr;
+  }
+  dist_free(&c);
+  free(rr);
+  free(hit);
+  return err;
+}
+
 int qdm_nn_distance(const double *query, int nq, const double *ref, int nr, int d, int skip_zero, double *mean,
                     double *per) {
   if (!query || !ref || !mean) return qdm_fail(QDM_EINVAL, "qdm_nn_distance: query, ref and mean must be non-NULL");

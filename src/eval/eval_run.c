@@ -105,6 +105,32 @@ static double *gather_rows(const double *X, int n, int F, int m, uint64_t seed) 
   return out;
 }
 
+static const char *const warning_text[] = {
+    "precision is at or above the real-vs-real value while recall or coverage is below half of theirs: the "
+    "generated features sit in a few real neighbourhoods (a collapsed set, or pure noise, can score precision 1.0); "
+    "read precision beside recall, density and coverage",
+    "the generated images fall into at most half the classes the real images show (mode collapse)",
+};
+
+const char *qdm_eval_warning(unsigned bit) {
+  for (unsigned i = 0; i < sizeof warning_text / sizeof *warning_text; i++)
+    if (bit == 1u << i) return warning_text[i];
+  return "";
+}
+
+unsigned qdm_eval_warnings(const qdm_eval_result *r) {
+  if (!r) return 0;
+  unsigned w = 0;
+  if (r->precision >= r->precision_floor && (2 * r->recall < r->recall_floor || 2 * r->coverage < r->coverage_floor))
+    w |= QDM_EVAL_WARN_PRECISION;
+  int real_modes = 0;
+  long nreal = 0;
+  for (int c = 0; c < r->classes; c++) nreal += r->class_histogram_real[c];
+  for (int c = 0; c < r->classes; c++) real_modes += r->class_histogram_real[c] * 100 >= nreal;
+  if (r->modes < real_modes && 2 * r->modes <= real_modes) w |= QDM_EVAL_WARN_FEW_MODES;
+  return w;
+}
+
 int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset *ref, const qdm_dataset *train,
                   const qdm_eval_opts *o, qdm_eval_result *r) {
   if (!clf || !o || !r) return qdm_fail(QDM_EINVAL, "qdm_eval_sets: classifier, options and result are required");
@@ -139,8 +165,10 @@ int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset
   if (!err) err = qdm_frechet_sets(Gm, m, A.feat, m, F, &r->fid);
   if (!err) err = qdm_frechet_sets(B.feat, m, A.feat, m, F, &r->fid_floor);
   if (!err) err = qdm_precision_recall(A.feat, m, Gm, m, F, k, &r->precision, &r->recall);
+  if (!err) err = qdm_density_coverage(A.feat, m, Gm, m, F, k, &r->density, &r->coverage);
   free(Gm);
   if (!err) err = qdm_precision_recall(A.feat, m, B.feat, m, F, k, &r->precision_floor, &r->recall_floor);
+  if (!err) err = qdm_density_coverage(A.feat, m, B.feat, m, F, k, &r->density_floor, &r->coverage_floor);
   /* the per-image statistics use every generated image */
   if (!err) err = qdm_classifier_score(G.prob, G.n, C, &r->classifier_score);
   if (!err) err = qdm_classifier_score(A.prob, m, C, &r->classifier_score_real);
@@ -149,6 +177,7 @@ int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset
   for (int c = 0; !err && c < C; c++) r->modes += r->class_histogram[c] * 100 >= G.n;
   if (!err) r->label_accuracy = label_accuracy(&G, gen->y, C);
   if (!err) err = memorisation(&G, &A, train, o, r);
+  if (!err) r->warnings = qdm_eval_warnings(r);
   free(ord);
   fset_free(&G); fset_free(&A); fset_free(&B);
   return err;
@@ -176,6 +205,15 @@ void qdm_eval_print_json(FILE *f, const qdm_eval_result *r) {
   qdm_json_kv_num(&j, "recall", r->recall);
   qdm_json_kv_num(&j, "precision_floor", r->precision_floor);
   qdm_json_kv_num(&j, "recall_floor", r->recall_floor);
+  qdm_json_kv_num(&j, "density", r->density);
+  qdm_json_kv_num(&j, "coverage", r->coverage);
+  qdm_json_kv_num(&j, "density_floor", r->density_floor);
+  qdm_json_kv_num(&j, "coverage_floor", r->coverage_floor);
+  qdm_json_key(&j, "warnings");
+  qdm_json_arr(&j);
+  for (unsigned b = 1; b && b <= r->warnings; b <<= 1)
+    if (r->warnings & b) qdm_json_str(&j, qdm_eval_warning(b));
+  qdm_json_arr_end(&j);
   qdm_json_kv_num(&j, "nn_distance", r->nn_distance);
   qdm_json_kv_num(&j, "nn_distance_heldout", r->nn_distance_heldout);
   qdm_json_kv_num(&j, "label_accuracy", r->label_accuracy);
@@ -195,6 +233,8 @@ void qdm_eval_print_table(FILE *f, const qdm_eval_result *r) {
   fprintf(f, "%-26s %12.4f %12.4f\n", "classifier score", r->classifier_score, r->classifier_score_real);
   fprintf(f, "%-26s %12.4f %12.4f\n", "precision (k-NN)", r->precision, r->precision_floor);
   fprintf(f, "%-26s %12.4f %12.4f\n", "recall (k-NN)", r->recall, r->recall_floor);
+  fprintf(f, "%-26s %12.4f %12.4f\n", "density (k-NN)", r->density, r->density_floor);
+  fprintf(f, "%-26s %12.4f %12.4f\n", "coverage (k-NN)", r->coverage, r->coverage_floor);
   fprintf(f, "%-26s %12.4f %12.4f\n", "nearest training image", r->nn_distance, r->nn_distance_heldout);
   if (!isnan(r->label_accuracy)) fprintf(f, "%-26s %12.4f\n", "classified as its label", r->label_accuracy);
   fprintf(f, "predicted classes (generated):");
@@ -204,4 +244,6 @@ void qdm_eval_print_table(FILE *f, const qdm_eval_result *r) {
   for (int c = 0; c < r->classes; c++) fprintf(f, " %d:%ld", c, r->class_histogram_real[c]);
   fprintf(f, "\nsets of %d images (generated %d, reference %d, training %d); %d features\n", r->n, r->n_images, r->n_reference,
           r->n_train, r->features);
+  for (unsigned b = 1; b && b <= r->warnings; b <<= 1)
+    if (r->warnings & b) fprintf(f, "warning: %s\n", qdm_eval_warning(b));
 }

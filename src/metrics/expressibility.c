@@ -72,10 +72,14 @@ double qdm_haar_fid_prob(double N, double a, double b) {
   return exp(haar_fid_logprob(N, a, b));
 }
 
+/* One bin holds every fidelity of any circuit and of Haar alike: the KL
+ * divergence would be 0, "perfectly expressive", whatever the circuit. */
+#define BINS_WHY(b) ((b) == 1 ? " (with one bin P_pqc = P_haar = 1 and the KL is 0 for every circuit)" : "")
+
 int qdm_fid_kl(const double *fid, int nf, int bins, double dim, double *kl, double *p) {
   if (!fid || !kl) return qdm_fail(QDM_EINVAL, "qdm_fid_kl: fid and kl must be non-NULL");
   if (nf < 1) return qdm_fail(QDM_EINVAL, "qdm_fid_kl: nf = %d fidelities, expected >= 1", nf);
-  if (bins < 1 || bins > 100000) return qdm_fail(QDM_EINVAL, "qdm_fid_kl: bins = %d, expected 1..100000", bins);
+  if (bins < 2 || bins > 100000) return qdm_fail(QDM_EINVAL, "qdm_fid_kl: bins = %d, expected 2..100000%s", bins, BINS_WHY(bins));
   if (!(dim >= 2)) return qdm_fail(QDM_EINVAL, "qdm_fid_kl: dimension %g, expected >= 2", dim);
   double *h = calloc(bins, sizeof *h);
   if (!h) return qdm_fail(QDM_ENOMEM, "qdm_fid_kl: out of memory");
@@ -191,7 +195,8 @@ static int describe(const source *s, const qdm_expr_opts *o, qdm_expr_result *r)
   if (!o || !r) return qdm_fail(QDM_EINVAL, "%s: opts and result must be non-NULL", who);
   if (o->samples < 1 || o->samples > 100000000)
     return qdm_fail(QDM_EINVAL, "%s: samples = %d, expected 1..1e8", who, o->samples);
-  if (o->bins < 1 || o->bins > 100000) return qdm_fail(QDM_EINVAL, "%s: bins = %d, expected 1..100000", who, o->bins);
+  if (o->bins < 2 || o->bins > 100000)
+    return qdm_fail(QDM_EINVAL, "%s: bins = %d, expected 2..100000%s", who, o->bins, BINS_WHY(o->bins));
   if (o->bloch && (o->bloch_qubit < 0 || o->bloch_qubit >= s->n))
     return qdm_fail(QDM_EINVAL, "%s: bloch_qubit = %d, expected 0..%d", who, o->bloch_qubit, s->n - 1);
   int S = o->samples;
