@@ -72,17 +72,60 @@ static void test_ancilla_identity(void) {
   qdm_run(big, th, NULL, 0, full, 1);
   qdm_unitary(u, th, U);
   qdm_apply_unitary(d, U, psi, phi, 1);
-  double z = 0, p0 = 0, p1 = 0, md = 0;
+  double z = 0, p0 = 0, p1 = 0, md = 0, ms = 0;
   for (int i = 0; i < d; i++) {
     z += creal(conj(psi[i]) * phi[i]);
     md = fmax(md, cabs(full[i] - 0.5 * (psi[i] + phi[i])));
+    ms = fmax(ms, cabs(full[i] + full[i + d] - psi[i])); /* s0 + s1 */
     p0 += creal(full[i] * conj(full[i]));
     p1 += creal(full[i + d] * conj(full[i + d]));
   }
   CHECK(md < 1e-12, "ancilla |0> branch = (I + U) psi / 2 (diff %g)", md);
+  CHECK(ms < 1e-12, "the authors' sum of both branches s0 + s1 = psi, the block's input (diff %g)", ms);
   CHECK_NEAR(p0 - p1, z, 1e-12, "<Z_ancilla> = Re <psi|U|psi>");
   qdm_circuit_free(u);
   qdm_circuit_free(big);
+}
+
+/* Block 2 in the model: with the authors' sum its angles change the
+ * ancilla's <Z> feature and nothing else (the state passes through it);
+ * with the projection they change every feature. */
+static void test_block2_modes(void) {
+  for (int mode = 0; mode < 2; mode++) {
+    qdm_unet_cfg c = small_cfg();
+    c.ancilla_mode = mode ? QDM_ANCILLA_SUM : QDM_ANCILLA_PROJECT;
+    fixture f;
+    fixture_init(&f, &c, 6, 21);
+    if (!f.m) return;
+    int F;
+    double y0[6 * 8], y1[6 * 8];
+    loss_of(&f);
+    const double *feat = qdm_unet_features(f.m, &F);
+    memcpy(y0, feat, (size_t)f.B * F * sizeof *y0);
+    qdm_unet_param *th = NULL;
+    for (int i = 0; i < qdm_unet_nparams(f.m); i++)
+      if (!strcmp(qdm_unet_param_at(f.m, i)->name, "circuit.theta")) th = qdm_unet_param_at(f.m, i);
+    int nb, P, G;
+    qdm_unet_block_circuit(f.m, &nb, &P, &G);
+    for (int g = 0; g < G; g++)
+      for (int k = 0; k < P; k++) th->p[((size_t)g * nb + 1) * P + k] += 0.3; /* block 2 of every group */
+    loss_of(&f);
+    memcpy(y1, qdm_unet_features(f.m, &F), (size_t)f.B * F * sizeof *y1);
+    double dmeas = 0, dz = 0;
+    for (int r = 0; r < f.B; r++) {
+      for (int k = 0; k < F - 1; k++) dmeas = fmax(dmeas, fabs(y0[r * F + k] - y1[r * F + k]));
+      dz = fmax(dz, fabs(y0[r * F + F - 1] - y1[r * F + F - 1]));
+    }
+    if (mode)
+      CHECK(dmeas == 0 && dz > 1e-3, "sum: block 2's angles move only <Z_anc> (other features %g, <Z> %g)", dmeas, dz);
+    else CHECK(dmeas > 1e-3 && dz > 1e-3, "projection: they move every feature (%g, %g)", dmeas, dz);
+    fixture_free(&f);
+  }
+  qdm_unet_cfg c;
+  qdm_unet_cfg_authors(&c);
+  CHECK(c.ancilla_mode == QDM_ANCILLA_SUM, "the authors' configuration keeps both branches");
+  c.ancilla_mode = 7;
+  CHECK(qdm_unet_cfg_check(&c) == QDM_EINVAL && strstr(qdm_errmsg(), "ancilla mode"), "a bad mode: %s", qdm_errmsg());
 }
 
 /* dL/dx_t (the model.h contract: through the encoder and the skip
@@ -150,7 +193,8 @@ int main(void) {
   c.T = 0;
   CHECK(qdm_unet_bytes(&c, 1) == 0, "invalid cfg: 0");
   c = small_cfg();
-  check_gradients(&c, "authors form");
+  check_gradients(&c, "authors form (block 2: both branches)");
+  c = small_cfg(); c.ancilla_mode = QDM_ANCILLA_PROJECT; check_gradients(&c, "block 2: the ancilla's |0> branch");
   c = small_cfg(); c.ancilla = 0; check_gradients(&c, "no ancilla block");
   c = small_cfg(); c.measure = QDM_MEASURE_PAULI; check_gradients(&c, "Pauli-Z readout");
   c = small_cfg(); c.skip = 0; check_gradients(&c, "no skip");
@@ -159,7 +203,9 @@ int main(void) {
   c = small_cfg(); c.n = 3; strcpy(c.ansatz, "hea"); c.layers = 2; check_gradients(&c, "hea, 3 qubits");
   test_fused_equals_gate_path();
   test_ancilla_identity();
+  test_block2_modes();
   c = small_cfg(); check_dx(&c, "dx with skip");
+  c = small_cfg(); c.ancilla_mode = QDM_ANCILLA_PROJECT; check_dx(&c, "dx, projection");
   c = small_cfg(); c.skip = 0; check_dx(&c, "dx without skip");
   c = small_cfg(); c.classical = 1; check_dx(&c, "dx, classical bottleneck");
   return check_done();

@@ -245,30 +245,59 @@ static int wait_for_write(pid_t p, const char *run, double limit) {
   return 0;
 }
 
-static void test_kill9_resume(void) {
-  char ref[1200], run[1200];
-  snprintf(ref, sizeof ref, "%s/ref", dir);
-  snprintf(run, sizeof run, "%s/killed", dir);
+#define KILL_EPOCHS "8"
+#define KILLS 12
+
+/* seconds from spawn until config.json exists (startup), and per epoch
+ * (the history's training seconds of the uninterrupted run) */
+static void ref_timing(const char *run, double *startup, double *per_epoch) {
+  char ef[1200], out[1200];
+  snprintf(ef, sizeof ef, "%s/stderr-ref.txt", dir);
+  snprintf(out, sizeof out, "%s/%s", dir, run);
   double t0 = now_s();
-  CHECK(run_qdm(TRAIN_ARGS(ref, "6", NULL)) == 0, "uninterrupted run: %s", errtext);
-  double full = now_s() - t0;
+  pid_t p = spawn(TRAIN_ARGS(out, KILL_EPOCHS, NULL), ef);
+  *startup = 0;
+  while (!*startup && now_s() - t0 < 60) {
+    if (exists(path_in(run, "config.json"))) *startup = now_s() - t0;
+    sleep_s(0.001);
+  }
+  CHECK(reap(p) == 0, "uninterrupted run");
+  char buf[64] = "";
+  qdm_tensor h = {"history", 2, {atoi(KILL_EPOCHS), 4, 0, 0}, NULL};
+  double hist[64 * 4];
+  h.data = hist;
+  *per_epoch = 0.1;
+  if (qdm_safetensors_read(path_in(run, "checkpoint.safetensors"), &h, 1) == QDM_OK)
+    *per_epoch = hist[4 * (atoi(KILL_EPOCHS) - 1) + 3] / atoi(KILL_EPOCHS);
+  (void)buf;
+}
+
+/* KILLS kills, every other one as soon as a checkpoint write has begun
+ * (its temporary file exists), the others at a random moment within about
+ * the next epoch and a half (so that the run moves on), each followed by
+ * --resume (or a fresh start while there is no checkpoint yet); then the
+ * run goes to its end. */
+static void test_kill9_resume(void) {
+  char run[1200];
+  snprintf(run, sizeof run, "%s/killed", dir);
+  double startup, per_epoch;
+  ref_timing("ref", &startup, &per_epoch);
   qdm_rng r;
   qdm_rng_seed(&r, (uint64_t)time(NULL)); /* random moments: a different set every time the test runs */
-  int kills = 0, mid_write = 0, done = 0, tries = 0;
+  int kills = 0, mid_write = 0, done = 0, tries = 0, epochs = atoi(KILL_EPOCHS);
   char ef[1200];
   snprintf(ef, sizeof ef, "%s/stderr-kill.txt", dir);
-  while (!done && tries < 40) {
+  while (!done && tries < 60) {
     tries++;
     int resume = exists(path_in("killed", "checkpoint.safetensors"));
-    /* the time this run still needs, for a moment that falls inside it */
     char ep[64] = "0";
     if (resume) qdm_safetensors_meta(path_in("killed", "checkpoint.safetensors"), "state.epoch", ep, sizeof ep);
-    double left = full * (6 - atoi(ep) > 0 ? 6 - atoi(ep) : 1) / 6;
-    pid_t p = spawn(TRAIN_ARGS(run, "6", resume ? "--resume" : "--force"), ef);
+    int left = epochs - atoi(ep);
+    pid_t p = spawn(TRAIN_ARGS(run, KILL_EPOCHS, resume ? "--resume" : "--force"), ef);
     int in_write = 0;
-    if (kills < 12) {
-      if (kills % 2) in_write = wait_for_write(p, "killed", 3 * full + 5);
-      else sleep_s(qdm_rng_uniform(&r) * 0.8 * left);
+    if (kills < KILLS) {
+      if (kills % 2 && left > 0) in_write = wait_for_write(p, "killed", 30 * (startup + per_epoch) + 5);
+      else sleep_s(qdm_rng_uniform(&r) * (startup + 1.5 * per_epoch));
       kill(p, SIGKILL);
     }
     int st = reap(p);
@@ -286,7 +315,8 @@ static void test_kill9_resume(void) {
       done = st == 0;
     }
   }
-  printf("uninterrupted run %.2f s; %d kills, %d of them in a checkpoint write\n", full, kills, mid_write);
+  printf("uninterrupted run: startup %.2f s, %.3f s per epoch; %d kills, %d of them in a checkpoint write\n", startup,
+         per_epoch, kills, mid_write);
   CHECK(done && kills >= 10, "%d kills (%d in a checkpoint write), then the run finished", kills, mid_write);
   CHECK(mid_write >= 3, "at least 3 kills landed in a checkpoint write (%d)", mid_write);
   char why[256] = "";
@@ -393,8 +423,8 @@ static void test_resume_settings(void) {
         "--help lists the settings that may change on --resume: %s", para ? para : "(none)");
   free(help);
   /* those may change: 3 more epochs with another learning rate */
-  const char *a7[] = {"qdm", "train", "--out", out, "--resume", "--epochs", "7", "--lr", "5e-4", "--quiet", NULL};
-  CHECK(run_qdm(a7) == 0, "--resume --epochs 7 --lr 5e-4 runs: %s", errtext);
+  const char *a7[] = {"qdm", "train", "--out", out, "--resume", "--epochs", "9", "--lr", "5e-4", "--quiet", NULL};
+  CHECK(run_qdm(a7) == 0, "--resume --epochs 9 --lr 5e-4 runs: %s", errtext);
   /* the library: the message names the setting, not a flag */
   qdm_train_opts o;
   qdm_checkpoint_settings(path_in("ref", "checkpoint.safetensors"), &o);

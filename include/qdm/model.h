@@ -6,8 +6,11 @@
  *     -> LayerNorm -> L2-normalise = amplitude state psi0 (eqs. 14-15)
  *   block 1: U1(theta[g]) psi0                                 (section 4)
  *   block 2 (ancilla): controlled-U2 from an ancilla in |+>, H on the
- *     ancilla, keep its |0> branch (I + U2) psi / 2, renormalise, complex
- *     leaky ReLU, renormalise; <Z_ancilla> = Re <psi|U2|psi> is a feature
+ *     ancilla; <Z_ancilla> = Re <psi|U2|psi> is a feature; the state goes
+ *     on as (ancilla_mode) the ancilla's |0> branch (I + U2) psi / 2
+ *     (projection, qdm's default) or the sum of both branches, which is psi
+ *     itself (the authors' code); then renormalise, complex leaky ReLU,
+ *     renormalise
  *   block 3: U3(theta[g]) then K adaptive non-local observables
  *     y_k = <psi|H_k|psi>, H_k = (M_k + M_k^dagger)/2          (eqs. 21-22)
  *   decoder: concat(features, skip = [Re, Im] of x_t) -> Linear -> ReLU
@@ -34,6 +37,7 @@ typedef struct {
   int layers;       /* ansatz layers per block (10) */
   char ansatz[16];  /* ansatz name from circuits.h ("authors") */
   int ancilla;      /* block 2 on/off */
+  int ancilla_mode; /* QDM_ANCILLA_PROJECT (0) or QDM_ANCILLA_SUM: what of block 2's state goes on */
   int measure;      /* QDM_MEASURE_ANO or QDM_MEASURE_PAULI */
   int K;            /* number of ANO observables (16) */
   int skip;         /* skip connection on/off */
@@ -57,8 +61,16 @@ typedef struct {
 } qdm_unet_cfg;
 
 enum { QDM_MEASURE_ANO = 0, QDM_MEASURE_PAULI = 1 };
+/* Block 2's state after the final H on the ancilla is |0> s0 + |1> s1 with
+ * s0 = (I + U) psi / 2, s1 = (I - U) psi / 2. PROJECT keeps s0 (the
+ * ancilla measured in |0>, the report's reading); SUM keeps s0 + s1 = psi,
+ * what the authors' code computes (their "<+| projection"): the state
+ * passes through and only <Z_ancilla> carries U2's effect. */
+enum { QDM_ANCILLA_PROJECT = 0, QDM_ANCILLA_SUM = 1 };
+extern const qdm_enum_name qdm_ancilla_mode_names[]; /* project sum */
 
-/* The authors' configuration (docs/architecture.md). */
+/* The authors' configuration (docs/architecture.md), block 2 as their
+ * code computes it (QDM_ANCILLA_SUM). */
 void qdm_unet_cfg_authors(qdm_unet_cfg *c);
 /* Every field in its domain and the combination buildable: QDM_OK or
  * QDM_EINVAL naming the field (qdm_unet_new calls it). */

@@ -52,6 +52,9 @@ static const char *train_help =
     "model (ablations):\n"
     "  --ansatz NAME (authors)  --qubits N (4)  --layers L (10)\n"
     "  --ancilla-block on|off  --measure ano|pauli  --ano K (16)  --skip on|off\n"
+    "  --ancilla-mode project|sum   block 2's state after H on the ancilla: project = its |0>\n"
+    "            branch (I + U) psi / 2 (default preset); sum = both branches, which is psi itself,\n"
+    "            so U acts only through the ancilla's <Z> (the authors' code, their preset)\n"
     "  --bottleneck quantum|classical  --conditional on|off  --hidden N (512)\n"
     "hardware realism (docs/noise.md; kept in the checkpoint, so sampling uses them too):\n"
     "  --shots N         features are means of N measurement shots (0: exact, default);\n"
@@ -112,6 +115,7 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   static const qdm_enum_name meas[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};
   static const qdm_enum_name bott[] = {{"quantum", 0}, {"classical", 1}, {NULL, 0}};
   m->ancilla = cli_onoff(a, "--ancilla-block", m->ancilla);
+  m->ancilla_mode = cli_enum(a, "--ancilla-mode", qdm_ancilla_mode_names, m->ancilla_mode);
   m->measure = cli_enum(a, "--measure", meas, m->measure);
   m->K = (int)cli_int(a, "--ano", m->K, 1, 4096);
   m->skip = cli_onoff(a, "--skip", m->skip);

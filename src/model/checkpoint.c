@@ -114,6 +114,9 @@ int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o) {
     return qdm_fail(QDM_EFORMAT, "%s: format '%s', expected qdm-checkpoint-1", path, buf);
   qdm_train_opts defaults;
   qdm_train_preset(&defaults, "authors");
+  /* checkpoints from before ancilla_mode was a setting were all trained
+   * with the projection */
+  defaults.model.ancilla_mode = QDM_ANCILLA_PROJECT;
   *o = defaults;
   const char *key;
   for (int i = 0; qdm__opts_get(&defaults, i, &key, dummy, sizeof dummy); i++) {

@@ -44,7 +44,8 @@ static void preset_common(qdm_train_opts *o) {
 int qdm_train_preset(qdm_train_opts *o, const char *name) {
   if (!o || !name) return qdm_fail(QDM_EINVAL, "qdm_train_preset: NULL options or name");
   preset_common(o);
-  if (!strcmp(name, "authors")) { /* their public code, exactly (docs/architecture.md) */
+  if (!strcmp(name, "authors")) { /* their public code, exactly (docs/architecture.md); block 2
+                                    * keeps both ancilla branches (qdm_unet_cfg_authors) */
     snprintf(o->preset, sizeof o->preset, "authors");
     snprintf(o->digits, sizeof o->digits, "all");
     o->limit = 8096;
@@ -62,6 +63,7 @@ int qdm_train_preset(qdm_train_opts *o, const char *name) {
      * phase-aware loss, ancestral sampling with t and label passed. */
     snprintf(o->preset, sizeof o->preset, "default");
     snprintf(o->digits, sizeof o->digits, "0,1");
+    o->model.ancilla_mode = QDM_ANCILLA_PROJECT; /* block 2 as the report reads: the ancilla's |0> branch */
     o->heldout = 0.1;
     o->schedule = QDM_SCHED_COSINE;
     o->target = QDM_PRED_X0;
@@ -171,6 +173,7 @@ typedef struct {
 static const field fields[] = {
     F_O("preset", T_STR, preset, FIXED), F_M("pixels", T_INT, D), F_M("hidden", T_INT, hidden), F_M("qubits", T_INT, n),
     F_M("layers", T_INT, layers), F_M("ansatz", T_STR, ansatz), F_M("ancilla_block", T_INT, ancilla),
+    F_ME("ancilla_mode", ancilla_mode, qdm_ancilla_mode_names),
     F_ME("measure", measure, measure_names), F_M("ano", T_INT, K), F_M("skip", T_INT, skip),
     F_M("classical_bottleneck", T_INT, classical), F_M("conditional", T_INT, conditional), F_M("T", T_INT, T),
     F_M("classes", T_INT, classes), F_M("leak", T_DBL, leak), F_O("data", T_STR, data, FIXED),

@@ -77,6 +77,8 @@ void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset) {
   if (reset) m->t_dense = m->t_circuit = 0;
 }
 
+const qdm_enum_name qdm_ancilla_mode_names[] = {{"project", QDM_ANCILLA_PROJECT}, {"sum", QDM_ANCILLA_SUM}, {NULL, 0}};
+
 void qdm_unet_cfg_authors(qdm_unet_cfg *c) {
   memset(c, 0, sizeof *c);
   c->D = 256;
@@ -85,6 +87,7 @@ void qdm_unet_cfg_authors(qdm_unet_cfg *c) {
   c->layers = 10;
   strcpy(c->ansatz, "authors");
   c->ancilla = 1;
+  c->ancilla_mode = QDM_ANCILLA_SUM;
   c->measure = QDM_MEASURE_ANO;
   c->K = 16;
   c->skip = 1;
@@ -110,6 +113,8 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (c->classes < 1 || c->classes > 256) return qdm_fail(QDM_EINVAL, "model: classes = %d, expected 1..256", c->classes);
   if (c->measure == QDM_MEASURE_ANO && (c->K < 1 || c->K > 4096))
     return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected 1..4096", c->K);
+  if (c->ancilla_mode != QDM_ANCILLA_PROJECT && c->ancilla_mode != QDM_ANCILLA_SUM)
+    return qdm_fail(QDM_EINVAL, "model: ancilla mode %d, expected project or sum", c->ancilla_mode);
   size_t na = strnlen(c->ansatz, sizeof c->ansatz);
   if (na >= 5 && !memcmp(c->ansatz + na - 5, ".qasm", 5)) /* the checkpoint stores the name, not the circuit */
     return qdm_fail(QDM_EINVAL, "model: ansatz '%.*s': an OpenQASM file cannot be the model's ansatz yet (a "
@@ -507,9 +512,19 @@ static void block_backward(qdm_unet *m, int g, int blk, const qdm_cplx *in, cons
 }
 
 /* Block 2 (the authors' ancilla block): with the ancilla in |+> and
- * controlled-U, then H on the ancilla, the |0> branch is (I + U)psi/2 and
- * <Z_anc> = P(0) - P(1) = Re <psi|U|psi>. Simulated exactly without the
+ * controlled-U, the state is (|0> psi + |1> U psi) / sqrt 2; H on the
+ * ancilla makes it |0> s0 + |1> s1, s0 = (I + U) psi / 2, s1 = (I - U) psi / 2,
+ * so <Z_anc> = |s0|^2 - |s1|^2 = Re <psi|U|psi>. What goes on is
+ * beta = a psi + b U psi: the projection on ancilla |0> keeps s0 (a = b =
+ * 1/2); the authors' sum s0 + s1 is psi itself (a = 1, b = 0), so there U
+ * reaches the loss only through <Z_anc>. Simulated exactly without the
  * ancilla qubit: the 2^(n+1) state never needs to exist. */
+static void branch_weights(const qdm_unet *m, double *a, double *b) {
+  int sum = m->cfg.ancilla_mode == QDM_ANCILLA_SUM;
+  *a = sum ? 1.0 : 0.5;
+  *b = sum ? 0.0 : 0.5;
+}
+
 static void group_forward(qdm_unet *m, int g, int r0, int nr) {
   int d = m->d;
   size_t off = (size_t)r0 * d;
@@ -518,13 +533,15 @@ static void group_forward(qdm_unet *m, int g, int r0, int nr) {
   const qdm_cplx *in3 = p1;
   if (m->cfg.ancilla) {
     qdm_cplx *ph = m->phi + off, *be = m->beta + off, *bh = m->bhat + off, *ga = m->gam + off;
+    double a, b;
+    branch_weights(m, &a, &b);
     block_forward(m, g, 1, p1, ph, nr);
     for (int r = 0; r < nr; r++) {
       double z = 0;
       for (int i = 0; i < d; i++) {
         size_t k = (size_t)r * d + i;
         z += creal(conj(p1[k]) * ph[k]);
-        be[k] = 0.5 * (p1[k] + ph[k]);
+        be[k] = a * p1[k] + b * ph[k];
       }
       m->zf[r0 + r] = z;
     }
@@ -549,12 +566,14 @@ static void group_backward(qdm_unet *m, int g, int r0, int nr, qdm_cplx *g3, con
     QDM__OK(qdm_cl2norm_backward(g2, g2, m->psi2 + off, m->gnorm + r0, nr, d));
     QDM__OK(qdm_cleaky_relu_backward(g2, g2, m->bhat + off, nd, m->cfg.leak));
     QDM__OK(qdm_cl2norm_backward(g2, g2, m->bhat + off, m->bnorm + r0, nr, d));
-    /* beta = (psi1 + phi)/2 and z = Re <psi1|phi>: co-gradients add */
+    /* beta = a psi1 + b phi and z = Re <psi1|phi>: co-gradients add */
+    double a, b;
+    branch_weights(m, &a, &b);
     for (int r = 0; r < nr; r++)
       for (int i = 0; i < d; i++) {
         size_t k = (size_t)r * d + i;
-        gph[k] = 0.5 * g2[k] + dz[r0 + r] * p1[k];
-        g1[k] = 0.5 * g2[k] + dz[r0 + r] * ph[k];
+        gph[k] = b * g2[k] + dz[r0 + r] * p1[k];
+        g1[k] = a * g2[k] + dz[r0 + r] * ph[k];
       }
     block_backward(m, g, 1, p1, ph, gph, g2, tmp, nr);
     for (size_t k = 0; k < nd; k++) g1[k] += g2[k];
