@@ -215,9 +215,9 @@ typedef struct {
 } qdm_eval_result;
 
 /* Warnings of a result (qdm_eval_warning names each):
- * PRECISION: precision at or above its real-vs-real floor while recall or
- *   coverage is below half of theirs: the generated features sit in a few
- *   real neighbourhoods (pure noise can score precision 1.0 this way);
+ * PRECISION: precision at least half its real-vs-real value while recall
+ *   or coverage is below half of theirs: the generated features sit in a
+ *   few real neighbourhoods (pure noise can score precision 1.0 this way);
  * FEW_MODES: the generated images are classified into one class (or fewer
  *   than half the classes the real set shows). */
 enum { QDM_EVAL_WARN_PRECISION = 1, QDM_EVAL_WARN_FEW_MODES = 2 };

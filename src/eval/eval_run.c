@@ -106,7 +106,7 @@ static double *gather_rows(const double *X, int n, int F, int m, uint64_t seed) 
 }
 
 static const char *const warning_text[] = {
-    "precision is at or above the real-vs-real value while recall or coverage is below half of theirs: the "
+    "precision is at least half its real-vs-real value while recall or coverage is below half of theirs: the "
     "generated features sit in a few real neighbourhoods (a collapsed set, or pure noise, can score precision 1.0); "
     "read precision beside recall, density and coverage",
     "the generated images fall into at most half the classes the real images show (mode collapse)",
@@ -121,7 +121,7 @@ const char *qdm_eval_warning(unsigned bit) {
 unsigned qdm_eval_warnings(const qdm_eval_result *r) {
   if (!r) return 0;
   unsigned w = 0;
-  if (r->precision >= r->precision_floor && (2 * r->recall < r->recall_floor || 2 * r->coverage < r->coverage_floor))
+  if (2 * r->precision >= r->precision_floor && (2 * r->recall < r->recall_floor || 2 * r->coverage < r->coverage_floor))
     w |= QDM_EVAL_WARN_PRECISION;
   int real_modes = 0;
   long nreal = 0;
