@@ -254,7 +254,7 @@ static void test_dataset(void) {
   make_set("set", "train", DN, DN, 1);
   make_set("set", "t10k", 4, 4, 0);
   qdm_dataset d;
-  qdm_data_opts o = {tpath("set"), "train", "1,2", 3, 0, QDM_SUBSET_FIRST, 0};
+  qdm_data_opts o = {tpath("set"), "train", "1,2", 3, 0, QDM_SUBSET_FIRST, 0, NULL};
   CHECK(qdm_data_load(&o, &d) == QDM_OK, "load: %s", qdm_errmsg());
   /* labels 0,1,2,0,1,2,...: classes {1,2} keep images 1,2,4,5,...; first 3 */
   CHECK(d.n == 3 && d.h == 28 && d.w == 28, "filtered n %d", d.n);
@@ -290,7 +290,7 @@ static void test_dataset(void) {
 
   /* 10 images but 9 labels: both files named */
   make_set("bad", "train", DN, DN - 1, 1);
-  qdm_data_opts ob = {tpath("bad"), NULL, NULL, 0, 0, QDM_SUBSET_SEEDED, 0};
+  qdm_data_opts ob = {tpath("bad"), NULL, NULL, 0, 0, QDM_SUBSET_SEEDED, 0, NULL};
   int rc = qdm_data_load(&ob, &d);
   CHECK(rc != 0 && has(qdm_errmsg(), "train-images-idx3-ubyte.gz") && has(qdm_errmsg(), "train-labels-idx1-ubyte.gz") &&
             has(qdm_errmsg(), "10 images") && has(qdm_errmsg(), "9 labels"),
@@ -398,7 +398,7 @@ static void test_subsets_file_order(void) {
   }
   write_order("sorted", pix, lab, sorted, N);
   write_order("inter", pix, lab, inter, N);
-  qdm_data_opts o = {tpath("sorted"), "train", NULL, 50, 0, QDM_SUBSET_SEEDED, 7};
+  qdm_data_opts o = {tpath("sorted"), "train", NULL, 50, 0, QDM_SUBSET_SEEDED, 7, NULL};
   qdm_dataset a, b, ta, ha, tb, hb;
   CHECK(qdm_data_load(&o, &a) == QDM_OK, "seeded load of the sorted file: %s", qdm_errmsg());
   o.dir = tpath("inter");
@@ -470,7 +470,7 @@ static void test_dirs(void) {
    * (ankle boot, pullover, trouser, ...), published with the data set. */
   char im[4400], lb[4400];
   if (qdm_data_files("/usr/share/datasets/fashion-mnist", "test", im, lb, sizeof im) == QDM_OK) {
-    qdm_data_opts o = {"fashion", "test", NULL, 10, 16, QDM_SUBSET_FIRST, 0};
+    qdm_data_opts o = {"fashion", "test", NULL, 10, 16, QDM_SUBSET_FIRST, 0, NULL};
     qdm_dataset d;
     CHECK(qdm_data_load(&o, &d) == QDM_OK && d.n == 10 && d.h == 16, "fashion load: %s", qdm_errmsg());
     const uint8_t want[10] = {9, 2, 1, 1, 6, 1, 4, 6, 5, 7};

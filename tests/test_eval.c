@@ -439,6 +439,19 @@ static void test_classifier(const char *dir) {
         "repeated image: coverage %g (at most 4/n), far below its floor %g", r.coverage, r.coverage_floor);
   CHECK(r.warnings & QDM_EVAL_WARN_FEW_MODES, "repeated image: the mode-collapse warning (0x%x)", r.warnings);
   CHECK(strstr(qdm_eval_warning(QDM_EVAL_WARN_PRECISION), "precision") && !*qdm_eval_warning(8), "warning texts");
+  /* the real subsets A and B do not depend on the reference file's order:
+   * the same images reversed give the same numbers, bit for bit */
+  qdm_dataset rv = {va.n, 16, 16, malloc((size_t)va.n * 256 * sizeof(float)), malloc(va.n)};
+  for (int i = 0; i < va.n; i++) {
+    memcpy(rv.x + (size_t)i * 256, va.x + (size_t)(va.n - 1 - i) * 256, 256 * sizeof(float));
+    rv.y[i] = va.y[va.n - 1 - i];
+  }
+  qdm_eval_result r1, r2;
+  CHECK(qdm_eval_sets(c, &tr, &va, NULL, &eo, &r1) == QDM_OK && qdm_eval_sets(c, &tr, &rv, NULL, &eo, &r2) == QDM_OK,
+        "eval against a reversed reference");
+  CHECK(r1.fid == r2.fid && r1.fid_floor == r2.fid_floor && r1.precision == r2.precision && r1.recall_floor == r2.recall_floor,
+        "reference in reverse order: FD %.17g vs %.17g, floor %.17g vs %.17g", r1.fid, r2.fid, r1.fid_floor, r2.fid_floor);
+  qdm_dataset_free(&rv);
   /* another real set of the same distribution: no warning */
   CHECK(qdm_eval_sets(c, &tr, &va, NULL, &eo, &r) == QDM_OK && r.warnings == 0 && r.coverage > 0.5,
         "real vs real: no warning (0x%x), coverage %g", r.warnings, r.coverage);

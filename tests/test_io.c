@@ -11,7 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include "check.h"
+#include "qdm/data.h"
 #include "qdm/io.h"
 #include "qdm/qsim.h"
 
@@ -525,8 +530,56 @@ static void test_panels(void) {
   CHECK(temp_files() == 0, "no temp files left");
 }
 
+/* Every writer past a file-size limit (ulimit -f, standing in for a full
+ * disk: tests/test_runs.c fills a real tmpfs too): QDM_EIO, a message that
+ * names the file and the system's reason, no file and no temporary file
+ * left. In a child process, which the limit must not outlive. */
+static int write_fails_cleanly(const char *name, int rc) {
+  const char *p = tpath(name), *m = qdm_errmsg();
+  char tmp[4500];
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
+  int ok = rc == QDM_EIO && strstr(m, p) && strstr(m, strerror(EFBIG)) && access(p, F_OK) != 0 && access(tmp, F_OK) != 0;
+  if (!ok) fprintf(stderr, "FAIL %s: status %d, message '%s'\n", name, rc, m);
+  return !ok;
+}
+
+static void test_write_errors(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit rl = {2048, 2048};
+    setrlimit(RLIMIT_FSIZE, &rl);
+    signal(SIGXFSZ, SIG_IGN);
+    int bad = 0, n = 64;
+    float *img = calloc((size_t)n * 28 * 28, sizeof(float));
+    qdm_rng r; /* incompressible, so the gzip file is as large too */
+    qdm_rng_seed(&r, 3);
+    for (int i = 0; i < n * 784; i++) img[i] = (float)qdm_rng_uniform(&r);
+    bad += write_fails_cleanly("big-images-idx3-ubyte", qdm_idx_write_images(tpath("big-images-idx3-ubyte"), img, n, 28, 28));
+    bad += write_fails_cleanly("big-images-idx3-ubyte.gz",
+                               qdm_idx_write_images(tpath("big-images-idx3-ubyte.gz"), img, n, 28, 28));
+    bad += write_fails_cleanly("big.png", qdm_png_grid(tpath("big.png"), img, n, 28, 28, 8, 8, 4, NULL));
+    double *v = calloc(4096, sizeof(double));
+    qdm_tensor t = {"v", 1, {4096, 0, 0, 0}, v};
+    bad += write_fails_cleanly("big.safetensors", qdm_safetensors_write(tpath("big.safetensors"), &t, 1, NULL));
+    qdm_atomic a; /* buffered writes that fail before the commit (fprintf keeps no error) */
+    if (qdm_atomic_open(&a, tpath("big.json")) == QDM_OK) {
+      for (int i = 0; i < 2000; i++) fprintf(a.f, "%d,", i);
+      bad += write_fails_cleanly("big.json", qdm_atomic_commit(&a));
+    } else bad++;
+    free(img);
+    free(v);
+    _exit(bad);
+  }
+  int st = -1;
+  waitpid(pid, &st, 0);
+  CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+        "past a file-size limit, every writer fails naming the file and the reason, leaving nothing (%d failed)",
+        WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
 int main(void) {
   setup_dir();
+  test_write_errors();
   test_fail_wrap();
   test_atomic();
   test_json_writer();

@@ -39,25 +39,28 @@ static char data_dir[800];
         "1", "--samples", "1", "--hidden", "128", "--quiet", "--out", out, extra, NULL                                                      \
   }
 
-static void write_data(void) {
+/* 24 random images of two classes in data/<sub> */
+static void write_data_in(const char *sub, uint64_t seed, char *out, size_t len) {
   enum { N = 24 };
   float *img = malloc((size_t)N * 784 * sizeof(float));
   uint8_t lab[N];
   qdm_rng r;
-  qdm_rng_seed(&r, 11);
+  qdm_rng_seed(&r, seed);
   for (int i = 0; i < N; i++) {
     lab[i] = (uint8_t)(i % 2);
     for (int k = 0; k < 784; k++) img[(size_t)i * 784 + k] = (float)qdm_rng_uniform(&r) * (k % 28 < 14 + 4 * lab[i]);
   }
-  snprintf(data_dir, sizeof data_dir, "%s/data", dir);
-  qdm_mkdirs(data_dir);
+  snprintf(out, len, "%s/%s", dir, sub);
+  qdm_mkdirs(out);
   char p[1200];
-  snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", data_dir);
+  snprintf(p, sizeof p, "%s/train-images-idx3-ubyte", out);
   CHECK(qdm_idx_write_images(p, img, N, 28, 28) == QDM_OK, "write %s", p);
-  snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", data_dir);
+  snprintf(p, sizeof p, "%s/train-labels-idx1-ubyte", out);
   CHECK(qdm_idx_write_labels(p, lab, N) == QDM_OK, "write %s", p);
   free(img);
 }
+
+static void write_data(void) { write_data_in("data", 11, data_dir, sizeof data_dir); }
 
 /* ---------------- kill -9 at random moments, then resume ---------------- */
 
@@ -257,6 +260,19 @@ static void test_resume_settings(void) {
   /* those may change: 3 more epochs with another learning rate */
   const char *a7[] = {"qdm", "train", "--out", out, "--resume", "--epochs", "9", "--lr", "5e-4", "--quiet", NULL};
   CHECK(run_qdm(a7) == 0, "--resume --epochs 9 --lr 5e-4 runs: %s", errtext);
+  /* the same --data with other images in it (the files replaced): the
+   * checkpoint's fingerprint of its training images tells */
+  char d2[900], o2[900];
+  write_data_in("data-b", 21, d2, sizeof d2);
+  snprintf(o2, sizeof o2, "%s/changed", dir);
+  const char *a8[] = {"qdm", "train", "--data", d2, "--limit", "16", "--epochs", "1", "--hidden", "16", "--quiet",
+                      "--out", o2, NULL};
+  CHECK(run_qdm(a8) == 0, "a run on data-b: %s", errtext);
+  write_data_in("data-b", 22, d2, sizeof d2);
+  const char *a9[] = {"qdm", "train", "--out", o2, "--resume", "--epochs", "2", NULL};
+  st = run_qdm(a9);
+  CHECK(st == 1 && has(errtext, "not the ones it was trained on") && has(errtext, d2),
+        "--resume after the data files changed: refused: %s", errtext);
   /* the library: the message names the setting, not a flag */
   qdm_train_opts o;
   qdm_checkpoint_settings(path_in("ref", "checkpoint.safetensors"), &o);

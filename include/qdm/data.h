@@ -64,6 +64,8 @@ typedef struct {
   int size;            /* > 0: preprocess to size x size (qdm_preprocess); 0: raw pixel/255 */
   qdm_subset subset;   /* how the images are chosen and ordered (0: seeded) */
   uint64_t seed;       /* the seeded choice's seed */
+  uint64_t *id;        /* out (may be NULL): a fingerprint of the chosen images'
+                        * file bytes and labels, in their order (never 0) */
 } qdm_data_opts;
 /* Reads, filters, chooses and preprocesses. With QDM_SUBSET_SEEDED the
  * images come in key order even without a limit (so a run does not depend
@@ -83,6 +85,12 @@ int qdm_classes_str(const unsigned char mask[256], char *buf, size_t len);
  * the count, the seeded choice of `limit` of them (in key order; the keys
  * hash the images' float values). */
 int qdm_dataset_filter(qdm_dataset *d, const char *classes, long limit, uint64_t seed);
+/* order[0..n-1]: d's images in a seeded, class-balanced order that does
+ * not depend on d's: within each class by key (as qdm_dataset_filter's),
+ * the classes interleaved by the fractional positions (j + 1/2) / n_c of
+ * their images, so every prefix of m images holds each class's share of m
+ * to within one image. For disjoint subsets of one set (qdm_eval_sets). */
+int qdm_dataset_order(const qdm_dataset *d, uint64_t seed, int *order);
 /* Held-out split: round(heldout * n) images, the seeded class-stratified
  * choice (keys as qdm_dataset_filter's, salted), go to `held`, the rest to
  * `train`, both in key order (new copies; heldout in [0, 1)). With none

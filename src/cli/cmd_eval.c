@@ -183,7 +183,7 @@ static int eval_vlb(cli_args *a, const char *ckpt) {
   char dir[1024], im[4096], lb[4096];
   if (qdm_data_resolve(data ? data : o.data, dir, sizeof dir)) cli_die(a->cmd, 1, "%s", qdm_errmsg());
   if (!split) split = qdm_data_files(dir, "test", im, lb, sizeof im) == QDM_OK ? "test" : "train";
-  qdm_data_opts d = {dir, split, o.digits, n, 16, QDM_SUBSET_SEEDED, seed}; /* n of them, stratified */
+  qdm_data_opts d = {dir, split, o.digits, n, 16, QDM_SUBSET_SEEDED, seed, NULL}; /* n of them, stratified */
   qdm_dataset ds = {0};
   if (qdm_data_load(&d, &ds)) cli_die(a->cmd, 1, "%s", qdm_errmsg());
   if (n > ds.n) n = ds.n;

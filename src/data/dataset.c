@@ -340,6 +340,10 @@ int qdm_data_load(const qdm_data_opts *o, qdm_dataset *d) {
     if (m == 0) rc = qdm_fail(QDM_EINVAL, "%s: no image with a label in classes \"%s\"", labels,
                          o->classes ? o->classes : "all");
     else rc = gather(pix, lab, h, w, idx, m, d);
+    uint64_t id = qdm_mix64((uint64_t)m);
+    for (int k = 0; !rc && k < m; k++)
+      id = qdm_mix64(id ^ content_key(0, lab ? lab[idx[k]] : 0, pix + (size_t)idx[k] * h * w, (size_t)h * w));
+    if (!rc && o->id) *o->id = id | 1; /* never 0 */
     free(idx);
   }
   free(pix);
@@ -404,6 +408,45 @@ static int choose(const qdm_dataset *d, long count, uint64_t seed, int **order, 
     *order = NULL;
     *chosen = NULL;
   }
+  return rc;
+}
+
+typedef struct {
+  double pos;
+  uint64_t key;
+  int row;
+} placed;
+
+static int by_pos(const void *a, const void *b) {
+  const placed *x = a, *y = b;
+  if (x->pos != y->pos) return x->pos < y->pos ? -1 : 1;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
+  return (x->row > y->row) - (x->row < y->row);
+}
+
+int qdm_dataset_order(const qdm_dataset *d, uint64_t seed, int *order) {
+  if (!d || !order || d->n < 0 || (d->n > 0 && !d->x))
+    return qdm_fail(QDM_EINVAL, "qdm_dataset_order: d and order must be given");
+  int n = d->n, *rows = malloc((size_t)(n ? n : 1) * sizeof *rows), *srt = malloc((size_t)(n ? n : 1) * sizeof *srt);
+  unsigned char *all = malloc(n ? (size_t)n : 1);
+  placed *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+  uint64_t *key = NULL;
+  for (int i = 0; rows && i < n; i++) rows[i] = i;
+  if (rows) key = dataset_keys(d, rows, n, seed);
+  int rc = rows && srt && all && p && key ? stratified(rows, key, d->y, n, n, srt, all)
+                                          : qdm_fail(QDM_ENOMEM, "qdm_dataset_order: out of memory");
+  if (!rc) {
+    /* srt: key order; the j-th image of class c (of n_c) sits at (j + 1/2) / n_c */
+    long cnt[256] = {0}, seen[256] = {0};
+    for (int i = 0; i < n; i++) cnt[d->y ? d->y[i] : 0]++;
+    for (int i = 0; i < n; i++) {
+      int r = srt[i], c = d->y ? d->y[r] : 0;
+      p[i] = (placed){(seen[c]++ + 0.5) / cnt[c], key[r], r};
+    }
+    qsort(p, (size_t)n, sizeof *p, by_pos);
+    for (int i = 0; i < n; i++) order[i] = p[i].row;
+  }
+  free(rows); free(srt); free(all); free(p); free(key);
   return rc;
 }
 

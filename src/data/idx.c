@@ -179,7 +179,8 @@ static int write_idx(const char *path, const unsigned char *hdr, size_t hlen, co
     qdm_atomic_abort(&a);
     return qdm_fail(QDM_EIO, "cannot write %s: %s", path, strerror(errno ? errno : ENOMEM));
   }
-  int ok = gzwrite(g, hdr, (unsigned)hlen) == (int)hlen;
+  errno = 0;
+  int ok = gzwrite(g, hdr, (unsigned)hlen) == (int)hlen, why = ok ? 0 : errno;
   unsigned char buf[1 << 16];
   for (size_t i = 0; ok && i < n;) {
     size_t k = n - i < sizeof buf ? n - i : sizeof buf;
@@ -191,12 +192,16 @@ static int write_idx(const char *path, const unsigned char *hdr, size_t hlen, co
         buf[j] = (unsigned char)lrintf(v * 255.0f);
       }
     ok = gzwrite(g, src, (unsigned)k) == (int)k;
+    if (!ok) why = errno;
     i += k;
   }
-  if (gzclose(g) != Z_OK) ok = 0;
+  if (gzclose(g) != Z_OK) { /* the last bytes are written here */
+    if (ok) why = errno;
+    ok = 0;
+  }
   if (!ok) {
     qdm_atomic_abort(&a);
-    return qdm_fail(QDM_EIO, "cannot write %s: write failed", path);
+    return qdm_fail(QDM_EIO, "cannot write %s: %s", path, strerror(why ? why : EIO));
   }
   return qdm_atomic_commit(&a);
 }

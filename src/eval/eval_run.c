@@ -76,8 +76,8 @@ static double label_accuracy(const fset *G, const uint8_t *y, int C) {
   return (double)right / G->n;
 }
 
-/* Which real images form A and B: a seeded Fisher-Yates shuffle of ref. */
-static int *ref_order(int n, uint64_t seed) {
+/* A seeded Fisher-Yates shuffle of 0..n-1. */
+static int *shuffled(int n, uint64_t seed) {
   int *p = malloc((size_t)n * sizeof(int));
   if (!p) return NULL;
   qdm_rng rng;
@@ -93,7 +93,7 @@ static int *ref_order(int n, uint64_t seed) {
 
 /* m of the n rows of X (width F), chosen by a seeded shuffle */
 static double *gather_rows(const double *X, int n, int F, int m, uint64_t seed) {
-  int *p = ref_order(n, seed);
+  int *p = shuffled(n, seed);
   double *out = malloc((size_t)m * F * sizeof(double));
   if (p && out)
     for (int i = 0; i < m; i++) memcpy(out + (size_t)i * F, X + (size_t)p[i] * F, F * sizeof(double));
@@ -150,7 +150,13 @@ int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset
   r->n_train = train ? train->n : 0;
   r->features = F;
   r->classes = C;
-  int *ord = ref_order(ref->n, o->seed);
+  /* which real images form A and B: consecutive runs of one seeded,
+   * class-balanced order that does not depend on the file's order */
+  int *ord = malloc((size_t)ref->n * sizeof *ord);
+  if (ord && (err = qdm_dataset_order(ref, o->seed, ord))) {
+    free(ord);
+    return err;
+  }
   fset G, A, B;
   memset(&G, 0, sizeof G); memset(&A, 0, sizeof A); memset(&B, 0, sizeof B);
   if (!ord) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");

@@ -259,7 +259,7 @@ static int train_get(xctx *c, const qdm_train_opts *t, const qdm_dataset **out) 
     }
   if (c->ntr == XCACHE) return qdm_fail(QDM_EINVAL, "experiment: too many training sets");
   qdm_dataset all, held;
-  qdm_data_opts d = {t->data, "train", t->digits, t->limit, QDM_EVAL_SIDE, t->subset, t->seed};
+  qdm_data_opts d = {t->data, "train", t->digits, t->limit, QDM_EVAL_SIDE, t->subset, t->seed, NULL};
   int i = c->ntr, err = qdm_data_load(&d, &all);
   if (err) return err;
   err = qdm_dataset_split(&all, t->heldout, t->seed, &c->tr[i], &held);

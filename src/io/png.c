@@ -4,14 +4,24 @@
  * white gaps, and optional row labels are drawn with cairo's toy text API. */
 #include <math.h>
 #include <cairo.h>
+#include <errno.h>
 #include <string.h>
 #include "io/canvas.h"
 #include "qdm/io.h"
 #include "qdm/core.h"
 
-/* cairo hands over PNG bytes in pieces; they go into the atomic temp file. */
+/* cairo hands over PNG bytes in pieces; they go into the atomic temp file
+ * (and the reason of a failed write is kept: cairo's own says only that). */
+typedef struct {
+  FILE *f;
+  int err;
+} png_sink;
+
 static cairo_status_t to_file(void *closure, const unsigned char *data, unsigned int len) {
-  return fwrite(data, 1, len, (FILE *)closure) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+  png_sink *s = closure;
+  if (fwrite(data, 1, len, s->f) == len) return CAIRO_STATUS_SUCCESS;
+  if (!s->err) s->err = errno ? errno : EIO;
+  return CAIRO_STATUS_WRITE_ERROR;
 }
 
 int qdm_png_write_surface(const char *path, void *surface) {
@@ -20,10 +30,12 @@ int qdm_png_write_surface(const char *path, void *surface) {
   qdm_atomic a;
   int rc = qdm_atomic_open(&a, path);
   if (rc) return rc;
-  cairo_status_t st = cairo_surface_write_to_png_stream(s, to_file, a.f);
+  png_sink sink = {a.f, 0};
+  errno = 0;
+  cairo_status_t st = cairo_surface_write_to_png_stream(s, to_file, &sink);
   if (st != CAIRO_STATUS_SUCCESS) {
     qdm_atomic_abort(&a);
-    return qdm_fail(QDM_EIO, "cannot write %s: %s", path, cairo_status_to_string(st));
+    return qdm_fail(QDM_EIO, "cannot write %s: %s", path, sink.err ? strerror(sink.err) : cairo_status_to_string(st));
   }
   return qdm_atomic_commit(&a);
 }

@@ -27,7 +27,7 @@ static double gemm_rate(int m, int n, int k) {
 /* Random images stand in when no data set is at hand: speed does not
  * depend on the pixel values. */
 static int bench_data(qdm__run *R) {
-  qdm_data_opts d = {R->o.data, "train", R->o.digits, R->o.limit, 16, R->o.subset, R->o.seed};
+  qdm_data_opts d = {R->o.data, "train", R->o.digits, R->o.limit, 16, R->o.subset, R->o.seed, NULL};
   if (qdm_data_load(&d, &R->data) == QDM_OK) return QDM_OK;
   int n = R->o.batch * 4, D = R->o.model.D;
   R->data.n = n;

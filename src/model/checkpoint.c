@@ -72,7 +72,7 @@ static void meta_add(metabuf *mb, const char *key, const char *fmt, ...) {
   mb->kv[2 * mb->n] = NULL;
 }
 
-int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const char *labels,
+int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const qdm__data_info *info,
                    const qdm__run_state *st, const qdm_adam *opt, const double *ema, const double *hist, int nhist) {
   metabuf *mb = calloc(1, sizeof *mb);
   if (!mb) return qdm_fail(QDM_ENOMEM, "checkpoint: out of memory");
@@ -81,7 +81,8 @@ int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const
   for (int i = 0; qdm__opts_get(o, i, &key, buf, sizeof buf); i++) meta_add(mb, key, "%s", buf);
   meta_add(mb, "format", "qdm-checkpoint-1");
   meta_add(mb, "qdm_version", "%s", qdm_version());
-  if (labels) meta_add(mb, "data.labels", "%s", labels);
+  if (info) meta_add(mb, "data.labels", "%s", info->labels);
+  if (info && info->id) meta_add(mb, "data.id", "%016" PRIx64, info->id);
   if (st) {
     meta_add(mb, "state.epoch", "%d", st->epoch);
     meta_add(mb, "state.batch", "%d", st->batch);

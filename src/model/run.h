@@ -23,6 +23,12 @@ int qdm__opts_get(const qdm_train_opts *o, int i, const char **key, char *val, s
 /* The JSON object of every setting (config.json). */
 void qdm__opts_json(qdm_json *j, const qdm_train_opts *o);
 
+/* What a run knows of its training images, kept in its checkpoints. */
+typedef struct {
+  char labels[1024]; /* their labels, a class list ("0,1"): "data.labels" */
+  uint64_t id;       /* qdm_dataset.id of the images chosen: "data.id" (0: unknown) */
+} qdm__data_info;
+
 /* ---- run.c ---- */
 /* The resumable part of a run. */
 typedef struct {
@@ -50,7 +56,7 @@ typedef struct {
   int nhist;
   double rows_per_s;
   int batches_run;
-  char labels[1024];       /* the labels of the training images, a class list ("0,1") */
+  qdm__data_info info;     /* the training images' labels and fingerprint */
   int nonfinite;           /* the last step stopped on a loss or gradient that is not finite */
   void *qngd;              /* qdm_qngd per (group, block) with the QNGD optimizer */
 } qdm__run;
@@ -70,10 +76,10 @@ void qdm__run_free(qdm__run *R);
 void qdm__images_to_x0(const qdm_dataset *d, const int *idx, int n, double scale, double *x0);
 
 /* ---- checkpoint.c ---- */
-/* Model tensors, optimiser moments, EMA, history, every setting, the
- * training images' labels ("data.labels", a class list) and the state as
+/* Model tensors, optimiser moments, EMA, history, every setting, what is
+ * known of the training images (info, may be NULL) and the state as
  * metadata. st/opt/ema/hist may be NULL (the best model). */
-int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const char *labels,
+int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const qdm__data_info *info,
                    const qdm__run_state *st, const qdm_adam *opt, const double *ema, const double *hist, int nhist);
 /* The labels a checkpoint's model was trained on, as a mask: its
  * "data.labels", or for a checkpoint without it, the settings' digits

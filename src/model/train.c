@@ -23,7 +23,7 @@ static void on_signal(int sig) {
 static int load_data(qdm__run *R) {
   const qdm_train_opts *o = &R->o;
   qdm_dataset all = {0};
-  qdm_data_opts d = {o->data, "train", o->digits, o->limit, 16, o->subset, o->seed};
+  qdm_data_opts d = {o->data, "train", o->digits, o->limit, 16, o->subset, o->seed, &R->info.id};
   int err = qdm_data_load(&d, &all);
   if (err) return err;
   if (all.h * all.w != o->model.D) {
@@ -41,7 +41,7 @@ static int load_data(qdm__run *R) {
       err = qdm_fail(QDM_EINVAL, "train: label %d at image %d, but the model has %d classes", y, i, o->model.classes);
     seen[y] = 1;
   }
-  if (!err) err = qdm_classes_str(seen, R->labels, sizeof R->labels);
+  if (!err) err = qdm_classes_str(seen, R->info.labels, sizeof R->info.labels);
   return err;
 }
 
@@ -206,7 +206,7 @@ static int write_metrics(const qdm__run *R) {
 static int save_state(qdm__run *R) {
   char p[2048];
   int err = qdm_path_join(p, sizeof p, R->o.out, "checkpoint.safetensors");
-  if (!err) err = qdm__ckpt_save(p, R->m, &R->o, R->labels, &R->st, &R->opt, R->ema, R->hist, R->nhist);
+  if (!err) err = qdm__ckpt_save(p, R->m, &R->o, &R->info, &R->st, &R->opt, R->ema, R->hist, R->nhist);
   return err;
 }
 
@@ -222,7 +222,7 @@ static int save_best(qdm__run *R) {
     memcpy(keep, w, R->np * sizeof *keep);
     memcpy(w, R->ema, R->np * sizeof *w);
   }
-  err = qdm__ckpt_save(p, R->m, &R->o, R->labels, NULL, NULL, NULL, NULL, 0);
+  err = qdm__ckpt_save(p, R->m, &R->o, &R->info, NULL, NULL, NULL, NULL, 0);
   if (keep) {
     memcpy(w, keep, R->np * sizeof *w);
     free(keep);
@@ -234,6 +234,11 @@ static int resume(qdm__run *R) {
   char p[2048];
   int err = qdm_path_join(p, sizeof p, R->o.out, "checkpoint.safetensors");
   if (err) return err;
+  /* the same settings may read other images if the files changed */
+  char id[64];
+  if (!qdm_safetensors_meta(p, "data.id", id, sizeof id) && strtoull(id, NULL, 16) != R->info.id)
+    return qdm_fail(QDM_EINVAL, "resume %s: the training images are not the ones it was trained on (fingerprint %s, "
+                    "now %016llx): the files under %s changed?", p, id, (unsigned long long)R->info.id, R->o.data);
   err = qdm__ckpt_load(p, R->m, &R->st, &R->opt, R->ema, R->hist, &R->nhist, R->o.epochs + 1);
   if (err) return err;
   int nb = (R->data.n + R->o.batch - 1) / R->o.batch;

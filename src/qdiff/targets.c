@@ -26,7 +26,7 @@ static int idx_digits(const char *dir, int digit, int K, double *img, char *src,
   const char *splits[2] = {"train", "test"};
   int rc = QDM_EINVAL;
   for (int s = 0; s < 2 && rc; s++) {
-    qdm_data_opts o = {dir, splits[s], cls, K, 0, QDM_SUBSET_SEEDED, 0};
+    qdm_data_opts o = {dir, splits[s], cls, K, 0, QDM_SUBSET_SEEDED, 0, NULL};
     qdm_dataset ds;
     rc = qdm_data_load(&o, &ds);
     if (rc) continue;
