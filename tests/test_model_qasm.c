@@ -28,7 +28,7 @@ static void make_data(const char *d) {
 }
 
 /* the checkpoint of a tiny run: conditional, ancilla block, ANO or Pauli-Z */
-static void train_tiny(const char *out, int measure, int ancilla, int conditional) {
+static void train_tiny(const char *out, int measure, int ancilla, int conditional, int mode) {
   qdm_train_opts o;
   qdm_train_preset(&o, "default");
   snprintf(o.data, sizeof o.data, "%s", tpath("data"));
@@ -41,6 +41,7 @@ static void train_tiny(const char *out, int measure, int ancilla, int conditiona
   o.model.classes = 2;
   o.model.measure = measure;
   o.model.ancilla = ancilla;
+  o.model.ancilla_mode = mode;
   o.model.conditional = conditional;
   o.heldout = 0;
   o.batch = 8;
@@ -86,7 +87,9 @@ static void features_from_files(const char *dir, const qdm_unet_cfg *c, int t, i
     run_file(dir, nm[1], n + 1, phi);
     *z = 0;
     for (int i = 0; i < 2 * d; i++) *z += (i < d ? 1 : -1) * creal(phi[i] * conj(phi[i]));
-    normalise(phi, d); /* the |0> branch (I + U2) psi / 2, renormalised */
+    if (c->ancilla_mode == QDM_ANCILLA_SUM) /* the sum of both branches, s0 + s1 */
+      for (int i = 0; i < d; i++) phi[i] += phi[i + d];
+    normalise(phi, d); /* the |0> branch (I + U2) psi / 2, or s0 + s1, renormalised */
     for (int i = 0; i < d; i++) /* complex leaky ReLU on Re and Im (nn.h) */
       psi[i] = (creal(phi[i]) > 0 ? creal(phi[i]) : c->leak * creal(phi[i])) +
                I * (cimag(phi[i]) > 0 ? cimag(phi[i]) : c->leak * cimag(phi[i]));
@@ -172,9 +175,11 @@ static void check_export(const char *run, int measure, int ancilla, int conditio
 int main(void) {
   setup_dir_named("model_qasm");
   make_data(tpath("data"));
-  train_tiny("ano", QDM_MEASURE_ANO, 1, 1);
+  train_tiny("ano", QDM_MEASURE_ANO, 1, 1, QDM_ANCILLA_PROJECT);
   check_export("ano", QDM_MEASURE_ANO, 1, 1);
-  train_tiny("pauli", QDM_MEASURE_PAULI, 0, 0);
+  train_tiny("sum", QDM_MEASURE_ANO, 1, 1, QDM_ANCILLA_SUM);
+  check_export("sum", QDM_MEASURE_ANO, 1, 1);
+  train_tiny("pauli", QDM_MEASURE_PAULI, 0, 0, QDM_ANCILLA_PROJECT);
   check_export("pauli", QDM_MEASURE_PAULI, 0, 0);
   /* a classical bottleneck has nothing to export */
   qdm_unet_cfg cfg;

@@ -34,6 +34,11 @@ static const char *const block_about[3] = {
     "(I + U2) psi / 2, renormalises it and applies a complex leaky ReLU (classical, not in this file);\n"
     "<Z> of the ancilla is the feature Re <psi|U2|psi>",
     "block 3: U3 on q[0..%d], then the measurement described in observables.json"};
+/* block 2 with both branches kept (QDM_ANCILLA_SUM, the authors' code) */
+static const char *const block2_sum =
+    "block 2 (ancilla): q[%d] is the ancilla (H, controlled-U2, H); the model keeps the sum of both ancilla\n"
+    "branches, s0 + s1 = psi, the block's input (renormalised, then a complex leaky ReLU: classical, not in\n"
+    "this file), so U2 acts only through <Z> of the ancilla, the feature Re <psi|U2|psi>";
 
 /* One block of one group: dir/tTT[_labelL]_blockB.qasm */
 static int write_block(const qdm_unet *m, const qdm_circuit *u, qdm_circuit *anc, const char *dir, int g, int blk,
@@ -49,7 +54,8 @@ static int write_block(const qdm_unet *m, const qdm_circuit *u, qdm_circuit *anc
   int w = snprintf(about, sizeof about, "qdm model bottleneck: t = %d", t);
   if (c->conditional) w += snprintf(about + w, sizeof about - w, ", label = %d", label);
   w += snprintf(about + w, sizeof about - w, ", ansatz %s with %d layer(s), angles bound\n", c->ansatz, c->layers);
-  w += snprintf(about + w, sizeof about - w, block_about[b - 1], b == 2 ? c->n : c->n - 1);
+  const char *what = b == 2 && c->ancilla_mode == QDM_ANCILLA_SUM ? block2_sum : block_about[b - 1];
+  w += snprintf(about + w, sizeof about - w, what, b == 2 ? c->n : c->n - 1);
   if (c->noise[0] && strcmp(c->noise, "none"))
     snprintf(about + w, sizeof about - w, "\ntrained with noise %s after every gate (not in this file)", c->noise);
   return qdm_qasm_write(path, b == 2 ? anc : u, theta, about);
