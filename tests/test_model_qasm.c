@@ -48,6 +48,7 @@ static void train_tiny(const char *out, int measure, int ancilla, int conditiona
   o.epochs = 1;
   o.quiet = 1;
   o.samples_per_class = 1;
+  o.force = 1; /* the test directory outlives a run of the test */
   CHECK(qdm_train(&o) == QDM_OK, "tiny run %s: %s", out, qdm_errmsg());
 }
 

@@ -208,6 +208,26 @@ static int sample_model(const qdm_sample_opts *so, qdm_train_opts *o, qdm_unet *
   return err;
 }
 
+/* One row per label (lab[i] < 0: "all") of the first (up to 16) of its
+ * `per` images. */
+static int sample_png(const char *path, const float *img, int per, const int *lab, int nl, int side) {
+  char names[256][8];
+  const char *rl[256];
+  for (int i = 0; i < nl; i++) {
+    if (lab[i] < 0) snprintf(names[i], sizeof names[i], "all");
+    else snprintf(names[i], sizeof names[i], "%d", lab[i] & 255);
+    rl[i] = names[i];
+  }
+  int cols = per > 16 ? 16 : per, D = side * side, err = QDM_OK;
+  float *pick = malloc((size_t)nl * cols * D * sizeof(float));
+  if (!pick) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
+  for (int i = 0; !err && i < nl; i++)
+    memcpy(pick + (size_t)i * cols * D, img + (size_t)i * per * D, (size_t)cols * D * sizeof(float));
+  if (!err) err = qdm_png_grid(path, pick, nl * cols, side, side, nl, cols, 6, rl);
+  free(pick);
+  return err;
+}
+
 void qdm_sample_opts_default(qdm_sample_opts *o) {
   memset(o, 0, sizeof *o);
   o->n = 8;
@@ -251,24 +271,7 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   if (!err) err = qdm_generate(m, &o, &cfg, lab[0] < 0 ? NULL : labels, n, so->seed, img, NULL);
   if (!err) qdm_scale_max(img, n, D);
   int side = (int)(sqrt((double)D) + 0.5);
-  if (!err && so->png[0]) {
-    char names[256][8];
-    const char *rl[256];
-    for (int i = 0; i < nl; i++) {
-      if (lab[i] < 0) snprintf(names[i], sizeof names[i], "all");
-      else snprintf(names[i], sizeof names[i], "%d", lab[i] & 255);
-      rl[i] = names[i];
-    }
-    int cols = so->n > 16 ? 16 : so->n;
-    float *grid = img;
-    /* one row per label: the first `cols` samples of each */
-    float *pick = malloc((size_t)nl * cols * D * sizeof(float));
-    if (!pick) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
-    for (int i = 0; !err && i < nl; i++)
-      memcpy(pick + (size_t)i * cols * D, grid + (size_t)i * so->n * D, (size_t)cols * D * sizeof(float));
-    if (!err) err = qdm_png_grid(so->png, pick, nl * cols, side, side, nl, cols, 6, rl);
-    free(pick);
-  }
+  if (!err && so->png[0]) err = sample_png(so->png, img, so->n, lab, nl, side);
   if (!err && so->idx[0]) err = qdm_idx_write_images(so->idx, img, n, side, side);
   if (!err && so->idx_labels[0]) {
     uint8_t *l8 = malloc(n);
