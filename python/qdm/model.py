@@ -76,7 +76,9 @@ class Model:
         """n images per label as uint8 (0..255, each image scaled to its
         maximum as `qdm sample` does): shape (L, n, side, side), side =
         sqrt(pixels) (16), where row i holds label sorted(set(labels))[i]
-        (labels default: every class). sampler: mean, ddpm, ddim, sde or ode (default the
+        (labels default: the labels the model was trained on; one it never
+        saw raises ValueError; an unconditional model takes none and gives
+        one row). sampler: mean, ddpm, ddim, sde or ode (default the
         run's); steps / eta: DDIM's subsequence length and eta; ema: sample
         from the EMA weights; shots / noise: read the circuit out with N
         shots, or under a noise channel ("depolarizing:0.01"). The same
@@ -111,12 +113,11 @@ class Model:
             so.noise = str(noise).encode()[:31]
         with tempfile.TemporaryDirectory(prefix="qdm-sample-") as d:
             so.idx = _path_arg(os.path.join(d, "images-idx3-ubyte"), "idx")
-            so.idx_labels = _path_arg(os.path.join(d, "labels-idx1-ubyte"), "idx")
             rc = lib.qdm_sample_run(byref(so))
             if rc:
                 raise error(rc)
-            img, lab = read_idx(so.idx.decode()), read_idx(so.idx_labels.decode())
-        return img.reshape(len(lab) // so.n, so.n, img.shape[1], img.shape[2])
+            img = read_idx(so.idx.decode())
+        return img.reshape(len(img) // so.n, so.n, img.shape[1], img.shape[2])
 
     def __repr__(self):
         s = self.settings

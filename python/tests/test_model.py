@@ -66,7 +66,9 @@ class TestModel(unittest.TestCase):
         a, b, c = m.sample(2, seed=1), m.sample(2, seed=1), m.sample(2, seed=2)
         np.testing.assert_array_equal(a, b)
         self.assertFalse(np.array_equal(a, c))
-        self.assertEqual(a.shape[0], m.classes, "labels default to every class")
+        self.assertEqual(a.shape[0], 2, "labels default to the ones the model was trained on (the data's 0 and 1)")
+        with self.assertRaisesRegex(ValueError, "label 5: .* trained on labels 0,1 only"):
+            m.sample(2, [5])
         self.assertEqual(m.sample(2, [1], seed=1).shape, (1, 2, 16, 16))
         self.assertTrue((a.reshape(4, -1).max(axis=1) == 255).all(), "each image is scaled to its maximum")
 
