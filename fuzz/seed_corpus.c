@@ -116,8 +116,8 @@ static void checkpoint(void) {
   R.st.best = 0.5;
   R.opt.t = 7;
   double hist[2 * 4] = {0.5, 0.4, 1e-3, 1.0, 0.3, 0.2, 1e-3, 2.0};
-  die_if(qdm__ckpt_save(at("checkpoint", "resumable"), R.m, &R.o, &R.st, &R.opt, R.ema, hist, 2));
-  die_if(qdm__ckpt_save(at("checkpoint", "best"), R.m, &R.o, NULL, NULL, NULL, NULL, 0));
+  die_if(qdm__ckpt_save(at("checkpoint", "resumable"), R.m, &R.o, NULL, &R.st, &R.opt, R.ema, hist, 2));
+  die_if(qdm__ckpt_save(at("checkpoint", "best"), R.m, &R.o, NULL, NULL, NULL, NULL, NULL, 0));
   FILE *f = fopen(at("json", "config.json"), "w");
   if (!f) die_if(QDM_EIO);
   qdm_json j;
