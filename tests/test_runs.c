@@ -301,6 +301,25 @@ static void test_early_failure_leaves_nothing(void) {
   char p[1400];
   snprintf(p, sizeof p, "%s/config.json", out);
   CHECK(!exists(p) && !exists(path_in("fresh/a/b", "train.lock")), "... without config.json or the lock");
+  /* a failure after the directory was made and config.json written: the
+   * first epoch's best.safetensors does not fit under a file-size limit */
+  char late[1000], ef[1100];
+  snprintf(late, sizeof late, "%s/late/x/y", dir);
+  snprintf(ef, sizeof ef, "%s/stderr-late.txt", dir);
+  const char *a2[] = {"qdm", "train", "--data", data_dir, "--limit", "8", "--batch", "4", "--epochs", "1", "--quiet",
+                      "--out", late, NULL};
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit rl = {65536, 65536}; /* config.json fits, the model does not */
+    setrlimit(RLIMIT_FSIZE, &rl);
+    int fd = open(ef, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) dup2(fd, 2);
+    execv(qdm_bin, (char *const *)a2);
+    _exit(127);
+  }
+  st = reap(pid);
+  snprintf(p, sizeof p, "%s/late", dir);
+  CHECK(st == 1 && !exists(p), "a run that fails writing its first epoch (status %d) leaves no directory (%s)", st, p);
 }
 
 /* ---------------- a loss that turns NaN ---------------- */
