@@ -30,12 +30,18 @@
 extern "C" {
 #endif
 
+/* Longest OpenQASM text a model's ansatz may be (one layer). */
+#define QDM_QASM_ANSATZ_MAX 16384
+
 typedef struct {
   int D;            /* complex values per image (16 x 16 = 256) */
   int hidden;       /* width of the classical layers (512) */
   int n;            /* bottleneck qubits (4) */
   int layers;       /* ansatz layers per block (10) */
-  char ansatz[16];  /* ansatz name from circuits.h ("authors") */
+  char ansatz[64];  /* ansatz name from circuits.h ("authors"), or the name of the file ansatz_qasm came from */
+  char ansatz_qasm[QDM_QASM_ANSATZ_MAX]; /* "" or the OpenQASM 2/3 text of one layer of the
+                     * ansatz (qdm_qasm_parse); a checkpoint carries it, so
+                     * the model is rebuilt without the file */
   int ancilla;      /* block 2 on/off */
   int ancilla_mode; /* QDM_ANCILLA_PROJECT (0) or QDM_ANCILLA_SUM: what of block 2's state goes on */
   int measure;      /* QDM_MEASURE_ANO or QDM_MEASURE_PAULI */
@@ -75,6 +81,13 @@ void qdm_unet_cfg_authors(qdm_unet_cfg *c);
 /* Every field in its domain and the combination buildable: QDM_OK or
  * QDM_EINVAL naming the field (qdm_unet_new calls it). */
 int qdm_unet_cfg_check(const qdm_unet_cfg *c);
+/* Make the OpenQASM file at path (one layer; qdm_qasm_read) the model's
+ * ansatz: its text goes into c->ansatz_qasm, its name into c->ansatz.
+ * Errors name the file (too long, unreadable, not OpenQASM). */
+int qdm_unet_cfg_ansatz_file(qdm_unet_cfg *c, const char *path);
+/* Angles per circuit block of the configuration (the ansatz's parameters
+ * over its layers), or a negative status for an unbuildable ansatz. */
+int qdm_unet_block_params(const qdm_unet_cfg *c);
 
 /* A named parameter tensor of the model: its values, gradient, shape. */
 typedef struct {

@@ -127,6 +127,9 @@ int qdm_train_opts_resumable(const qdm_train_opts *ckpt, const qdm_train_opts *n
  * batches of up to max_rows rows (>= 1). Errors name the file. */
 int qdm_checkpoint_load(const char *path, int max_rows, qdm_train_opts *opts, qdm_unet **model);
 
+/* Longest string form of one setting (the OpenQASM text of an ansatz). */
+#define QDM_SETTING_MAX (QDM_QASM_ANSATZ_MAX + 64)
+
 /* Longest diffusion a run may have (steps T). */
 #define QDM_MAX_T 10000
 

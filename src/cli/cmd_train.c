@@ -50,7 +50,9 @@ static const char *train_help =
     "  A loss or gradient that turns NaN or Inf stops the run (exit 1) naming the epoch and\n"
     "  batch; the last checkpoint is kept.\n"
     "model (ablations):\n"
-    "  --ansatz NAME (authors)  --qubits N (4)  --layers L (10)\n"
+    "  --ansatz NAME|FILE.qasm (authors)  --qubits N (4)  --layers L (10)\n"
+    "            FILE.qasm: one layer in OpenQASM 2/3, repeated L times with fresh angles (its\n"
+    "            inputs are the trainable ones); the checkpoint carries the text\n"
     "  --ancilla-block on|off  --measure ano|pauli  --ano K (16)  --skip on|off\n"
     "  --ancilla-mode project|sum   block 2's state after H on the ancilla: project = its |0>\n"
     "            branch (I + U) psi / 2 (default preset); sum = both branches, which is psi itself,\n"
@@ -75,6 +77,7 @@ static const char *train_help =
 static void key_flag(const char *key, char *buf, size_t len) {
   if (!strcmp(key, "classical_bottleneck")) key = "bottleneck";
   else if (!strcmp(key, "samples_per_class")) key = "samples";
+  else if (!strcmp(key, "ansatz_qasm")) key = "ansatz";  /* the text of its .qasm file */
   snprintf(buf, len, "--%s", key);
   for (char *c = buf; *c; c++)
     if (*c == '_') *c = '-';
@@ -109,7 +112,15 @@ static void copy_opt(cli_args *a, const char *name, char *dst, size_t len) {
 /* model and diffusion options shared by train and bench train */
 void cli_model_options(cli_args *a, qdm_train_opts *o) {
   qdm_unet_cfg *m = &o->model;
-  copy_opt(a, "--ansatz", m->ansatz, sizeof m->ansatz);
+  const char *ans = cli_str(a, "--ansatz", NULL);
+  size_t na = ans ? strlen(ans) : 0;
+  if (na > 5 && !strcmp(ans + na - 5, ".qasm")) {
+    if (qdm_unet_cfg_ansatz_file(m, ans)) cli_die(a->cmd, 1, "--ansatz: %s", qdm_errmsg());
+  } else if (ans) {
+    if (na >= sizeof m->ansatz) cli_die(a->cmd, 2, "--ansatz: '%s' is too long for an ansatz name", ans);
+    snprintf(m->ansatz, sizeof m->ansatz, "%s", ans);
+    m->ansatz_qasm[0] = 0;
+  }
   m->n = (int)cli_int(a, "--qubits", m->n, 1, 10);
   m->layers = (int)cli_int(a, "--layers", m->layers, 0, 200);
   static const qdm_enum_name meas[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};

@@ -56,7 +56,7 @@ static int run_tensors(qdm_unet *m, const qdm_adam *opt, const double *ema, qdm_
 
 typedef struct {
   const char *kv[2 * MAXMETA + 1];
-  char val[MAXMETA][1100];
+  char val[MAXMETA][QDM_SETTING_MAX];
   int n;
 } metabuf;
 
@@ -76,7 +76,7 @@ int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const
                    const qdm__run_state *st, const qdm_adam *opt, const double *ema, const double *hist, int nhist) {
   metabuf *mb = calloc(1, sizeof *mb);
   if (!mb) return qdm_fail(QDM_ENOMEM, "checkpoint: out of memory");
-  char buf[1100];
+  char buf[QDM_SETTING_MAX];
   const char *key;
   for (int i = 0; qdm__opts_get(o, i, &key, buf, sizeof buf); i++) meta_add(mb, key, "%s", buf);
   meta_add(mb, "format", "qdm-checkpoint-1");
@@ -108,7 +108,7 @@ int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const
 /* Settings absent from an older checkpoint keep the authors' preset values
  * (the first qdm's defaults). */
 int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o) {
-  char buf[1100], dummy[1100];
+  char buf[QDM_SETTING_MAX], dummy[QDM_SETTING_MAX];
   int err = qdm_safetensors_meta(path, "format", buf, sizeof buf);
   if (err) return err;
   if (strcmp(buf, "qdm-checkpoint-1"))

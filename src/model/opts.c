@@ -129,7 +129,7 @@ static int check_qngd(const qdm_train_opts *o) {
   if (!(o->qngd_lr > 0) || !(o->qngd_lambda >= 0) || o->qngd_epochs < 0)
     return qdm_fail(QDM_EINVAL, "qngd: lr = %g must be > 0, lambda = %g >= 0, epochs = %d >= 0", o->qngd_lr, o->qngd_lambda,
                     o->qngd_epochs);
-  int P = qdm_ansatz_nparams(m->ansatz, m->n, m->layers, NULL);
+  int P = qdm_unet_block_params(m);
   if (P == 0) return qdm_fail(QDM_EINVAL, "optimizer qngd: the circuit has no angles with layers 0, nothing to optimise");
   if (o->qngd_metric == QDM_METRIC_BLOCK && (m->layers < 1 || P % m->layers))
     return qdm_fail(QDM_EINVAL, "qngd metric block: %d angles do not split into %d layers", P, m->layers);
@@ -172,7 +172,7 @@ typedef struct {
   {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab, FIXED}
 static const field fields[] = {
     F_O("preset", T_STR, preset, FIXED), F_M("pixels", T_INT, D), F_M("hidden", T_INT, hidden), F_M("qubits", T_INT, n),
-    F_M("layers", T_INT, layers), F_M("ansatz", T_STR, ansatz), F_M("ancilla_block", T_INT, ancilla),
+    F_M("layers", T_INT, layers), F_M("ansatz", T_STR, ansatz), F_M("ansatz_qasm", T_STR, ansatz_qasm), F_M("ancilla_block", T_INT, ancilla),
     F_ME("ancilla_mode", ancilla_mode, qdm_ancilla_mode_names),
     F_ME("measure", measure, measure_names), F_M("ano", T_INT, K), F_M("skip", T_INT, skip),
     F_M("classical_bottleneck", T_INT, classical), F_M("conditional", T_INT, conditional), F_M("T", T_INT, T),
@@ -227,10 +227,17 @@ int qdm_train_setting(int i, const char **key, int *may_change) {
   return 1;
 }
 
+/* A setting's value as one line of a message: multi-line or long texts
+ * (an ansatz's OpenQASM) as their size. */
+static void shown(char *v, size_t len) {
+  size_t n = strlen(v);
+  if (n > 200 || strchr(v, '\n')) snprintf(v, len, "<%zu bytes of text>", n);
+}
+
 int qdm_train_opts_resumable(const qdm_train_opts *ckpt, const qdm_train_opts *now, const char **key, char *old_val,
                              char *new_val, size_t len) {
   if (!ckpt || !now) return qdm_fail(QDM_EINVAL, "qdm_train_opts_resumable: NULL settings");
-  char a[1100], b[1100];
+  char a[QDM_SETTING_MAX], b[QDM_SETTING_MAX];
   for (int i = 0; i < NFIELDS; i++) {
     const field *f = &fields[i];
     if (f->may_change) continue;
@@ -238,6 +245,8 @@ int qdm_train_opts_resumable(const qdm_train_opts *ckpt, const qdm_train_opts *n
     field_str(now, f, b, sizeof b);
     if (!strcmp(a, b)) continue;
     if (key) *key = f->key;
+    shown(a, sizeof a);
+    shown(b, sizeof b);
     if (old_val && len) snprintf(old_val, len, "%s", a);
     if (new_val && len) snprintf(new_val, len, "%s", b);
     return qdm_fail(QDM_EINVAL, "setting %s is '%s' in the checkpoint and '%s' now: only how long and how fast a "
@@ -279,7 +288,7 @@ int qdm__opts_set(qdm_train_opts *o, const char *key, const char *val) {
 }
 
 void qdm__opts_json(qdm_json *j, const qdm_train_opts *o) {
-  char buf[1100];
+  char buf[QDM_SETTING_MAX];
   qdm_json_obj(j);
   for (int i = 0; i < NFIELDS; i++) {
     const field *f = &fields[i];

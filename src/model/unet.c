@@ -7,6 +7,7 @@
  *   decoder     features (+ skip) -> predicted unit vector
  * Activations live in one allocation sized for max_rows rows. */
 #include <assert.h>
+#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <omp.h>
@@ -102,6 +103,56 @@ const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m) { return &m->cfg; }
 int qdm_unet_nparams(const qdm_unet *m) { return m->nprm; }
 qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i) { return i >= 0 && i < m->nprm ? &m->prm[i] : NULL; }
 
+/* The ansatz block: a named builder, or the OpenQASM layer the config
+ * carries, repeated `layers` times (qdm_qasm_append). c may be NULL: the
+ * parameter count only. */
+static int build_block(qdm_circuit *c, const qdm_unet_cfg *cfg) {
+  if (!cfg->ansatz_qasm[0]) {
+    if (!c) return qdm_ansatz_nparams(cfg->ansatz, cfg->n, cfg->layers, NULL);
+    return qdm_ansatz_build(c, cfg->ansatz, cfg->layers, 0, NULL);
+  }
+  qdm_qasm q;
+  int e = qdm_qasm_parse(cfg->ansatz_qasm, strlen(cfg->ansatz_qasm), cfg->ansatz, &q);
+  if (e) return -e;
+  int r = q.c->n != cfg->n ? -qdm_fail(QDM_EINVAL, "model: ansatz %s has %d qubits, the bottleneck %d", cfg->ansatz, q.c->n, cfg->n)
+          : c ? qdm_qasm_append(c, &q, cfg->layers, 0) : cfg->layers * q.nparams;
+  qdm_qasm_free(&q);
+  return r;
+}
+
+int qdm_unet_cfg_ansatz_file(qdm_unet_cfg *c, const char *path) {
+  if (!c || !path) return qdm_fail(QDM_EINVAL, "qdm_unet_cfg_ansatz_file: NULL argument");
+  FILE *f = fopen(path, "rb");
+  if (!f) return qdm_fail(QDM_EIO, "ansatz %s: %s", path, strerror(errno));
+  size_t n = fread(c->ansatz_qasm, 1, sizeof c->ansatz_qasm, f);
+  int rd = ferror(f);
+  fclose(f);
+  if (rd) return qdm_fail(QDM_EIO, "ansatz %s: read error", path);
+  if (n >= sizeof c->ansatz_qasm) {
+    c->ansatz_qasm[0] = 0;
+    return qdm_fail(QDM_EINVAL, "ansatz %s: longer than %d bytes, the most a model's ansatz may be", path,
+                    QDM_QASM_ANSATZ_MAX - 1);
+  }
+  c->ansatz_qasm[n] = 0;
+  const char *base = strrchr(path, '/');
+  snprintf(c->ansatz, sizeof c->ansatz, "%s", base ? base + 1 : path);
+  qdm_qasm q;
+  int e = qdm_qasm_parse(c->ansatz_qasm, n, path, &q);
+  if (e) {
+    c->ansatz_qasm[0] = 0;
+    return e;
+  }
+  qdm_qasm_free(&q);
+  return QDM_OK;
+}
+
+int qdm_unet_block_params(const qdm_unet_cfg *c) {
+  if (!c) return -qdm_fail(QDM_EINVAL, "qdm_unet_block_params: NULL config");
+  int P = build_block(NULL, c);
+  if (P < 0 && !c->ansatz_qasm[0]) qdm_fail(QDM_EINVAL, "model: unknown ansatz '%s' for %d qubits", c->ansatz, c->n);
+  return P;
+}
+
 int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (!c) return qdm_fail(QDM_EINVAL, "model: NULL config");
   /* upper bounds: what the CLI accepts, so a file cannot describe more */
@@ -115,12 +166,12 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
     return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected 1..4096", c->K);
   if (c->ancilla_mode != QDM_ANCILLA_PROJECT && c->ancilla_mode != QDM_ANCILLA_SUM)
     return qdm_fail(QDM_EINVAL, "model: ancilla mode %d, expected project or sum", c->ancilla_mode);
-  size_t na = strnlen(c->ansatz, sizeof c->ansatz);
-  if (na >= 5 && !memcmp(c->ansatz + na - 5, ".qasm", 5)) /* the checkpoint stores the name, not the circuit */
-    return qdm_fail(QDM_EINVAL, "model: ansatz '%.*s': an OpenQASM file cannot be the model's ansatz yet (a "
-                    "checkpoint must rebuild its model without the file)", (int)na, c->ansatz);
-  if (qdm_ansatz_nparams(c->ansatz, c->n, c->layers, NULL) < 0)
-    return qdm_fail(QDM_EINVAL, "model: unknown ansatz '%s' for %d qubits", c->ansatz, c->n);
+  if (!memchr(c->ansatz, 0, sizeof c->ansatz) || !memchr(c->ansatz_qasm, 0, sizeof c->ansatz_qasm))
+    return qdm_fail(QDM_EINVAL, "model: ansatz name or OpenQASM text is not terminated");
+  size_t na = strlen(c->ansatz);
+  if (!c->ansatz_qasm[0] && na >= 5 && !memcmp(c->ansatz + na - 5, ".qasm", 5))
+    return qdm_fail(QDM_EINVAL, "model: ansatz '%s' names a file; the model takes the file's text (ansatz_qasm)", c->ansatz);
+  if (qdm_unet_block_params(c) < 0) return QDM_EINVAL;
   if (c->shots < 0 || c->shots > 1000000000L)
     return qdm_fail(QDM_EINVAL, "model: shots = %ld, expected 0 (exact) or 1..1e9", c->shots);
   qdm_noise nz;
@@ -184,7 +235,7 @@ static void derive(qdm_unet *m, const qdm_unet_cfg *cfg, int max_rows) {
   m->max_rows = max_rows;
   m->G = cfg->T * (cfg->conditional ? cfg->classes : 1);
   m->nblk = cfg->ancilla ? 3 : 2;
-  m->P = qdm_ansatz_nparams(cfg->ansatz, cfg->n, cfg->layers, NULL);
+  m->P = qdm_unet_block_params(cfg); /* the classical stand-in matches its budget */
   m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K : cfg->n) + (cfg->ancilla ? 1 : 0);
   if (cfg->classical) {
     /* match the circuit's per-group parameter budget: d*hc + hc + hc*F + F ~ nblk*P */
@@ -326,7 +377,7 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
   int err = QDM_OK;
   if (!cfg->classical) {
     m->circ = qdm_circuit_new(cfg->n);
-    if (!m->circ || qdm_ansatz_build(m->circ, cfg->ansatz, cfg->layers, 0, NULL) < 0) err = QDM_EINVAL;
+    if (!m->circ || build_block(m->circ, cfg) < 0) err = QDM_EINVAL;
     if (!err && cfg->measure == QDM_MEASURE_ANO) {
       m->ano = qdm_ano_new(cfg->n, cfg->n, QDM_ANO_GLOBAL, cfg->K);
       if (!m->ano) err = QDM_ENOMEM;
