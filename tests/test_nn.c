@@ -1,6 +1,7 @@
 /* test_nn.c -- every backward against central finite differences, Linear
  * against a naive triple loop, LayerNorm and Adam against hand-computed
- * values, the infidelity against a state pair worked out on paper. */
+ * values, the infidelity against a state pair worked out on paper; the
+ * float layers and float Adam against those (tested) double ones. */
 #include <string.h>
 #include <complex.h>
 #include "qdm/nn.h"
@@ -357,6 +358,134 @@ static void test_adam(void) {
   CHECK(isnan(qdm_lr_step_decay(1e-3, 0.97, 0, 5)), "lr step_size 0 rejected");
 }
 
+/* ---------------- the float variants against the double layers ---------------- */
+/* The float layers on float inputs against the double layers on the same
+ * values (widened exactly): equal to float rounding, |d| <= tol * scale. */
+static void close_f32(const char *what, const float *f, const double *d, size_t n, double tol) {
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < n; i++) {
+    err = fmax(err, fabs(f[i] - d[i]));
+    scale = fmax(scale, fabs(d[i]));
+  }
+  CHECK(scale > 0 && err <= tol * scale, "%s: f32 vs f64 max diff %.3g, scale %.3g", what, err, scale);
+}
+/* n random values in [-1, 1], rounded to float, in both precisions */
+static void rand_pair(float *f, double *d, size_t n) {
+  for (size_t i = 0; i < n; i++) d[i] = f[i] = (float)(2 * qdm_rng_uniform(&rng) - 1);
+}
+static void test_float_layers(void) {
+  enum { B = 9, IN = 70, OUT = 33, C = 16 };
+  static float xf[B * IN], Wf[OUT * IN], bf[OUT], yf[B * OUT], dyf[B * OUT], dxf[B * IN], dWf[OUT * IN], dbf[OUT];
+  static double xd[B * IN], Wd[OUT * IN], bd[OUT], yd[B * OUT], dyd[B * OUT], dxd[B * IN], dWd[OUT * IN], dbd[OUT];
+  rand_pair(xf, xd, B * IN); rand_pair(Wf, Wd, OUT * IN); rand_pair(bf, bd, OUT); rand_pair(dyf, dyd, B * OUT);
+  rand_pair(dWf, dWd, OUT * IN); rand_pair(dbf, dbd, OUT); /* accumulated onto */
+  CHECK(qdm_linear_forward_f32(yf, xf, Wf, bf, B, IN, OUT) == QDM_OK, "linear f32 forward");
+  qdm_linear_forward(yd, xd, Wd, bd, B, IN, OUT);
+  close_f32("linear forward", yf, yd, B * OUT, 1e-5);
+  CHECK(qdm_linear_backward_f32(dxf, dWf, dbf, dyf, xf, Wf, B, IN, OUT) == QDM_OK, "linear f32 backward");
+  qdm_linear_backward(dxd, dWd, dbd, dyd, xd, Wd, B, IN, OUT);
+  close_f32("linear dx", dxf, dxd, B * IN, 1e-5);
+  close_f32("linear dW", dWf, dWd, OUT * IN, 1e-5);
+  close_f32("linear db", dbf, dbd, OUT, 1e-5);
+  CHECK(qdm_linear_forward_f32(yf, xf, Wf, bf, 0, IN, OUT) == QDM_EINVAL && strstr(qdm_errmsg(), "_f32: B"),
+        "f32 linear names itself: %s", qdm_errmsg());
+
+  float gf[C], btf[C], mf[B], sf[B], lnf[B * C], dlf[B * C], dgf[C] = {0}, dbtf[C] = {0};
+  double gd[C], btd[C], md[B], sd[B], lnd[B * C], dld[B * C], dgd[C] = {0}, dbtd[C] = {0};
+  rand_pair(gf, gd, C); rand_pair(btf, btd, C);
+  qdm_layernorm_forward_f32(lnf, mf, sf, xf, gf, btf, B, C);
+  qdm_layernorm_forward(lnd, md, sd, xd, gd, btd, B, C);
+  close_f32("layernorm forward", lnf, lnd, B * C, 1e-5);
+  qdm_layernorm_backward_f32(dlf, dgf, dbtf, dyf, xf, gf, mf, sf, B, C);
+  qdm_layernorm_backward(dld, dgd, dbtd, dyd, xd, gd, md, sd, B, C);
+  close_f32("layernorm dx", dlf, dld, B * C, 1e-5);
+  close_f32("layernorm dgamma", dgf, dgd, C, 1e-5);
+  close_f32("layernorm dbeta", dbtf, dbtd, C, 1e-5);
+
+  float nf[B], rf[B * IN];
+  double nd[B], rd[B * IN];
+  qdm_l2norm_forward_f32(rf, nf, xf, B, IN);
+  qdm_l2norm_forward(rd, nd, xd, B, IN);
+  close_f32("l2norm forward", rf, rd, B * IN, 1e-6);
+  qdm_l2norm_backward_f32(dxf, dxf, rf, nf, B, IN); /* in place, on the gradient left by linear */
+  qdm_l2norm_backward(dxd, dxd, rd, nd, B, IN);
+  close_f32("l2norm backward", dxf, dxd, B * IN, 1e-5);
+  qdm_relu_forward_f32(rf, xf, B * IN);
+  qdm_relu_forward(rd, xd, B * IN);
+  close_f32("relu forward", rf, rd, B * IN, 0);
+  qdm_relu_backward_f32(rf, xf, xf, B * IN);
+  qdm_relu_backward(rd, xd, xd, B * IN);
+  close_f32("relu backward", rf, rd, B * IN, 0);
+
+  /* [Re, Im] rows: complex -> float rounds, float -> complex is exact */
+  qdm_cplx z[B * 4], zb[B * 4];
+  for (int i = 0; i < B * 4; i++) z[i] = CMPLX(qdm_rng_normal(&rng), qdm_rng_normal(&rng));
+  float ri[B * 8];
+  qdm_cplx_to_reim_f32(ri, z, B, 4);
+  qdm_reim_to_cplx_f32(zb, ri, B, 4);
+  int ok = 1;
+  for (int i = 0; i < B * 4; i++)
+    ok &= creal(zb[i]) == (float)creal(z[i]) && cimag(zb[i]) == (float)cimag(z[i]) && ri[(i / 4) * 8 + i % 4] == (float)creal(z[i]);
+  CHECK(ok, "f32 [Re, Im] rows round each part once and come back exactly");
+  float cc[B * 3];
+  qdm_concat_forward_f32(cc, bf, bf + 1, B / 3, 2, 1);
+  CHECK(cc[0] == bf[0] && cc[2] == bf[1] && cc[3] == bf[2], "f32 concat");
+}
+
+/* Float groups next to double ones: the float update follows the same
+ * formula (equal to float rounding), and a step splits the flat range over
+ * threads without changing a bit. */
+static void test_adam_f32(void) {
+  enum { N = 5 };
+  float pf[N], gf[N];
+  double pd[N], gd[N];
+  rand_pair(pf, pd, N);
+  qdm_adam a32, a64;
+  qdm_adam_init(&a32, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_init(&a64, 0.9, 0.999, 1e-8, 0);
+  CHECK(qdm_adam_add_group_f32(&a32, "f", pf, gf, N, 1.0, 0.01) == QDM_OK && a32.nf == N && a32.n == 0,
+        "float group: its moments in mf, vf");
+  qdm_adam_add_group(&a64, "d", pd, gd, N, 1.0, 0.01);
+  for (int s = 0; s < 3; s++) {
+    rand_pair(gf, gd, N);
+    qdm_adam_step(&a32, 0.05);
+    qdm_adam_step(&a64, 0.05);
+  }
+  close_f32("adam f32 parameters after 3 steps", pf, pd, N, 1e-6);
+  close_f32("adam f32 second moments", a32.vf, a64.v, N, 1e-5);
+  qdm_adam_zero_grad(&a32);
+  CHECK(gf[0] == 0 && gf[N - 1] == 0, "zero_grad of a float group");
+  qdm_adam_free(&a32);
+  qdm_adam_free(&a64);
+
+  /* one double and one float group, 3 x 2^15 values, with 1 and 2 threads */
+  enum { ND = 40001, NF = 58303 };
+  static double p1[ND], p2[ND], g[ND];
+  static float q1[NF], q2[NF], h[NF];
+  for (int i = 0; i < ND; i++) { p1[i] = p2[i] = qdm_rng_normal(&rng); g[i] = qdm_rng_normal(&rng); }
+  for (int i = 0; i < NF; i++) { q1[i] = q2[i] = (float)qdm_rng_normal(&rng); h[i] = (float)qdm_rng_normal(&rng); }
+  qdm_adam o1, o2;
+  qdm_adam_init(&o1, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_init(&o2, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_add_group(&o1, "d", p1, g, ND, 1.0, 0.0);
+  qdm_adam_add_group_f32(&o1, "f", q1, h, NF, 0.5, 0.0);
+  qdm_adam_add_group(&o2, "d", p2, g, ND, 1.0, 0.0);
+  qdm_adam_add_group_f32(&o2, "f", q2, h, NF, 0.5, 0.0);
+  double p0 = p1[ND - 1];
+  float q0 = q1[0];
+  qdm_set_threads(1);
+  qdm_adam_step(&o1, 0.01);
+  qdm_adam_step(&o1, 0.01);
+  qdm_set_threads(2);
+  qdm_adam_step(&o2, 0.01);
+  qdm_adam_step(&o2, 0.01);
+  CHECK(!memcmp(p1, p2, sizeof p1) && !memcmp(q1, q2, sizeof q1) && !memcmp(o1.vf, o2.vf, NF * sizeof(float)),
+        "Adam on 1 and 2 threads: bitwise equal");
+  CHECK(p1[ND - 1] != p0 && q1[0] != q0, "(and the parameters moved)");
+  qdm_adam_free(&o1);
+  qdm_adam_free(&o2);
+}
+
 static void test_init(void) {
   enum { IN = 400, OUT = 50 };
   static double W[IN * OUT], b[OUT];
@@ -388,6 +517,8 @@ int main(void) {
   test_reshape();
   test_losses();
   test_adam();
+  test_float_layers();
+  test_adam_f32();
   test_init();
   return check_done();
 }

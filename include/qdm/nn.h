@@ -16,6 +16,15 @@
  *    on 2n interleaved doubles; the complex entry points are thin wrappers.
  *  - every function returns QDM_OK or, on bad arguments, QDM_EINVAL after
  *    qdm_fail() with a one-line message.
+ *
+ * Precision: the real-valued layers (Linear, LayerNorm, ReLU, row L2 norm,
+ * the [Re, Im] reshapes, concat) exist in double and in float. The float
+ * variant of qdm_x is qdm_x_f32, with every real array a float array and
+ * the same semantics; Linear uses sgemm. Complex arrays stay qdm_cplx
+ * (complex128) in both, so the reshapes are where float rows meet complex
+ * states. Both variants are compiled from one body (src/nn/real_layers.h);
+ * row reductions accumulate in double in both. A model picks one precision
+ * for all its classical layers (qdm_unet_cfg.precision).
  */
 #ifndef QDM_NN_H
 #define QDM_NN_H
@@ -26,6 +35,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The precision of real arrays: QDM_F64 (double) or QDM_F32 (float). */
+typedef enum { QDM_F64 = 0, QDM_F32 = 1 } qdm_precision;
 
 /* ---- Linear: y = x W^T + b, W is out x in row-major (PyTorch layout) ----
  * x: B x in, y: B x out, b: out (NULL = no bias). One dgemm per call. */
@@ -92,6 +104,25 @@ int qdm_reim_to_cplx_backward(double *dx, const qdm_cplx *dz, int B, int D);
 int qdm_concat_forward(double *out, const double *a, const double *b, int B, int Da, int Db);
 int qdm_concat_backward(double *da, double *db, const double *dout, int B, int Da, int Db);
 
+/* ---- the same layers in float (see "Precision" above) ---- */
+int qdm_linear_forward_f32(float *y, const float *x, const float *W, const float *b, int B, int in, int out);
+int qdm_linear_backward_f32(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
+                            int B, int in, int out);
+int qdm_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x, const float *gamma,
+                              const float *beta, int B, int C);
+int qdm_layernorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+                               const float *gamma, const float *mean, const float *rstd, int B, int C);
+int qdm_relu_forward_f32(float *y, const float *x, size_t n);
+int qdm_relu_backward_f32(float *dx, const float *dy, const float *x, size_t n);
+int qdm_l2norm_forward_f32(float *y, float *norm, const float *x, int B, int D);
+int qdm_l2norm_backward_f32(float *dx, const float *dy, const float *y, const float *norm, int B, int D);
+int qdm_cplx_to_reim_f32(float *out, const qdm_cplx *z, int B, int D);   /* rounds to float */
+int qdm_cplx_to_reim_backward_f32(qdm_cplx *dz, const float *dout, int B, int D);
+int qdm_reim_to_cplx_f32(qdm_cplx *z, const float *x, int B, int D);     /* exact */
+int qdm_reim_to_cplx_backward_f32(float *dx, const qdm_cplx *dz, int B, int D);
+int qdm_concat_forward_f32(float *out, const float *a, const float *b, int B, int Da, int Db);
+int qdm_concat_backward_f32(float *da, float *db, const float *dout, int B, int Da, int Db);
+
 /* ---- losses (loss is the batch mean; grad is written, may be NULL) ----
  * Infidelity of complex rows: L = (1/B) sum_r (1 - |<pred_r|target_r>|^2),
  * <p|t> = sum_i conj(p_i) t_i. Co-gradient w.r.t. pred:
@@ -121,13 +152,20 @@ int qdm_init_layernorm(double *gamma, double *beta, int C);
  *   m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
  *   p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
  * Each group points at caller-owned parameter and gradient arrays and has
- * its own lr multiplier and weight decay. The optimiser state is plain and
- * public so a checkpoint can store it: step t, and m, v (n values each, the
- * groups' parameters concatenated in the order they were added). */
+ * its own lr multiplier and weight decay. A group is double (p, g; its
+ * moments in m, v) or float (pf, gf; moments in mf, vf, updated in float
+ * arithmetic as torch does for float32 parameters). The optimiser state is
+ * plain and public so a checkpoint can store it: step t, and the moments,
+ * the double groups' concatenated in m, v (n values each) and the float
+ * groups' in mf, vf (nf each), in the order the groups were added.
+ * A step runs elementwise over all groups as one flat range, split into
+ * contiguous slices over the threads (qdm_set_threads): the same numbers
+ * for any thread count. */
 typedef struct {
-  double *p, *g;        /* parameters and their gradients, n each (not owned) */
+  double *p, *g;        /* double group: parameters and gradients, n each (not owned); else NULL */
+  float *pf, *gf;       /* float group: the same; else NULL */
   size_t n;
-  size_t off;           /* offset of this group in m and v */
+  size_t off;           /* offset of this group in m, v (double) or mf, vf (float) */
   double lr_mult;       /* group lr = lr * lr_mult */
   double weight_decay;
   char name[32];
@@ -138,8 +176,10 @@ typedef struct {
   int decoupled;        /* 0: L2 added to the gradient (torch Adam); 1: AdamW */
   int ngroups, capgroups;
   qdm_param_group *groups;
-  size_t n;             /* total parameters over all groups */
-  double *m, *v;        /* first and second moments, n each (owned) */
+  size_t n;             /* parameters over the double groups */
+  double *m, *v;        /* their first and second moments, n each (owned) */
+  size_t nf;            /* parameters over the float groups */
+  float *mf, *vf;       /* their moments, nf each (owned) */
   long long t;          /* steps taken */
 } qdm_adam;
 
@@ -148,11 +188,15 @@ int qdm_adam_init(qdm_adam *opt, double beta1, double beta2, double eps, int dec
 /* Add a group (moments start at 0). name may be NULL. Allocates. */
 int qdm_adam_add_group(qdm_adam *opt, const char *name, double *p, double *g, size_t n,
                        double lr_mult, double weight_decay);
+/* The same for float parameters (moments in float). */
+int qdm_adam_add_group_f32(qdm_adam *opt, const char *name, float *p, float *g, size_t n,
+                           double lr_mult, double weight_decay);
 /* One step with base learning rate lr for every group. */
 int qdm_adam_step(qdm_adam *opt, double lr);
 /* Zero every group's gradient array. */
 void qdm_adam_zero_grad(qdm_adam *opt);
-/* Restore a saved state (t, and n values of m and v). */
+/* Restore a saved state: t, and n values of m and v for the double groups
+ * (the float groups' moments, if any, are written into mf, vf directly). */
 int qdm_adam_set_state(qdm_adam *opt, long long t, const double *m, const double *v, size_t n);
 void qdm_adam_free(qdm_adam *opt);
 

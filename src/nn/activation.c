@@ -1,24 +1,11 @@
-/* activation.c -- ReLU, leaky ReLU and the authors' complex leaky ReLU
- * (block 2 of the quantum bottleneck acts on Re and Im separately). */
+/* activation.c -- leaky ReLU and the authors' complex leaky ReLU (block 2
+ * of the quantum bottleneck acts on Re and Im separately); ReLU is in
+ * real_layers.h with the other layers that exist in both precisions. */
 #include "qdm/nn.h"
 
 static int check(const char *fn, const void *a, const void *b, const void *c, double slope) {
   if (!a || !b || !c) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", fn);
   if (!(slope >= 0.0)) return qdm_fail(QDM_EINVAL, "%s: slope must be >= 0 (got %g)", fn, slope);
-  return QDM_OK;
-}
-
-int qdm_relu_forward(double *y, const double *x, size_t n) {
-  int rc = check("qdm_relu_forward", y, x, x, 0.0);
-  if (rc) return rc;
-  for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0;
-  return QDM_OK;
-}
-
-int qdm_relu_backward(double *dx, const double *dy, const double *x, size_t n) {
-  int rc = check("qdm_relu_backward", dx, dy, x, 0.0);
-  if (rc) return rc;
-  for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0.0;
   return QDM_OK;
 }
 

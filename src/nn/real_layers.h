@@ -1,0 +1,238 @@
+/* real_layers.h -- the bodies of the real-valued layers (Linear, LayerNorm,
+ * ReLU, L2 normalisation, [Re, Im] reshapes, concatenation; report 6.4),
+ * written once for both precisions of nn.h. real_layers.c includes this
+ * file twice: with REAL = double and NAME(f) = f, then with REAL = float
+ * and NAME(f) = f##_f32. GEMM is cblas_dgemm or cblas_sgemm.
+ *
+ * Sums that reduce a row (LayerNorm's moments, a row norm) accumulate in
+ * double in both precisions: a few hundred terms, off the hot path, and
+ * the one place where float rounding would compound over a row. */
+#define FNAME_(x) #x
+#define FNAME(x) FNAME_(x)
+
+static int NAME(check_dims)(const char *fn, int B, int in, int out) {
+  if (B <= 0) return qdm_fail(QDM_EINVAL, "%s: B must be > 0 (got %d)", fn, B);
+  if (in <= 0) return qdm_fail(QDM_EINVAL, "%s: in must be > 0 (got %d)", fn, in);
+  if (out <= 0) return qdm_fail(QDM_EINVAL, "%s: out must be > 0 (got %d)", fn, out);
+  return QDM_OK;
+}
+
+/* ---- Linear: one GEMM forward, two backward ---- */
+
+int NAME(qdm_linear_forward)(REAL *y, const REAL *x, const REAL *W, const REAL *b, int B, int in, int out) {
+  int rc = NAME(check_dims)(FNAME(NAME(qdm_linear_forward)), B, in, out);
+  if (rc) return rc;
+  if (!y || !x || !W)
+    return qdm_fail(QDM_EINVAL, "%s: y, x and W must be non-NULL", FNAME(NAME(qdm_linear_forward)));
+  REAL beta = 0;
+  if (b) { /* seed every row with the bias and let the GEMM add onto it */
+    for (int r = 0; r < B; r++) memcpy(y + (size_t)r * out, b, sizeof(REAL) * out);
+    beta = 1;
+  }
+  GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, B, out, in, 1, x, in, W, in, beta, y, out);
+  return QDM_OK;
+}
+
+int NAME(qdm_linear_backward)(REAL *dx, REAL *dW, REAL *db, const REAL *dy, const REAL *x, const REAL *W, int B,
+                              int in, int out) {
+  const char *fn = FNAME(NAME(qdm_linear_backward));
+  int rc = NAME(check_dims)(fn, B, in, out);
+  if (rc) return rc;
+  if (!dy) return qdm_fail(QDM_EINVAL, "%s: dy must be non-NULL", fn);
+  if (dx && !W) return qdm_fail(QDM_EINVAL, "%s: W is needed for dx", fn);
+  if (dW && !x) return qdm_fail(QDM_EINVAL, "%s: x is needed for dW", fn);
+  if (dx) /* dx = dy W: (B x out)(out x in) */
+    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1, dy, out, W, in, 0, dx, in);
+  if (dW) /* dW += dy^T x: (out x B)(B x in) */
+    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
+  if (db)
+    for (int r = 0; r < B; r++) {
+      const REAL *d = dy + (size_t)r * out;
+      for (int j = 0; j < out; j++) db[j] += d[j];
+    }
+  return QDM_OK;
+}
+
+/* ---- LayerNorm over the last dim (PyTorch: biased variance, eps inside the root) ---- */
+
+int NAME(qdm_layernorm_forward)(REAL *y, REAL *mean, REAL *rstd, const REAL *x, const REAL *gamma, const REAL *beta,
+                                int B, int C) {
+  const char *fn = FNAME(NAME(qdm_layernorm_forward));
+  if (B <= 0 || C <= 0) return qdm_fail(QDM_EINVAL, "%s: B and C must be > 0 (got %d, %d)", fn, B, C);
+  if (!y || !mean || !rstd || !x) return qdm_fail(QDM_EINVAL, "%s: y, mean, rstd and x must be non-NULL", fn);
+  for (int r = 0; r < B; r++) {
+    const REAL *xr = x + (size_t)r * C;
+    REAL *yr = y + (size_t)r * C;
+    double m = 0, v = 0;
+    for (int i = 0; i < C; i++) m += xr[i];
+    m /= C;
+    for (int i = 0; i < C; i++) v += (xr[i] - m) * (xr[i] - m); /* two-pass: no cancellation */
+    v /= C;
+    REAL mr = (REAL)m, s = (REAL)(1.0 / sqrt(v + QDM_LN_EPS));
+    for (int i = 0; i < C; i++) {
+      REAL n = (xr[i] - mr) * s;
+      yr[i] = n * (gamma ? gamma[i] : 1) + (beta ? beta[i] : 0);
+    }
+    mean[r] = mr;
+    rstd[r] = s;
+  }
+  return QDM_OK;
+}
+
+/* With n = (x - mean) rstd and dn = dy * gamma, the mean and the variance both
+ * depend on every x_i, which gives
+ * dx = rstd (dn - mean(dn) - n mean(dn n)). */
+int NAME(qdm_layernorm_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL *dy, const REAL *x,
+                                 const REAL *gamma, const REAL *mean, const REAL *rstd, int B, int C) {
+  const char *fn = FNAME(NAME(qdm_layernorm_backward));
+  if (B <= 0 || C <= 0) return qdm_fail(QDM_EINVAL, "%s: B and C must be > 0 (got %d, %d)", fn, B, C);
+  if (!dy || !x || !mean || !rstd) return qdm_fail(QDM_EINVAL, "%s: dy, x, mean and rstd must be non-NULL", fn);
+  for (int r = 0; r < B; r++) {
+    const REAL *xr = x + (size_t)r * C, *dyr = dy + (size_t)r * C;
+    REAL m = mean[r], s = rstd[r];
+    double mdn = 0, mdnn = 0;
+    for (int i = 0; i < C; i++) {
+      REAL n = (xr[i] - m) * s, dn = dyr[i] * (gamma ? gamma[i] : 1);
+      mdn += dn;
+      mdnn += (double)dn * n;
+      if (dgamma) dgamma[i] += dyr[i] * n;
+      if (dbeta) dbeta[i] += dyr[i];
+    }
+    REAL a = (REAL)(mdn / C), c = (REAL)(mdnn / C);
+    if (dx) {
+      REAL *dxr = dx + (size_t)r * C;
+      for (int i = 0; i < C; i++) {
+        REAL n = (xr[i] - m) * s, dn = dyr[i] * (gamma ? gamma[i] : 1);
+        dxr[i] = s * (dn - a - n * c);
+      }
+    }
+  }
+  return QDM_OK;
+}
+
+/* ---- ReLU (derivative 0 at 0, as PyTorch) ---- */
+
+int NAME(qdm_relu_forward)(REAL *y, const REAL *x, size_t n) {
+  if (!y || !x) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", FNAME(NAME(qdm_relu_forward)));
+  for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+  return QDM_OK;
+}
+
+int NAME(qdm_relu_backward)(REAL *dx, const REAL *dy, const REAL *x, size_t n) {
+  if (!dx || !dy || !x) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", FNAME(NAME(qdm_relu_backward)));
+  for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
+  return QDM_OK;
+}
+
+/* ---- L2 normalisation of each row (F.normalize: max(||x||, eps)) ---- */
+
+int NAME(qdm_l2norm_forward)(REAL *y, REAL *norm, const REAL *x, int B, int D) {
+  const char *fn = FNAME(NAME(qdm_l2norm_forward));
+  if (B <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "%s: B and D must be > 0 (got %d, %d)", fn, B, D);
+  if (!y || !x) return qdm_fail(QDM_EINVAL, "%s: y and x must be non-NULL", fn);
+  for (int r = 0; r < B; r++) {
+    const REAL *xr = x + (size_t)r * D;
+    REAL *yr = y + (size_t)r * D;
+    double s = 0;
+    for (int i = 0; i < D; i++) s += (double)xr[i] * xr[i];
+    s = sqrt(s);
+    if (s < QDM_L2_EPS) s = QDM_L2_EPS;
+    if (norm) norm[r] = (REAL)s;
+    REAL inv = (REAL)(1.0 / s);
+    for (int i = 0; i < D; i++) yr[i] = xr[i] * inv;
+  }
+  return QDM_OK;
+}
+
+/* dy/dx = (I - y y^T) / ||x||; a clamped row has a constant denominator. */
+int NAME(qdm_l2norm_backward)(REAL *dx, const REAL *dy, const REAL *y, const REAL *norm, int B, int D) {
+  const char *fn = FNAME(NAME(qdm_l2norm_backward));
+  if (B <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "%s: B and D must be > 0 (got %d, %d)", fn, B, D);
+  if (!dx || !dy || !y || !norm) return qdm_fail(QDM_EINVAL, "%s: dx, dy, y and norm must be non-NULL", fn);
+  for (int r = 0; r < B; r++) {
+    const REAL *yr = y + (size_t)r * D, *dyr = dy + (size_t)r * D;
+    REAL *dxr = dx + (size_t)r * D, inv = (REAL)(1.0 / norm[r]);
+    double p = 0;
+    if (norm[r] > QDM_L2_EPS)
+      for (int i = 0; i < D; i++) p += (double)yr[i] * dyr[i];
+    for (int i = 0; i < D; i++) dxr[i] = (dyr[i] - yr[i] * (REAL)p) * inv;
+  }
+  return QDM_OK;
+}
+
+/* ---- complex rows <-> [Re, Im] rows (block layout, not interleaved) ---- */
+
+static int NAME(check_rows)(const char *fn, const void *a, const void *b, int B, int D) {
+  if (!a || !b) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", fn);
+  if (B <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "%s: B and D must be > 0 (got %d, %d)", fn, B, D);
+  return QDM_OK;
+}
+
+int NAME(qdm_cplx_to_reim)(REAL *out, const qdm_cplx *z, int B, int D) {
+  int rc = NAME(check_rows)(FNAME(NAME(qdm_cplx_to_reim)), out, z, B, D);
+  if (rc) return rc;
+  for (int r = 0; r < B; r++) {
+    const double *zr = (const double *)(z + (size_t)r * D); /* interleaved re, im */
+    REAL *o = out + (size_t)r * 2 * D;
+    for (int i = 0; i < D; i++) {
+      o[i] = (REAL)zr[2 * i];
+      o[D + i] = (REAL)zr[2 * i + 1];
+    }
+  }
+  return QDM_OK;
+}
+
+int NAME(qdm_reim_to_cplx)(qdm_cplx *z, const REAL *x, int B, int D) {
+  int rc = NAME(check_rows)(FNAME(NAME(qdm_reim_to_cplx)), z, x, B, D);
+  if (rc) return rc;
+  for (int r = 0; r < B; r++) {
+    const REAL *xr = x + (size_t)r * 2 * D;
+    double *zr = (double *)(z + (size_t)r * D);
+    for (int i = 0; i < D; i++) {
+      zr[2 * i] = xr[i];
+      zr[2 * i + 1] = xr[D + i];
+    }
+  }
+  return QDM_OK;
+}
+
+/* out = [Re z, Im z] gives dL/dRe z_i = dout_i and dL/dIm z_i = dout_{D+i},
+ * i.e. the co-gradient dz = dout[:D] + i dout[D:]: the inverse map. */
+int NAME(qdm_cplx_to_reim_backward)(qdm_cplx *dz, const REAL *dout, int B, int D) {
+  return NAME(qdm_reim_to_cplx)(dz, dout, B, D);
+}
+
+int NAME(qdm_reim_to_cplx_backward)(REAL *dx, const qdm_cplx *dz, int B, int D) {
+  return NAME(qdm_cplx_to_reim)(dx, dz, B, D);
+}
+
+/* ---- concatenation of two row blocks (the skip connection) ---- */
+
+int NAME(qdm_concat_forward)(REAL *out, const REAL *a, const REAL *b, int B, int Da, int Db) {
+  const char *fn = FNAME(NAME(qdm_concat_forward));
+  if (!out || !a || !b) return qdm_fail(QDM_EINVAL, "%s: out, a and b must be non-NULL", fn);
+  if (B <= 0 || Da <= 0 || Db <= 0)
+    return qdm_fail(QDM_EINVAL, "%s: B, Da, Db must be > 0 (got %d, %d, %d)", fn, B, Da, Db);
+  size_t w = (size_t)Da + Db;
+  for (int r = 0; r < B; r++) {
+    memcpy(out + r * w, a + (size_t)r * Da, sizeof(REAL) * Da);
+    memcpy(out + r * w + Da, b + (size_t)r * Db, sizeof(REAL) * Db);
+  }
+  return QDM_OK;
+}
+
+int NAME(qdm_concat_backward)(REAL *da, REAL *db, const REAL *dout, int B, int Da, int Db) {
+  const char *fn = FNAME(NAME(qdm_concat_backward));
+  if (!dout) return qdm_fail(QDM_EINVAL, "%s: dout must be non-NULL", fn);
+  if (B <= 0 || Da <= 0 || Db <= 0)
+    return qdm_fail(QDM_EINVAL, "%s: B, Da, Db must be > 0 (got %d, %d, %d)", fn, B, Da, Db);
+  size_t w = (size_t)Da + Db;
+  for (int r = 0; r < B; r++) {
+    if (da) memcpy(da + (size_t)r * Da, dout + r * w, sizeof(REAL) * Da);
+    if (db) memcpy(db + (size_t)r * Db, dout + r * w + Da, sizeof(REAL) * Db);
+  }
+  return QDM_OK;
+}
+
+#undef FNAME
+#undef FNAME_
