@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (nd < 0 || nd > 4) abort();
     int64_t c = count(nd, sh);
     if (c > MAXCOUNT) continue;
-    t[nt] = (qdm_tensor){names[i], nd, {0, 0, 0, 0}, malloc((size_t)(c ? c : 1) * sizeof(double))};
+    t[nt] = (qdm_tensor){names[i], nd, {0, 0, 0, 0}, malloc((size_t)(c ? c : 1) * sizeof(double)), NULL};
     memcpy(t[nt].shape, sh, sizeof sh);
     rc = qdm_safetensors_read(path, &t[nt], 1);
     fuzz_check_msg(rc, path);

@@ -63,10 +63,10 @@ static void idx(void) {
 static void safetensors(void) {
   double a[6] = {1, -2, 0.5, 1e-300, 3, 4}, s = 7;
   const char *meta[] = {"format", "qdm-test", "note", "caf\xc3\xa9", NULL};
-  qdm_tensor t[3] = {{"a", 2, {2, 3, 0, 0}, a}, {"scalar", 0, {0, 0, 0, 0}, &s}, {"empty", 1, {0, 0, 0, 0}, NULL}};
+  qdm_tensor t[3] = {{"a", 2, {2, 3, 0, 0}, a, NULL}, {"scalar", 0, {0, 0, 0, 0}, &s, NULL}, {"empty", 1, {0, 0, 0, 0}, NULL, NULL}};
   die_if(qdm_safetensors_write(at("safetensors", "three-tensors"), t, 3, meta));
   die_if(qdm_safetensors_write(at("safetensors", "no-tensors"), NULL, 0, NULL));
-  /* F32, as PyTorch writes it: qdm reads it but writes only F64 */
+  /* F32, as PyTorch writes it (qdm writes it too, for float tensors) */
   const char hdr[] = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
   unsigned char f[8 + 64] = {0};
   size_t hl = sizeof hdr - 1, pad = (8 - hl % 8) % 8;

@@ -82,6 +82,9 @@ int main(int argc, char **argv) {
   if (write_data(data)) return die("data");
   qdm_train_opts o;
   qdm_train_preset(&o, "authors");
+  /* in double: the test's PyTorch model is float64, to 1e-6 (the float
+   * classical part is checked against the double one by test_model) */
+  o.model.precision = QDM_F64;
   snprintf(o.data, sizeof o.data, "%s", data);
   snprintf(o.out, sizeof o.out, "%s", out);
   o.limit = N_IMG;
@@ -116,20 +119,20 @@ int main(int argc, char **argv) {
   for (int i = 0; i < B_IMG * 784; i++) img[i] = raw.x[i];
   qdm_tensor t[64];
   int nt = 0;
-  t[nt++] = (qdm_tensor){"images", 2, {B_IMG, 784, 0, 0}, img};
-  t[nt++] = (qdm_tensor){"x0", 2, {B_IMG, 2 * D, 0, 0}, R.x0};
-  t[nt++] = (qdm_tensor){"eps", 2, {rows, 2 * D, 0, 0}, eps};
-  t[nt++] = (qdm_tensor){"t", 1, {rows, 0, 0, 0}, tt};
-  t[nt++] = (qdm_tensor){"label", 1, {rows, 0, 0, 0}, lb};
-  t[nt++] = (qdm_tensor){"xin", 2, {rows, 2 * D, 0, 0}, (double *)R.xin};
-  t[nt++] = (qdm_tensor){"target", 2, {rows, 2 * D, 0, 0}, (double *)R.tgn};
-  t[nt++] = (qdm_tensor){"loss", 1, {1, 0, 0, 0}, &loss};
+  t[nt++] = (qdm_tensor){"images", 2, {B_IMG, 784, 0, 0}, img, NULL};
+  t[nt++] = (qdm_tensor){"x0", 2, {B_IMG, 2 * D, 0, 0}, R.x0, NULL};
+  t[nt++] = (qdm_tensor){"eps", 2, {rows, 2 * D, 0, 0}, eps, NULL};
+  t[nt++] = (qdm_tensor){"t", 1, {rows, 0, 0, 0}, tt, NULL};
+  t[nt++] = (qdm_tensor){"label", 1, {rows, 0, 0, 0}, lb, NULL};
+  t[nt++] = (qdm_tensor){"xin", 2, {rows, 2 * D, 0, 0}, (double *)R.xin, NULL};
+  t[nt++] = (qdm_tensor){"target", 2, {rows, 2 * D, 0, 0}, (double *)R.tgn, NULL};
+  t[nt++] = (qdm_tensor){"loss", 1, {1, 0, 0, 0}, &loss, NULL};
   static char names[2][16][48];
   for (int i = 0; i < qdm_unet_nparams(R.m) && i < 16; i++) {
     qdm_unet_param *p = qdm_unet_param_at(R.m, i);
     snprintf(names[0][i], sizeof names[0][i], "grad.%s", p->name);
     snprintf(names[1][i], sizeof names[1][i], "after.%s", p->name);
-    qdm_tensor a = {names[0][i], p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->g};
+    qdm_tensor a = {names[0][i], p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->g, NULL};
     t[nt++] = a;
     a.name = names[1][i];
     a.data = p->p;

@@ -128,7 +128,7 @@ static inline int same_checkpoint(const char *a, const char *b, char *why, size_
     size_t n = 1;
     for (int d = 0; d < nd; d++) n *= (size_t)sh[d];
     double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
-    qdm_tensor tx = {names[i], nd, {sh[0], sh[1], sh[2], sh[3]}, x}, ty = tx;
+    qdm_tensor tx = {names[i], nd, {sh[0], sh[1], sh[2], sh[3]}, x, NULL}, ty = tx;
     ty.data = y;
     if (qdm_safetensors_read(a, &tx, 1) || qdm_safetensors_read(b, &ty, 1)) same = 0;
     if (!strcmp(names[i], "history"))

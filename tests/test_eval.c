@@ -486,7 +486,7 @@ static void test_classifier_file_sizes(const char *dir) {
   char path[4200];
   snprintf(path, sizeof path, "%.4000s/huge.safetensors", dir);
   double w[4] = {0};
-  qdm_tensor t[1] = {{"fc2.bias", 1, {2, 0, 0, 0}, w}};
+  qdm_tensor t[1] = {{"fc2.bias", 1, {2, 0, 0, 0}, w, NULL}};
   /* side 256 with 1024 channels: 481 GB of activations for a 128-image chunk */
   const char *big_act[] = {"format", "qdm-classifier", "side", "256", "classes", "2", "c1", "1024", "c2", "1",
                            "hidden", "1", NULL};

@@ -248,7 +248,7 @@ static uint64_t le64(const unsigned char *b) {
 static void test_safetensors(void) {
   double a[6], b[4] = {1e-300, -0.0, 3.141592653589793, 1e300}, c0 = 42;
   for (int i = 0; i < 6; i++) a[i] = i * 0.5 - 1;
-  qdm_tensor t[3] = {{"a", 2, {2, 3}, a}, {"b", 1, {4}, b}, {"c", 0, {0}, &c0}};
+  qdm_tensor t[3] = {{"a", 2, {2, 3}, a, NULL}, {"b", 1, {4}, b, NULL}, {"c", 0, {0}, &c0, NULL}};
   const char *meta[] = {"format", "qdm", "note", "x\"y", NULL};
   const char *p = tpath("t.safetensors");
   CHECK(qdm_safetensors_write(p, t, 3, meta) == QDM_OK, "write: %s", qdm_errmsg());
@@ -275,16 +275,16 @@ static void test_safetensors(void) {
   CHECK(le64(raw + 8 + padded + 80) == 0x4045000000000000ull, "c = 42.0 bytes");
 
   double a2[6] = {0}, b2[4] = {0}, c2 = 0;
-  qdm_tensor r[3] = {{"c", 0, {0}, &c2}, {"a", 2, {2, 3}, a2}, {"b", 1, {4}, b2}};
+  qdm_tensor r[3] = {{"c", 0, {0}, &c2, NULL}, {"a", 2, {2, 3}, a2, NULL}, {"b", 1, {4}, b2, NULL}};
   CHECK(qdm_safetensors_read(p, r, 3) == QDM_OK, "read: %s", qdm_errmsg());
   CHECK(!memcmp(a, a2, sizeof a) && !memcmp(b, b2, sizeof b) && c2 == 42, "values round-trip bit for bit");
 
-  qdm_tensor wrong = {"a", 2, {3, 2}, a2};
+  qdm_tensor wrong = {"a", 2, {3, 2}, a2, NULL};
   int rc = qdm_safetensors_read(p, &wrong, 1);
   CHECK(rc != 0 && has(qdm_errmsg(), p) && has(qdm_errmsg(), "'a'") && has(qdm_errmsg(), "[2,3]") &&
             has(qdm_errmsg(), "[3,2]"),
         "shape mismatch: '%s'", qdm_errmsg());
-  qdm_tensor missing = {"zz", 1, {4}, b2};
+  qdm_tensor missing = {"zz", 1, {4}, b2, NULL};
   CHECK(qdm_safetensors_read(p, &missing, 1) != 0 && has(qdm_errmsg(), "'zz'"), "missing tensor: '%s'", qdm_errmsg());
 
   char mb[32];
@@ -308,9 +308,26 @@ static void test_safetensors(void) {
   const char *p32p = tpath("f32.safetensors");
   write_raw(p32p, f32, 8 + p32 + 12);
   double w[3];
-  qdm_tensor tw = {"w", 1, {3}, w};
+  qdm_tensor tw = {"w", 1, {3}, w, NULL};
   CHECK(qdm_safetensors_read(p32p, &tw, 1) == QDM_OK, "F32 read: %s", qdm_errmsg());
   CHECK(w[0] == 1.5 && w[1] == -2.25 && w[2] == (double)0.1f, "F32 widened to double");
+  /* F32 written from floats, read back into floats and doubles; F64 read into floats rounds to nearest */
+  char pm[4400]; /* not tpath: its four buffers hold the paths in use around this */
+  snprintf(pm, sizeof pm, "%s/mixed.safetensors", dir);
+  float fv[3] = {1.5f, -2.25f, 0.1f}, fr[3] = {0};
+  double dv[2] = {0.1, 1.0 + 0x1p-30}, dr[3] = {0};
+  qdm_tensor mixed[2] = {{"f", 1, {3}, NULL, fv}, {"d", 1, {2}, dv, NULL}};
+  CHECK(qdm_safetensors_write(pm, mixed, 2, NULL) == QDM_OK, "mixed F32/F64 write: %s", qdm_errmsg());
+  unsigned char rawm[512];
+  size_t nm = read_file(pm, rawm, sizeof rawm);
+  char hdr[256] = {0};
+  memcpy(hdr, rawm + 8, nm > 8 + 255 ? 255 : nm > 8 ? nm - 8 : 0);
+  CHECK(has(hdr, "\"dtype\":\"F32\"") && has(hdr, "\"dtype\":\"F64\""), "the header names both dtypes: %s", hdr);
+  qdm_tensor back[2] = {{"f", 1, {3}, NULL, fr}, {"f", 1, {3}, dr, NULL}};
+  CHECK(qdm_safetensors_read(pm, back, 2) == QDM_OK, "F32 read into floats and doubles: %s", qdm_errmsg());
+  CHECK(!memcmp(fv, fr, sizeof fv) && dr[0] == 1.5 && dr[1] == -2.25 && dr[2] == (double)0.1f, "F32 values exact");
+  qdm_tensor dn = {"d", 1, {2}, NULL, fr};
+  CHECK(qdm_safetensors_read(pm, &dn, 1) == QDM_OK && fr[0] == 0.1f && fr[1] == 1.0f, "F64 rounded into floats");
 
   /* unsupported dtype, data past the end, header length past the end */
   const char *hb = "{\"w\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,6]}}";
@@ -322,7 +339,7 @@ static void test_safetensors(void) {
   CHECK(qdm_safetensors_read(p32p, &tw, 1) != 0 && has(qdm_errmsg(), "BF16"), "BF16 rejected: '%s'", qdm_errmsg());
   write_raw(p32p, raw, n - 8);
   double a3[6];
-  qdm_tensor tc = {"c", 0, {0}, a3};
+  qdm_tensor tc = {"c", 0, {0}, a3, NULL};
   CHECK(qdm_safetensors_read(p32p, &tc, 1) != 0 && has(qdm_errmsg(), p32p), "truncated data: '%s'", qdm_errmsg());
   write_raw(p32p, raw, 20);
   CHECK(qdm_safetensors_read(p32p, &tc, 1) != 0 && has(qdm_errmsg(), "header length"), "short file: '%s'",
@@ -336,15 +353,15 @@ static void test_safetensors(void) {
         "directory: rc %d '%s'", rd, qdm_errmsg());
 
   /* check = read's checks without the data: NULL data is fine */
-  qdm_tensor chk[2] = {{"a", 2, {2, 3}, NULL}, {"c", 0, {0}, NULL}};
+  qdm_tensor chk[2] = {{"a", 2, {2, 3}, NULL, NULL}, {"c", 0, {0}, NULL, NULL}};
   CHECK(qdm_safetensors_check(p, chk, 2) == QDM_OK, "check: %s", qdm_errmsg());
   chk[0].shape[1] = 4;
   CHECK(qdm_safetensors_check(p, chk, 2) == QDM_EFORMAT && has(qdm_errmsg(), "'a'") && has(qdm_errmsg(), "[2,4]"),
         "check: shape mismatch named: '%s'", qdm_errmsg());
 
-  qdm_tensor dup[2] = {{"x", 1, {1}, a}, {"x", 1, {1}, b}};
+  qdm_tensor dup[2] = {{"x", 1, {1}, a, NULL}, {"x", 1, {1}, b, NULL}};
   CHECK(qdm_safetensors_write(p, dup, 2, NULL) == QDM_EINVAL, "repeated name rejected");
-  qdm_tensor nul = {NULL, 1, {1}, a};
+  qdm_tensor nul = {NULL, 1, {1}, a, NULL};
   CHECK(qdm_safetensors_write(p, &nul, 1, NULL) == QDM_EINVAL, "NULL name rejected");
   CHECK(qdm_safetensors_read(p, r, 3) == QDM_OK, "old file intact after rejected writes");
   CHECK(qdm_safetensors_write(tpath("empty.safetensors"), NULL, 0, NULL) == QDM_OK, "no tensors is fine");
@@ -559,7 +576,7 @@ static void test_write_errors(void) {
                                qdm_idx_write_images(tpath("big-images-idx3-ubyte.gz"), img, n, 28, 28));
     bad += write_fails_cleanly("big.png", qdm_png_grid(tpath("big.png"), img, n, 28, 28, 8, 8, 4, NULL));
     double *v = calloc(4096, sizeof(double));
-    qdm_tensor t = {"v", 1, {4096, 0, 0, 0}, v};
+    qdm_tensor t = {"v", 1, {4096, 0, 0, 0}, v, NULL};
     bad += write_fails_cleanly("big.safetensors", qdm_safetensors_write(tpath("big.safetensors"), &t, 1, NULL));
     qdm_atomic a; /* buffered writes that fail before the commit (fprintf keeps no error) */
     if (qdm_atomic_open(&a, tpath("big.json")) == QDM_OK) {

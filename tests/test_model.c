@@ -2,7 +2,8 @@
  * gradient against central finite differences of the whole model's loss,
  * for each switchable part (ancilla block, ANO vs Pauli readout, skip,
  * classical bottleneck, conditioning), and the fused unitary path against
- * the gate-by-gate path, and the gradient w.r.t. the input x_t. */
+ * the gate-by-gate path, and the gradient w.r.t. the input x_t; the float
+ * classical part against the double one. */
 #include <malloc.h>
 #include <string.h>
 #include "model_fixture.h"
@@ -181,6 +182,72 @@ static void check_bytes(const qdm_unet_cfg *cfg, int rows, const char *what) {
 #endif
 }
 
+/* QDM_F32: the classical part in float, the circuits in double. On the
+ * same weights (the f64 model's rounded to float, and those rounded values
+ * put back into the f64 model) and the same batch, the f32 loss, output
+ * and every gradient tensor equal the f64 ones (which the finite
+ * differences above check) to float tolerance: max |g32 - g64| <= tol *
+ * max |g64| per tensor. */
+static void check_f32_vs_f64(qdm_unet_cfg c, int B, double tol, const char *what) {
+  fixture f;
+  c.precision = QDM_F64;
+  fixture_init(&f, &c, B, 21);
+  c.precision = QDM_F32;
+  qdm_rng r;
+  qdm_rng_seed(&r, 21);
+  qdm_unet *m = qdm_unet_new(&c, B, &r);
+  CHECK(m != NULL, "%s: f32 model built: %s", what, qdm_errmsg());
+  if (!f.m || !m) return;
+  int typed = 1, rounded = 1;
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f.m, i);
+    int want = p->group == QDM_PG_CLASSICAL ? QDM_F32 : QDM_F64;
+    typed &= (int)p->dtype == want && (want == QDM_F32 ? p->pf && p->gf && !p->p : p->p && p->g && !p->pf);
+    for (size_t j = 0; j < p->n; j++) {
+      if (p->dtype == QDM_F32) {
+        rounded &= p->pf[j] == (float)q->p[j];
+        q->p[j] = p->pf[j] = (float)q->p[j];
+      } else {
+        rounded &= p->p[j] == q->p[j];
+        p->p[j] = q->p[j];
+      }
+    }
+  }
+  CHECK(typed, "%s: classical tensors are float, circuit tensors double", what);
+  CHECK(rounded, "%s: the same seed gives the f64 model's weights, rounded to float", what);
+  size_t nf;
+  CHECK(qdm_unet_params_f32(m, &nf) && nf > 0 && qdm_unet_params_f32(f.m, NULL) == NULL, "%s: a float buffer in f32 only", what);
+  qdm_unet_zero_grad(f.m);
+  double L64 = loss_of(&f);
+  qdm_unet_backward(f.m, f.g, NULL);
+  int D = c.D;
+  qdm_cplx *out = malloc((size_t)B * D * sizeof *out), *g = malloc((size_t)B * D * sizeof *g);
+  qdm_unet_zero_grad(m);
+  double L32 = NAN;
+  CHECK(qdm_unet_forward(m, f.x, f.t, f.lab, B, out) == QDM_OK, "%s: f32 forward", what);
+  qdm_infidelity_loss(&L32, g, out, f.target, B, D);
+  CHECK(qdm_unet_backward(m, g, NULL) == QDM_OK, "%s: f32 backward", what);
+  CHECK(fabs(L32 - L64) <= tol * fabs(L64), "%s: loss f32 %.9g, f64 %.9g", what, L32, L64);
+  double od = 0;
+  for (int k = 0; k < B * D; k++) od = fmax(od, cabs(out[k] - f.out[k]));
+  CHECK(od <= tol, "%s: output differs by %.3g", what, od);
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f.m, i);
+    double err = 0, scale = 0;
+    for (size_t j = 0; j < p->n; j++) {
+      double a = p->dtype == QDM_F32 ? p->gf[j] : p->g[j];
+      err = fmax(err, fabs(a - q->g[j]));
+      scale = fmax(scale, fabs(q->g[j]));
+    }
+    CHECK(scale > 0 && err <= tol * scale, "%s: d loss / d %s, f32 vs f64 max diff %.3g of %.3g", what, p->name, err,
+          scale);
+  }
+  free(out);
+  free(g);
+  qdm_unet_free(m);
+  fixture_free(&f);
+}
+
 int main(void) {
   qdm_unet_cfg c = small_cfg();
   check_bytes(&c, 7, "small model, 7 rows");
@@ -208,5 +275,10 @@ int main(void) {
   c = small_cfg(); c.ancilla_mode = QDM_ANCILLA_PROJECT; check_dx(&c, "dx, projection");
   c = small_cfg(); c.skip = 0; check_dx(&c, "dx without skip");
   c = small_cfg(); c.classical = 1; check_dx(&c, "dx, classical bottleneck");
+  check_f32_vs_f64(small_cfg(), 7, 1e-5, "f32, authors form");
+  c = small_cfg(); c.classical = 1; check_f32_vs_f64(c, 7, 1e-5, "f32, classical bottleneck");
+  c = small_cfg(); c.skip = 0; check_f32_vs_f64(c, 7, 1e-5, "f32, no skip");
+  c = small_cfg(); c.D = 64; c.hidden = 96; c.layers = 3; c.K = 8; c.T = 4; c.classes = 3;
+  check_f32_vs_f64(c, 40, 1e-5, "f32, 64 pixels, 96 hidden");
   return check_done();
 }

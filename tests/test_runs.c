@@ -98,7 +98,7 @@ static void ref_timing(const char *run, double *startup, double *per_epoch) {
   }
   CHECK(reap(p) == 0, "uninterrupted run");
   char buf[64] = "";
-  qdm_tensor h = {"history", 2, {atoi(KILL_EPOCHS), 4, 0, 0}, NULL};
+  qdm_tensor h = {"history", 2, {atoi(KILL_EPOCHS), 4, 0, 0}, NULL, NULL};
   double hist[64 * 4];
   h.data = hist;
   *per_epoch = 0.1;

@@ -81,9 +81,152 @@ static double *read_theta(const char *run, const char *file, size_t *n) {
   if (qdm_safetensors_shape(p, "circuit.theta", &nd, sh)) return NULL;
   *n = (size_t)(sh[0] * sh[1] * sh[2]);
   double *v = malloc(*n * sizeof *v);
-  qdm_tensor t = {"circuit.theta", nd, {sh[0], sh[1], sh[2], sh[3]}, v};
+  qdm_tensor t = {"circuit.theta", nd, {sh[0], sh[1], sh[2], sh[3]}, v, NULL};
   if (qdm_safetensors_read(p, &t, 1)) { free(v); return NULL; }
   return v;
+}
+
+/* A flat vector of a checkpoint (all of it as doubles; F32 widens exactly), or NULL if absent. */
+static double *read_flat(const char *path, const char *name, size_t *n) {
+  int nd;
+  int64_t sh[4];
+  *n = 0;
+  if (qdm_safetensors_shape(path, name, &nd, sh) || nd != 1) return NULL;
+  double *v = malloc((size_t)(sh[0] + 1) * sizeof *v);
+  qdm_tensor t = {name, 1, {sh[0], 0, 0, 0}, v, NULL};
+  if (qdm_safetensors_read(path, &t, 1)) { free(v); return NULL; }
+  *n = (size_t)sh[0];
+  return v;
+}
+
+/* Two runs' checkpoints hold the same numbers: every model tensor and the
+ * Adam moments, bit for bit. */
+static void check_same_checkpoint(const char *a, const char *b, const char *what) {
+  char pa[700], pb[700];
+  snprintf(pa, sizeof pa, "%s/%s/checkpoint.safetensors", dir, a);
+  snprintf(pb, sizeof pb, "%s/%s/checkpoint.safetensors", dir, b);
+  qdm_train_opts oa, ob;
+  qdm_unet *ma = NULL, *mb = NULL;
+  CHECK(qdm_checkpoint_load(pa, 4, &oa, &ma) == QDM_OK && qdm_checkpoint_load(pb, 4, &ob, &mb) == QDM_OK,
+        "%s: checkpoints load: %s", what, qdm_errmsg());
+  if (!ma || !mb) return;
+  size_t n1, n2, f1, f2;
+  const double *w1 = qdm_unet_params(ma, &n1), *w2 = qdm_unet_params(mb, &n2);
+  const float *v1 = qdm_unet_params_f32(ma, &f1), *v2 = qdm_unet_params_f32(mb, &f2);
+  CHECK(n1 == n2 && f1 == f2 && !memcmp(w1, w2, n1 * sizeof *w1) && (!f1 || !memcmp(v1, v2, f1 * sizeof *v1)),
+        "%s: every weight bitwise equal (%zu double, %zu float)", what, n1, f1);
+  const char *flats[] = {"optim.adam_m", "optim.adam_v", "optim.adam_m.f32", "optim.adam_v.f32"};
+  for (int k = 0; k < 4; k++) {
+    size_t na, nb;
+    double *x = read_flat(pa, flats[k], &na), *y = read_flat(pb, flats[k], &nb);
+    CHECK(na == nb && (!na || !memcmp(x, y, na * sizeof *x)), "%s: %s bitwise equal (%zu values)", what, flats[k], na);
+    free(x);
+    free(y);
+  }
+  qdm_unet_free(ma);
+  qdm_unet_free(mb);
+}
+
+/* An uninterrupted run and one stopped twice and resumed end with the same
+ * numbers, at either precision of the classical part. */
+static void test_resume_precision(qdm_precision prec, const char *a, const char *b) {
+  const char *pn = qdm_enum_str(qdm_precision_names, prec);
+  qdm_train_opts o;
+  small_opts(&o, a);
+  o.model.precision = prec;
+  o.ema = 0.9;
+  o.epochs = 2;
+  CHECK(qdm_train(&o) == QDM_OK, "%s run: %s", pn, qdm_errmsg());
+  small_opts(&o, b);
+  o.model.precision = prec;
+  o.ema = 0.9;
+  o.epochs = 2;
+  o.stop_after = 3;
+  CHECK(qdm_train(&o) == QDM_EINTR, "%s run stopped", pn);
+  o.stop_after = 0;
+  o.resume = 1;
+  CHECK(qdm_train(&o) == QDM_OK, "%s run resumed: %s", pn, qdm_errmsg());
+  double la[16], lb[16];
+  int na = read_metrics(a, la), nb = read_metrics(b, lb);
+  CHECK(na == 2 && nb == 2 && la[1] == lb[1], "%s: resumed run ends with the same loss %.17g vs %.17g", pn, la[1], lb[1]);
+  check_same_checkpoint(a, b, pn);
+  char p[700], buf[16];
+  snprintf(p, sizeof p, "%s/%s/checkpoint.safetensors", dir, a);
+  CHECK(qdm_safetensors_meta(p, "precision", buf, sizeof buf) == QDM_OK && !strcmp(buf, pn),
+        "the checkpoint records precision %s (got '%s')", pn, buf);
+  size_t ne;
+  double *e = read_flat(p, prec == QDM_F32 ? "ema.f32" : "ema", &ne);
+  CHECK(e && ne > 0, "the EMA copy is stored in the classical part's precision");
+  free(e);
+}
+
+/* The checkpoint of a run at precision `from`, loaded for a run at the
+ * other precision: weights, Adam moments and EMA arrive in the new layout,
+ * widened exactly (f32 -> f64) or rounded to nearest (f64 -> f32). The
+ * expected values are the file's own tensors, mapped here tensor by tensor. */
+static void check_conversion(const char *run, qdm_precision to) {
+  char p[700];
+  snprintf(p, sizeof p, "%s/%s/checkpoint.safetensors", dir, run);
+  qdm_train_opts o;
+  qdm_unet *ref = NULL; /* the model as saved */
+  CHECK(qdm_checkpoint_load(p, 8, &o, &ref) == QDM_OK, "%s loads: %s", run, qdm_errmsg());
+  if (!ref) return;
+  qdm__run R;
+  memset(&R, 0, sizeof R);
+  R.o = o;
+  R.o.model.precision = to;
+  double hist[64];
+  int nh = 0;
+  CHECK(qdm__run_model(&R, 8) == QDM_OK && qdm__run_optimizer(&R) == QDM_OK, "a %s run is built",
+        qdm_enum_str(qdm_precision_names, to));
+  CHECK(qdm__ckpt_load(p, R.m, &R.st, &R.opt, R.ema, hist, &nh, 16) == QDM_OK, "%s resumes at the other precision: %s",
+        run, qdm_errmsg());
+  size_t nd, nf, fd, ff;
+  double *md = read_flat(p, "optim.adam_m", &fd), *ed = read_flat(p, "ema", &nd);
+  double *mf = read_flat(p, "optim.adam_m.f32", &ff), *ef = read_flat(p, "ema.f32", &nf);
+  size_t at_d = 0, at_f = 0, od = 0, of = 0; /* offsets in the file's two parts, in the run's two parts */
+  int wok = 1, mok = 1, eok = 1;
+  float *emaf = (float *)(R.ema + R.np);
+  for (int i = 0; i < qdm_unet_nparams(R.m); i++) {
+    qdm_unet_param *q = qdm_unet_param_at(R.m, i), *r = qdm_unet_param_at(ref, i);
+    int file_f32 = r->dtype == QDM_F32;
+    const double *m_src = file_f32 ? mf + at_f : md + at_d, *e_src = file_f32 ? ef + at_f : ed + at_d;
+    for (size_t j = 0; j < q->n; j++) {
+      double w = file_f32 ? r->pf[j] : r->p[j];
+      if (q->dtype == QDM_F32) {
+        wok &= q->pf[j] == (float)w;
+        mok &= R.opt.mf[of + j] == (float)m_src[j];
+        eok &= emaf[of + j] == (float)e_src[j];
+      } else {
+        wok &= q->p[j] == w;
+        mok &= R.opt.m[od + j] == m_src[j];
+        eok &= R.ema[od + j] == e_src[j];
+      }
+    }
+    *(file_f32 ? &at_f : &at_d) += q->n;
+    *(q->dtype == QDM_F32 ? &of : &od) += q->n;
+  }
+  CHECK(wok && mok && eok, "%s -> %s: weights %d, moments %d, EMA %d converted", run,
+        qdm_enum_str(qdm_precision_names, to), wok, mok, eok);
+  CHECK(at_f == ff && at_d == fd && R.opt.t > 0 && nh == 2, "... all of the file's state (%zu + %zu values, t = %lld)",
+        fd, ff, R.opt.t);
+  free(md); free(ed); free(mf); free(ef);
+  qdm__run_free(&R);
+  qdm_unet_free(ref);
+}
+
+static void test_precision_conversion(void) {
+  char p[700];
+  unsigned char raw[4096] = {0};
+  snprintf(p, sizeof p, "%s/f32-straight/checkpoint.safetensors", dir);
+  FILE *f = fopen(p, "rb");
+  size_t n = f ? fread(raw, 1, sizeof raw - 1, f) : 0;
+  if (f) fclose(f);
+  CHECK(n > 8 && strstr((char *)raw + 8, "\"dec2.weight\":{\"dtype\":\"F32\"") &&
+            strstr((char *)raw + 8, "\"circuit.theta\":{\"dtype\":\"F64\""),
+        "an f32 checkpoint stores the classical tensors as F32, the circuit's as F64");
+  check_conversion("f32-straight", QDM_F64);
+  check_conversion("f64-straight", QDM_F32);
 }
 
 static void test_loss_falls_and_resume(void) {
@@ -270,7 +413,7 @@ static void test_bad_checkpoint_message(void) {
   char path[700];
   snprintf(path, sizeof path, "%s/bad-setting.safetensors", dir);
   double v = 1;
-  qdm_tensor t = {"x", 1, {1, 0, 0, 0}, &v};
+  qdm_tensor t = {"x", 1, {1, 0, 0, 0}, &v, NULL};
   const char *meta[] = {"format", "qdm-checkpoint-1", "epochs", "abc", NULL};
   CHECK(qdm_safetensors_write(path, &t, 1, meta) == QDM_OK, "wrote %s", path);
   qdm_train_opts o;
@@ -288,7 +431,7 @@ static void test_checkpoint_sizes(void) {
   char path[700];
   snprintf(path, sizeof path, "%s/huge.safetensors", dir);
   double v = 1;
-  qdm_tensor t = {"x", 1, {1, 0, 0, 0}, &v};
+  qdm_tensor t = {"x", 1, {1, 0, 0, 0}, &v, NULL};
   const char *huge[] = {"format", "qdm-checkpoint-1", "pixels", "16777216", "hidden", "65536", NULL};
   CHECK(qdm_safetensors_write(path, &t, 1, huge) == QDM_OK, "wrote %s", path);
   qdm_train_opts o;
@@ -311,6 +454,9 @@ int main(void) {
   qdm_mkdirs(d);
   write_data(d, 64);
   test_loss_falls_and_resume();
+  test_resume_precision(QDM_F32, "f32-straight", "f32-resumed");
+  test_resume_precision(QDM_F64, "f64-straight", "f64-resumed");
+  test_precision_conversion();
   test_qngd();
   test_sample();
   test_sample_labels();

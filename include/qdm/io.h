@@ -92,12 +92,15 @@ const qdm_jv *qdm_jv_get(const qdm_jv *obj, const char *key);   /* NULL if absen
 /* ---- safetensors (https://huggingface.co/docs/safetensors): an 8-byte
  * little-endian header length, a JSON header {name: {dtype, shape,
  * data_offsets}, "__metadata__": {str: str}}, then raw little-endian data.
- * qdm writes F64 tensors; it reads F64 and F32. ---- */
+ * A tensor's values are doubles (data) or floats (f32): written as F64 or
+ * F32, read from either (F32 into doubles exactly; F64 into floats rounded
+ * to nearest). ---- */
 typedef struct {
   const char *name;
   int ndim;
   int64_t shape[4];
-  double *data;        /* element count = product of shape */
+  double *data;        /* element count = product of shape; NULL when f32 is used */
+  float *f32;          /* the values as floats instead of data (NULL: data) */
 } qdm_tensor;
 /* meta: NULL-terminated array of key, value, key, value, ... (may be NULL) */
 int qdm_safetensors_write(const char *path, const qdm_tensor *t, int nt, const char *const *meta);

@@ -51,6 +51,11 @@ typedef struct {
   int conditional;  /* circuit table indexed by (t, label) (1) or t (0) */
   int T, classes;   /* diffusion steps and label count */
   double leak;      /* slope of the complex leaky ReLU in block 2 */
+  qdm_precision precision; /* of the classical part (encoder, LayerNorm, decoder, the
+                     * classical bottleneck): their weights, activations and
+                     * GEMMs in double (QDM_F64, 0) or float (QDM_F32, sgemm).
+                     * The circuits, their angles and the ANO matrices are
+                     * complex128 / double in both. */
   /* hardware realism (docs/noise.md). Both default to off, and
    * off leaves the exact state-vector path untouched. */
   long shots;       /* 0: exact expectation values; N >= 1: every measured
@@ -89,10 +94,14 @@ int qdm_unet_cfg_ansatz_file(qdm_unet_cfg *c, const char *path);
  * over its layers), or a negative status for an unbuildable ansatz. */
 int qdm_unet_block_params(const qdm_unet_cfg *c);
 
-/* A named parameter tensor of the model: its values, gradient, shape. */
+/* A named parameter tensor of the model: its values, gradient, shape. A
+ * tensor is double (p, g) or float (pf, gf; the classical tensors of a
+ * QDM_F32 model); the other pair is NULL. */
 typedef struct {
   char name[32];
+  qdm_precision dtype;
   double *p, *g;
+  float *pf, *gf;
   size_t n;
   int ndim;
   int64_t shape[4];
@@ -116,10 +125,14 @@ const qdm_unet_cfg *qdm_unet_config(const qdm_unet *m);
  * owns them (valid until qdm_unet_free; do not free). */
 int qdm_unet_nparams(const qdm_unet *m);
 qdm_unet_param *qdm_unet_param_at(qdm_unet *m, int i);
-/* The flat parameter buffer and the flat gradient buffer (*n values each,
- * n may be NULL): for EMA copies, checkpoints and reductions in one loop. */
+/* The flat parameter and gradient buffers (*n values each, n may be NULL),
+ * for EMA copies and reductions in one loop: the double tensors, in
+ * qdm_unet_param_at order (every tensor of a QDM_F64 model), and the float
+ * tensors (the classical ones of a QDM_F32 model; NULL and 0 otherwise). */
 double *qdm_unet_params(qdm_unet *m, size_t *n);
 double *qdm_unet_grads(qdm_unet *m, size_t *n);
+float *qdm_unet_params_f32(qdm_unet *m, size_t *n);
+float *qdm_unet_grads_f32(qdm_unet *m, size_t *n);
 /* Totals per group: circuit angles, ANO matrix entries (real count), classical. */
 void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *classical);
 
@@ -177,12 +190,22 @@ int qdm_unet_block_inputs(const qdm_unet *m, int g, int blk, const qdm_cplx **ps
  * says "pauli-z"). Every file is written atomically. */
 int qdm_unet_write_qasm(qdm_unet *m, const char *dir);
 
-/* Seconds spent so far in the classical layers (encoder, decoder) and in
- * the bottleneck (circuits and measurement); reset to 0 if asked. */
-void qdm_unet_timers(qdm_unet *m, double *dense, double *circuit, int reset);
+/* Seconds spent so far: dense, the classical layers (encoder, decoder);
+ * circuit, the bottleneck's circuits (or the classical bottleneck); ano,
+ * the measurement (ANO or Pauli readout, forward and backward); other,
+ * what a training step does besides the model (data rows, loss, optimiser),
+ * as reported by the training loop. reset: set all four to 0 after reading. */
+typedef struct {
+  double dense, circuit, ano, other;
+} qdm_unet_timing;
+void qdm_unet_timing_get(qdm_unet *m, qdm_unet_timing *t, int reset);
 
-/* Dense multiply-adds per row of the classical layers (forward), for
- * GFLOP/s accounting. */
+/* The Linear layers of the encoder and decoder in forward order (enc1,
+ * enc2, dec1, dec2): layer i maps in[i] -> out[i] values per row. Writes at
+ * most max entries; returns the number of layers (4). */
+int qdm_unet_linear_shapes(const qdm_unet *m, int *in, int *out, int max);
+/* Dense multiply-adds per row of those layers (forward), for GFLOP/s
+ * accounting: the sum of in[i] * out[i]. */
 double qdm_unet_dense_macs(const qdm_unet *m);
 
 #ifdef __cplusplus

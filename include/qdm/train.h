@@ -26,6 +26,7 @@ extern const qdm_enum_name qdm_pred_names[];     /* eps x0 mean */
 extern const qdm_enum_name qdm_loss_names[];     /* infidelity mse */
 extern const qdm_enum_name qdm_sampler_names[];  /* mean ddpm ddim sde ode */
 extern const qdm_enum_name qdm_optim_names[];    /* adam qngd */
+extern const qdm_enum_name qdm_precision_names[]; /* f64 f32 (qdm_unet_cfg.precision) */
 
 typedef struct {
   char preset[16];        /* "default" or "authors" */
@@ -193,15 +194,28 @@ size_t qdm_train_opts_size(void);
 size_t qdm_sample_opts_size(void);
 int qdm_train_opts_get(const qdm_train_opts *o, int i, const char **key, char *val, size_t len);
 
-/* `qdm bench train`: `steps` optimisation steps of configuration o, timed. */
+/* `qdm bench train`: `steps` optimisation steps of configuration o (its
+ * data if they load, random images otherwise), after one warm-up step,
+ * with the threads set by qdm_set_threads; then the step's own GEMMs alone
+ * (every Linear layer's forward, weight gradient and input gradient, at
+ * the shapes of a full batch) in o's precision, same threads, same run.
+ * Their time is the dense-only ceiling: a step that did nothing but its
+ * matrix products would run at ceiling_rows_per_s. */
 typedef struct {
-  long rows;
-  double seconds, rows_per_s;
-  double dense_seconds, circuit_seconds;
-  double dense_gflops;  /* achieved by the classical layers (forward + backward) */
-  double gemm_gflops;   /* cblas_dgemm on the layers' shape, same run, same threads */
+  qdm_precision precision;
   int threads;
-  double loss;
+  int mnist;                  /* 1: the configured data set; 0: random stand-in images */
+  int rows_per_step;          /* batch x T */
+  long rows;                  /* rows trained in the timed steps */
+  double seconds;             /* their wall time */
+  double step_seconds;        /* the median step */
+  double rows_per_s;          /* rows_per_step / step_seconds */
+  qdm_unet_timing split;      /* seconds per step (mean): dense, circuit, ano, other */
+  double gemm_seconds;        /* the step's GEMMs alone (median of passes) */
+  double ceiling_rows_per_s;  /* rows_per_step / gemm_seconds */
+  double gemm_gflops;         /* their rate */
+  double dense_gflops;        /* the same flops over the model's dense time (split.dense) */
+  double loss;                /* of the last step */
 } qdm_train_bench_result;
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res);
 

@@ -35,6 +35,8 @@ double *cli_numbers(const char *cmd, const char *spec, int *count);
  * the count. integers: each must be a whole number. Exits 2 naming opt. */
 int cli_num_list(const char *cmd, const char *opt, const char *spec, double lo, double hi, int integers, double *v,
                  int max);
+/* Threads for qdm and OpenBLAS alike (cmd_bench.c). */
+void bench_threads(int t);
 /* 1 if stderr is a terminal (progress lines redraw in place). */
 int cli_tty(void);
 

@@ -1,7 +1,7 @@
-/* cmd_bench.c -- `qdm bench sim`: the engine's speed, as ratios measured in
- * one run (per-gate GB/s against this machine's memory bandwidth, fused vs
- * gate-by-gate rows/s); `qdm bench train`: the training step's speed
- * (qdm_train_bench). */
+/* cmd_bench.c -- `qdm bench`, and `qdm bench sim`: the engine's speed, as
+ * ratios measured in one run (per-gate GB/s against this machine's memory
+ * bandwidth, fused vs gate-by-gate rows/s). `qdm bench train` lives in
+ * cmd_bench_train.c. */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -11,7 +11,7 @@
 #include "qdm/qsim.h"
 #include "qdm/train.h"
 
-static void bench_threads(int t) {
+void bench_threads(int t) {
   qdm_set_threads(t);
   openblas_set_num_threads(t);
 }
@@ -286,64 +286,13 @@ static int bench_sim(int argc, char **argv) {
   return 0;
 }
 
-void cli_model_options(cli_args *a, qdm_train_opts *o);
-
-static int bench_train(int argc, char **argv) {
-  cli_args a;
-  cli_init(&a, "qdm bench train", argc, argv);
-  if (cli_flag(&a, "--help")) {
-    printf("usage: qdm bench train [--preset authors|default] [--steps N] [--threads N] [--json]\n"
-           "                       [--digits LIST] [model options as in qdm train]\n\n"
-           "Runs N optimisation steps (default 30) of a training configuration (default: the\n"
-           "authors', 32 images x T = 10 steps = 320 rows per step, all ten digits) and prints\n"
-           "rows/s, the time split between the classical layers and the quantum bottleneck, and\n"
-           "the dense layers' achieved GFLOP/s next to cblas_dgemm's rate on the same shape\n"
-           "measured in the same run. Uses data/mnist when present, random images otherwise.\n");
-    return 0;
-  }
-  qdm_train_opts o;
-  const char *preset = cli_str(&a, "--preset", "authors");
-  if (qdm_train_preset(&o, preset)) cli_die(a.cmd, 2, "%s", qdm_errmsg());
-  int steps = (int)cli_int(&a, "--steps", 30, 1, 1000000), json = cli_flag(&a, "--json");
-  int threads = (int)cli_int(&a, "--threads", 0, 0, 256);
-  const char *dig = cli_str(&a, "--digits", NULL);
-  if (dig) snprintf(o.digits, sizeof o.digits, "%s", dig);
-  o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);
-  cli_model_options(&a, &o);
-  cli_done(&a);
-  if (threads) bench_threads(threads);
-  qdm_train_bench_result r;
-  if (qdm_train_bench(&o, steps, &r)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
-  if (json) {
-    qdm_json j;
-    qdm_json_init(&j, stdout, 1);
-    qdm_json_obj(&j);
-    qdm_json_kv_num(&j, "rows_per_s", r.rows_per_s);
-    qdm_json_kv_num(&j, "gflops", r.dense_gflops);
-    qdm_json_kv_num(&j, "gemm_gflops", r.gemm_gflops);
-    qdm_json_kv_int(&j, "threads", r.threads);
-    qdm_json_kv_num(&j, "seconds", r.seconds);
-    qdm_json_kv_int(&j, "rows", r.rows);
-    qdm_json_kv_num(&j, "dense_seconds", r.dense_seconds);
-    qdm_json_kv_num(&j, "circuit_seconds", r.circuit_seconds);
-    qdm_json_obj_end(&j);
-    qdm_json_end(&j);
-    return 0;
-  }
-  printf("qdm bench train: preset %s, %d steps, %ld rows, %d threads\n", o.preset, steps, r.rows, r.threads);
-  printf("  %.0f rows/s  (%.2f s; classical layers %.2f s, quantum bottleneck %.2f s, other %.2f s)\n", r.rows_per_s,
-         r.seconds, r.dense_seconds, r.circuit_seconds, r.seconds - r.dense_seconds - r.circuit_seconds);
-  printf("  dense layers %.1f GFLOP/s = %.0f%% of cblas_dgemm %.1f GFLOP/s on the same shape\n", r.dense_gflops,
-         100 * r.dense_gflops / r.gemm_gflops, r.gemm_gflops);
-  printf("  authors' 100 epochs (8096 images x 10 steps) would take %.1f minutes\n", 8096.0 * 10 * 100 / r.rows_per_s / 60);
-  return 0;
-}
+int bench_train(int argc, char **argv); /* cmd_bench_train.c */
 
 int cmd_bench(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     printf("usage: qdm bench <sim|train> [options]   (qdm bench sim --help)\n\n"
            "  sim    state-vector engine: per-gate speed vs memory bandwidth, batched rows/s\n"
-           "  train  the authors' training configuration: rows/s and GFLOP/s vs BLAS GEMM\n");
+           "  train  a training configuration in f64 and f32: rows/s, time split, dense-only ceiling\n");
     return argc < 2 ? 2 : 0;
   }
   if (!strcmp(argv[1], "sim")) return bench_sim(argc - 1, argv + 1);

@@ -43,6 +43,9 @@ static const char *train_help =
     "  --circuit-lr X  --ano-lr X  separate rates for circuit angles and ANO matrices\n"
     "  --weight-decay X  --ema DECAY (sample from an exponential moving average)\n"
     "  --seed K  --threads N  --quiet\n"
+    "  --precision f32|f64  the classical part (encoder, LayerNorm, decoder, their Adam state) in\n"
+    "            float with sgemm (both presets) or double; circuits are complex128 either way.\n"
+    "            --resume at the other precision converts the checkpoint (and says so)\n"
     "  --optimizer adam|qngd   qngd: quantum natural gradient (report eq. 26) for the circuit\n"
     "            angles, Fubini-Study metric per (t, label) group and block; Adam for the rest\n"
     "  --qngd-metric block|diag|full (block)  --qngd-lr X (0.05)  --qngd-lambda X (1e-3)\n"
@@ -182,6 +185,7 @@ static void train_flags(cli_args *a, qdm_train_opts *o) {
   o->ano_lr = cli_double(a, "--ano-lr", o->ano_lr, 0, 10);
   o->weight_decay = cli_double(a, "--weight-decay", o->weight_decay, 0, 10);
   o->ema = cli_double(a, "--ema", o->ema, 0, 0.999999);
+  o->model.precision = (qdm_precision)cli_enum(a, "--precision", qdm_precision_names, o->model.precision);
   o->optimizer = (qdm_optim_kind)cli_enum(a, "--optimizer", qdm_optim_names, o->optimizer);
   o->qngd_metric = cli_enum(a, "--qngd-metric", qdm_metric_names, o->qngd_metric);
   o->qngd_lr = cli_double(a, "--qngd-lr", o->qngd_lr, 1e-9, 100);

@@ -4,7 +4,8 @@
  * N bytes of JSON {name: {"dtype", "shape", "data_offsets": [begin, end]},
  * "__metadata__": {str: str}} padded with spaces so the data starts 8-byte
  * aligned, then the tensors' raw little-endian bytes, offsets relative to the
- * start of the data. qdm writes F64 and reads F64 or F32 into doubles. */
+ * start of the data. qdm writes F64 or F32 and reads either into doubles
+ * or floats. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdlib.h>
@@ -50,7 +51,8 @@ static int check_tensors(const qdm_tensor *t, int nt, const char *const *meta) {
       return qdm_fail(QDM_EINVAL, "qdm_safetensors_write: tensor '%s' has ndim %d (expected 0..4)", nm, t[i].ndim);
     int64_t c = count_of(t[i].ndim, t[i].shape);
     if (c < 0) return qdm_fail(QDM_EINVAL, "qdm_safetensors_write: tensor '%s' has a negative or huge shape", nm);
-    if (c > 0 && !t[i].data) return qdm_fail(QDM_EINVAL, "qdm_safetensors_write: tensor '%s' has NULL data", nm);
+    if (c > 0 && !t[i].data && !t[i].f32)
+      return qdm_fail(QDM_EINVAL, "qdm_safetensors_write: tensor '%s' has NULL data", nm);
   }
   for (int i = 0; meta && meta[i]; i += 2)
     if (!meta[i + 1]) return qdm_fail(QDM_EINVAL, "qdm_safetensors_write: metadata key '%s' has a NULL value", meta[i]);
@@ -74,10 +76,10 @@ static int make_header(const qdm_tensor *t, int nt, const char *const *meta, cha
   }
   int64_t off = 0;
   for (int i = 0; i < nt; i++) {
-    int64_t bytes = 8 * count_of(t[i].ndim, t[i].shape);
+    int64_t bytes = (t[i].f32 ? 4 : 8) * count_of(t[i].ndim, t[i].shape);
     qdm_json_key(&j, t[i].name);
     qdm_json_obj(&j);
-    qdm_json_kv_str(&j, "dtype", "F64");
+    qdm_json_kv_str(&j, "dtype", t[i].f32 ? "F32" : "F64");
     qdm_json_key(&j, "shape");
     qdm_json_arr(&j);
     for (int d = 0; d < t[i].ndim; d++) qdm_json_int(&j, t[i].shape[d]);
@@ -101,16 +103,23 @@ static int make_header(const qdm_tensor *t, int nt, const char *const *meta, cha
   return QDM_OK;
 }
 
-static int write_f64(FILE *f, const double *x, int64_t n) {
+/* The values of t little-endian, 8 (double) or 4 (float) bytes each. */
+static int write_values(FILE *f, const qdm_tensor *t) {
   unsigned char buf[8 * 1024];
+  int64_t n = count_of(t->ndim, t->shape);
+  int esize = t->f32 ? 4 : 8;
   for (int64_t i = 0; i < n;) {
     int k = 0;
     for (; k < 1024 && i < n; k++, i++) {
-      uint64_t u;
-      memcpy(&u, &x[i], 8);
-      put_le64(buf + 8 * k, u);
+      uint64_t u = 0;
+      if (t->f32) {
+        uint32_t u32;
+        memcpy(&u32, &t->f32[i], 4);
+        u = u32;
+      } else memcpy(&u, &t->data[i], 8);
+      for (int b = 0; b < esize; b++) buf[esize * k + b] = (unsigned char)(u >> (8 * b));
     }
-    if (fwrite(buf, 8, (size_t)k, f) != (size_t)k) return -1;
+    if (fwrite(buf, (size_t)esize, (size_t)k, f) != (size_t)k) return -1;
   }
   return 0;
 }
@@ -131,7 +140,7 @@ int qdm_safetensors_write(const char *path, const qdm_tensor *t, int nt, const c
   put_le64(len8, hlen);
   int bad = fwrite(len8, 1, 8, a.f) != 8 || fwrite(hdr, 1, hlen, a.f) != hlen;
   free(hdr);
-  for (int i = 0; i < nt && !bad; i++) bad = write_f64(a.f, t[i].data, count_of(t[i].ndim, t[i].shape));
+  for (int i = 0; i < nt && !bad; i++) bad = write_values(a.f, &t[i]);
   if (bad) {
     int err = errno;
     qdm_atomic_abort(&a);
@@ -236,7 +245,9 @@ static int st_entry(const char *path, const st_file *s, const char *name, int *e
   return QDM_OK;
 }
 
-static int read_into(FILE *f, int esize, double *x, int64_t n) {
+/* n values of esize bytes into t's doubles or floats (converted if the
+ * sizes differ). */
+static int read_into(FILE *f, int esize, const qdm_tensor *t, int64_t n) {
   unsigned char buf[8 * 1024];
   int per = (int)sizeof buf / esize;
   for (int64_t i = 0; i < n;) {
@@ -244,13 +255,16 @@ static int read_into(FILE *f, int esize, double *x, int64_t n) {
     if (fread(buf, (size_t)esize, (size_t)k, f) != (size_t)k) return -1;
     for (int j = 0; j < k; j++, i++) {
       uint64_t u = get_le(buf + esize * j, esize);
-      if (esize == 8) memcpy(&x[i], &u, 8);
+      double v;
+      if (esize == 8) memcpy(&v, &u, 8);
       else {
         uint32_t u32 = (uint32_t)u;
-        float v;
-        memcpy(&v, &u32, 4);
-        x[i] = v;
+        float v32;
+        memcpy(&v32, &u32, 4);
+        v = v32;
       }
+      if (t->f32) t->f32[i] = (float)v;
+      else t->data[i] = v;
     }
   }
   return 0;
@@ -280,8 +294,8 @@ static int read_tensors(const char *fn, const char *path, const qdm_tensor *t, i
     }
     int64_t c = count_of(ndim, sh);
     if (!read) continue;
-    if (c > 0 && !t[i].data) rc = qdm_fail(QDM_EINVAL, "%s: tensor '%s' has NULL data", fn, t[i].name);
-    else if (fseeko(s.f, (off_t)begin, SEEK_SET) != 0 || read_into(s.f, esize, t[i].data, c) != 0)
+    if (c > 0 && !t[i].data && !t[i].f32) rc = qdm_fail(QDM_EINVAL, "%s: tensor '%s' has NULL data", fn, t[i].name);
+    else if (fseeko(s.f, (off_t)begin, SEEK_SET) != 0 || read_into(s.f, esize, &t[i], c) != 0)
       rc = qdm_fail(QDM_EIO, "%s: cannot read tensor '%s' (file truncated?)", path, t[i].name);
   }
   st_close(&s);

@@ -1,34 +1,102 @@
 /* bench.c -- `qdm bench train`: a fixed number of optimisation steps of a
- * training configuration, timed, beside the machine's BLAS GEMM rate
- * measured in the same run on the same shapes. */
+ * training configuration, timed and split (dense layers, circuits, ANO,
+ * the rest), beside the BLAS rate of the step's own GEMMs measured in the
+ * same run: their time alone is the dense-only ceiling of the step. */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "run.h"
 
-/* Achieved GFLOP/s of C = A B^T with A: m x k, B: n x k (a Linear layer's
- * forward), best of a few repeats. */
-static double gemm_rate(int m, int n, int k) {
-  double *A = malloc(sizeof(double) * m * k), *B = malloc(sizeof(double) * n * k), *C = malloc(sizeof(double) * m * n);
-  for (long i = 0; i < (long)m * k; i++) A[i] = 1e-3 * (i % 97);
-  for (long i = 0; i < (long)n * k; i++) B[i] = 1e-3 * (i % 89);
-  double best = 1e30;
-  for (int r = 0; r < 7; r++) {
-    double t0 = qdm_now();
-    for (int q = 0; q < 4; q++) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1, A, k, B, k, 0, C, n);
-    double dt = (qdm_now() - t0) / 4;
-    if (dt < best) best = dt;
+/* One GEMM of a training step: C (M x N) = op(A) op(B) with inner size K. */
+typedef struct {
+  int M, N, K;
+  int ta, tb; /* transpose A, B */
+} gemm_shape;
+
+/* The step's GEMMs for B rows (qdm_linear_forward/backward): per layer
+ * in -> out the forward x W^T (B, out, in), the weight gradient dy^T x
+ * (out, in, B), and, for every layer but the first (training asks no dx
+ * of the input), dx = dy W (B, in, out). */
+static int step_gemms(const qdm_unet *m, int B, gemm_shape *g) {
+  int in[8], out[8], nl = qdm_unet_linear_shapes(m, in, out, 8), n = 0;
+  for (int l = 0; l < nl; l++) {
+    g[n++] = (gemm_shape){B, out[l], in[l], 0, 1};
+    g[n++] = (gemm_shape){out[l], in[l], B, 1, 0};
+    if (l > 0) g[n++] = (gemm_shape){B, in[l], out[l], 0, 0};
   }
-  free(A); free(B); free(C);
-  return 2.0 * m * n * k / best / 1e9;
+  return n;
+}
+
+static double gemm_flops(const gemm_shape *g, int n) {
+  double f = 0;
+  for (int i = 0; i < n; i++) f += 2.0 * g[i].M * g[i].N * g[i].K;
+  return f;
+}
+
+static int cmp_d(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, n, sizeof *v, cmp_d);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Seconds for all n GEMMs once, in precision prec with this run's BLAS
+ * threads: the median of reps passes (a pass runs each GEMM twice and
+ * keeps the second, warm, time). */
+static int gemm_seconds(const gemm_shape *g, int n, qdm_precision prec, int reps, double *sec) {
+  size_t big = 1;
+  for (int i = 0; i < n; i++) {
+    size_t a = (size_t)g[i].M * g[i].K, b = (size_t)g[i].K * g[i].N, c = (size_t)g[i].M * g[i].N;
+    big = a > big ? a : big;
+    big = b > big ? b : big;
+    big = c > big ? c : big;
+  }
+  double *A = malloc(big * sizeof *A), *Bm = malloc(big * sizeof *Bm), *C = calloc(big, sizeof *C), t[15];
+  if (!A || !Bm || !C) {
+    free(A); free(Bm); free(C);
+    return qdm_fail(QDM_ENOMEM, "bench: out of memory for GEMM operands");
+  }
+  for (size_t i = 0; i < big; i++) { /* small values: no overflow, no subnormals */
+    if (prec == QDM_F32) {
+      ((float *)A)[i] = 1e-3f * (float)(i % 97);
+      ((float *)Bm)[i] = 1e-3f * (float)(i % 89);
+    } else {
+      A[i] = 1e-3 * (double)(i % 97);
+      Bm[i] = 1e-3 * (double)(i % 89);
+    }
+  }
+  if (reps > 15) reps = 15;
+  for (int r = 0; r < reps; r++) {
+    t[r] = 0;
+    for (int i = 0; i < n; i++)
+      for (int w = 0; w < 2; w++) {
+        const gemm_shape *s = &g[i];
+        int lda = s->ta ? s->M : s->K, ldb = s->tb ? s->K : s->N;
+        CBLAS_TRANSPOSE ta = s->ta ? CblasTrans : CblasNoTrans, tb = s->tb ? CblasTrans : CblasNoTrans;
+        double t0 = qdm_now();
+        if (prec == QDM_F32)
+          cblas_sgemm(CblasRowMajor, ta, tb, s->M, s->N, s->K, 1, (float *)A, lda, (float *)Bm, ldb, 1, (float *)C, s->N);
+        else
+          cblas_dgemm(CblasRowMajor, ta, tb, s->M, s->N, s->K, 1, A, lda, Bm, ldb, 1, C, s->N);
+        if (w) t[r] += qdm_now() - t0;
+      }
+  }
+  *sec = median(t, reps);
+  free(A); free(Bm); free(C);
+  return QDM_OK;
 }
 
 /* Random images stand in when no data set is at hand: speed does not
- * depend on the pixel values. */
-static int bench_data(qdm__run *R) {
+ * depend on the pixel values (but the groups' sizes do: with MNIST's
+ * labels they are the real ones). */
+static int bench_data(qdm__run *R, int *real) {
   qdm_data_opts d = {R->o.data, "train", R->o.digits, R->o.limit, 16, R->o.subset, R->o.seed, NULL};
-  if (qdm_data_load(&d, &R->data) == QDM_OK) return QDM_OK;
+  *real = qdm_data_load(&d, &R->data) == QDM_OK;
+  if (*real) return QDM_OK;
   int n = R->o.batch * 4, D = R->o.model.D;
   R->data.n = n;
   R->data.h = R->data.w = (int)sqrt((double)D);
@@ -42,7 +110,33 @@ static int bench_data(qdm__run *R) {
   return QDM_OK;
 }
 
+/* The timed steps: batches in data order, one warm-up step first. */
+static int timed_steps(qdm__run *R, int steps, qdm_train_bench_result *res) {
+  const qdm_train_opts *o = &R->o;
+  int nb = (R->data.n + o->batch - 1) / o->batch, err;
+  double loss, inf, *dt = malloc((size_t)steps * sizeof *dt);
+  if (!dt) return qdm_fail(QDM_ENOMEM, "bench: out of memory");
+  for (int i = 0; i < R->data.n; i++) R->order[i] = i;
+  err = qdm__run_step(R, 0, o->batch < R->data.n ? o->batch : R->data.n, o->lr, &loss, &inf);
+  qdm_unet_timing_get(R->m, NULL, 1);
+  for (int s = 0; s < steps && !err; s++) {
+    int b0 = (s % nb) * o->batch, n = R->data.n - b0 < o->batch ? R->data.n - b0 : o->batch;
+    double t0 = qdm_now();
+    err = qdm__run_step(R, b0, n, o->lr, &loss, &inf);
+    dt[s] = qdm_now() - t0;
+    res->seconds += dt[s];
+    res->rows += (long)n * R->T;
+  }
+  if (!err) {
+    res->step_seconds = median(dt, steps);
+    res->loss = loss;
+  }
+  free(dt);
+  return err;
+}
+
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res) {
+  if (!o || !res || steps < 1) return qdm_fail(QDM_EINVAL, "qdm_train_bench: NULL argument or steps = %d < 1", steps);
   int err = qdm_train_opts_check(o);
   if (err) return err;
   qdm__run R;
@@ -50,39 +144,27 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   R.o = *o;
   R.o.quiet = 1;
   memset(res, 0, sizeof *res);
-  err = bench_data(&R);
+  err = bench_data(&R, &res->mnist);
   if (!err) err = qdm__run_alloc(&R);
   if (!err) err = qdm__run_model(&R, o->batch * o->model.T);
   if (!err) err = qdm__run_optimizer(&R);
-  if (err) {
-    qdm__run_free(&R);
-    return err;
+  if (!err) err = timed_steps(&R, steps, res);
+  gemm_shape g[24];
+  int ng = err ? 0 : step_gemms(R.m, o->batch * o->model.T, g);
+  if (!err) err = gemm_seconds(g, ng, o->model.precision, 9, &res->gemm_seconds);
+  if (!err) {
+    qdm_unet_timing t;
+    qdm_unet_timing_get(R.m, &t, 0);
+    res->split = (qdm_unet_timing){t.dense / steps, t.circuit / steps, t.ano / steps, t.other / steps};
+    int rows = o->batch * o->model.T; /* a full batch; the timed steps are full unless the data are tiny */
+    res->precision = o->model.precision;
+    res->threads = qdm_threads();
+    res->rows_per_step = rows;
+    res->rows_per_s = rows / res->step_seconds;
+    res->ceiling_rows_per_s = rows / res->gemm_seconds;
+    res->gemm_gflops = gemm_flops(g, ng) / res->gemm_seconds / 1e9;
+    res->dense_gflops = gemm_flops(g, ng) / res->split.dense / 1e9;
   }
-  int nb = (R.data.n + o->batch - 1) / o->batch;
-  double lr = o->lr, loss, inf;
-  qdm_rng order_rng;
-  qdm_rng_seed(&order_rng, 9);
-  for (int i = 0; i < R.data.n; i++) R.order[i] = i;
-  qdm__run_step(&R, 0, o->batch < R.data.n ? o->batch : R.data.n, lr, &loss, &inf); /* warm up */
-  qdm_unet_timers(R.m, NULL, NULL, 1);
-  long rows = 0;
-  double t0 = qdm_now();
-  for (int s = 0; s < steps && !err; s++) {
-    int b0 = (s % nb) * o->batch, n = R.data.n - b0 < o->batch ? R.data.n - b0 : o->batch;
-    err = qdm__run_step(&R, b0, n, lr, &loss, &inf);
-    rows += (long)n * R.T;
-  }
-  res->seconds = qdm_now() - t0;
-  qdm_unet_timers(R.m, &res->dense_seconds, &res->circuit_seconds, 0);
-  const qdm_unet_cfg *c = &o->model;
-  /* forward MACs, then backward: dW for every layer, dx for all but the first */
-  double macs = qdm_unet_dense_macs(R.m), first = 2.0 * c->D * c->hidden;
-  res->rows = rows;
-  res->rows_per_s = rows / res->seconds;
-  res->dense_gflops = 2.0 * (3 * macs - first) * rows / res->dense_seconds / 1e9;
-  res->gemm_gflops = gemm_rate(o->batch * c->T, c->hidden, c->hidden);
-  res->threads = qdm_threads();
-  res->loss = loss;
   qdm__run_free(&R);
   return err;
 }

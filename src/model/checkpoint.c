@@ -34,24 +34,125 @@ static int rng_parse(const char *s, qdm_rng *r) {
   return QDM_OK;
 }
 
-/* The model's tensors, then (opt, ema non-NULL) the optimiser moments and
- * the EMA copy, as safetensors entries pointing at the live arrays. */
+/* A checkpoint holds each model tensor under its name, in the tensor's own
+ * precision (F32 for the classical tensors of a QDM_F32 model), and the
+ * flat state vectors (Adam moments, EMA) in the model's flat layout
+ * (qdm_unet_params): "optim.adam_m" the double tensors' values, then, for a
+ * QDM_F32 model, "optim.adam_m.f32" the float ones. A QDM_F64 checkpoint is
+ * therefore laid out as before precisions existed. The metadata key
+ * "precision" says which layout a file has (absent: f64). */
 #define MAXTENSORS 24
-static int run_tensors(qdm_unet *m, const qdm_adam *opt, const double *ema, qdm_tensor *t) {
+static const char *const flat_names[3][2] = {
+    {"optim.adam_m", "optim.adam_m.f32"}, {"optim.adam_v", "optim.adam_v.f32"}, {"ema", "ema.f32"}};
+
+/* The three flat vectors of a run in the model's layout: Adam's m, v and
+ * the EMA copy (np doubles, then npf floats, in one block), as (double,
+ * float) pairs; NULL where absent. */
+typedef struct {
+  int on[3];
+  double *d[3];
+  float *f[3];
+} flat_set;
+
+static flat_set run_flats(qdm_unet *m, const qdm_adam *opt, const double *ema) {
+  size_t np;
+  qdm_unet_params(m, &np);
+  flat_set fs = {{opt != NULL, opt != NULL, ema != NULL}, {NULL, NULL, NULL}, {NULL, NULL, NULL}};
+  if (opt) {
+    fs.d[0] = opt->m;
+    fs.d[1] = opt->v;
+    fs.f[0] = opt->mf;
+    fs.f[1] = opt->vf;
+  }
+  if (ema) {
+    fs.d[2] = (double *)ema;
+    fs.f[2] = (float *)(ema + np);
+  }
+  return fs;
+}
+
+/* Entries for the flat vectors of fs that are on: np doubles and npf floats each. */
+static int flat_tensors(const flat_set *fs, size_t np, size_t npf, qdm_tensor *t) {
+  int nt = 0;
+  for (int k = 0; k < 3; k++) {
+    if (fs->on[k] && np) t[nt++] = (qdm_tensor){flat_names[k][0], 1, {(int64_t)np, 0, 0, 0}, fs->d[k], NULL};
+    if (fs->on[k] && npf) t[nt++] = (qdm_tensor){flat_names[k][1], 1, {(int64_t)npf, 0, 0, 0}, NULL, fs->f[k]};
+  }
+  return nt;
+}
+
+/* The model's tensors, then (fs non-NULL) its flat vectors, as safetensors
+ * entries pointing at the live arrays. */
+static int run_tensors(qdm_unet *m, const flat_set *fs, qdm_tensor *t) {
   int nt = 0;
   for (int i = 0; i < qdm_unet_nparams(m); i++) {
     qdm_unet_param *p = qdm_unet_param_at(m, i);
-    t[nt++] = (qdm_tensor){p->name, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->p};
+    t[nt++] = (qdm_tensor){p->name, p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->p, p->pf};
   }
-  size_t n;
-  qdm_unet_params(m, &n);
-  int64_t np = (int64_t)n;
-  if (opt) {
-    t[nt++] = (qdm_tensor){"optim.adam_m", 1, {np, 0, 0, 0}, opt->m};
-    t[nt++] = (qdm_tensor){"optim.adam_v", 1, {np, 0, 0, 0}, opt->v};
+  size_t np, npf;
+  qdm_unet_params(m, &np);
+  qdm_unet_params_f32(m, &npf);
+  return fs ? nt + flat_tensors(fs, np, npf, t + nt) : nt;
+}
+
+/* Whether tensor p is float in a model of precision prec. */
+static int is_f32(const qdm_unet_param *p, qdm_precision prec) {
+  return prec == QDM_F32 && p->group == QDM_PG_CLASSICAL;
+}
+
+/* The flat vectors of a checkpoint written at another precision (or by a
+ * qdm before precisions, which is f64): read in the file's layout (every
+ * value as a double, exactly), then each tensor's slice moved to its place
+ * in the model's layout, rounded to float where the model is float. */
+static int read_flats_converted(const char *path, qdm_unet *m, qdm_precision file_prec, const flat_set *fs) {
+  size_t fnp = 0, fnpf = 0;
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i);
+    *(is_f32(p, file_prec) ? &fnpf : &fnp) += p->n;
   }
-  if (ema) t[nt++] = (qdm_tensor){"ema", 1, {np, 0, 0, 0}, (double *)ema};
-  return nt;
+  double *buf = malloc((fnp + fnpf + 1) * sizeof *buf);
+  if (!buf) return qdm_fail(QDM_ENOMEM, "%s: out of memory for the optimiser state", path);
+  int err = QDM_OK;
+  for (int k = 0; k < 3 && !err; k++) {
+    if (!fs->on[k]) continue;
+    qdm_tensor t[2];
+    int nt = 0;
+    if (fnp) t[nt++] = (qdm_tensor){flat_names[k][0], 1, {(int64_t)fnp, 0, 0, 0}, buf, NULL};
+    if (fnpf) t[nt++] = (qdm_tensor){flat_names[k][1], 1, {(int64_t)fnpf, 0, 0, 0}, buf + fnp, NULL};
+    if ((err = qdm_safetensors_read(path, t, nt))) break;
+    size_t src[2] = {0, fnp}, dst[2] = {0, 0}; /* running offsets: double part, float part */
+    for (int i = 0; i < qdm_unet_nparams(m); i++) {
+      qdm_unet_param *p = qdm_unet_param_at(m, i);
+      const double *from = buf + src[is_f32(p, file_prec)];
+      int to = p->dtype == QDM_F32;
+      for (size_t j = 0; j < p->n; j++) {
+        if (to) fs->f[k][dst[1] + j] = (float)from[j];
+        else fs->d[k][dst[0] + j] = from[j];
+      }
+      src[is_f32(p, file_prec)] += p->n;
+      dst[to] += p->n;
+    }
+  }
+  free(buf);
+  return err;
+}
+
+/* The flat vectors of fs from path, converted if the file's precision is
+ * not the model's. */
+static int read_flats(const char *path, qdm_unet *m, const flat_set *fs) {
+  char buf[64];
+  qdm_precision file_prec = QDM_F64; /* a file without the setting predates precisions */
+  if (!qdm_safetensors_meta(path, "precision", buf, sizeof buf)) {
+    int v = qdm_enum_parse(qdm_precision_names, "precision", buf);
+    if (v < 0) return qdm_fail_wrap(QDM_EFORMAT, "%s", path);
+    file_prec = (qdm_precision)v;
+  }
+  if (file_prec != qdm_unet_config(m)->precision) return read_flats_converted(path, m, file_prec, fs);
+  size_t np, npf;
+  qdm_unet_params(m, &np);
+  qdm_unet_params_f32(m, &npf);
+  qdm_tensor t[6];
+  return qdm_safetensors_read(path, t, flat_tensors(fs, np, npf, t));
 }
 
 typedef struct {
@@ -98,8 +199,9 @@ int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const
     meta_add(mb, "state.rng_epoch", "%s", buf);
   }
   qdm_tensor t[MAXTENSORS];
-  int nt = run_tensors(m, opt, ema, t);
-  if (hist && nhist > 0) t[nt++] = (qdm_tensor){"history", 2, {nhist, 4, 0, 0}, (double *)hist};
+  flat_set fs = run_flats(m, opt, ema);
+  int nt = run_tensors(m, &fs, t);
+  if (hist && nhist > 0) t[nt++] = (qdm_tensor){"history", 2, {nhist, 4, 0, 0}, (double *)hist, NULL};
   int err = qdm_safetensors_write(path, t, nt, mb->kv);
   free(mb);
   return err;
@@ -118,6 +220,7 @@ int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o) {
   /* checkpoints from before ancilla_mode was a setting were all trained
    * with the projection */
   defaults.model.ancilla_mode = QDM_ANCILLA_PROJECT;
+  defaults.model.precision = QDM_F64; /* the first qdm's: a file without the setting is double */
   *o = defaults;
   const char *key;
   for (int i = 0; qdm__opts_get(&defaults, i, &key, dummy, sizeof dummy); i++) {
@@ -176,10 +279,12 @@ static long long meta_count(const char *path, const char *key, long long hi, int
 int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *opt, double *ema, double *hist,
                    int *nhist, int maxhist) {
   qdm_tensor t[MAXTENSORS];
-  int nm = run_tensors(m, NULL, NULL, t), nt = run_tensors(m, opt, ema, t);
-  /* the model alone (sampling), or everything a resumed run needs */
-  int err = qdm_safetensors_read(path, t, st ? nt : nm);
+  /* the model alone (sampling), or everything a resumed run needs; tensors
+   * stored at the other precision are converted as they are read */
+  int err = qdm_safetensors_read(path, t, run_tensors(m, NULL, t));
   if (err || !st) return err;
+  flat_set fs = run_flats(m, opt, ema);
+  if ((err = read_flats(path, m, &fs))) return err;
   st->epoch = (int)meta_count(path, "state.epoch", INT_MAX, &err);
   st->batch = (int)meta_count(path, "state.batch", INT_MAX, &err);
   st->loss_sum = meta_num(path, "state.loss_sum", &err);
@@ -199,7 +304,7 @@ int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *
   if (!hist || st->epoch == 0) return QDM_OK;
   if (st->epoch >= maxhist)
     return qdm_fail(QDM_EFORMAT, "%s: at epoch %d, more than this run's %d epochs", path, st->epoch, maxhist - 1);
-  qdm_tensor h = {"history", 2, {st->epoch, 4, 0, 0}, hist};
+  qdm_tensor h = {"history", 2, {st->epoch, 4, 0, 0}, hist, NULL};
   if ((err = qdm_safetensors_read(path, &h, 1))) return err;
   *nhist = st->epoch;
   return QDM_OK;

@@ -82,23 +82,7 @@ static int forward_png(qdm__run *R, const int *cls, const int *first, int nc) {
 }
 
 /* Pictures and numbers come from the model that best.safetensors holds:
- * the EMA weights when on. ema_in swaps them in (*keep: the trained ones),
- * ema_out puts the trained weights back. */
-static int ema_in(qdm__run *R, double **keep) {
-  *keep = NULL;
-  if (!R->ema) return QDM_OK;
-  double *w = qdm_unet_params(R->m, NULL);
-  if (!(*keep = malloc(R->np * sizeof **keep))) return qdm_fail(QDM_ENOMEM, "figures: out of memory");
-  memcpy(*keep, w, R->np * sizeof *w);
-  memcpy(w, R->ema, R->np * sizeof *w);
-  return QDM_OK;
-}
-
-static void ema_out(qdm__run *R, double *keep) {
-  if (keep) memcpy(qdm_unet_params(R->m, NULL), keep, R->np * sizeof *keep);
-  free(keep);
-}
-
+ * the EMA weights when on (qdm__run_ema_swap puts them in, and back out). */
 static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   char p[2048], names[256][16];
   const char *rl[256];
@@ -109,12 +93,11 @@ static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   float *one = malloc((size_t)nc * D * sizeof(float));
   if (!lab || !img || !traj || !one) err = qdm_fail(QDM_ENOMEM, "samples.png: out of memory");
   for (int i = 0; !err && i < n; i++) lab[i] = cls[i / per] < 0 ? 0 : cls[i / per];
-  double *keep = NULL;
-  if (!err) err = ema_in(R, &keep);
+  qdm__run_ema_swap(R);
   if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, n, R->o.seed + 1, img, NULL);
   for (int i = 0; !err && i < nc; i++) lab[i] = cls[i] < 0 ? 0 : cls[i];
   if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, nc, R->o.seed + 2, one, traj);
-  ema_out(R, keep);
+  qdm__run_ema_swap(R);
   row_names(cls, nc, names, rl);
   if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "samples.png"))) {
     qdm_scale_max(img, n, D);
@@ -140,11 +123,10 @@ static int samples_pngs(qdm__run *R, const int *cls, int nc) {
 #define VLB_IMAGES 128
 static int run_vlb(qdm__run *R, qdm_vlb *v, double *bpd, int *heldout) {
   const qdm_dataset *d = R->held.n > 0 ? &R->held : &R->data;
-  double *keep;
   *heldout = R->held.n > 0;
-  int err = ema_in(R, &keep);
-  if (!err) err = qdm_model_vlb(R->m, &R->o, d, 0, d->n < VLB_IMAGES ? d->n : VLB_IMAGES, R->o.seed + 3, v, bpd);
-  ema_out(R, keep);
+  qdm__run_ema_swap(R);
+  int err = qdm_model_vlb(R->m, &R->o, d, 0, d->n < VLB_IMAGES ? d->n : VLB_IMAGES, R->o.seed + 3, v, bpd);
+  qdm__run_ema_swap(R);
   return err;
 }
 

@@ -18,6 +18,7 @@ const qdm_enum_name qdm_sampler_names[] = {{"mean", QDM_SAMPLER_MEAN}, {"ddpm", 
                                            {"ddim", QDM_SAMPLER_DDIM}, {"sde", QDM_SAMPLER_SDE},
                                            {"ode", QDM_SAMPLER_ODE}, {NULL, 0}};
 const qdm_enum_name qdm_optim_names[] = {{"adam", QDM_OPTIM_ADAM}, {"qngd", QDM_OPTIM_QNGD}, {NULL, 0}};
+const qdm_enum_name qdm_precision_names[] = {{"f64", QDM_F64}, {"f32", QDM_F32}, {NULL, 0}};
 static const qdm_enum_name measure_names[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};
 
 /* ---------------- presets ---------------- */
@@ -39,6 +40,9 @@ static void preset_common(qdm_train_opts *o) {
   o->qngd_metric = QDM_METRIC_BLOCK;
   o->qngd_lr = 0.05;
   o->qngd_lambda = 1e-3;
+  /* float classical layers, as the authors' PyTorch code; measured against
+   * f64 in the README ("Precision") */
+  o->model.precision = QDM_F32;
 }
 
 int qdm_train_preset(qdm_train_opts *o, const char *name) {
@@ -92,6 +96,8 @@ static int check_enums(const qdm_train_opts *o) {
   if (!in_table(qdm_subset_names, o->subset)) return qdm_fail(QDM_EINVAL, "subset %d is not a subset kind", o->subset);
   if (!in_table(qdm_optim_names, o->optimizer)) return qdm_fail(QDM_EINVAL, "optimizer %d is not an optimizer", o->optimizer);
   if (!in_table(qdm_metric_names, o->qngd_metric)) return qdm_fail(QDM_EINVAL, "qngd metric %d is not a metric kind", o->qngd_metric);
+  if (!in_table(qdm_precision_names, o->model.precision))
+    return qdm_fail(QDM_EINVAL, "precision %d is not a precision", (int)o->model.precision);
   return QDM_OK;
 }
 
@@ -170,6 +176,10 @@ typedef struct {
   {k, ty, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), NULL, FIXED}
 #define F_ME(k, mem, tab) \
   {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab, FIXED}
+/* a model setting that may change on resume: the checkpoint is converted (precision) */
+#define F_ME_CHANGE(k, mem, tab)                                                                              \
+  {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab, \
+   MAY_CHANGE}
 static const field fields[] = {
     F_O("preset", T_STR, preset, FIXED), F_M("pixels", T_INT, D), F_M("hidden", T_INT, hidden), F_M("qubits", T_INT, n),
     F_M("layers", T_INT, layers), F_M("ansatz", T_STR, ansatz), F_M("ansatz_qasm", T_STR, ansatz_qasm), F_M("ancilla_block", T_INT, ancilla),
@@ -192,13 +202,15 @@ static const field fields[] = {
     F_E("optimizer", optimizer, qdm_optim_names, FIXED), F_E("qngd_metric", qngd_metric, qdm_metric_names, FIXED),
     F_O("qngd_lr", T_DBL, qngd_lr, FIXED), F_O("qngd_lambda", T_DBL, qngd_lambda, FIXED),
     F_O("qngd_epochs", T_INT, qngd_epochs, FIXED), F_M("shots", T_LONG, shots), F_M("noise", T_STR, noise),
+    F_ME_CHANGE("precision", precision, qdm_precision_names),
 };
 #define NFIELDS (int)(sizeof fields / sizeof *fields)
 
 /* enum fields are int-sized in both structs (checked once here) */
 _Static_assert(sizeof(qdm_sched_kind) == sizeof(int) && sizeof(qdm_sampler_kind) == sizeof(int) &&
                    sizeof(qdm_optim_kind) == sizeof(int) && sizeof(qdm_pred_kind) == sizeof(int) &&
-                   sizeof(qdm_loss_kind) == sizeof(int) && sizeof(qdm_subset) == sizeof(int),
+                   sizeof(qdm_loss_kind) == sizeof(int) && sizeof(qdm_subset) == sizeof(int) &&
+                   sizeof(qdm_precision) == sizeof(int),
                "enum settings are stored as int");
 
 static void field_str(const qdm_train_opts *o, const field *f, char *buf, size_t len) {

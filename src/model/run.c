@@ -1,6 +1,7 @@
 /* run.c -- the run object: its data rows, schedule, model, optimiser and
  * buffers, allocated once for the whole run (llm.c's rule: nothing is
  * allocated per step). */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,15 +79,44 @@ int qdm__run_optimizer(qdm__run *R) {
                   : p->group == QDM_PG_ANO && o->ano_lr > 0       ? o->ano_lr
                                                                    : o->lr;
     if (p->n == 0) continue; /* e.g. the circuit angles of layers = 0: nothing to optimise */
-    err = qdm_adam_add_group(&R->opt, p->name, p->p, p->g, p->n, rate / o->lr, o->weight_decay);
+    err = p->dtype == QDM_F32 ? qdm_adam_add_group_f32(&R->opt, p->name, p->pf, p->gf, p->n, rate / o->lr, o->weight_decay)
+                              : qdm_adam_add_group(&R->opt, p->name, p->p, p->g, p->n, rate / o->lr, o->weight_decay);
   }
   double *w = qdm_unet_params(R->m, &R->np);
+  float *wf = qdm_unet_params_f32(R->m, &R->npf);
+  assert(err || (R->opt.n == R->np && R->opt.nf == R->npf)); /* the moments have the buffers' layout */
   if (!err && o->ema > 0) {
-    R->ema = malloc(R->np * sizeof(double));
+    R->ema = malloc(R->np * sizeof(double) + R->npf * sizeof(float) + 1);
     if (!R->ema) return qdm_fail(QDM_ENOMEM, "train: out of memory for the EMA copy");
     memcpy(R->ema, w, R->np * sizeof(double));
+    if (R->npf) memcpy(R->ema + R->np, wf, R->npf * sizeof(float));
   }
   return err;
+}
+
+void qdm__run_ema_update(qdm__run *R, double decay) {
+  if (!R->ema) return;
+  const double *w = qdm_unet_params(R->m, NULL);
+  const float *wf = qdm_unet_params_f32(R->m, NULL);
+  float *ef = (float *)(R->ema + R->np), df = (float)decay;
+  for (size_t k = 0; k < R->np; k++) R->ema[k] = decay * R->ema[k] + (1 - decay) * w[k];
+  for (size_t k = 0; k < R->npf; k++) ef[k] = df * ef[k] + (1 - df) * wf[k];
+}
+
+void qdm__run_ema_swap(qdm__run *R) {
+  if (!R->ema) return;
+  double *w = qdm_unet_params(R->m, NULL);
+  float *wf = qdm_unet_params_f32(R->m, NULL), *ef = (float *)(R->ema + R->np);
+  for (size_t k = 0; k < R->np; k++) {
+    double t = w[k];
+    w[k] = R->ema[k];
+    R->ema[k] = t;
+  }
+  for (size_t k = 0; k < R->npf; k++) {
+    float t = wf[k];
+    wf[k] = ef[k];
+    ef[k] = t;
+  }
 }
 
 void qdm__run_free(qdm__run *R) {

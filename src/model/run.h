@@ -29,6 +29,11 @@ typedef struct {
   uint64_t id;       /* qdm_dataset.id of the images chosen: "data.id" (0: unknown) */
 } qdm__data_info;
 
+/* ---- unet.c ---- */
+/* Adds seconds to the model's timing.other (qdm_unet_timing): the part of
+ * a training step spent outside the model, measured by qdm__run_step. */
+void qdm__unet_add_other(qdm_unet *m, double seconds);
+
 /* ---- run.c ---- */
 /* The resumable part of a run. */
 typedef struct {
@@ -45,8 +50,9 @@ typedef struct {
   qdm_dataset data, held;
   qdm_unet *m;
   qdm_adam opt;
-  double *ema;             /* EMA copy of the flat parameter buffer (NULL: off) */
-  size_t np;               /* parameters in the flat buffer */
+  double *ema;             /* EMA copy of the flat parameter buffers (NULL: off): np doubles
+                            * (qdm_unet_params), then npf floats (qdm_unet_params_f32) */
+  size_t np, npf;          /* parameters in the flat buffers */
   int D, T, rows_max;
   double *x0, *xt, *tgt;
   int *tt, *lab, *order;
@@ -68,17 +74,23 @@ int qdm__run_alloc(qdm__run *R);
 /* Schedule and model from R->o, parameters initialised from the seed;
  * the model takes batches of max(rows, 64) rows (64: a sampling chunk). */
 int qdm__run_model(qdm__run *R, int rows);
-/* Adam groups (and the EMA copy) for R->m. */
+/* Adam groups, one per tensor in the tensors' order and precision, so
+ * that the moments have the layout of the flat buffers (and the EMA copy). */
 int qdm__run_optimizer(qdm__run *R);
+/* ema <- decay ema + (1 - decay) w over both flat buffers. */
+void qdm__run_ema_update(qdm__run *R, double decay);
+/* Swap the parameters and the EMA copy (no-op without EMA); twice restores. */
+void qdm__run_ema_swap(qdm__run *R);
 void qdm__run_free(qdm__run *R);
 /* x0 rows (complex, interleaved) of images idx[0..n-1] of d: the image as
  * the real part, scaled to RMS `scale` per value if scale > 0. */
 void qdm__images_to_x0(const qdm_dataset *d, const int *idx, int n, double scale, double *x0);
 
 /* ---- checkpoint.c ---- */
-/* Model tensors, optimiser moments, EMA, history, every setting, what is
- * known of the training images (info, may be NULL) and the state as
- * metadata. st/opt/ema/hist may be NULL (the best model). */
+/* Model tensors, optimiser moments, EMA (the layout of qdm__run.ema),
+ * history, every setting, what is known of the training images (info, may
+ * be NULL) and the state as metadata. st/opt/ema/hist may be NULL (the best
+ * model). */
 int qdm__ckpt_save(const char *path, qdm_unet *m, const qdm_train_opts *o, const qdm__data_info *info,
                    const qdm__run_state *st, const qdm_adam *opt, const double *ema, const double *hist, int nhist);
 /* The labels a checkpoint's model was trained on, as a mask: its

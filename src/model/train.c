@@ -70,10 +70,12 @@ static void loss_and_grad(qdm__run *R, int B, double *loss, double *infid) {
 /* Every gradient entry finite: g * 0 is 0 for a finite g and NaN for a NaN
  * or an Inf, so one sum of them says it (without overflowing). */
 static int grads_finite(qdm__run *R) {
-  size_t n;
+  size_t n, nf;
   const double *g = qdm_unet_grads(R->m, &n);
+  const float *gf = qdm_unet_grads_f32(R->m, &nf);
   double s = 0;
   for (size_t k = 0; k < n; k++) s += g[k] * 0.0;
+  for (size_t k = 0; k < nf; k++) s += gf[k] * 0.0f;
   return s == 0;
 }
 
@@ -124,6 +126,7 @@ static int qngd_step(qdm__run *R) {
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid) {
   const qdm_train_opts *o = &R->o;
   int D = R->D, T = R->T, B = nb * T;
+  double t0 = qdm_now(); /* the time outside the model goes to its timing.other */
   qdm__images_to_x0(&R->data, R->order + b0, nb, o->data_scale, R->x0);
   int err = qdm_make_rows_all_t(R->xt, NULL, R->tgt, R->tt, &R->sch, o->target, R->x0, nb, 2 * D, &R->st.rng);
   if (err) return err;
@@ -133,21 +136,23 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   qdm_cl2norm_forward(R->xin, NULL, (const qdm_cplx *)R->xt, B, D);
   qdm_cl2norm_forward(R->tgn, NULL, (const qdm_cplx *)R->tgt, B, D);
   qdm_unet_zero_grad(R->m);
+  double t1 = qdm_now();
   if ((err = qdm_unet_forward(R->m, R->xin, R->tt, R->lab, B, R->out))) return err;
+  double t2 = qdm_now();
   loss_and_grad(R, B, loss, infid);
   /* a NaN or Inf must not reach the parameters (nor, through them, a
    * checkpoint): the step stops before the optimiser */
   R->nonfinite = !isfinite(*loss) || !isfinite(*infid);
   if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the loss is %g", isfinite(*loss) ? *infid : *loss);
+  double t3 = qdm_now();
   if ((err = qdm_unet_backward(R->m, R->g, NULL))) return err;
+  double t4 = qdm_now();
   R->nonfinite = !grads_finite(R);
   if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", *loss);
   if (qngd_on(R) && (err = qngd_step(R))) return err;
   if ((err = qdm_adam_step(&R->opt, lr))) return err;
-  if (R->ema) {
-    const double *w = qdm_unet_params(R->m, NULL);
-    for (size_t k = 0; k < R->np; k++) R->ema[k] = o->ema * R->ema[k] + (1 - o->ema) * w[k];
-  }
+  qdm__run_ema_update(R, o->ema);
+  qdm__unet_add_other(R->m, (t1 - t0) + (t3 - t2) + (qdm_now() - t4));
   return QDM_OK;
 }
 
@@ -215,18 +220,9 @@ static int save_best(qdm__run *R) {
   char p[2048];
   int err = qdm_path_join(p, sizeof p, R->o.out, "best.safetensors");
   if (err) return err;
-  double *w = qdm_unet_params(R->m, NULL), *keep = NULL;
-  if (R->ema) {
-    keep = malloc(R->np * sizeof *keep);
-    if (!keep) return qdm_fail(QDM_ENOMEM, "train: out of memory");
-    memcpy(keep, w, R->np * sizeof *keep);
-    memcpy(w, R->ema, R->np * sizeof *w);
-  }
+  qdm__run_ema_swap(R);
   err = qdm__ckpt_save(p, R->m, &R->o, &R->info, NULL, NULL, NULL, NULL, 0);
-  if (keep) {
-    memcpy(w, keep, R->np * sizeof *w);
-    free(keep);
-  }
+  qdm__run_ema_swap(R);
   return err;
 }
 
@@ -239,6 +235,12 @@ static int resume(qdm__run *R) {
   if (!qdm_safetensors_meta(p, "data.id", id, sizeof id) && strtoull(id, NULL, 16) != R->info.id)
     return qdm_fail(QDM_EINVAL, "resume %s: the training images are not the ones it was trained on (fingerprint %s, "
                     "now %016llx): the files under %s changed?", p, id, (unsigned long long)R->info.id, R->o.data);
+  qdm_train_opts saved;
+  if ((err = qdm__ckpt_load_opts(p, &saved))) return err;
+  if (saved.model.precision != R->o.model.precision && !R->o.quiet)
+    fprintf(stderr, "resume: %s is %s, this run %s: its weights and optimiser state are converted\n", p,
+            qdm_enum_str(qdm_precision_names, saved.model.precision),
+            qdm_enum_str(qdm_precision_names, R->o.model.precision));
   err = qdm__ckpt_load(p, R->m, &R->st, &R->opt, R->ema, R->hist, &R->nhist, R->o.epochs + 1);
   if (err) return err;
   int nb = (R->data.n + R->o.batch - 1) / R->o.batch;

@@ -1,0 +1,150 @@
+/* cmd_bench_train.c -- `qdm bench train`: training steps of a configuration
+ * for each thread count and precision asked, with the time split and the
+ * dense-only ceiling measured in the same run (qdm_train_bench). */
+#define _DEFAULT_SOURCE /* getloadavg */
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "qdm/io.h"
+#include "qdm/train.h"
+
+void cli_model_options(cli_args *a, qdm_train_opts *o);
+
+static const char help[] =
+    "usage: qdm bench train [--preset authors|default] [--steps N] [--threads LIST] [--precision LIST]\n"
+    "                       [--json] [--digits LIST] [--batch N] [model options as in qdm train]\n\n"
+    "For each thread count and precision (defaults: 1,2 threads where there are 2 cores; f64,f32),\n"
+    "runs N optimisation steps (default 30, after one warm-up step) of a training configuration\n"
+    "(default: the authors', 32 images x T = 10 steps = 320 rows per step, all ten digits) and\n"
+    "prints rows/s (median step), the time per step in the dense layers, the circuits, the ANO\n"
+    "measurement and the rest (data rows, loss, Adam), and the dense-only ceiling: the rows/s of\n"
+    "a step that did nothing but its own GEMMs (every Linear layer's forward, weight gradient and\n"
+    "input gradient at the step's shapes), timed with sgemm or dgemm in the same run and threads.\n"
+    "Uses the configured MNIST when present (so the (t, label) groups have their real sizes),\n"
+    "random images otherwise (said in the output).\n\n"
+    "  --threads LIST     e.g. 1,2 or 2\n"
+    "  --precision LIST   f64, f32 or f64,f32\n"
+    "  --json             {preset, rows_per_step, steps, runs: [{threads, precision, rows_per_s,\n"
+    "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
+    "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss}]}\n";
+
+/* A comma list of at most max thread counts in 1..256. */
+static int parse_threads(const char *cmd, const char *spec, int *t, int max) {
+  int n = 0;
+  for (const char *p = spec; *p;) {
+    char *end;
+    long v = strtol(p, &end, 10);
+    if (end == p || v < 1 || v > 256 || (*end && *end != ',') || n == max)
+      cli_die(cmd, 2, "--threads '%s': expected up to %d thread counts in 1..256, separated by commas", spec, max);
+    t[n++] = (int)v;
+    p = *end ? end + 1 : end;
+  }
+  if (!n) cli_die(cmd, 2, "--threads: empty list");
+  return n;
+}
+
+/* A comma list of precision names (f64, f32). */
+static int parse_precisions(const char *cmd, const char *spec, qdm_precision *p, int max) {
+  char buf[64];
+  int n = 0;
+  snprintf(buf, sizeof buf, "%s", spec);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    int v = qdm_enum_parse(qdm_precision_names, "--precision", tok);
+    if (v < 0 || n == max) cli_die(cmd, 2, "%s", v < 0 ? qdm_errmsg() : "--precision: at most 2 names");
+    p[n++] = (qdm_precision)v;
+  }
+  if (!n) cli_die(cmd, 2, "--precision: empty list");
+  return n;
+}
+
+static void print_table(const qdm_train_opts *o, int steps, const qdm_train_bench_result *r, int n) {
+  double load[1] = {-1};
+  getloadavg(load, 1);
+  printf("qdm bench train: preset %s, %d rows per step (%d images x T = %d), %d timed steps per line\n", o->preset,
+         r[0].rows_per_step, o->batch, o->model.T, steps);
+  printf("  data: %s; %d cores, load average %.2f at the end\n",
+         r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
+         load[0]);
+  printf("threads prec    rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs dense"
+         " | 100 authors' epochs\n");
+  for (int i = 0; i < n; i++) {
+    const qdm_train_bench_result *x = &r[i];
+    printf("%7d  %s %9.0f %8.0f  %9.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %6.1f min\n", x->threads,
+           qdm_enum_str(qdm_precision_names, x->precision), x->rows_per_s, x->ceiling_rows_per_s,
+           100 * x->rows_per_s / x->ceiling_rows_per_s, 1e3 * x->split.dense, 1e3 * x->split.circuit,
+           1e3 * x->split.ano, 1e3 * x->split.other, x->gemm_gflops, x->dense_gflops,
+           8096.0 * 10 * 100 / x->rows_per_s / 60);
+  }
+  for (int i = 0; i < n; i++) /* each precision at its most threads against its fewest */
+    for (int j = 0; j < n; j++)
+      if (r[j].precision == r[i].precision && r[j].threads > r[i].threads && r[i].threads == 1)
+        printf("  %s: %d threads %.2fx 1 thread\n", qdm_enum_str(qdm_precision_names, r[i].precision), r[j].threads,
+               r[j].rows_per_s / r[i].rows_per_s);
+}
+
+static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench_result *r, int n) {
+  qdm_json j;
+  qdm_json_init(&j, stdout, 1);
+  qdm_json_obj(&j);
+  qdm_json_kv_str(&j, "preset", o->preset);
+  qdm_json_kv_int(&j, "rows_per_step", r[0].rows_per_step);
+  qdm_json_kv_int(&j, "steps", steps);
+  qdm_json_key(&j, "runs");
+  qdm_json_arr(&j);
+  for (int i = 0; i < n; i++) {
+    const qdm_train_bench_result *x = &r[i];
+    qdm_json_obj(&j);
+    qdm_json_kv_int(&j, "threads", x->threads);
+    qdm_json_kv_str(&j, "precision", qdm_enum_str(qdm_precision_names, x->precision));
+    qdm_json_kv_num(&j, "rows_per_s", x->rows_per_s);
+    qdm_json_kv_num(&j, "ceiling_rows_per_s", x->ceiling_rows_per_s);
+    qdm_json_kv_num(&j, "ceiling_fraction", x->rows_per_s / x->ceiling_rows_per_s);
+    qdm_json_key(&j, "split");
+    qdm_json_obj(&j);
+    qdm_json_kv_num(&j, "dense_s", x->split.dense);
+    qdm_json_kv_num(&j, "circuit_s", x->split.circuit);
+    qdm_json_kv_num(&j, "ano_s", x->split.ano);
+    qdm_json_kv_num(&j, "other_s", x->split.other);
+    qdm_json_obj_end(&j);
+    qdm_json_kv_num(&j, "gemm_gflops", x->gemm_gflops);
+    qdm_json_kv_num(&j, "dense_gflops", x->dense_gflops);
+    qdm_json_kv_int(&j, "mnist", x->mnist);
+    qdm_json_kv_num(&j, "loss", x->loss);
+    qdm_json_obj_end(&j);
+  }
+  qdm_json_arr_end(&j);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
+}
+
+int bench_train(int argc, char **argv) {
+  cli_args a;
+  cli_init(&a, "qdm bench train", argc, argv);
+  if (cli_flag(&a, "--help")) {
+    fputs(help, stdout);
+    return 0;
+  }
+  qdm_train_opts o;
+  if (qdm_train_preset(&o, cli_str(&a, "--preset", "authors"))) cli_die(a.cmd, 2, "--preset: %s", qdm_errmsg());
+  int steps = (int)cli_int(&a, "--steps", 30, 1, 1000000), json = cli_flag(&a, "--json"), th[8];
+  qdm_precision prec[2];
+  int nth = parse_threads(a.cmd, cli_str(&a, "--threads", omp_get_num_procs() >= 2 ? "1,2" : "1"), th, 8);
+  int npr = parse_precisions(a.cmd, cli_str(&a, "--precision", "f64,f32"), prec, 2);
+  const char *dig = cli_str(&a, "--digits", NULL);
+  if (dig) snprintf(o.digits, sizeof o.digits, "%s", dig);
+  o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);
+  cli_model_options(&a, &o);
+  cli_done(&a);
+  qdm_train_bench_result r[16];
+  int n = 0;
+  for (int i = 0; i < nth; i++)
+    for (int k = 0; k < npr; k++) {
+      bench_threads(th[i]);
+      o.model.precision = prec[k];
+      if (qdm_train_bench(&o, steps, &r[n++])) cli_die(a.cmd, 1, "%s", qdm_errmsg());
+    }
+  if (json) print_json(&o, steps, r, n);
+  else print_table(&o, steps, r, n);
+  return 0;
+}
