@@ -28,6 +28,7 @@
 typedef struct {
   const char *name, *preset, *digits;
   int skip, measure, classical, qubits; /* -1 (0 for qubits): the preset's */
+  int precision;                        /* -1: the preset's; else QDM_F64 or QDM_F32 */
   const char *what;
 } xspec;
 
@@ -64,14 +65,15 @@ static int xreport_write(const xctx *c);
 
 /* -1 (qubits: 0) in a field: keep the preset's value */
 static const xspec qdm_xruns[] = {
-    {"authors-01", "authors", "0,1", -1, -1, -1, 0, "authors' preset, digits 0 and 1"},
-    {"authors-all", "authors", "all", -1, -1, -1, 0, "authors' preset, all ten digits"},
-    {"base", "default", "0,1", -1, -1, -1, 0, "qdm default: skip on, ANO, quantum, 4 qubits"},
-    {"skip-off", "default", "0,1", 0, -1, -1, 0, "base without the skip connection"},
-    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, "base with Pauli-Z readout in place of ANO"},
-    {"classical", "default", "0,1", -1, -1, 1, 0, "base with a classical bottleneck of matched size"},
-    {"qubits-6", "default", "0,1", -1, -1, -1, 6, "base with 6 bottleneck qubits"},
-    {"qubits-8", "default", "0,1", -1, -1, -1, 8, "base with 8 bottleneck qubits"},
+    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1"},
+    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits"},
+    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits"},
+    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection"},
+    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO"},
+    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size"},
+    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits"},
+    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits"},
+    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double"},
 };
 static const int qdm_nxruns = sizeof qdm_xruns / sizeof *qdm_xruns;
 
@@ -82,6 +84,7 @@ static const xset qdm_xsets[] = {
     {"bottleneck", "A quantum bottleneck beats a classical one with the same parameter budget.", {"base", "classical"}},
     {"qubits", "More bottleneck qubits: 4 vs 6 vs 8.", {"base", "qubits-6", "qubits-8"}},
     {"preset", "qdm's default recipe vs the authors' recipe (digits 0,1).", {"base", "authors-01"}},
+    {"precision", "Float32 classical layers train as well as float64 (the default preset's choice).", {"base", "base-f64"}},
 };
 static const int qdm_nxsets = sizeof qdm_xsets / sizeof *qdm_xsets;
 
@@ -138,6 +141,7 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
   if (x->measure >= 0) t->model.measure = x->measure;
   if (x->classical >= 0) t->model.classical = x->classical;
   if (x->qubits > 0) t->model.n = x->qubits;
+  if (x->precision >= 0) t->model.precision = (qdm_precision)x->precision;
   if (o->quick) {
     t->epochs = XQUICK_EPOCHS;
     t->limit = XQUICK_LIMIT;
@@ -155,9 +159,10 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
 static int run_key(const qdm_train_opts *t, char *buf, size_t len) {
   const qdm_unet_cfg *m = &t->model;
   int n = snprintf(buf, len, "preset=%s digits=%s data=%s limit=%ld heldout=%g subset=%d epochs=%d batch=%d seed=%llu n=%d "
-           "skip=%d measure=%d classical=%d K=%d layers=%d ancilla=%d\n",
+           "skip=%d measure=%d classical=%d K=%d layers=%d ancilla=%d precision=%s\n",
            t->preset, t->digits, t->data, t->limit, t->heldout, (int)t->subset, t->epochs, t->batch,
-           (unsigned long long)t->seed, m->n, m->skip, m->measure, m->classical, m->K, m->layers, m->ancilla);
+           (unsigned long long)t->seed, m->n, m->skip, m->measure, m->classical, m->K, m->layers, m->ancilla,
+           qdm_enum_str(qdm_precision_names, m->precision));
   return n < 0 || (size_t)n >= len ? qdm_fail(QDM_EINVAL, "experiment: run key too long (data path?)") : QDM_OK;
 }
 
