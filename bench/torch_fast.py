@@ -9,14 +9,15 @@ PennyLane gates one by one):
   * each conv unit N(a, b, c) (report 4.3, the Vatan-Williams block) is one 4x4 matrix in
     closed form, e^{-i pi/4} exp(-i(a' XX + b' YY + c' ZZ)) with (a', b', c') =
     (-a, -b, c - pi/2) (see qdm_vw_block in include/qdm/circuits.h);
-  * each layer's H and CZ chain are one constant 16x16 matrix, and its RX layer is folded
-    into the next layer's first conv pair (a 4x4 product), the last one kept at the end;
+  * each layer's H, CZ chain and RX layer are folded into neighbouring conv units (H and
+    CZ(1,2) into the units on (1,2), (3,0); CZ(0,1), CZ(2,3) and RX into the next layer's
+    units on (0,1), (2,3)), so a layer is two steps of two 4x4 matrices;
   * these small matrices of all (t, label) groups, blocks and layers are built at once by
-    batched torch ops, gathered by each row's group and applied to the rows: per layer
-    two pairs of batched 4x4 products (kron(hi, lo) s = hi s lo^T), a qubit permutation
-    and one 16x16 matrix product for the whole batch. (Multiplying each group's layers out
-    into 16x16 unitaries first costs more here: groups hold ~3 rows, so a 16x16 product per
-    layer and group is more arithmetic than the rows' 4x4 products.)
+    batched torch ops, gathered by each row's group and applied to the rows: per layer two
+    pairs of batched 4x4 products (kron(hi, lo) s = hi s lo^T) and two qubit permutations.
+    (Multiplying each group's layers out into 16x16 unitaries first costs more here: a
+    group holds ~3 rows, so a 16x16 product per layer and group is more arithmetic than
+    the rows' 4x4 products.)
   * the ANO observables as one matrix product; Adam with foreach=True; autograd backward.
 It trains the same configuration on the same MNIST rows as `qdm train --preset authors`:
 the first 8096 images (all ten digits), each divided by its L2 norm and bilinear-resized
@@ -137,53 +138,46 @@ def kron(a, b):
     return (a[..., :, None, :, None] * b[..., None, :, None, :]).reshape(*a.shape[:-2], n * m, n * m)
 
 
-def constant_layer():
-    """CZ(0,1) CZ(1,2) CZ(2,3) H^{(x)4}: one fixed 16x16 matrix per layer."""
-    h = torch.tensor([[1, 1], [1, -1]], dtype=torch.complex128) / math.sqrt(2)
-    h4 = kron(kron(h, h), kron(h, h))
-    i = torch.arange(DIM)
-    bit = lambda q: (i >> q) & 1
-    sign = (-1.0) ** (bit(0) * bit(1) + bit(1) * bit(2) + bit(2) * bit(3))
-    return sign.to(torch.complex128)[:, None] * h4
-
-
-_FIX = constant_layer()
-# the natural index i = (q3 q2 q1 q0) in binary, re-ordered so that the pairs (1, 2) and
-# (3, 0) are the low and high halves: j = (q0 q3 q2 q1)
-_PERM = torch.tensor([((i >> 1) & 1) | (((i >> 2) & 1) << 1) | (((i >> 3) & 1) << 2) | ((i & 1) << 3)
-                      for i in range(DIM)])
-_FIX_T_FROM_PERM = _FIX.T[torch.argsort(_PERM)].contiguous()  # s_perm @ this = (F s)^T
+_H2 = kron(*(2 * [torch.tensor([[1, 1], [1, -1]], dtype=torch.complex128) / math.sqrt(2)]))  # H (x) H
+_CZ = torch.diag(torch.tensor([1, 1, 1, -1], dtype=torch.complex128))  # CZ on a pair
 
 
 def small_matrices(theta):
-    """theta: (NB, LAYERS * 16) -> the 4x4 matrices of every block's layers, all at once:
-    conv (0,1) and (2,3) with the previous layer's RX folded in, conv (1,2) and (3,0), and the
-    last layer's RX pairs; the ones applied from the right stored transposed. NB x L x 4 x 4."""
+    """theta: (NB, LAYERS * 16) -> the 4x4 matrices of every block's layers, all at once, with
+    the fixed gates folded in. A layer is conv (0,1), (2,3); conv (1,2), (3,0); H on all; CZ
+    (0,1), (1,2), (2,3); RX on all. H and CZ(1,2) act within the pairs (1,2), (3,0), so they
+    join those conv units; CZ(0,1), CZ(2,3) and the RX layer act within (0,1), (2,3), so they
+    join the next layer's first conv units (after the last layer, a last pair step of their
+    own). Those applied from the right are stored transposed. Each: NB x L x 4 x 4."""
     nb = theta.shape[0]
     th = theta.view(nb, LAYERS, P_LAYER)
     cv = [conv_unit(th[..., 3 * u], th[..., 3 * u + 1], th[..., 3 * u + 2]) for u in range(4)]
     r = [rx(th[..., 12 + q]) for q in range(4)]
-    r01, r23 = kron(r[1], r[0]), kron(r[3], r[2])  # the RX pairs on (q1, q0) and (q3, q2)
+    post01, post23 = kron(r[1], r[0]) @ _CZ, kron(r[3], r[2]) @ _CZ  # CZ, then RX, on (0,1) and (2,3)
     eye = torch.eye(4, dtype=torch.complex128).expand(nb, 1, 4, 4)
-    c01 = cv[0] @ torch.cat([eye, r01[:, :-1]], 1)  # layer l's first pairs absorb layer l-1's RX
-    c23 = cv[1] @ torch.cat([eye, r23[:, :-1]], 1)
-    t = lambda x: x.transpose(-1, -2).contiguous()
-    return [t(c01), c23, t(cv[2]), cv[3], t(r01[:, -1:]), r23[:, -1:]]
+    c01 = cv[0] @ torch.cat([eye, post01[:, :-1]], 1)
+    c23 = cv[1] @ torch.cat([eye, post23[:, :-1]], 1)
+    c12, c30 = _CZ @ _H2 @ cv[2], _H2 @ cv[3]
+    t = lambda x: x.transpose(-1, -2)
+    # layer-major (L x NB x 4 x 4), so that a layer's matrices of the gathered rows are contiguous
+    return [x.transpose(0, 1).contiguous() for x in (t(c01), c23, t(c12), c30, t(post01[:, -1:]), post23[:, -1:])]
 
 
 def pair_apply(s, lo_t, hi):
     """kron(hi, lo) applied to rows s (R x 16, index = 4 * high pair + low pair): hi s lo^T."""
-    return (hi @ (s.view(-1, 4, 4) @ lo_t)).reshape(-1, DIM)
+    return hi @ (s @ lo_t)
 
 
 def apply_block(mats, s):
-    """One block on rows s, mats: small_matrices gathered for the rows (R x L x 4 x 4 each)."""
-    c01, c23, c12, c30, r01, r23 = [m.unbind(1) for m in mats]
+    """One block on rows s (R x 16), mats: small_matrices gathered for the rows (L x R x 4 x 4).
+    The state is kept as R x 4 x 4 (high pair, low pair); the qubit order switches between
+    (q3 q2)(q1 q0) and (q0 q3)(q2 q1) so that each layer's second pairs are the halves."""
+    c01, c23, c12, c30, p01, p23 = [m.unbind(0) for m in mats]
+    s = s.view(-1, 4, 4)
     for l in range(LAYERS):
-        s = pair_apply(s, c01[l], c23[l])
-        s = s.view(-1, 2, 2, 2, 2).permute(0, 4, 1, 2, 3).reshape(-1, DIM)  # to the (1,2), (3,0) order
-        s = pair_apply(s, c12[l], c30[l]) @ _FIX_T_FROM_PERM  # and back, through H and the CZ chain
-    return pair_apply(s, r01[0], r23[0])
+        s = pair_apply(s, c01[l], c23[l]).view(-1, 2, 2, 2, 2).permute(0, 4, 1, 2, 3).reshape(-1, 4, 4)
+        s = pair_apply(s, c12[l], c30[l]).view(-1, 2, 2, 2, 2).permute(0, 2, 3, 4, 1).reshape(-1, 4, 4)
+    return pair_apply(s, p01[0], p23[0]).reshape(-1, DIM)
 
 
 def unitaries(theta):
@@ -191,7 +185,7 @@ def unitaries(theta):
     nb = theta.shape[0]
     mats = small_matrices(theta)
     eye = torch.eye(DIM, dtype=torch.complex128)
-    rows = apply_block([m.repeat_interleave(DIM, 0) for m in mats], eye.repeat(nb, 1))
+    rows = apply_block([m.repeat_interleave(DIM, 1) for m in mats], eye.repeat(nb, 1))
     return rows.view(nb, DIM, DIM).transpose(1, 2)
 
 
@@ -230,7 +224,11 @@ def unitaries_gate_by_gate(theta):
                           full(q1, ry(math.pi / 2 - 2 * a)), cnot(q0, q1), full(q1, ry(2 * b - math.pi / 2)),
                           cnot(q1, q0), full(q0, rz(-math.pi / 2))]:
                     u = g @ u
-            u = _FIX @ u
+            for q in range(N_QUBITS):
+                u = full(q, torch.tensor([[1, 1], [1, -1]], dtype=torch.complex128) / math.sqrt(2)) @ u
+            for q in range(N_QUBITS - 1):
+                u = torch.diag(torch.tensor([-1.0 if (i >> q) & (i >> (q + 1)) & 1 else 1.0 for i in range(DIM)],
+                                            dtype=torch.complex128)) @ u
             for q in range(N_QUBITS):
                 u = full(q, rx(torch.tensor(p[12 + q], dtype=torch.float64))) @ u
         us.append(u)
@@ -253,8 +251,8 @@ class HybridUNet(torch.nn.Module):
     def forward(self, xr, g):
         amp = F.normalize(self.ln(self.enc2(F.relu(self.enc1(xr)))), dim=1)
         psi = amp.to(torch.complex128)
-        mats = [m.view(-1, BLOCKS, *m.shape[1:]) for m in small_matrices(self.theta)]
-        block = lambda k, s: apply_block([m[:, k][g] for m in mats], s)  # each row its group's
+        mats = [m.view(m.shape[0], -1, BLOCKS, 4, 4) for m in small_matrices(self.theta)]
+        block = lambda k, s: apply_block([m[:, :, k][:, g] for m in mats], s)  # each row its group's
         psi1 = block(0, psi)
         phi = block(1, psi1)  # block 2: the ancilla's |0> branch (I + U) psi / 2, <Z> = Re <psi|U|psi>
         z = (psi1.conj() * phi).sum(1).real

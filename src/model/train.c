@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "qdm/io.h"
 #include "qdm/qngd.h"
+#include "core/check.h"
 #include "run.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -122,19 +123,34 @@ static int qngd_step(qdm__run *R) {
   return err;
 }
 
+/* The batch's rows: image i of the batch at every t, its noise from stream
+ * i of one seed drawn from the run's generator, so that the images are
+ * made in parallel and the numbers do not depend on the thread count. The
+ * authors normalise both the input and the target to unit norm. */
+static void make_rows(qdm__run *R, int b0, int nb) {
+  const qdm_train_opts *o = &R->o;
+  int D = R->D, T = R->T;
+  uint64_t seed = qdm_rng_u64(&R->st.rng);
+#pragma omp parallel for schedule(static) if (nb >= 4)
+  for (int i = 0; i < nb; i++) {
+    size_t r0 = (size_t)i * T, x0 = (size_t)i * 2 * D;
+    qdm_rng rng;
+    qdm_rng_stream(&rng, seed, (uint64_t)i);
+    qdm__images_to_x0(&R->data, R->order + b0 + i, 1, o->data_scale, R->x0 + x0);
+    QDM__OK(qdm_make_rows_all_t(R->xt + r0 * 2 * D, NULL, R->tgt + r0 * 2 * D, R->tt + r0, &R->sch, o->target,
+                                R->x0 + x0, 1, 2 * D, &rng));
+    for (int t = 0; t < T; t++) R->lab[r0 + t] = R->data.y ? R->data.y[R->order[b0 + i]] : 0;
+    QDM__OK(qdm_cl2norm_forward(R->xin + r0 * D, NULL, (const qdm_cplx *)(R->xt + r0 * 2 * D), T, D));
+    QDM__OK(qdm_cl2norm_forward(R->tgn + r0 * D, NULL, (const qdm_cplx *)(R->tgt + r0 * 2 * D), T, D));
+  }
+}
+
 /* One optimisation step on images order[b0 .. b0+nb-1], all at every t. */
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid) {
   const qdm_train_opts *o = &R->o;
-  int D = R->D, T = R->T, B = nb * T;
+  int B = nb * R->T, err;
   double t0 = qdm_now(); /* the time outside the model goes to its timing.other */
-  qdm__images_to_x0(&R->data, R->order + b0, nb, o->data_scale, R->x0);
-  int err = qdm_make_rows_all_t(R->xt, NULL, R->tgt, R->tt, &R->sch, o->target, R->x0, nb, 2 * D, &R->st.rng);
-  if (err) return err;
-  for (int i = 0; i < nb; i++)
-    for (int t = 0; t < T; t++) R->lab[i * T + t] = R->data.y ? R->data.y[R->order[b0 + i]] : 0;
-  /* the authors normalise both the input and the target to unit norm */
-  qdm_cl2norm_forward(R->xin, NULL, (const qdm_cplx *)R->xt, B, D);
-  qdm_cl2norm_forward(R->tgn, NULL, (const qdm_cplx *)R->tgt, B, D);
+  make_rows(R, b0, nb);
   qdm_unet_zero_grad(R->m);
   double t1 = qdm_now();
   if ((err = qdm_unet_forward(R->m, R->xin, R->tt, R->lab, B, R->out))) return err;

@@ -55,7 +55,7 @@ struct qdm_unet {
   int f32;              /* the classical part in float (cfg.precision == QDM_F32) */
   size_t esz;           /* bytes of one REAL: 8 or 4 */
   size_t np, npf;       /* parameters in the double tensors and in the float ones */
-  void *pmem;           /* one allocation: np double parameters, np gradients, then npf float ones */
+  void *pmem;           /* one allocation: the parameters (np double, npf float), then the gradients */
   double *pd, *gd;      /* the double parameters and their gradients (flat) */
   float *pf, *gf;       /* the float ones */
   unet_tensors w, gw;   /* views of the parameters and of the gradients */
@@ -315,12 +315,15 @@ static int alloc_params(qdm_unet *m) {
     for (int k = 0; k < p->ndim; k++) p->n *= (size_t)(p->shape[k] = ts[i].shape[k]);
     *(p->dtype == QDM_F32 ? &m->npf : &m->np) += p->n;
   }
-  m->pmem = calloc(2 * m->np * sizeof(double) + 2 * m->npf * sizeof(float), 1);
+  /* parameters (double, float), then gradients (double, float): each set
+   * contiguous; the float part padded to whole cache lines */
+  size_t half = m->np * sizeof(double) + (m->npf + 15) / 16 * 16 * sizeof(float);
+  m->pmem = calloc(2 * half, 1);
   if (!m->pmem) return qdm_fail(QDM_ENOMEM, "model: out of memory for %zu parameters", m->np + m->npf);
   m->pd = m->pmem;
-  m->gd = m->pd + m->np;
-  m->pf = (float *)(m->gd + m->np);
-  m->gf = m->pf + m->npf;
+  m->pf = (float *)(m->pd + m->np);
+  m->gd = (double *)((char *)m->pmem + half);
+  m->gf = (float *)(m->gd + m->np);
   size_t od = 0, of = 0;
   for (int i = 0; i < m->nprm; i++) {
     qdm_unet_param *p = &m->prm[i];
@@ -516,9 +519,17 @@ void qdm_unet_free(qdm_unet *m) {
   free(m);
 }
 
+/* The gradient buffers are contiguous (gd then gf): one memset, in
+ * contiguous slices over the threads when it is megabytes. */
 void qdm_unet_zero_grad(qdm_unet *m) {
-  memset(m->gd, 0, m->np * sizeof *m->gd);
-  memset(m->gf, 0, m->npf * sizeof *m->gf);
+  char *g = (char *)m->gd;
+  size_t bytes = (char *)(m->gf + m->npf) - g;
+#pragma omp parallel if (bytes >= ((size_t)1 << 20))
+  {
+    size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+    size_t per = (bytes / nt + 63) / 64 * 64, lo = id * per < bytes ? id * per : bytes;
+    memset(g + lo, 0, (lo + per < bytes ? lo + per : bytes) - lo);
+  }
 }
 
 double *qdm_unet_params(qdm_unet *m, size_t *n) {
