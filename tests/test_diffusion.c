@@ -485,8 +485,47 @@ static void test_strata(void) {
   qdm_schedule_free(&s);
 }
 
+/* The noise generator (qdm_rng_normals, a ziggurat): N(0, 1) against its
+ * known laws on 2^21 draws: moments 0, 1, 0, 3; the tail masses beyond 2,
+ * 3 and 4 sigma (erfc); the Kolmogorov-Smirnov distance to Phi on a sorted
+ * subsample. Tolerances are 5 standard errors (6 for the tails' counts). */
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+static void test_normals(void) {
+  enum { N = 1 << 21, NKS = 1 << 16 };
+  double *x = malloc(N * sizeof *x);
+  qdm_rng r;
+  qdm_rng_seed(&r, 77);
+  qdm_rng_normals(&r, x, N);
+  double m1 = 0, m2 = 0, m3 = 0, m4 = 0, tail[3] = {0, 0, 0};
+  for (int i = 0; i < N; i++) {
+    double v = x[i], a = fabs(v);
+    m1 += v; m2 += v * v; m3 += v * v * v; m4 += v * v * v * v;
+    for (int k = 0; k < 3; k++) tail[k] += a > 2 + k;
+  }
+  m1 /= N; m2 /= N; m3 /= N; m4 /= N;
+  CHECK(fabs(m1) < 5 / sqrt(N) && fabs(m2 - 1) < 5 * sqrt(2.0 / N) && fabs(m3) < 5 * sqrt(15.0 / N) &&
+            fabs(m4 - 3) < 5 * sqrt(96.0 / N),
+        "normals: moments %.5f %.5f %.5f %.5f, expected 0 1 0 3", m1, m2, m3, m4);
+  for (int k = 0; k < 3; k++) {
+    double p = erfc((2 + k) / sqrt(2.0)), sd = sqrt(N * p * (1 - p));
+    CHECK(fabs(tail[k] - N * p) < 6 * sd + 1, "normals: %.0f beyond %d sigma, expected %.1f", tail[k], 2 + k, N * p);
+  }
+  qsort(x, NKS, sizeof *x, cmp_dbl); /* the first NKS draws are an independent sample */
+  double ks = 0;
+  for (int i = 0; i < NKS; i++) {
+    double F = 0.5 * erfc(-x[i] / sqrt(2.0));
+    ks = fmax(ks, fmax(fabs(F - (double)i / NKS), fabs(F - (double)(i + 1) / NKS)));
+  }
+  CHECK(ks < 1.95 / sqrt(NKS), "normals: KS distance %.5f (0.1%% critical value %.5f)", ks, 1.95 / sqrt(NKS));
+  free(x);
+}
+
 int main(void) {
   qdm_rng_seed(&rng, 2024);
+  test_normals();
   test_schedules();
   test_noising();
   test_posterior();

@@ -50,8 +50,8 @@ void qdm_rng_seed(qdm_rng *r, uint64_t seed);
 void qdm_rng_stream(qdm_rng *r, uint64_t seed, uint64_t i);
 uint64_t qdm_rng_u64(qdm_rng *r);
 double qdm_rng_uniform(qdm_rng *r);   /* [0, 1) */
-double qdm_rng_normal(qdm_rng *r);    /* N(0, 1) */
-void qdm_rng_normals(qdm_rng *r, double *out, size_t n); /* n draws of N(0, 1) */
+double qdm_rng_normal(qdm_rng *r);    /* N(0, 1), Box-Muller */
+void qdm_rng_normals(qdm_rng *r, double *out, size_t n); /* n draws of N(0, 1), ziggurat (fast; other values) */
 /* splitmix64's finaliser: a bijective 64-bit mix, for hashing values into
  * seeds (qdm_mix64(h ^ v) folds v into h). */
 uint64_t qdm_mix64(uint64_t z);
