@@ -36,6 +36,17 @@ ok "sample steps without ddim refused before any work" "[ $st = 1 ] && grep -q '
 ok "unknown sampler named with the choices" "[ $st = 2 ] && grep -q \"'nosuch': expected one of mean, ddpm, ddim, sde, ode\" $tmp/e"
 "$qdm" bench --help >/dev/null; ok "bench --help" "[ $? = 0 ]"
 "$qdm" bench nosuch 2>/dev/null; ok "unknown bench exits 2" "[ $? = 2 ]"
+"$qdm" train --precision f16 2>"$tmp/e"; st=$?
+ok "unknown precision named with the choices" "[ $st = 2 ] && grep -q \"'f16': expected one of f64, f32\" $tmp/e"
+"$qdm" bench train --threads 0 2>"$tmp/e"; st=$?
+ok "bench train --threads 0 exits 2 naming the option" "[ $st = 2 ] && grep -q -- --threads $tmp/e"
+"$qdm" bench train --precision f16 2>"$tmp/e"; st=$?
+ok "bench train --precision f16 exits 2" "[ $st = 2 ] && grep -q f16 $tmp/e"
+"$qdm" bench train --batch 2 --steps 2 --threads 1 --precision f64,f32 --data "$tmp/none" --json >"$tmp/b.json"; st=$?
+ok "bench train --json runs (random images without data)" "[ $st = 0 ]"
+ok "bench train --json: a run per precision with rows/s, ceiling and split" \
+  "grep -q '\"precision\": \"f64\"' $tmp/b.json && grep -q '\"precision\": \"f32\"' $tmp/b.json && \
+   grep -q ceiling_rows_per_s $tmp/b.json && grep -q other_s $tmp/b.json && grep -q '\"mnist\": 0' $tmp/b.json"
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

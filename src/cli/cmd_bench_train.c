@@ -13,7 +13,7 @@ void cli_model_options(cli_args *a, qdm_train_opts *o);
 
 static const char help[] =
     "usage: qdm bench train [--preset authors|default] [--steps N] [--threads LIST] [--precision LIST]\n"
-    "                       [--json] [--digits LIST] [--batch N] [model options as in qdm train]\n\n"
+    "                       [--json] [--data DIR] [--digits LIST] [--batch N] [model options as in qdm train]\n\n"
     "For each thread count and precision (defaults: 1,2 threads where there are 2 cores; f64,f32),\n"
     "runs N optimisation steps (default 30, after one warm-up step) of a training configuration\n"
     "(default: the authors', 32 images x T = 10 steps = 320 rows per step, all ten digits) and\n"
@@ -21,28 +21,13 @@ static const char help[] =
     "measurement and the rest (data rows, loss, Adam), and the dense-only ceiling: the rows/s of\n"
     "a step that did nothing but its own GEMMs (every Linear layer's forward, weight gradient and\n"
     "input gradient at the step's shapes), timed with sgemm or dgemm in the same run and threads.\n"
-    "Uses the configured MNIST when present (so the (t, label) groups have their real sizes),\n"
-    "random images otherwise (said in the output).\n\n"
+    "Uses the MNIST of --data (default: as qdm train) when present, so that the (t, label)\n"
+    "groups have their real sizes; random images otherwise (said in the output).\n\n"
     "  --threads LIST     e.g. 1,2 or 2\n"
     "  --precision LIST   f64, f32 or f64,f32\n"
     "  --json             {preset, rows_per_step, steps, runs: [{threads, precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss}]}\n";
-
-/* A comma list of at most max thread counts in 1..256. */
-static int parse_threads(const char *cmd, const char *spec, int *t, int max) {
-  int n = 0;
-  for (const char *p = spec; *p;) {
-    char *end;
-    long v = strtol(p, &end, 10);
-    if (end == p || v < 1 || v > 256 || (*end && *end != ',') || n == max)
-      cli_die(cmd, 2, "--threads '%s': expected up to %d thread counts in 1..256, separated by commas", spec, max);
-    t[n++] = (int)v;
-    p = *end ? end + 1 : end;
-  }
-  if (!n) cli_die(cmd, 2, "--threads: empty list");
-  return n;
-}
 
 /* A comma list of precision names (f64, f32). */
 static int parse_precisions(const char *cmd, const char *spec, qdm_precision *p, int max) {
@@ -127,12 +112,15 @@ int bench_train(int argc, char **argv) {
   }
   qdm_train_opts o;
   if (qdm_train_preset(&o, cli_str(&a, "--preset", "authors"))) cli_die(a.cmd, 2, "--preset: %s", qdm_errmsg());
-  int steps = (int)cli_int(&a, "--steps", 30, 1, 1000000), json = cli_flag(&a, "--json"), th[8];
+  int steps = (int)cli_int(&a, "--steps", 30, 1, 1000000), json = cli_flag(&a, "--json");
+  double th[8];
   qdm_precision prec[2];
-  int nth = parse_threads(a.cmd, cli_str(&a, "--threads", omp_get_num_procs() >= 2 ? "1,2" : "1"), th, 8);
+  int nth = cli_num_list(a.cmd, "--threads", cli_str(&a, "--threads", omp_get_num_procs() >= 2 ? "1,2" : "1"), 1, 256, 1,
+                         th, 8);
   int npr = parse_precisions(a.cmd, cli_str(&a, "--precision", "f64,f32"), prec, 2);
-  const char *dig = cli_str(&a, "--digits", NULL);
+  const char *dig = cli_str(&a, "--digits", NULL), *data = cli_str(&a, "--data", NULL);
   if (dig) snprintf(o.digits, sizeof o.digits, "%s", dig);
+  if (data && snprintf(o.data, sizeof o.data, "%s", data) >= (int)sizeof o.data) cli_die(a.cmd, 2, "--data: path too long");
   o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);
   cli_model_options(&a, &o);
   cli_done(&a);
@@ -140,7 +128,7 @@ int bench_train(int argc, char **argv) {
   int n = 0;
   for (int i = 0; i < nth; i++)
     for (int k = 0; k < npr; k++) {
-      bench_threads(th[i]);
+      bench_threads((int)th[i]);
       o.model.precision = prec[k];
       if (qdm_train_bench(&o, steps, &r[n++])) cli_die(a.cmd, 1, "%s", qdm_errmsg());
     }

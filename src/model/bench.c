@@ -34,16 +34,6 @@ static double gemm_flops(const gemm_shape *g, int n) {
   return f;
 }
 
-static int cmp_d(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-  qsort(v, n, sizeof *v, cmp_d);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 /* Seconds for all n GEMMs once, in precision prec with this run's BLAS
  * threads: the median of reps passes (a pass runs each GEMM twice and
  * keeps the second, warm, time). */
@@ -85,7 +75,7 @@ static int gemm_seconds(const gemm_shape *g, int n, qdm_precision prec, int reps
         if (w) t[r] += qdm_now() - t0;
       }
   }
-  *sec = median(t, reps);
+  *sec = qdm_median(t, reps);
   free(A); free(Bm); free(C);
   return QDM_OK;
 }
@@ -128,7 +118,7 @@ static int timed_steps(qdm__run *R, int steps, qdm_train_bench_result *res) {
     res->rows += (long)n * R->T;
   }
   if (!err) {
-    res->step_seconds = median(dt, steps);
+    res->step_seconds = qdm_median(dt, steps);
     res->loss = loss;
   }
   free(dt);
