@@ -519,18 +519,10 @@ void qdm_unet_free(qdm_unet *m) {
   free(m);
 }
 
-/* The gradient buffers are contiguous (gd then gf): one memset, in
- * contiguous slices over the threads when it is megabytes. */
-void qdm_unet_zero_grad(qdm_unet *m) {
-  char *g = (char *)m->gd;
-  size_t bytes = (char *)(m->gf + m->npf) - g;
-#pragma omp parallel if (bytes >= ((size_t)1 << 20))
-  {
-    size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
-    size_t per = (bytes / nt + 63) / 64 * 64, lo = id * per < bytes ? id * per : bytes;
-    memset(g + lo, 0, (lo + per < bytes ? lo + per : bytes) - lo);
-  }
-}
+/* The gradient buffers are contiguous (gd then gf): one memset. Serial:
+ * it is memory-bound, and splitting it over threads costs a parallel
+ * region's wake-up, which on a busy machine was milliseconds. */
+void qdm_unet_zero_grad(qdm_unet *m) { memset(m->gd, 0, (size_t)((char *)(m->gf + m->npf) - (char *)m->gd)); }
 
 double *qdm_unet_params(qdm_unet *m, size_t *n) {
   if (n) *n = m ? m->np : 0;
@@ -548,7 +540,7 @@ float *qdm_unet_params_f32(qdm_unet *m, size_t *n) {
 }
 
 float *qdm_unet_grads_f32(qdm_unet *m, size_t *n) {
-  if (n) *n = m && m->npf ? m->npf : 0;
+  if (n) *n = m ? m->npf : 0;
   return m && m->npf ? m->gf : NULL;
 }
 
