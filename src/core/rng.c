@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
+#include <string.h>
 #include "qdm/core.h"
 
 uint64_t qdm_mix64(uint64_t z) {
@@ -44,9 +45,9 @@ double qdm_rng_normal(qdm_rng *r) {
  * 2000) with 256 layers, as in numpy's legacy generator: one 64-bit draw
  * gives a layer (8 bits), a sign and a 52-bit fraction; 99% of the values
  * need nothing else, the rest a rejection test (exp) or the tail beyond
- * r (log1p). Exact N(0, 1), about ten times faster per value than Box-Muller,
- * which the training rows need (docs/architecture.md: the data rows are
- * part of every step). The tables are made once, thread-safely. */
+ * r (log1p). Exact N(0, 1), about 5x faster per value than Box-Muller
+ * (3 vs 15 ns on the development machine), which the training rows need:
+ * they are part of every step. The tables are made once, thread-safely. */
 #define ZIG_R 3.6541528853610088 /* the base layer's edge for 256 layers */
 #define ZIG_V 4.92867323399e-3   /* the area of each layer */
 static uint64_t zig_k[256];
@@ -71,13 +72,22 @@ static void zig_tables(void) {
   }
 }
 
+/* x with the sign bit of u's bit 8 (branch-free: the sign is a coin flip) */
+static double with_sign(double x, uint64_t u) {
+  uint64_t b;
+  memcpy(&b, &x, sizeof b);
+  b |= (u & 0x100) << 55;
+  memcpy(&x, &b, sizeof x);
+  return x;
+}
+
 static double zig_normal(qdm_rng *r) {
   for (;;) {
     uint64_t u = qdm_rng_u64(r);
     int i = (int)(u & 0xff), neg = (int)(u >> 8) & 1;
     uint64_t a = (u >> 9) & 0x000fffffffffffffULL;
     double x = (double)a * zig_w[i];
-    if (a < zig_k[i]) return neg ? -x : x; /* inside the layer's rectangle */
+    if (a < zig_k[i]) return with_sign(x, u); /* inside the layer's rectangle */
     if (i == 0) { /* the tail beyond r: Marsaglia's exponential rejection */
       for (;;) {
         double xx = -log1p(-qdm_rng_uniform(r)) / ZIG_R, yy = -log1p(-qdm_rng_uniform(r));
@@ -90,5 +100,7 @@ static double zig_normal(qdm_rng *r) {
 
 void qdm_rng_normals(qdm_rng *r, double *out, size_t n) {
   pthread_once(&zig_once, zig_tables);
-  for (size_t i = 0; i < n; i++) out[i] = zig_normal(r);
+  qdm_rng s = *r; /* a local copy stays in registers: out cannot alias it */
+  for (size_t i = 0; i < n; i++) out[i] = zig_normal(&s);
+  *r = s;
 }
