@@ -255,6 +255,13 @@ int main(void) {
   check_bytes(&c, 640, "authors' model, 640 rows");
   c.classical = 1;
   check_bytes(&c, 64, "classical bottleneck, 64 rows");
+  qdm_unet_cfg_authors(&c);
+  c.precision = QDM_F32;
+  check_bytes(&c, 640, "authors' model in f32, 640 rows");
+  size_t b64, b32 = qdm_unet_bytes(&c, 640);
+  c.precision = QDM_F64;
+  b64 = qdm_unet_bytes(&c, 640);
+  CHECK(b64 - b32 >= 2 * 804912 * 4, "f32 saves 4 bytes per classical parameter and gradient (%zu vs %zu)", b32, b64);
   c = small_cfg();
   CHECK(qdm_unet_bytes(&c, 0) == 0, "no rows: 0");
   c.T = 0;

@@ -290,6 +290,13 @@ int qdm__unet_tensors(const qdm_unet_cfg *cfg, qdm_tensor *t) {
   return n;
 }
 
+/* One half of the parameter block: the parameters (np double, npf float);
+ * the gradients take as much again. Each set is contiguous, the float part
+ * padded to whole cache lines. */
+static size_t param_half_bytes(size_t np, size_t npf) {
+  return np * sizeof(double) + (npf + 15) / 16 * 16 * sizeof(float);
+}
+
 /* The view of tensor ts in w: a REAL (void *) field for the classical
  * tensors, a double * one for the circuit's. */
 static void set_view(unet_tensors *w, const tensor_spec *ts, void *ptr) {
@@ -315,9 +322,7 @@ static int alloc_params(qdm_unet *m) {
     for (int k = 0; k < p->ndim; k++) p->n *= (size_t)(p->shape[k] = ts[i].shape[k]);
     *(p->dtype == QDM_F32 ? &m->npf : &m->np) += p->n;
   }
-  /* parameters (double, float), then gradients (double, float): each set
-   * contiguous; the float part padded to whole cache lines */
-  size_t half = m->np * sizeof(double) + (m->npf + 15) / 16 * 16 * sizeof(float);
+  size_t half = param_half_bytes(m->np, m->npf);
   m->pmem = calloc(2 * half, 1);
   if (!m->pmem) return qdm_fail(QDM_ENOMEM, "model: out of memory for %zu parameters", m->np + m->npf);
   m->pd = m->pmem;
@@ -492,7 +497,7 @@ size_t qdm_unet_bytes(const qdm_unet_cfg *cfg, int max_rows) {
     *(m.f32 && ts[i].group == QDM_PG_CLASSICAL ? &npf : &np) += k;
   }
   size_t ints = 2 * (size_t)max_rows + (size_t)m.G + 1;
-  return 2 * (np * sizeof(double) + npf * sizeof(float)) + act_doubles(&m) * sizeof(double) + ints * sizeof(int);
+  return 2 * param_half_bytes(np, npf) + act_doubles(&m) * sizeof(double) + ints * sizeof(int);
 }
 
 void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed) {
