@@ -104,7 +104,15 @@ int main(int argc, char **argv) {
   double *eps = malloc((size_t)rows * 2 * D * sizeof *eps), *xt = malloc((size_t)rows * 2 * D * sizeof *xt);
   double *tg = malloc((size_t)rows * 2 * D * sizeof *tg), *tt = malloc(rows * sizeof *tt), *lb = malloc(rows * sizeof *lb);
   int *ti = malloc(rows * sizeof *ti);
-  if (qdm_make_rows_all_t(xt, eps, tg, ti, &R.sch, R.o.target, R.x0, B_IMG, 2 * D, &before)) return die("rows");
+  uint64_t seed = qdm_rng_u64(&before); /* the step's scheme (run.h, qdm__run_step) */
+  for (int i = 0; i < B_IMG; i++) {
+    qdm_rng r;
+    qdm_rng_stream(&r, seed, (uint64_t)i);
+    size_t o = (size_t)i * T * 2 * D;
+    if (qdm_make_rows_all_t(xt + o, eps + o, tg + o, ti + (size_t)i * T, &R.sch, R.o.target, R.x0 + (size_t)i * 2 * D,
+                            1, 2 * D, &r))
+      return die("rows");
+  }
   if (memcmp(xt, R.xt, (size_t)rows * 2 * D * sizeof *xt)) {
     fprintf(stderr, "authors_export: the noise drawn again is not the step's\n");
     return 1;

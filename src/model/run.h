@@ -105,7 +105,10 @@ int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *
                    int *nhist, int maxhist);
 
 /* ---- train.c ---- */
-/* One optimisation step on images order[b0 .. b0+nb-1], each at every t. */
+/* One optimisation step on images order[b0 .. b0+nb-1], each at every t.
+ * The rows' noise: one qdm_rng_u64 of R->st.rng seeds the step, and image
+ * i of the batch draws its T rows (qdm_make_rows_all_t with N = 1) from
+ * qdm_rng_stream(seed, i). */
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid);
 
 /* ---- figures.c ---- */
