@@ -248,6 +248,40 @@ static void check_f32_vs_f64(qdm_unet_cfg c, int B, double tol, const char *what
   fixture_free(&f);
 }
 
+/* t_groups: rows whose steps fall in one stratum (qdm_t_stratum) share a
+ * circuit, so the same input gives the same bottleneck features there, and
+ * other features in another stratum. */
+static void test_t_groups(void) {
+  qdm_unet_cfg c = small_cfg();
+  c.T = 6;
+  c.t_groups = 3; /* strata {1,2}, {3,4}, {5,6} */
+  qdm_rng r;
+  qdm_rng_seed(&r, 4);
+  qdm_unet *m = qdm_unet_new(&c, 4, &r);
+  CHECK(m != NULL, "t_groups model: %s", qdm_errmsg());
+  if (!m) return;
+  size_t nc;
+  qdm_unet_counts(m, &nc, NULL, NULL);
+  int P = qdm_unet_block_params(&c);
+  CHECK(nc == (size_t)3 * c.classes * 3 * P, "circuit table of 3 strata x %d classes x 3 blocks x %d angles (%zu)",
+        c.classes, P, nc);
+  int D = c.D, F;
+  qdm_cplx *x = malloc(4 * D * sizeof *x), *out = malloc(4 * D * sizeof *out);
+  qdm_rng_haar_state(&r, x, D);
+  for (int k = 1; k < 4; k++) memcpy(x + k * D, x, D * sizeof *x);
+  int t[4] = {1, 2, 3, 6}, lab[4] = {1, 1, 1, 1};
+  CHECK(qdm_unet_forward(m, x, t, lab, 4, out) == QDM_OK, "forward: %s", qdm_errmsg());
+  const double *f = qdm_unet_features(m, &F);
+  CHECK(!memcmp(f, f + F, F * sizeof *f), "t = 1 and 2 share a circuit");
+  CHECK(memcmp(f, f + 2 * F, F * sizeof *f) != 0 && memcmp(f + 2 * F, f + 3 * F, F * sizeof *f) != 0,
+        "t = 3 and 6 have circuits of their own");
+  c.t_groups = 7;
+  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "t_groups"), "t_groups > T refused: %s", qdm_errmsg());
+  free(x);
+  free(out);
+  qdm_unet_free(m);
+}
+
 int main(void) {
   qdm_unet_cfg c = small_cfg();
   check_bytes(&c, 7, "small model, 7 rows");
@@ -275,6 +309,8 @@ int main(void) {
   c = small_cfg(); c.classical = 1; check_gradients(&c, "classical bottleneck");
   c = small_cfg(); c.conditional = 0; check_gradients(&c, "unconditional");
   c = small_cfg(); c.n = 3; strcpy(c.ansatz, "hea"); c.layers = 2; check_gradients(&c, "hea, 3 qubits");
+  c = small_cfg(); c.T = 4; c.t_groups = 2; check_gradients(&c, "t_groups 2 of 4 steps");
+  test_t_groups();
   test_fused_equals_gate_path();
   test_ancilla_identity();
   test_block2_modes();

@@ -263,6 +263,30 @@ static void test_loss_falls_and_resume(void) {
   free(t2);
 }
 
+/* A long diffusion with a circuit per stratum of steps (t_groups): the
+ * batch takes one random step per stratum, the loss falls, and an
+ * interrupted run resumes to the same numbers. */
+static void test_t_groups_run(void) {
+  qdm_train_opts o;
+  small_opts(&o, "strata");
+  o.model.T = 40;
+  o.model.t_groups = 4;
+  CHECK(qdm_train(&o) == QDM_OK, "t_groups run: %s", qdm_errmsg());
+  double la[16], lb[16];
+  int na = read_metrics("strata", la);
+  CHECK(na == 4 && la[3] < 0.8 * la[0], "t_groups loss falls: %.5f -> %.5f", la[0], na == 4 ? la[3] : 0);
+  small_opts(&o, "strata-resumed");
+  o.model.T = 40;
+  o.model.t_groups = 4;
+  o.stop_after = 6;
+  CHECK(qdm_train(&o) == QDM_EINTR, "t_groups run stopped");
+  o.stop_after = 0;
+  o.resume = 1;
+  CHECK(qdm_train(&o) == QDM_OK, "t_groups run resumed: %s", qdm_errmsg());
+  int nb = read_metrics("strata-resumed", lb);
+  CHECK(nb == na && la[na - 1] == lb[nb - 1], "resumed t_groups run ends equal: %.17g vs %.17g", la[na - 1], lb[nb - 1]);
+}
+
 /* QNGD on the circuit angles (report eq. 26) trains too, and an interrupted
  * QNGD run resumes to the same numbers (the metric is refreshed every step) */
 static void test_qngd(void) {
@@ -458,6 +482,7 @@ int main(void) {
   test_resume_precision(QDM_F64, "f64-straight", "f64-resumed");
   test_precision_conversion();
   test_qngd();
+  test_t_groups_run();
   test_sample();
   test_sample_labels();
   test_bad_data();

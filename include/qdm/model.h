@@ -50,6 +50,9 @@ typedef struct {
   int classical;    /* classical bottleneck in place of the circuit */
   int conditional;  /* circuit table indexed by (t, label) (1) or t (0) */
   int T, classes;   /* diffusion steps and label count */
+  int t_groups;     /* the circuit table's t axis: 0 = one row per step t; K = one per
+                     * stratum of steps (qdm_t_stratum: K contiguous runs of the
+                     * T steps share a circuit), for long diffusions */
   double leak;      /* slope of the complex leaky ReLU in block 2 */
   qdm_precision precision; /* of the classical part (encoder, LayerNorm, decoder, the
                      * classical bottleneck): their weights, activations and
@@ -90,6 +93,8 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c);
  * ansatz: its text goes into c->ansatz_qasm, its name into c->ansatz.
  * Errors name the file (too long, unreadable, not OpenQASM). */
 int qdm_unet_cfg_ansatz_file(qdm_unet_cfg *c, const char *path);
+/* The circuit table's number of t rows: c->t_groups, or T when 0. */
+int qdm_unet_t_groups(const qdm_unet_cfg *c);
 /* Angles per circuit block of the configuration (the ansatz's parameters
  * over its layers), or a negative status for an unbuildable ansatz. */
 int qdm_unet_block_params(const qdm_unet_cfg *c);

@@ -68,6 +68,8 @@ static const char *train_help =
     "                    blocks as density matrices; needs --ancilla-block off\n"
     "diffusion:\n"
     "  --schedule authors-linear|linear|cosine  --T N  --target mean|x0|eps\n"
+    "  --t-groups K   the circuit table's t axis in K strata of the T steps (0: one per step);\n"
+    "                 each image then trains at one random step of every stratum (K rows)\n"
     "  --loss infidelity|mse  --data-scale X\n"
     "sampling (report 2.1.2, 2.1.4; samples.png, evolution.png and qdm sample):\n"
     "  --sampler mean|ddpm|ddim|sde|ode   mean: the authors' (z <- predicted mean); ddpm:\n"
@@ -140,7 +142,8 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   copy_opt(a, "--noise", m->noise, sizeof m->noise);
   qdm_noise nz;
   if (m->noise[0] && qdm_noise_parse(m->noise, &nz)) cli_die(a->cmd, 2, "--noise: %s", qdm_errmsg());
-  m->T = (int)cli_int(a, "--T", m->T, 1, 10000);
+  m->T = (int)cli_int(a, "--T", m->T, 1, QDM_MAX_T);
+  m->t_groups = (int)cli_int(a, "--t-groups", m->t_groups, 0, QDM_MAX_T);
   o->schedule = (qdm_sched_kind)cli_enum(a, "--schedule", qdm_schedule_names, o->schedule);
   o->target = (qdm_pred_kind)cli_enum(a, "--target", qdm_pred_names, o->target);
   o->loss = (qdm_loss_kind)cli_enum(a, "--loss", qdm_loss_names, o->loss);

@@ -115,7 +115,7 @@ static int timed_steps(qdm__run *R, int steps, qdm_train_bench_result *res) {
     err = qdm__run_step(R, b0, n, o->lr, &loss, &inf);
     dt[s] = qdm_now() - t0;
     res->seconds += dt[s];
-    res->rows += (long)n * R->T;
+    res->rows += (long)n * R->K;
   }
   if (!err) {
     res->step_seconds = qdm_median(dt, steps);

@@ -185,7 +185,7 @@ static const field fields[] = {
     F_M("layers", T_INT, layers), F_M("ansatz", T_STR, ansatz), F_M("ansatz_qasm", T_STR, ansatz_qasm), F_M("ancilla_block", T_INT, ancilla),
     F_ME("ancilla_mode", ancilla_mode, qdm_ancilla_mode_names),
     F_ME("measure", measure, measure_names), F_M("ano", T_INT, K), F_M("skip", T_INT, skip),
-    F_M("classical_bottleneck", T_INT, classical), F_M("conditional", T_INT, conditional), F_M("T", T_INT, T),
+    F_M("classical_bottleneck", T_INT, classical), F_M("conditional", T_INT, conditional), F_M("T", T_INT, T), F_M("t_groups", T_INT, t_groups),
     F_M("classes", T_INT, classes), F_M("leak", T_DBL, leak), F_O("data", T_STR, data, FIXED),
     F_O("digits", T_STR, digits, FIXED), F_O("limit", T_LONG, limit, FIXED), F_O("heldout", T_DBL, heldout, FIXED),
     F_E("subset", subset, qdm_subset_names, FIXED), F_O("data_scale", T_DBL, data_scale, FIXED),

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/io.h"
+#include "qdm/diffusion.h"
 #include "qdm/model.h"
 
 static const double *tensor(qdm_unet *m, const char *name) {
@@ -44,7 +45,9 @@ static const char *const block2_sum =
 static int write_block(const qdm_unet *m, const qdm_circuit *u, qdm_circuit *anc, const char *dir, int g, int blk,
                        const double *theta) {
   const qdm_unet_cfg *c = qdm_unet_config(m);
-  int per = c->conditional ? c->classes : 1, t = g / per + 1, label = g % per, nblk = c->ancilla ? 3 : 2;
+  /* t: the step, or with t_groups the stratum's first step (qdm_t_stratum_bounds) */
+  int per = c->conditional ? c->classes : 1, t = g / per + 1, label = g % per, nblk = c->ancilla ? 3 : 2, hi;
+  if (c->t_groups > 0) qdm_t_stratum_bounds(t - 1, c->T, c->t_groups, &t, &hi);
   int b = blk == 0 ? 1 : blk == nblk - 1 ? 3 : 2;
   char name[96], path[4200], about[1024];
   if (c->conditional) snprintf(name, sizeof name, "t%02d_label%d_block%d.qasm", t, label, b);

@@ -38,7 +38,8 @@ int qdm__run_alloc(qdm__run *R) {
   const qdm_train_opts *o = &R->o;
   R->D = o->model.D;
   R->T = o->model.T;
-  R->rows_max = o->batch * R->T;
+  R->K = qdm_unet_t_groups(&o->model);
+  R->rows_max = o->batch * R->K;
   size_t rows = R->rows_max, D2 = 2 * (size_t)R->D;
   R->x0 = malloc(o->batch * D2 * sizeof(double));
   R->xt = malloc(rows * D2 * sizeof(double));

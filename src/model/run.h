@@ -54,6 +54,7 @@ typedef struct {
                             * (qdm_unet_params), then npf floats (qdm_unet_params_f32) */
   size_t np, npf;          /* parameters in the flat buffers */
   int D, T, rows_max;
+  int K;                   /* rows per image: one per step, or one per stratum (t_groups) */
   double *x0, *xt, *tgt;
   int *tt, *lab, *order;
   qdm_cplx *xin, *tgn, *out, *g;

@@ -123,13 +123,14 @@ static int qngd_step(qdm__run *R) {
   return err;
 }
 
-/* The batch's rows: image i of the batch at every t, its noise from stream
+/* The batch's rows: image i of the batch at every t (or at one random t of
+ * each of the K strata the circuit table has, qdm_make_rows_strata), its noise from stream
  * i of one seed drawn from the run's generator, so that the images are
  * made in parallel and the numbers do not depend on the thread count. The
  * authors normalise both the input and the target to unit norm. */
 static void make_rows(qdm__run *R, int b0, int nb) {
   const qdm_train_opts *o = &R->o;
-  int D = R->D, T = R->T;
+  int D = R->D, T = R->K; /* rows per image */
   uint64_t seed = qdm_rng_u64(&R->st.rng);
 #pragma omp parallel for schedule(static) if (nb >= 4)
   for (int i = 0; i < nb; i++) {
@@ -137,8 +138,8 @@ static void make_rows(qdm__run *R, int b0, int nb) {
     qdm_rng rng;
     qdm_rng_stream(&rng, seed, (uint64_t)i);
     qdm__images_to_x0(&R->data, R->order + b0 + i, 1, o->data_scale, R->x0 + x0);
-    QDM__OK(qdm_make_rows_all_t(R->xt + r0 * 2 * D, NULL, R->tgt + r0 * 2 * D, R->tt + r0, &R->sch, o->target,
-                                R->x0 + x0, 1, 2 * D, &rng));
+    QDM__OK(qdm_make_rows_strata(R->xt + r0 * 2 * D, NULL, R->tgt + r0 * 2 * D, R->tt + r0, &R->sch, o->target,
+                                 R->x0 + x0, 1, 2 * D, T, &rng));
     for (int t = 0; t < T; t++) R->lab[r0 + t] = R->data.y ? R->data.y[R->order[b0 + i]] : 0;
     QDM__OK(qdm_cl2norm_forward(R->xin + r0 * D, NULL, (const qdm_cplx *)(R->xt + r0 * 2 * D), T, D));
     QDM__OK(qdm_cl2norm_forward(R->tgn + r0 * D, NULL, (const qdm_cplx *)(R->tgt + r0 * 2 * D), T, D));
@@ -148,7 +149,7 @@ static void make_rows(qdm__run *R, int b0, int nb) {
 /* One optimisation step on images order[b0 .. b0+nb-1], all at every t. */
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid) {
   const qdm_train_opts *o = &R->o;
-  int B = nb * R->T, err;
+  int B = nb * R->K, err;
   double t0 = qdm_now(); /* the time outside the model goes to its timing.other */
   make_rows(R, b0, nb);
   qdm_unet_zero_grad(R->m);
@@ -375,7 +376,7 @@ typedef struct {
 
 static void tick(qdm__run *R, wallclock *ck, int nb, int final) {
   double el = qdm_now() - ck->t_start, rps = ck->rows_done / (el > 0 ? el : 1);
-  double left = ((double)(R->o.epochs - R->st.epoch) * nb - R->st.batch) * R->o.batch * R->T;
+  double left = ((double)(R->o.epochs - R->st.epoch) * nb - R->st.batch) * R->o.batch * R->K;
   R->st.seconds = ck->sec0 + el;
   if (!final && el - ck->last < 0.25) return;
   ck->last = el;
@@ -408,7 +409,7 @@ static int epoch_batches(qdm__run *R, int nb, double lr, wallclock *ck) {
     R->st.loss_sum += loss * n;
     R->st.inf_sum += inf * n;
     R->st.loss_n += n;
-    ck->rows_done += (long)n * R->T;
+    ck->rows_done += (long)n * R->K;
     tick(R, ck, nb, 0);
     if (o->stop_after > 0 && ++R->batches_run >= o->stop_after) stop_flag = 1;
     if (stop_flag) {

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/density.h"
+#include "qdm/diffusion.h"
 #include "qdm/model.h"
 #include "core/check.h"
 #include "run.h"
@@ -174,6 +175,8 @@ int qdm_unet_cfg_ansatz_file(qdm_unet_cfg *c, const char *path) {
   return QDM_OK;
 }
 
+int qdm_unet_t_groups(const qdm_unet_cfg *c) { return c->t_groups > 0 ? c->t_groups : c->T; }
+
 int qdm_unet_block_params(const qdm_unet_cfg *c) {
   if (!c) return -qdm_fail(QDM_EINVAL, "qdm_unet_block_params: NULL config");
   int P = build_block(NULL, c);
@@ -183,6 +186,8 @@ int qdm_unet_block_params(const qdm_unet_cfg *c) {
 
 int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (!c) return qdm_fail(QDM_EINVAL, "model: NULL config");
+  if (c->t_groups < 0 || c->t_groups > c->T)
+    return qdm_fail(QDM_EINVAL, "model: t_groups = %d, expected 0 (one circuit per step) or 1..T = %d", c->t_groups, c->T);
   /* upper bounds: what the CLI accepts, so a file cannot describe more */
   if (c->D < 1 || c->D > (1 << 24)) return qdm_fail(QDM_EINVAL, "model: D = %d values, expected 1..2^24", c->D);
   if (c->hidden < 1 || c->hidden > 65536) return qdm_fail(QDM_EINVAL, "model: hidden = %d, expected 1..65536", c->hidden);
@@ -265,7 +270,7 @@ static void derive(qdm_unet *m, const qdm_unet_cfg *cfg, int max_rows) {
   m->f32 = cfg->precision == QDM_F32;
   m->esz = m->f32 ? sizeof(float) : sizeof(double);
   m->max_rows = max_rows;
-  m->G = cfg->T * (cfg->conditional ? cfg->classes : 1);
+  m->G = qdm_unet_t_groups(cfg) * (cfg->conditional ? cfg->classes : 1);
   m->nblk = cfg->ancilla ? 3 : 2;
   m->P = qdm_unet_block_params(cfg); /* the classical stand-in matches its budget */
   m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K : cfg->n) + (cfg->ancilla ? 1 : 0);
@@ -618,7 +623,8 @@ static int group_rows(qdm_unet *m, const int *t, const int *labels, int B) {
     if (t[r] < 1 || t[r] > c->T) return qdm_fail(QDM_EINVAL, "model: row %d has t = %d, expected 1..%d", r, t[r], c->T);
     if (c->conditional && (lab < 0 || lab >= c->classes))
       return qdm_fail(QDM_EINVAL, "model: row %d has label %d, expected 0..%d", r, lab, c->classes - 1);
-    m->grp[r] = (t[r] - 1) * (c->conditional ? c->classes : 1) + (c->conditional ? lab : 0);
+    m->grp[r] = qdm_t_stratum(t[r], c->T, qdm_unet_t_groups(c)) * (c->conditional ? c->classes : 1) +
+                (c->conditional ? lab : 0);
     m->gstart[m->grp[r] + 1]++;
   }
   for (int g = 0; g < G; g++) m->gstart[g + 1] += m->gstart[g];
