@@ -451,6 +451,9 @@ static void test_classifier(const char *dir) {
         "eval against a reversed reference");
   CHECK(r1.fid == r2.fid && r1.fid_floor == r2.fid_floor && r1.precision == r2.precision && r1.recall_floor == r2.recall_floor,
         "reference in reverse order: FD %.17g vs %.17g, floor %.17g vs %.17g", r1.fid, r2.fid, r1.fid_floor, r2.fid_floor);
+  CHECK(r1.per_class && !memcmp(r1.class_fid, r2.class_fid, sizeof r1.class_fid) &&
+            !memcmp(r1.class_recall, r2.class_recall, sizeof r1.class_recall),
+        "reference in reverse order: the same per-class numbers");
   qdm_dataset_free(&rv);
   /* another real set of the same distribution: no warning */
   CHECK(qdm_eval_sets(c, &tr, &va, NULL, &eo, &r) == QDM_OK && r.warnings == 0 && r.coverage > 0.5,
@@ -471,6 +474,31 @@ static void test_classifier(const char *dir) {
   qdm_eval_sets(c, &cp, &va, &tr, &eo, &r);
   CHECK(r.nn_distance == 0 && r.nn_distance_heldout > 0.5, "copies of training images: nn distance 0 (held-out %g)", r.nn_distance_heldout);
   CHECK(r.label_accuracy > 0.95, "copies carry their labels (accuracy %g)", r.label_accuracy);
+  /* per class: a real set carrying its labels sits at its floor class by
+   * class; the same images with every label moved to the next class are
+   * far from the real images of the label they carry, and classified as
+   * their label almost never. The overall label accuracy is the per-class
+   * ones weighted by the classes' counts. */
+  qdm_eval_result pc, mis;
+  CHECK(qdm_eval_sets(c, &tr, &va, NULL, &eo, &pc) == QDM_OK && pc.per_class, "per-class breakdown: %s", qdm_errmsg());
+  qdm_dataset sh = {tr.n, 16, 16, tr.x, malloc(tr.n)};
+  for (int i = 0; i < tr.n; i++) sh.y[i] = (uint8_t)((tr.y[i] + 1) % 4);
+  CHECK(qdm_eval_sets(c, &sh, &va, NULL, &eo, &mis) == QDM_OK && mis.per_class, "per class, labels shifted");
+  double wsum = 0;
+  for (int k = 0; k < 4; k++) {
+    long nk = 0;
+    for (int i = 0; i < tr.n; i++) nk += tr.y[i] == k;
+    wsum += pc.class_label_accuracy[k] * nk / tr.n;
+    CHECK(pc.class_n[k] == 16, "class %d: m_c = min(64 generated, 32 real / 2) = 16 (got %d)", k, pc.class_n[k]);
+    CHECK(pc.class_fid[k] < 3 * pc.class_fid_floor[k] && pc.class_recall[k] > 0.5,
+          "class %d of a real set: FD %g near its floor %g, recall %g", k, pc.class_fid[k], pc.class_fid_floor[k], pc.class_recall[k]);
+    CHECK(mis.class_fid[k] > 10 * mis.class_fid_floor[k] && mis.class_label_accuracy[k] < 0.05 && mis.class_recall[k] < 0.1,
+          "class %d, wrong labels: FD %g vs floor %g, label accuracy %g, recall %g", k, mis.class_fid[k], mis.class_fid_floor[k],
+          mis.class_label_accuracy[k], mis.class_recall[k]);
+  }
+  CHECK(fabs(wsum - pc.label_accuracy) < 1e-12, "per-class label accuracies weighted by counts %.15g = overall %.15g", wsum,
+        pc.label_accuracy);
+  free(sh.y);
   eo.k = 64;
   CHECK(qdm_eval_sets(c, &cp, &va, &tr, &eo, &r) == QDM_EINVAL, "k >= n rejected");
   free(cp.x);

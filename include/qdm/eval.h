@@ -212,6 +212,17 @@ typedef struct {
   double nn_distance;          /* mean pixel distance, generated -> nearest training image */
   double nn_distance_heldout;  /* the same for real A (NaN without a training set) */
   double label_accuracy;       /* generated images classified as their label (NaN: no labels) */
+  /* Per class c (when both sets carry labels; else per_class = 0): the
+   * generated images labelled c against the real images of class c, with
+   * the same equal-size rule as above (m_c = min(generated c, real c / 2),
+   * real A_c and B_c disjoint): so that "blurred for complex classes" can
+   * be read class by class. class_n[c] = m_c (0: class absent, values NaN). */
+  int per_class;
+  int class_n[QDM_EVAL_MAXC];
+  double class_fid[QDM_EVAL_MAXC], class_fid_floor[QDM_EVAL_MAXC];
+  double class_precision[QDM_EVAL_MAXC], class_recall[QDM_EVAL_MAXC];
+  double class_precision_floor[QDM_EVAL_MAXC], class_recall_floor[QDM_EVAL_MAXC];
+  double class_label_accuracy[QDM_EVAL_MAXC]; /* generated c classified as c */
 } qdm_eval_result;
 
 /* Warnings of a result (qdm_eval_warning names each):

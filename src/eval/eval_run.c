@@ -105,6 +105,69 @@ static double *gather_rows(const double *X, int n, int F, int m, uint64_t seed) 
   return out;
 }
 
+/* The rows of X (n x F) whose label is c, in their order: count in *m. */
+static double *rows_of_class(const double *X, const uint8_t *y, const int *idx, int n, int F, int c, int *m) {
+  double *out = malloc((size_t)(n > 0 ? n : 1) * F * sizeof(double));
+  *m = 0;
+  for (int i = 0; out && i < n; i++) {
+    int r = idx ? idx[i] : i;
+    if (y[r] == c) memcpy(out + (size_t)(*m)++ * F, X + (size_t)i * F, F * sizeof(double));
+  }
+  return out;
+}
+
+/* One class's breakdown (the per_class fields of qdm_eval_result): the
+ * generated images labelled c (Gc) against two disjoint halves of the real
+ * images of class c (Rc in the seeded class-balanced order, so A_c and B_c
+ * do not depend on the file's order). FD needs m_c >= 2 and P/R m_c > k. */
+static int eval_class(const fset *G, const uint8_t *gy, const fset *R, const uint8_t *ry, const int *ord, int F, int C,
+                      int c, const qdm_eval_opts *o, qdm_eval_result *r) {
+  int ng, nr, err = QDM_OK;
+  double *Gc = rows_of_class(G->feat, gy, NULL, G->n, F, c, &ng);
+  double *Rc = rows_of_class(R->feat, ry, ord, R->n, F, c, &nr);
+  double nan = NAN;
+  r->class_fid[c] = r->class_fid_floor[c] = r->class_precision[c] = r->class_recall[c] = nan;
+  r->class_precision_floor[c] = r->class_recall_floor[c] = r->class_label_accuracy[c] = nan;
+  int m = ng < nr / 2 ? ng : nr / 2;
+  if (o->max_n > 0 && m > o->max_n) m = o->max_n;
+  r->class_n[c] = m >= 2 ? m : 0;
+  if (!Gc || !Rc) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");
+  long right = 0;
+  for (int i = 0; !err && i < G->n; i++) {
+    if (gy[i] != c) continue;
+    const double *p = G->prob + (size_t)i * C;
+    int best = 0;
+    for (int k = 1; k < C; k++)
+      if (p[k] > p[best]) best = k;
+    right += best == c;
+  }
+  if (!err && ng) r->class_label_accuracy[c] = (double)right / ng;
+  double *Gm = !err && m >= 2 ? gather_rows(Gc, ng, F, m, o->seed + 2 + c) : NULL;
+  if (!err && m >= 2 && !Gm) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");
+  const double *A = Rc, *B = Rc + (size_t)m * F;
+  if (!err && m >= 2) err = qdm_frechet_sets(Gm, m, A, m, F, &r->class_fid[c]);
+  if (!err && m >= 2) err = qdm_frechet_sets(B, m, A, m, F, &r->class_fid_floor[c]);
+  if (!err && m > o->k) err = qdm_precision_recall(A, m, Gm, m, F, o->k, &r->class_precision[c], &r->class_recall[c]);
+  if (!err && m > o->k)
+    err = qdm_precision_recall(A, m, B, m, F, o->k, &r->class_precision_floor[c], &r->class_recall_floor[c]);
+  free(Gm); free(Gc); free(Rc);
+  return err;
+}
+
+/* Every class's breakdown, when both sets carry labels: the real set's
+ * features over all its images (in the seeded order ord). */
+static int per_class(qdm_classifier *clf, const fset *G, const qdm_dataset *gen, const qdm_dataset *ref, const int *ord,
+                     const qdm_eval_opts *o, qdm_eval_result *r) {
+  if (!gen->y || !ref->y) return QDM_OK;
+  int F = r->features, C = r->classes;
+  fset R;
+  int err = fset_make(&R, clf, ref, ord, ref->n, 0);
+  for (int c = 0; !err && c < C; c++) err = eval_class(G, gen->y, &R, ref->y, ord, F, C, c, o, r);
+  fset_free(&R);
+  if (!err) r->per_class = 1;
+  return err;
+}
+
 static const char *const warning_text[] = {
     "precision is at least half its real-vs-real value while recall or coverage is below half of theirs: the "
     "generated features sit in a few real neighbourhoods (a collapsed set, or pure noise, can score precision 1.0); "
@@ -183,6 +246,7 @@ int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset
   for (int c = 0; !err && c < C; c++) r->modes += r->class_histogram[c] * 100 >= G.n;
   if (!err) r->label_accuracy = label_accuracy(&G, gen->y, C);
   if (!err) err = memorisation(&G, &A, train, o, r);
+  if (!err) err = per_class(clf, &G, gen, ref, ord, o, r);
   if (!err) r->warnings = qdm_eval_warnings(r);
   free(ord);
   fset_free(&G); fset_free(&A); fset_free(&B);
@@ -223,6 +287,24 @@ void qdm_eval_print_json(FILE *f, const qdm_eval_result *r) {
   qdm_json_kv_num(&j, "nn_distance", r->nn_distance);
   qdm_json_kv_num(&j, "nn_distance_heldout", r->nn_distance_heldout);
   qdm_json_kv_num(&j, "label_accuracy", r->label_accuracy);
+  if (r->per_class) {
+    qdm_json_key(&j, "per_class");
+    qdm_json_arr(&j);
+    for (int c = 0; c < r->classes; c++) {
+      qdm_json_obj(&j);
+      qdm_json_kv_int(&j, "class", c);
+      qdm_json_kv_int(&j, "n", r->class_n[c]);
+      qdm_json_kv_num(&j, "fid", r->class_fid[c]);
+      qdm_json_kv_num(&j, "fid_floor", r->class_fid_floor[c]);
+      qdm_json_kv_num(&j, "precision", r->class_precision[c]);
+      qdm_json_kv_num(&j, "recall", r->class_recall[c]);
+      qdm_json_kv_num(&j, "precision_floor", r->class_precision_floor[c]);
+      qdm_json_kv_num(&j, "recall_floor", r->class_recall_floor[c]);
+      qdm_json_kv_num(&j, "label_accuracy", r->class_label_accuracy[c]);
+      qdm_json_obj_end(&j);
+    }
+    qdm_json_arr_end(&j);
+  }
   qdm_json_kv_int(&j, "n", r->n);
   qdm_json_kv_int(&j, "n_images", r->n_images);
   qdm_json_kv_int(&j, "n_reference", r->n_reference);
@@ -250,6 +332,14 @@ void qdm_eval_print_table(FILE *f, const qdm_eval_result *r) {
   for (int c = 0; c < r->classes; c++) fprintf(f, " %d:%ld", c, r->class_histogram_real[c]);
   fprintf(f, "\nsets of %d images (generated %d, reference %d, training %d); %d features\n", r->n, r->n_images, r->n_reference,
           r->n_train, r->features);
+  for (int c = 0; r->per_class && c < r->classes; c++) {
+    if (c == 0) fprintf(f, "per class (generated vs real of that class; floor in brackets):\n%6s %6s %17s %15s %15s %9s\n",
+                        "class", "n", "Frechet", "precision", "recall", "label acc");
+    if (!r->class_n[c]) continue;
+    fprintf(f, "%6d %6d %8.3f (%6.3f) %6.3f (%5.3f) %6.3f (%5.3f) %9.3f\n", c, r->class_n[c], r->class_fid[c],
+            r->class_fid_floor[c], r->class_precision[c], r->class_precision_floor[c], r->class_recall[c],
+            r->class_recall_floor[c], r->class_label_accuracy[c]);
+  }
   for (unsigned b = 1; b && b <= r->warnings; b <<= 1)
     if (r->warnings & b) fprintf(f, "warning: %s\n", qdm_eval_warning(b));
 }
