@@ -105,6 +105,15 @@ fi
 if "$QDM" eval --images "$tmp/d/train-images-idx3-ubyte" --reference "$tmp/d" --train none \
   --classifier "$tmp/c.safetensors" >"$tmp/t" 2>"$tmp/err" && grep -q "^Frechet distance" "$tmp/t"; then ok
 else bad "eval table output: $(cat "$tmp/err")"; fi
+# the per-class breakdown and its picture, when the generated images carry labels
+if "$QDM" eval --images "$tmp/d/train-images-idx3-ubyte" --labels "$tmp/d/train-labels-idx1-ubyte" --reference "$tmp/d" \
+  --train none --classifier "$tmp/c.safetensors" --json --per-class-plot "$tmp/bars.png" >"$tmp/j" 2>"$tmp/err" &&
+  grep -q '"per_class"' "$tmp/j" && [ "$(head -c 8 "$tmp/bars.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]; then ok
+else bad "eval --per-class-plot: $(cat "$tmp/err")"; fi
+mkdir -p "$tmp/nolab" && cp "$tmp/d/train-images-idx3-ubyte" "$tmp/nolab/gen-images"
+if ! "$QDM" eval --images "$tmp/nolab/gen-images" --reference "$tmp/d" --train none \
+  --classifier "$tmp/c.safetensors" --per-class-plot "$tmp/b2.png" >/dev/null 2>"$tmp/err" && grep -q "need labels" "$tmp/err"; then ok
+else bad "--per-class-plot without labels: $(cat "$tmp/err")"; fi
 # a missing classifier file that is not a classifier
 printf 'not a classifier' >"$tmp/x.safetensors"
 if ! "$QDM" eval --images "$tmp/d/train-images-idx3-ubyte" --reference "$tmp/d" --classifier "$tmp/x.safetensors" 2>"$tmp/err" >/dev/null \

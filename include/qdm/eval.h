@@ -252,6 +252,11 @@ int qdm_eval_sets(qdm_classifier *clf, const qdm_dataset *gen, const qdm_dataset
  * class_histogram, precision, recall, nn_distance, ...) or a short table. */
 void qdm_eval_print_json(FILE *f, const qdm_eval_result *r);
 void qdm_eval_print_table(FILE *f, const qdm_eval_result *r);
+/* The per-class breakdown as a bar chart (PNG): per class, label accuracy,
+ * precision and recall, the last two with their real-vs-real values as
+ * lines across the bars. names: NULL or one per class (NULL entries:
+ * the class number); title NULL: a default. */
+int qdm_eval_plot_classes(const char *path, const qdm_eval_result *r, const char *const *names, const char *title);
 
 #ifdef __cplusplus
 }

@@ -148,6 +148,22 @@ typedef struct {
  * up to 4 panels, at 1x beyond (a 4 x 3 grid is 2400 x 2000 pixels). */
 int qdm_plot_panels(const char *path, const char *title, const qdm_panel *panels, int npanels, int cols);
 
+/* Grouped bars: ncat categories along x (category[c] under each group), in
+ * each group one bar per series (value[s][c], 1..6 series, legend from
+ * series[s]); ref (NULL, or ref[s][c], NaN for none) is drawn as a black
+ * line across its bar, named ref_label in the legend. y from 0 to ymax
+ * (<= 0: the data's maximum, rounded up). Non-finite values: no bar. */
+typedef struct {
+  const char *title, *xlabel, *ylabel, *ref_label;
+  const char *const *category;
+  int ncat;
+  const char *const *series;
+  int nseries;
+  const double *const *value, *const *ref;
+  double ymax;
+} qdm_bars;
+int qdm_plot_bars(const char *path, const qdm_bars *b);
+
 /* Pictures of report section 6 (qdm/metrics.h computes what they show). */
 /* Bloch ball with axes, equator, labelled |0>, |1>, and a point per (x, y,
  * z) triple (npts points): points on the sphere are pure, inside mixed. */

@@ -141,7 +141,7 @@ int cmd_classifier(int argc, char **argv) {
 static const char *eval_help =
     "usage: qdm eval --images FILE [--labels FILE] --reference DIR|FILE [--reference-split S]\n"
     "                [--digits LIST] [--train DIR|FILE|none] [--train-split S]\n"
-    "                [--classifier FILE] [--k N] [--max-n N] [--seed K] [--json]\n\n"
+    "                [--classifier FILE] [--k N] [--max-n N] [--seed K] [--json] [--per-class-plot F]\n\n"
     "Measures a set of images (an IDX file, e.g. from qdm sample --idx; real images work\n"
     "too) against real ones, in the feature space of the classifier (default\n"
     "" DEFAULT_CLASSIFIER ", trained on first use). Every image, real or generated, takes\n"
@@ -158,7 +158,9 @@ static const char *eval_help =
     "                     or an IDX file; --digits filters it (e.g. 0,1 for a binary model)\n"
     "  --train            training images for the memorisation check (default: the mnist\n"
     "                     train split, filtered by --digits, if present); none: skip\n"
-    "  --k N (3)  --max-n N (cap on n)  --seed K (which real images form the subsets)\n\n"
+    "  --k N (3)  --max-n N (cap on n)  --seed K (which real images form the subsets)\n"
+    "  --per-class-plot FILE.png  the per-class breakdown (given --labels: label accuracy,\n"
+    "                     precision and recall per class, against the real images of that class)\n\n"
     "usage: qdm eval --checkpoint FILE [--data DIR] [--split train|test] [--n N] [--seed K] [--json]\n\n"
     "The variational bound of eqs. 4-5 of a trained model (also in a run's summary.json):\n"
     "L_T + sum_t KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) + L_0, with the ancestral sampler's\n"
@@ -224,6 +226,7 @@ int cmd_eval(int argc, char **argv) {
   o.max_n = (int)cli_int(&a, "--max-n", 0, 0, 1 << 30);
   o.seed = (uint64_t)cli_int(&a, "--seed", (long)o.seed, 0, 1L << 62);
   int json = cli_flag(&a, "--json");
+  const char *bars = cli_str(&a, "--per-class-plot", NULL);
   cli_done(&a);
   if (!images) cli_die(a.cmd, 2, "--images FILE is required");
   if (!ref) cli_die(a.cmd, 2, "--reference DIR|FILE is required");
@@ -247,6 +250,7 @@ int cmd_eval(int argc, char **argv) {
   if (qdm_eval_sets(c, &G, &R, have_train ? &T : NULL, &o, &r)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
   if (json) qdm_eval_print_json(stdout, &r);
   else qdm_eval_print_table(stdout, &r);
+  if (bars && qdm_eval_plot_classes(bars, &r, NULL, NULL)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
   qdm_dataset_free(&G);
   qdm_dataset_free(&R);
   if (have_train) qdm_dataset_free(&T);

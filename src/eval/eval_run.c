@@ -343,3 +343,31 @@ void qdm_eval_print_table(FILE *f, const qdm_eval_result *r) {
   for (unsigned b = 1; b && b <= r->warnings; b <<= 1)
     if (r->warnings & b) fprintf(f, "warning: %s\n", qdm_eval_warning(b));
 }
+
+int qdm_eval_plot_classes(const char *path, const qdm_eval_result *r, const char *const *names, const char *title) {
+  if (!path || !r) return qdm_fail(QDM_EINVAL, "qdm_eval_plot_classes: path and result are required");
+  if (!r->per_class)
+    return qdm_fail(QDM_EINVAL, "%s: no per-class breakdown to draw (the generated and the real images both need labels)", path);
+  char num[QDM_EVAL_MAXC][8];
+  const char *cat[QDM_EVAL_MAXC];
+  int n = 0, cls[QDM_EVAL_MAXC];
+  for (int c = 0; c < r->classes; c++)
+    if (r->class_n[c]) {
+      snprintf(num[n], sizeof num[n], "%d", c);
+      cls[n] = c;
+      cat[n] = names && names[c] ? names[c] : num[n];
+      n++;
+    }
+  double v[3][QDM_EVAL_MAXC], ref[3][QDM_EVAL_MAXC];
+  for (int i = 0; i < n; i++) {
+    int c = cls[i];
+    v[0][i] = r->class_label_accuracy[c], ref[0][i] = NAN;
+    v[1][i] = r->class_precision[c], ref[1][i] = r->class_precision_floor[c];
+    v[2][i] = r->class_recall[c], ref[2][i] = r->class_recall_floor[c];
+  }
+  const double *vp[3] = {v[0], v[1], v[2]}, *rp[3] = {ref[0], ref[1], ref[2]};
+  const char *series[3] = {"classified as its label", "precision (k-NN)", "recall (k-NN)"};
+  qdm_bars b = {title ? title : "per class: generated images against the real images of their class", "class", "fraction",
+                "real vs real", cat, n, series, 3, vp, rp, 1.0};
+  return qdm_plot_bars(path, &b);
+}
