@@ -270,7 +270,7 @@ static void test_samplers_oracle(void) {
   for (int kind = 0; kind < 3; kind++)
     for (int sk = 0; sk < 4; sk++) {
       oracle o = {&s, x0, (qdm_pred_kind)kind, 0, -1};
-      qdm_denoiser m = {oracle_fn, &o, (qdm_pred_kind)kind};
+      qdm_denoiser m = {oracle_fn, &o, (qdm_pred_kind)kind, NULL, NULL};
       qdm_sampler_cfg cfg = {(qdm_sampler_kind)sk, sk == QDM_SAMPLER_DDIM ? 7 : 0, 0.0, sk == 0, 0};
       qdm_randn(z, B * D, &rng);
       CHECK(qdm_sample(z, &s, &m, &cfg, NULL, B, D, &rng, work) == QDM_OK, "sample %s", names[sk]);
@@ -286,7 +286,7 @@ static void test_samplers_oracle(void) {
     }
   /* DDIM eta = 0 from one step at t=T straight to 0 also lands on x0 */
   oracle o = {&s, x0, QDM_PRED_EPS, 0, -1};
-  qdm_denoiser m = {oracle_fn, &o, QDM_PRED_EPS};
+  qdm_denoiser m = {oracle_fn, &o, QDM_PRED_EPS, NULL, NULL};
   qdm_randn(z, B * D, &rng);
   qdm_step_ddim(z, &s, &m, 50, 0, 0.0, NULL, B, D, NULL, work);
   double e = 0;
@@ -295,7 +295,7 @@ static void test_samplers_oracle(void) {
 
   CHECK(qdm_step_ddpm(z, &s, &m, 51, NULL, B, D, &rng, work) == QDM_EINVAL, "t > T rejected");
   CHECK(qdm_step_ddim(z, &s, &m, 10, 10, 0, NULL, B, D, NULL, work) == QDM_EINVAL, "t_prev = t rejected");
-  qdm_denoiser bad = {failing_fn, NULL, QDM_PRED_EPS};
+  qdm_denoiser bad = {failing_fn, NULL, QDM_PRED_EPS, NULL, NULL};
   CHECK(qdm_step_sde(z, &s, &bad, 5, 1, NULL, B, D, &rng, work) == QDM_EIO, "callback error passed through");
   qdm_schedule_free(&s);
 }
@@ -312,7 +312,7 @@ static void test_step_moments(void) {
   for (int i = 0; i < N; i++) x0[i] = 0.8;
   for (int sk = 0; sk < 3; sk++) {
     oracle o = {&s, x0, QDM_PRED_X0, 0, -1};
-    qdm_denoiser m = {oracle_fn, &o, QDM_PRED_X0};
+    qdm_denoiser m = {oracle_fn, &o, QDM_PRED_X0, NULL, NULL};
     for (int i = 0; i < N; i++) z[i] = -0.4;
     double ab = s.alpha_bar[t], abp = s.alpha_bar[t - 1], b = s.beta[t], a = 1 - b;
     double want_m, want_v;
@@ -363,7 +363,7 @@ static void test_samplers_gaussian(void) {
   enum { N = 4000 };
   static double z[N], work[N];
   gauss g = {&s, 1.5, 0.5};
-  qdm_denoiser m = {gauss_fn, &g, QDM_PRED_EPS};
+  qdm_denoiser m = {gauss_fn, &g, QDM_PRED_EPS, NULL, NULL};
   const struct {
     const char *name;
     qdm_sampler_cfg cfg;
@@ -405,6 +405,47 @@ static void test_samplers_gaussian(void) {
   qdm_schedule_free(&s);
 }
 
+/* x0 clipping (qdm_denoiser's box): a box wider than anything changes
+ * the samples only by the round trip through x0 (1e-9); a box whose lower
+ * side cuts the data law N(1.5, 0.5^2) in half leaves every DDPM and DDIM
+ * sample on its side, because their last step returns the clamped x0
+ * itself (post_c0 at t = 1 is beta_1 / (1 - alpha_bar_1) = 1, post_ct 0),
+ * where the unclipped chain puts about half of them below. */
+static void test_sampler_clip(void) {
+  qdm_schedule s;
+  qdm_schedule_linear(&s, 200, 1e-4, 0.05);
+  enum { N = 2000 };
+  static double z[N], z0[N], work[N];
+  double wide_lo = -1e9, wide_hi = 1e9, cut = 1.5;
+  gauss g = {&s, 1.5, 0.5};
+  qdm_denoiser plain = {gauss_fn, &g, QDM_PRED_EPS, NULL, NULL};
+  qdm_denoiser wide = {gauss_fn, &g, QDM_PRED_EPS, &wide_lo, &wide_hi};
+  qdm_denoiser half = {gauss_fn, &g, QDM_PRED_EPS, &cut, NULL};
+  qdm_sampler_cfg cfgs[2] = {{QDM_SAMPLER_DDPM, 0, 0.0, 0, 0}, {QDM_SAMPLER_DDIM, 20, 0.0, 0, 0}};
+  for (int c = 0; c < 2; c++) {
+    qdm_rng r1, r2;
+    qdm_rng_seed(&r1, 11);
+    qdm_rng_seed(&r2, 11);
+    qdm_randn(z0, N, &r1);
+    memcpy(z, z0, sizeof z);
+    qdm_randn(work, N, &r2); /* keep r2 in step with r1 */
+    CHECK(qdm_sample(z0, &s, &plain, &cfgs[c], NULL, N, 1, &r1, work) == QDM_OK, "plain chain: %s", qdm_errmsg());
+    CHECK(qdm_sample(z, &s, &wide, &cfgs[c], NULL, N, 1, &r2, work) == QDM_OK, "wide box: %s", qdm_errmsg());
+    double worst = 0;
+    for (int i = 0; i < N; i++) worst = fmax(worst, fabs(z[i] - z0[i]));
+    CHECK(worst < 1e-9, "sampler %d: a box wider than the data changes the samples by %g", c, worst);
+    int below = 0, below_clipped = 0;
+    for (int i = 0; i < N; i++) below += z0[i] < cut;
+    qdm_rng_seed(&r1, 12);
+    qdm_randn(z, N, &r1);
+    CHECK(qdm_sample(z, &s, &half, &cfgs[c], NULL, N, 1, &r1, work) == QDM_OK, "half box: %s", qdm_errmsg());
+    for (int i = 0; i < N; i++) below_clipped += z[i] < cut - 1e-12;
+    CHECK(below > N / 3 && below_clipped == 0, "sampler %d: %d of %d below 1.5 unclipped, %d clipped", c, below, N,
+          below_clipped);
+  }
+  qdm_schedule_free(&s);
+}
+
 /* The bound of eqs. 4-5 with the exact posterior mean of Gaussian data
  * (x0 ~ N(mu, s^2) per value): every L_{t-1} term is then the expected KL
  * between the true reverse step and the model's, and the total must equal
@@ -418,7 +459,7 @@ static void test_vlb_gaussian(void) {
   double mu0 = 0.7, sd0 = 0.4;
   for (int i = 0; i < N; i++) x0[i] = mu0 + sd0 * qdm_rng_normal(&rng);
   gauss g = {&s, mu0, sd0};
-  qdm_denoiser m = {gauss_fn, &g, QDM_PRED_EPS};
+  qdm_denoiser m = {gauss_fn, &g, QDM_PRED_EPS, NULL, NULL};
   qdm_vlb v;
   CHECK(qdm_vlb_estimate(&s, &m, x0, NULL, N, 1, &rng, work, &v) == QDM_OK, "vlb: %s", qdm_errmsg());
   /* independent: E_x0 E_xt ||mu_tilde(xt, x0) - E[mu_tilde | xt]||^2 / (2 beta_tilde)
@@ -533,6 +574,7 @@ int main(void) {
   test_samplers_oracle();
   test_step_moments();
   test_samplers_gaussian();
+  test_sampler_clip();
   test_vlb_gaussian();
   test_strata();
   return check_done();

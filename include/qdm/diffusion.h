@@ -125,6 +125,12 @@ typedef struct {
   qdm_predict_fn fn;
   void *ctx;
   qdm_pred_kind kind; /* what fn predicts */
+  /* NULL, or D bounds each: every prediction's implied x0 is clamped into
+   * [x0_lo, x0_hi] before a step uses it (Ho et al. 2020 clip x0 to the data
+   * range [-1, 1]). Data known to lie in a box then cannot be left by the
+   * chain's last steps, whose residual noise would otherwise stay in the
+   * image. */
+  const double *x0_lo, *x0_hi;
 } qdm_denoiser;
 
 /* Each step maps z = x_t to x_{t'} in place, calling the model once.

@@ -48,6 +48,9 @@ typedef struct {
   int sample_steps;       /* DDIM: steps of the subsequence (0: all T) */
   double eta;             /* DDIM: 0 deterministic .. 1 ancestral-like */
   int sde_substeps;       /* SDE and ODE: Euler substeps per step (0: 1) */
+  int clip;               /* 1: every step's implied x0 clamped to the data's box (real part >= 0,
+                           * imaginary part 0: the images are real, non-negative), as Ho et al.
+                           * clip x0 to [-1, 1]; 0: off (the authors) */
   /* optimisation */
   int epochs, batch;      /* batch = images; every image is used at all T steps */
   double lr, lr_gamma;    /* step decay: lr * gamma^floor(epoch / lr_step) */
@@ -177,9 +180,10 @@ typedef struct {
   char png[1024];
   char idx[1024];
   char idx_labels[1024];
-  int use_ema;
+  int use_ema;            /* must be 0: the EMA weights of a run are its best.safetensors */
   long shots;             /* 0: as trained; N > 0: sample with N shots; -1: exact readout */
   char noise[32];         /* "": as trained; else e.g. "depolarizing:0.01" or "none" */
+  int clip;               /* x0 clipping (qdm_train_opts.clip): 0 off, 1 on, -1 the checkpoint's */
 } qdm_sample_opts;
 /* Defaults: 8 images per label, seed 1, everything else as trained. Start
  * from these (a zeroed struct would ask for sampler 0, the mean sampler). */

@@ -56,7 +56,7 @@ class SampleOpts(Structure):  # qdm_sample_opts (checked against qdm_sample_opts
     _fields_ = [("checkpoint", c_char * 1024), ("n", c_int), ("labels", c_char * 64), ("sampler", c_int),
                 ("sample_steps", c_int), ("eta", c_double), ("sde_substeps", c_int), ("seed", c_uint64),
                 ("png", c_char * 1024), ("idx", c_char * 1024), ("idx_labels", c_char * 1024),
-                ("use_ema", c_int), ("shots", c_long), ("noise", c_char * 32)]
+                ("use_ema", c_int), ("shots", c_long), ("noise", c_char * 32), ("clip", c_int)]
 
 
 PC = POINTER(CircuitS)

@@ -72,15 +72,17 @@ class Model:
         return int(self.settings.get("classes", 1))
 
     def sample(self, n=8, labels=None, sampler=None, seed=1, steps=None, eta=None, ema=False, shots=None,
-               noise=None):
+               noise=None, clip=None):
         """n images per label as uint8 (0..255, each image scaled to its
         maximum as `qdm sample` does): shape (L, n, side, side), side =
         sqrt(pixels) (16), where row i holds label sorted(set(labels))[i]
         (labels default: the labels the model was trained on; one it never
         saw raises ValueError; an unconditional model takes none and gives
         one row). sampler: mean, ddpm, ddim, sde or ode (default the
-        run's); steps / eta: DDIM's subsequence length and eta; ema: sample
-        from the EMA weights; shots / noise: read the circuit out with N
+        run's); steps / eta: DDIM's subsequence length and eta; ema: must be
+        False (a run trained with --ema keeps its EMA weights as
+        best.safetensors: load that file); clip: clamp each step's predicted x0 to the
+        images' range (None: as trained); shots / noise: read the circuit out with N
         shots, or under a noise channel ("depolarizing:0.01"). The same
         arguments and seed give the same images (and the CLI's)."""
         so = SampleOpts()
@@ -107,6 +109,8 @@ class Model:
             so.eta = float(eta)
         so.seed = int(seed) & (2**64 - 1)
         so.use_ema = 1 if ema else 0
+        if clip is not None:
+            so.clip = 1 if clip else 0
         if shots is not None:
             so.shots = int(shots) if shots > 0 else -1
         if noise is not None:

@@ -76,7 +76,9 @@ static const char *train_help =
     "            ancestral; ddim: Song et al.; sde: reverse-time SDE (eq. 8) by Euler-Maruyama;\n"
     "            ode: its probability-flow twin (deterministic)\n"
     "  --sample-steps N  ddim: N of the T steps (0: all)  --eta X  ddim: 0 deterministic .. 1\n"
-    "  --sde-substeps M  sde/ode: Euler substeps per step (0: 1)\n";
+    "  --sde-substeps M  sde/ode: Euler substeps per step (0: 1)\n"
+    "  --clip on|off  clamp every step's predicted x0 to the images' range (real, >= 0), as\n"
+    "            Ho et al. clip to [-1, 1]: the chain's last steps cannot leave noise behind\n";
 
 /* The flag of a setting (its checkpoint key with '-' for '_', but two). */
 static void key_flag(const char *key, char *buf, size_t len) {
@@ -151,6 +153,7 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   o->sample_steps = (int)cli_int(a, "--sample-steps", o->sample_steps, 0, QDM_MAX_T);
   o->eta = cli_double(a, "--eta", o->eta, 0, 10);
   o->sde_substeps = (int)cli_int(a, "--sde-substeps", o->sde_substeps, 0, 10000);
+  o->clip = cli_onoff(a, "--clip", o->clip);
   o->data_scale = cli_double(a, "--data-scale", o->data_scale, 0, 1e6);
 }
 
@@ -255,6 +258,7 @@ int cmd_sample(int argc, char **argv) {
            "  --sample-steps N  ddim: N of the T steps (a subsequence; default: as trained, 0 = all)\n"
            "  --eta X         ddim: 0 deterministic (default) .. 1 ancestral-like (Song et al.)\n"
            "  --sde-substeps M  sde and ode: Euler substeps per step (default: as trained, 1)\n"
+           "  --clip on|off   clamp every step's predicted x0 to the images' range (default: as trained)\n"
            "  --shots N       read the circuit out with N shots (0: exact); default: as trained\n"
            "  --noise SPEC    depolarizing:P, amplitude_damping:G or none; default: as trained\n");
     return 0;
@@ -268,6 +272,7 @@ int cmd_sample(int argc, char **argv) {
   o.sample_steps = (int)cli_int(&a, "--sample-steps", o.sample_steps, 0, QDM_MAX_T);
   o.eta = cli_double(&a, "--eta", o.eta, 0, 10);
   o.sde_substeps = (int)cli_int(&a, "--sde-substeps", o.sde_substeps, 1, 10000);
+  o.clip = cli_onoff(&a, "--clip", o.clip);
   o.seed = (uint64_t)cli_int(&a, "--seed", (long)o.seed, 0, 1L << 62);
   copy_opt(&a, "--out", o.png, sizeof o.png);
   copy_opt(&a, "--idx", o.idx, sizeof o.idx);

@@ -20,12 +20,21 @@ static int check(const char *fn, double *z, const qdm_schedule *s, const qdm_den
   return QDM_OK;
 }
 
-/* out (B x D) = the model's prediction at t, converted to `want`. */
+/* out (B x D) = the model's prediction at t, converted to `want`; with
+ * bounds, through x0 clamped into them (qdm_denoiser). */
 static int predict_as(const qdm_schedule *s, const qdm_denoiser *m, const double *z, int t,
                       const int *labels, int B, int D, qdm_pred_kind want, double *out) {
   int rc = m->fn(m->ctx, z, B, D, t, labels, out);
   if (rc) return rc;
-  return qdm_pred_convert_t(out, want, out, m->kind, z, s, t, (size_t)B * D);
+  if (!m->x0_lo && !m->x0_hi) return qdm_pred_convert_t(out, want, out, m->kind, z, s, t, (size_t)B * D);
+  rc = qdm_pred_convert_t(out, QDM_PRED_X0, out, m->kind, z, s, t, (size_t)B * D);
+  for (int r = 0; !rc && r < B; r++)
+    for (int i = 0; i < D; i++) {
+      double *v = out + (size_t)r * D + i;
+      if (m->x0_lo && *v < m->x0_lo[i]) *v = m->x0_lo[i];
+      if (m->x0_hi && *v > m->x0_hi[i]) *v = m->x0_hi[i];
+    }
+  return rc ? rc : qdm_pred_convert_t(out, want, out, QDM_PRED_X0, z, s, t, (size_t)B * D);
 }
 
 static void renorm_rows(double *z, int B, int D) {

@@ -193,7 +193,7 @@ static const field fields[] = {
     F_O("beta_end", T_DBL, beta_end, FIXED), F_E("target", target, qdm_pred_names, FIXED),
     F_E("loss", loss, qdm_loss_names, FIXED), F_E("sampler", sampler, qdm_sampler_names, MAY_CHANGE),
     F_O("sample_steps", T_INT, sample_steps, MAY_CHANGE), F_O("eta", T_DBL, eta, MAY_CHANGE),
-    F_O("sde_substeps", T_INT, sde_substeps, MAY_CHANGE), F_O("epochs", T_INT, epochs, MAY_CHANGE),
+    F_O("sde_substeps", T_INT, sde_substeps, MAY_CHANGE), F_O("clip", T_INT, clip, MAY_CHANGE), F_O("epochs", T_INT, epochs, MAY_CHANGE),
     F_O("batch", T_INT, batch, FIXED), F_O("lr", T_DBL, lr, MAY_CHANGE), F_O("lr_gamma", T_DBL, lr_gamma, MAY_CHANGE),
     F_O("lr_step", T_INT, lr_step, MAY_CHANGE), F_O("circuit_lr", T_DBL, circuit_lr, MAY_CHANGE),
     F_O("ano_lr", T_DBL, ano_lr, MAY_CHANGE), F_O("weight_decay", T_DBL, weight_decay, FIXED),

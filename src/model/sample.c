@@ -17,7 +17,22 @@ typedef struct {
   double scale;
   int *t;
   qdm_cplx *in, *out;
+  double *lo, *hi; /* x0's box (qdm_train_opts.clip): (0, 0) .. (inf, 0) per complex value */
 } denoise_ctx;
+
+/* The box of the model's x0 (2D values): images are real and non-negative
+ * (qdm__images_to_x0 scales them by a positive factor). */
+static int x0_box(denoise_ctx *c) {
+  int D2 = 2 * c->D;
+  c->lo = malloc(D2 * sizeof(double));
+  c->hi = malloc(D2 * sizeof(double));
+  if (!c->lo || !c->hi) return qdm_fail(QDM_ENOMEM, "sample: out of memory");
+  for (int k = 0; k < D2; k++) {
+    c->lo[k] = 0;
+    c->hi[k] = k % 2 ? 0 : INFINITY;
+  }
+  return QDM_OK;
+}
 
 static int predict(void *ctx, const double *z, int B, int D2, int t, const int *labels, double *out) {
   denoise_ctx *c = ctx;
@@ -53,7 +68,7 @@ static int chain(denoise_ctx *c, const qdm_train_opts *o, const qdm_schedule *sc
                  const int *times, int nsteps, const int *labels, int B, qdm_rng *rng, double *z, double *work, float *img,
                  float *traj) {
   int D = c->D, T = o->model.T, err = QDM_OK;
-  qdm_denoiser den = {predict, c, o->target};
+  qdm_denoiser den = {predict, c, o->target, o->clip ? c->lo : NULL, o->clip ? c->hi : NULL};
   size_t stride = (size_t)(T + 1) * D;
   qdm_randn(z, (size_t)B * 2 * D, rng);
   if (cfg->kind == QDM_SAMPLER_MEAN) /* the authors start from unit noise */
@@ -83,14 +98,15 @@ int qdm_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_sampler_cfg *sa
   int err = qdm__schedule(&sch, o);
   if (err) return err;
   int D = o->model.D, chunk = 64, T = o->model.T;
-  denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL};
+  denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL, NULL, NULL};
   if (o->target == QDM_PRED_X0 && o->data_scale > 0) c.scale = o->data_scale * sqrt((double)D);
   if (o->target == QDM_PRED_EPS) c.scale = sqrt(2.0 * D);
   c.t = malloc(chunk * sizeof(int));
   c.in = malloc((size_t)chunk * D * sizeof(qdm_cplx));
   c.out = malloc((size_t)chunk * D * sizeof(qdm_cplx));
+  err = x0_box(&c);
   double *z = malloc((size_t)chunk * 2 * D * sizeof(double)), *work = malloc(qdm_sampler_work(chunk, 2 * D) * sizeof(double));
-  if (!c.t || !c.in || !c.out || !z || !work) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
+  if (!err && (!c.t || !c.in || !c.out || !z || !work)) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
   qdm_rng rng;
   qdm_rng_seed(&rng, seed);
   for (int i = 0; !err && i < n; i += chunk) {
@@ -98,7 +114,7 @@ int qdm_generate(qdm_unet *m, const qdm_train_opts *o, const qdm_sampler_cfg *sa
     err = chain(&c, o, &sch, &cfg, times, nsteps, labels ? labels + i : NULL, B, &rng, z, work, img + (size_t)i * D,
                 traj ? traj + (size_t)i * (T + 1) * D : NULL);
   }
-  free(c.t); free(c.in); free(c.out); free(z); free(work);
+  free(c.t); free(c.in); free(c.out); free(c.lo); free(c.hi); free(z); free(work);
   qdm_schedule_free(&sch);
   return err;
 }
@@ -112,7 +128,7 @@ int qdm_model_vlb(qdm_unet *m, const qdm_train_opts *o, const qdm_dataset *d, in
   int D = o->model.D, chunk = 64, err = QDM_OK;
   qdm_schedule sch = {0};
   if ((err = qdm__schedule(&sch, o))) return err;
-  denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL};
+  denoise_ctx c = {m, D, 1.0, NULL, NULL, NULL, NULL, NULL};
   if (o->target == QDM_PRED_X0 && o->data_scale > 0) c.scale = o->data_scale * sqrt((double)D);
   if (o->target == QDM_PRED_EPS) c.scale = sqrt(2.0 * D);
   c.t = malloc(chunk * sizeof(int));
@@ -123,7 +139,7 @@ int qdm_model_vlb(qdm_unet *m, const qdm_train_opts *o, const qdm_dataset *d, in
   if (!c.t || !c.in || !c.out || !x0 || !work || !idx || !lab) err = qdm_fail(QDM_ENOMEM, "vlb: out of memory");
   qdm_rng rng;
   qdm_rng_seed(&rng, seed);
-  qdm_denoiser den = {predict, &c, o->target};
+  qdm_denoiser den = {predict, &c, o->target, NULL, NULL}; /* the unclipped reverse steps */
   memset(out, 0, sizeof *out);
   for (int i = 0; !err && i < n; i += chunk) {
     int B = n - i < chunk ? n - i : chunk;
@@ -236,11 +252,15 @@ void qdm_sample_opts_default(qdm_sample_opts *o) {
   o->sample_steps = -1;
   o->eta = -1;
   o->sde_substeps = -1;
+  o->clip = -1;
 }
 
 int qdm_sample_run(const qdm_sample_opts *so) {
   if (!so) return qdm_fail(QDM_EINVAL, "qdm_sample_run: NULL options");
   if (so->n < 1 || so->n > 100000) return qdm_fail(QDM_EINVAL, "n = %d: expected 1..100000 images per label", so->n);
+  if (so->use_ema)
+    return qdm_fail(QDM_EINVAL, "%s: use_ema: a run trained with --ema keeps its EMA weights as best.safetensors; sample "
+                    "from that file", so->checkpoint);
   qdm_train_opts o;
   qdm_unet *m = NULL;
   int err = sample_model(so, &o, &m);
@@ -265,6 +285,7 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   if (so->sample_steps >= 0) cfg.steps = so->sample_steps;
   if (so->eta >= 0) cfg.eta = so->eta;
   if (so->sde_substeps >= 0) cfg.substeps = so->sde_substeps;
+  if (so->clip >= 0) o.clip = so->clip != 0;
   if (cfg.kind != QDM_SAMPLER_DDIM && so->sample_steps > 0)
     err = qdm_fail(QDM_EINVAL, "sample steps = %d: only the ddim sampler skips steps", so->sample_steps);
   if (cfg.kind != QDM_SAMPLER_DDIM) cfg.steps = 0; /* the checkpoint's ddim steps do not apply */
