@@ -105,6 +105,12 @@ fi
 if "$QDM" eval --images "$tmp/d/train-images-idx3-ubyte" --reference "$tmp/d" --train none \
   --classifier "$tmp/c.safetensors" >"$tmp/t" 2>"$tmp/err" && grep -q "^Frechet distance" "$tmp/t"; then ok
 else bad "eval table output: $(cat "$tmp/err")"; fi
+# --preset: the sets' runs on qdm's default recipe take the preset's classes (and data)
+if "$QDM" experiment --sets skip --preset ten --dry-run >"$tmp/dr" 2>"$tmp/err" && grep -q "^base  *ten  *digits all" "$tmp/dr" &&
+  grep -q "^skip-off  *ten  *digits all" "$tmp/dr"; then ok
+else bad "experiment --preset ten --dry-run: $(cat "$tmp/dr" "$tmp/err")"; fi
+if ! "$QDM" experiment --preset nosuch --dry-run 2>"$tmp/err" && grep -q "preset 'nosuch'" "$tmp/err"; then ok
+else bad "experiment --preset nosuch: $(cat "$tmp/err")"; fi
 # the per-class breakdown and its picture, when the generated images carry labels
 if "$QDM" eval --images "$tmp/d/train-images-idx3-ubyte" --labels "$tmp/d/train-labels-idx1-ubyte" --reference "$tmp/d" \
   --train none --classifier "$tmp/c.safetensors" --json --per-class-plot "$tmp/bars.png" >"$tmp/j" 2>"$tmp/err" &&

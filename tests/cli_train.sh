@@ -47,6 +47,20 @@ ok "bench train --json runs (random images without data)" "[ $st = 0 ]"
 ok "bench train --json: a run per precision with rows/s, ceiling and split" \
   "grep -q '\"precision\": \"f64\"' $tmp/b.json && grep -q '\"precision\": \"f32\"' $tmp/b.json && \
    grep -q ceiling_rows_per_s $tmp/b.json && grep -q other_s $tmp/b.json && grep -q '\"mnist\": 0' $tmp/b.json"
+# the ten-class presets: fashion reads Debian's Fashion-MNIST (when installed) with all ten
+# classes, and sampling then gives one row per class; --clip off overrides the preset's
+if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+  "$qdm" train --preset fashion --limit 60 --epochs 1 --batch 10 --hidden 16 --layers 1 --ano 4 --threads 1 --quiet \
+    --out "$tmp/fash" 2>"$tmp/e"; st=$?
+  ok "train --preset fashion runs: $(head -c 300 $tmp/e)" "[ $st = 0 ]"
+  ok "fashion preset: config names the data, all ten classes, clipping and EMA" \
+    "grep -q '\"data\": \"fashion\"' $tmp/fash/config.json && grep -q '\"digits\": \"all\"' $tmp/fash/config.json && \
+     grep -q '\"clip\": 1' $tmp/fash/config.json && grep -q '\"ema\": 0.999' $tmp/fash/config.json"
+  "$qdm" sample --checkpoint "$tmp/fash/best.safetensors" --n 2 --idx "$tmp/fs-images" --idx-labels "$tmp/fs-labels" \
+    --clip off 2>"$tmp/e"; st=$?
+  ok "sample from the fashion model: 2 images of each of 10 classes" \
+    "[ $st = 0 ] && [ \$(od -An -j4 -N4 -tu1 $tmp/fs-labels | awk '{print \$4}') = 20 ]"
+fi
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

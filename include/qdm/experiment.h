@@ -24,6 +24,8 @@ typedef struct {
   int threads;
   int quiet;
   int dry_run;           /* list the runs, train nothing */
+  char preset[16];       /* "": as each set says; else the runs on qdm's default recipe use this
+                          * training preset (e.g. fashion) and its classes instead */
 } qdm_experiment_opts;
 void qdm_experiment_opts_default(qdm_experiment_opts *o);
 /* Checks the options (set names, counts) without running anything. */

@@ -48,6 +48,8 @@ typedef struct {
   const qdm_experiment_opts *o;
   int chosen[XMAX_RUNS];
   const xspec *runs[XMAX_RUNS];
+  xspec specs[XMAX_RUNS];  /* the runs as run here (o->preset in place of qdm's default) */
+  char preset_digits[64];  /* o->preset's classes */
   int nruns, n_eval;
   qdm_classifier *clf;
   char ref_path[4096], ref_file[4096];
@@ -155,15 +157,19 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
   return n < 0 || (size_t)n >= sizeof t->out ? qdm_fail(QDM_EINVAL, "--out %s: path too long", o->out) : QDM_OK;
 }
 
-/* what decides a run's result; a directory with the same key is reused */
+/* what decides a run's result: every setting of the run (config.json's
+ * keys); a directory with the same key is reused */
 static int run_key(const qdm_train_opts *t, char *buf, size_t len) {
-  const qdm_unet_cfg *m = &t->model;
-  int n = snprintf(buf, len, "preset=%s digits=%s data=%s limit=%ld heldout=%g subset=%d epochs=%d batch=%d seed=%llu n=%d "
-           "skip=%d measure=%d classical=%d K=%d layers=%d ancilla=%d precision=%s\n",
-           t->preset, t->digits, t->data, t->limit, t->heldout, (int)t->subset, t->epochs, t->batch,
-           (unsigned long long)t->seed, m->n, m->skip, m->measure, m->classical, m->K, m->layers, m->ancilla,
-           qdm_enum_str(qdm_precision_names, m->precision));
-  return n < 0 || (size_t)n >= len ? qdm_fail(QDM_EINVAL, "experiment: run key too long (data path?)") : QDM_OK;
+  const char *key;
+  char val[QDM_SETTING_MAX];
+  size_t at = 0;
+  for (int i = 0; qdm_train_opts_get(t, i, &key, val, sizeof val); i++) {
+    if (!strcmp(key, "ansatz_qasm")) continue; /* the ansatz names it; too long for a key */
+    int n = snprintf(buf + at, len - at, "%s=%s\n", key, val);
+    if (n < 0 || (size_t)n >= len - at) return qdm_fail(QDM_EINVAL, "experiment: run key too long (data path?)");
+    at += (size_t)n;
+  }
+  return QDM_OK;
 }
 
 static int read_text(const char *path, char **text, size_t *len) {
@@ -308,7 +314,7 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   qdm_train_opts t;
   int err = xrun_opts(o, x, seed, &t);
   if (err) return err;
-  char key[4096];
+  char key[8192];
   if ((err = run_key(&t, key, sizeof key))) return err;
   double t0 = qdm_now();
   int reuse = reusable(t.out, key);
@@ -357,7 +363,15 @@ static int add_run(xctx *c, const char *name) {
     if (!strcmp(c->runs[i]->name, name)) return QDM_OK;
   const xspec *x = xrun_find(name);
   if (!x) return qdm_fail(QDM_EINVAL, "experiment: set names unknown run '%s'", name);
-  c->runs[c->nruns++] = x;
+  /* --preset: the runs built on qdm's default recipe use that preset (its
+   * classes, data and recipe) with the same ablation */
+  c->specs[c->nruns] = *x;
+  if (c->o->preset[0] && !strcmp(x->preset, "default")) {
+    c->specs[c->nruns].preset = c->o->preset;
+    c->specs[c->nruns].digits = c->preset_digits;
+  }
+  c->runs[c->nruns] = &c->specs[c->nruns];
+  c->nruns++;
   return QDM_OK;
 }
 
@@ -393,6 +407,8 @@ static int opts_check(const qdm_experiment_opts *o) {
   if (!o->out[0]) return qdm_fail(QDM_EINVAL, "qdm_experiment_run: an output directory is required");
   if (o->seeds < 1 || o->seeds > XMAX_SEEDS) return qdm_fail(QDM_EINVAL, "--seeds %d: expected 1..%d", o->seeds, XMAX_SEEDS);
   if (o->epochs < 0 || o->limit < 0 || o->n_eval < 0) return qdm_fail(QDM_EINVAL, "qdm_experiment_run: epochs, limit and n_eval must be >= 0");
+  qdm_train_opts p;
+  if (o->preset[0] && qdm_train_preset(&p, o->preset)) return qdm_fail(QDM_EINVAL, "--preset %s: %s", o->preset, qdm_errmsg());
   return QDM_OK;
 }
 
@@ -409,6 +425,11 @@ int qdm_experiment_run(const qdm_experiment_opts *o) {
   c.o = o;
   c.n_eval = o->n_eval > 0 ? o->n_eval : o->quick ? XQUICK_NEVAL : XFULL_NEVAL;
   if ((err = parse_sets(o->sets, c.chosen))) return err;
+  if (o->preset[0]) {
+    qdm_train_opts p;
+    if ((err = qdm_train_preset(&p, o->preset))) return err;
+    snprintf(c.preset_digits, sizeof c.preset_digits, "%s", p.digits);
+  }
   for (int s = 0; !err && s < qdm_nxsets; s++)
     for (int r = 0; !err && c.chosen[s] && r < XSET_MAXR && qdm_xsets[s].runs[r]; r++) err = add_run(&c, qdm_xsets[s].runs[r]);
   if (err) return err;
