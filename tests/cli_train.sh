@@ -56,9 +56,9 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   ok "fashion preset: config names the data, all ten classes, clipping and EMA" \
     "grep -q '\"data\": \"fashion\"' $tmp/fash/config.json && grep -q '\"digits\": \"all\"' $tmp/fash/config.json && \
      grep -q '\"clip\": 1' $tmp/fash/config.json && grep -q '\"ema\": 0.999' $tmp/fash/config.json"
-  "$qdm" sample --checkpoint "$tmp/fash/best.safetensors" --n 2 --idx "$tmp/fs-images" --idx-labels "$tmp/fs-labels" \
+  "$qdm" sample --checkpoint "$tmp/fash/best.safetensors" --n 2 --labels all --idx "$tmp/fs-images" --idx-labels "$tmp/fs-labels" \
     --clip off 2>"$tmp/e"; st=$?
-  ok "sample from the fashion model: 2 images of each of 10 classes" \
+  ok "sample --labels all from the fashion model: 2 images of each of its 10 classes" \
     "[ $st = 0 ] && [ \$(od -An -j4 -N4 -tu1 $tmp/fs-labels | awk '{print \$4}') = 20 ]"
 fi
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"

@@ -182,6 +182,7 @@ void qdm_scale_max(float *img, int n, int D) {
 static int sample_labels(const char *s, const qdm_train_opts *o, const char *ckpt, int *lab, int *nl) {
   int conditional = o->model.conditional && o->model.classes > 1;
   *nl = 0;
+  if (s && !strcmp(s, "all")) s = NULL; /* every label the model learned, as the default */
   if (!conditional) {
     if (s && *s)
       return qdm_fail(QDM_EINVAL, "labels '%s': %s is unconditional (its circuits do not depend on a label), so "
