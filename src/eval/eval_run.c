@@ -348,7 +348,7 @@ int qdm_eval_plot_classes(const char *path, const qdm_eval_result *r, const char
   if (!path || !r) return qdm_fail(QDM_EINVAL, "qdm_eval_plot_classes: path and result are required");
   if (!r->per_class)
     return qdm_fail(QDM_EINVAL, "%s: no per-class breakdown to draw (the generated and the real images both need labels)", path);
-  char num[QDM_EVAL_MAXC][8];
+  char num[QDM_EVAL_MAXC][12];
   const char *cat[QDM_EVAL_MAXC];
   int n = 0, cls[QDM_EVAL_MAXC];
   for (int c = 0; c < r->classes; c++)
