@@ -1,0 +1,673 @@
+/* pairs.c -- a circuit of one- and two-qubit gates as a short program of
+ * 4x4 matrices on qubit pairs (pairs.h), for the report's circuit table:
+ * ~100 (t, label) groups of ~3 rows each, every group its own parameters.
+ *
+ * Compile (once per circuit structure). Gates are fused greedily: each
+ * qubit belongs to at most one open pair step; a gate inside an open step
+ * joins it, a gate across two steps closes them (they are emitted) and
+ * opens a new one, one-qubit steps merge into the pair a two-qubit gate
+ * makes. Consecutive fixed diagonal gates (a CZ chain) commute, so within
+ * such a run those that join an open step go first. The Vatan-Williams
+ * unit (qdm_vw_block, report section 4.3, Fig. 1) is recognised by its
+ * eight gates and becomes one factor in closed form (below); runs of fixed
+ * gates in a step are multiplied into one constant 4x4. For the authors'
+ * layer (conv (0,1), (2,3); conv (1,2), (3,0); H all; CZ chain; RX all)
+ * this gives two steps of two 4x4s per layer: H and CZ(1,2) join the
+ * units on (1,2), (3,0); CZ(0,1), CZ(2,3) and the RX layer join the next
+ * layer's units on (0,1), (2,3). 430 gates a block become 42 steps.
+ *
+ * The Vatan-Williams unit in closed form. With (a, b, c) its parameters,
+ * N(a, b, c) = e^{-i pi/4} exp(-i(alpha XX + beta YY + gamma ZZ)),
+ * (alpha, beta, gamma) = (-a, -b, c - pi/2) (include/qdm/circuits.h). XX,
+ * YY, ZZ commute and are diagonal in the Bell basis with signs (+,-,+) on
+ * Phi+, (-,+,+) on Phi-, (+,+,-) on Psi+, (-,-,-) on Psi-, so on the pair
+ * {|00>, |11>} and on {|01>, |10>}:
+ *   N = U [[cos(alpha - beta), -i sin(alpha - beta)], [same, swapped]],
+ *       U = e^{-i pi/4} e^{-i gamma},
+ *   N = V [[cos(alpha + beta), -i sin(alpha + beta)], ...],
+ *       V = e^{-i pi/4} e^{+i gamma}.
+ * In terms of the gate angles (RY(v1) q1, RY(v2) q1, RZ(v3) q0 of the
+ * unit, v1 = pi/2 - 2a, v2 = 2b - pi/2, v3 = 2c - pi/2): alpha =
+ * (v1 - pi/2) / 2, beta = -(v2 + pi/2) / 2, gamma = (v3 - pi/2) / 2, for
+ * any angles, so the chain rule goes to the gate angles as for any gate.
+ *
+ * Build (per step, per group): the factors' sines and cosines and each
+ * step's 4x4 M = F_k ... F_1, kept for the adjoint.
+ *
+ * Run: TILE = 8 rows (one 512-bit vector of doubles per amplitude) in split
+ * re/im layout; the rows of a tile may belong to different groups, each
+ * lane carries its own group's matrices, so tiles are full whatever the
+ * group sizes.
+ *
+ * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
+ * psi, reduce R = sum over the step's 2^(n-2) sub-blocks and the group's
+ * rows of lam_out psi_in^dagger (a 4x4 per group and step: dL/dM is R as
+ * Re tr(R^dagger dM)), pull lam back. Then per group and step, for factor
+ * j with M = A_j F_j B_j, dL/dv = Re tr(S_j^dagger dF_j/dv) with S_j =
+ * A_j^dagger R B_j^dagger, by the recurrence S_1 = F_1 M^dagger R,
+ * S_{j+1} = F_{j+1} S_j F_j^dagger. Each group's R is summed in row order
+ * by one thread (threads split the rows at group boundaries), so the
+ * gradients do not depend on the thread count. */
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include "sim.h"
+#include "pairs.h"
+
+enum { F_CONST, F_ROT, F_VW };
+
+typedef struct {
+  uint8_t type, kind, bit; /* ROT: gate kind and local bit (0 = the pair's lower qubit) */
+  int konst;               /* CONST: index of its 4x4 in konst */
+  qdm_angle ang[3];        /* ROT: ang[0]; VW: v1, v2, v3 */
+} pfac;
+
+typedef struct {
+  int8_t lo, hi; /* qubits, lo < hi: local index l = b_lo + 2 b_hi */
+  int f0, nf;    /* factors f[f0 .. f0 + nf - 1], F_1 first */
+  int lastp;     /* last factor with a trainable angle, or -1 */
+} pop;
+
+struct qdm__pairs {
+  int n, nops, nfac, ngates;
+  pop *op;
+  pfac *f;
+  qdm_cplx *konst;
+  size_t gd; /* doubles per group: nops 4x4 matrices, then 8 values per factor */
+};
+
+#define GT 8
+typedef double v8 __attribute__((vector_size(GT * sizeof(double))));
+
+/* ---------------- compile ---------------- */
+
+enum { IT_FIXED, IT_ROT, IT_VW };
+typedef struct { int type, gate, nq, diag, q[2]; } item;
+
+static int is_1q(const qdm_gate *g, int kind, int q) { return g->kind == kind && g->nt == 1 && g->t[0] == q && !g->cmask; }
+static int is_cx(const qdm_gate *g, int ctrl, int targ) {
+  return g->kind == QDM_GX && g->nt == 1 && g->t[0] == targ && g->cmask == 1u << ctrl;
+}
+static int fixed_at(const qdm_gate *g, double v) { return g->ang[0].src == -1 && g->ang[0].b == v; }
+
+/* the eight gates of qdm_vw_block(q0, q1) at gate i */
+static int vw_at(const qdm_circuit *c, int i, int *q0, int *q1) {
+  if (i + 8 > c->ngates) return 0;
+  const qdm_gate *g = c->g + i;
+  if (g[0].nt != 1 || g[1].nt != 1) return 0;
+  int a = g[1].t[0], b = g[0].t[0];
+  if (a == b || !is_1q(&g[0], QDM_GRZ, b) || !fixed_at(&g[0], M_PI / 2) || !is_cx(&g[1], b, a) ||
+      !is_1q(&g[2], QDM_GRZ, a) || !is_1q(&g[3], QDM_GRY, b) || !is_cx(&g[4], a, b) || !is_1q(&g[5], QDM_GRY, b) ||
+      !is_cx(&g[6], b, a) || !is_1q(&g[7], QDM_GRZ, a) || !fixed_at(&g[7], -M_PI / 2))
+    return 0;
+  *q0 = a, *q1 = b;
+  return 1;
+}
+
+/* The circuit as items (fixed gates, rotations, VW units); 0 if not covered. */
+static int items_of(const qdm_circuit *c, item *it, int *ni) {
+  const sim_op *pre = c->pre;
+  int k = 0;
+  for (int i = 0; i < c->ngates; k++) {
+    item *x = &it[k];
+    int q0, q1;
+    if (vw_at(c, i, &q0, &q1)) {
+      *x = (item){IT_VW, i, 2, 0, {q0, q1}};
+      i += 8;
+      continue;
+    }
+    const qdm_gate *g = &c->g[i];
+    uint32_t all = g->cmask;
+    for (int t = 0; t < g->nt; t++) all |= 1u << g->t[t];
+    int nq = __builtin_popcount(all);
+    if (nq > 2) return 0;
+    *x = (item){IT_FIXED, i, nq, 0, {__builtin_ctz(all), nq == 2 ? 31 - __builtin_clz(all) : -1}};
+    if (pre[2 * i].fixed) {
+      x->diag = pre[2 * i].cls == OP_DIAG;
+    } else {
+      if (g->nt != 1 || g->cmask) return 0;
+      if (g->kind != QDM_GRX && g->kind != QDM_GRY && g->kind != QDM_GRZ && g->kind != QDM_GP) return 0;
+      x->type = IT_ROT;
+    }
+    i++;
+  }
+  *ni = k;
+  return 1;
+}
+
+typedef struct {
+  int nop, nemit, seq;
+  int owner[QDM_MAX_QUBITS];
+  int *opof, *iseq, *eidx, (*opq)[2];
+  int ni;
+} fuser;
+
+static void close_op(fuser *u, int o) {
+  u->eidx[o] = u->nemit++;
+  for (int j = 0; j < 2; j++)
+    if (u->opq[o][j] >= 0 && u->owner[u->opq[o][j]] == o) u->owner[u->opq[o][j]] = -1;
+}
+
+static int joins(const fuser *u, const item *x) {
+  int oa = u->owner[x->q[0]];
+  return oa >= 0 && (x->nq == 1 || oa == u->owner[x->q[1]]);
+}
+
+static void place(fuser *u, const item *x, int k) {
+  int a = x->q[0], b = x->nq == 2 ? x->q[1] : -1, o;
+  if (joins(u, x)) {
+    o = u->owner[a];
+  } else if (b < 0) {
+    o = u->nop++;
+    u->opq[o][0] = a, u->opq[o][1] = -1, u->owner[a] = o;
+  } else {
+    for (int j = 0; j < 2; j++) { /* a pair step on one of them ends here */
+      int oj = u->owner[x->q[j]];
+      if (oj >= 0 && u->opq[oj][1] >= 0) close_op(u, oj);
+    }
+    int oa = u->owner[a], ob = u->owner[b];
+    o = oa >= 0 ? oa : ob >= 0 ? ob : u->nop++;
+    if (oa >= 0 && ob >= 0) /* two one-qubit steps become one pair step */
+      for (int i = 0; i < u->ni; i++)
+        if (u->opof[i] == ob) u->opof[i] = oa;
+    if (ob >= 0 && oa >= 0) u->eidx[ob] = -2; /* merged away */
+    u->opq[o][0] = a, u->opq[o][1] = b, u->owner[a] = u->owner[b] = o;
+  }
+  u->opof[k] = o;
+  u->iseq[k] = u->seq++;
+}
+
+/* Greedy fusion of the items into steps: opof[k] and the steps' emission
+ * order eidx (see the file comment). */
+static void fuse(fuser *u, const item *it, int ni) {
+  char *done = calloc(ni, 1);
+  for (int q = 0; q < QDM_MAX_QUBITS; q++) u->owner[q] = -1;
+  for (int i = 0; i < ni;) {
+    int j = i + 1;
+    if (it[i].diag)
+      while (j < ni && it[j].diag) j++;
+    for (int left = j - i; left > 0; left--) {
+      int pick = -1, first = -1;
+      for (int k = i; k < j; k++)
+        if (!done[k]) {
+          if (first < 0) first = k;
+          if (joins(u, &it[k])) { pick = k; break; }
+        }
+      if (pick < 0) pick = first;
+      place(u, &it[pick], pick);
+      done[pick] = 1;
+    }
+    i = j;
+  }
+  for (int o = 0; o < u->nop; o++)
+    if (u->eidx[o] == -1) close_op(u, o);
+  free(done);
+}
+
+/* Gate op (fixed, on the pair's qubits lo < hi) as a 4x4 on l = b_lo + 2 b_hi. */
+static void embed(const sim_op *op, int lo, qdm_cplx *E) {
+  memset(E, 0, 16 * sizeof *E);
+  int d = 1 << op->nt;
+#define LB(q) ((q) == lo ? 0 : 1)
+  for (int j = 0; j < 4; j++) {
+    int on = 1;
+    for (int q = 0; q < 32; q++)
+      if (op->cmask >> q & 1) on &= j >> LB(q) & 1;
+    if (!on) {
+      E[j * 4 + j] = 1;
+      continue;
+    }
+    int tin = 0;
+    for (int k = 0; k < op->nt; k++) tin |= (j >> LB(op->t[k]) & 1) << k;
+    for (int tout = 0; tout < d; tout++) {
+      int l = j;
+      for (int k = 0; k < op->nt; k++) l = (l & ~(1 << LB(op->t[k]))) | ((tout >> k & 1) << LB(op->t[k]));
+      E[l * 4 + j] += op->m[tout * d + tin];
+    }
+  }
+#undef LB
+}
+
+static void mul4(const qdm_cplx *A, const qdm_cplx *B, qdm_cplx *C) {
+  qdm_cplx t[16];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      qdm_cplx s = 0;
+      for (int k = 0; k < 4; k++) s += A[i * 4 + k] * B[k * 4 + j];
+      t[i * 4 + j] = s;
+    }
+  memcpy(C, t, sizeof t);
+}
+
+/* The steps' factors, in order, from the fused items. */
+static int factors(qdm__pairs *p, const qdm_circuit *c, const item *it, int ni, const fuser *u) {
+  int *order = malloc((size_t)ni * sizeof(int)), *step = malloc((size_t)u->nop * sizeof(int));
+  p->op = calloc((size_t)u->nemit + 1, sizeof *p->op);
+  p->f = calloc((size_t)ni + 1, sizeof *p->f);
+  p->konst = malloc(((size_t)ni + 1) * 16 * sizeof *p->konst);
+  if (!order || !step || !p->op || !p->f || !p->konst) {
+    free(order), free(step);
+    return 0;
+  }
+  for (int o = 0; o < u->nop; o++) step[o] = u->eidx[o];
+  /* items sorted by (step, placement order): a counting pass per step */
+  int nk = 0, nf = 0, nkon = 0;
+  for (int s = 0; s < u->nemit; s++) {
+    int o = -1;
+    for (int q = 0; q < u->nop; q++)
+      if (step[q] == s) o = q;
+    pop *P = &p->op[s];
+    int a = u->opq[o][0], b = u->opq[o][1];
+    if (b < 0) b = a == 0 ? 1 : 0; /* a one-qubit step: any partner, identity on it */
+    P->lo = (int8_t)(a < b ? a : b), P->hi = (int8_t)(a < b ? b : a), P->f0 = nf, P->lastp = -1;
+    int m = 0;
+    for (int k = 0; k < ni; k++)
+      if (u->opof[k] == o) order[m++] = k;
+    for (int x = 1; x < m; x++) /* by placement order (insertion sort: steps are short) */
+      for (int y = x; y > 0 && u->iseq[order[y]] < u->iseq[order[y - 1]]; y--) {
+        int t = order[y];
+        order[y] = order[y - 1], order[y - 1] = t;
+      }
+    for (int x = 0; x < m; x++) {
+      const item *itm = &it[order[x]];
+      const qdm_gate *g = &c->g[itm->gate];
+      if (itm->type == IT_FIXED) {
+        qdm_cplx E[16];
+        embed((const sim_op *)c->pre + 2 * itm->gate, P->lo, E);
+        if (nf > P->f0 && p->f[nf - 1].type == F_CONST) { /* joins the constant before it */
+          qdm_cplx *K = p->konst + 16 * p->f[nf - 1].konst;
+          mul4(E, K, K);
+          continue;
+        }
+        memcpy(p->konst + 16 * nkon, E, sizeof E);
+        p->f[nf++] = (pfac){.type = F_CONST, .konst = nkon++};
+      } else if (itm->type == IT_ROT) {
+        p->f[nf] = (pfac){.type = F_ROT, .kind = g->kind, .bit = g->t[0] == P->lo ? 0 : 1, .ang = {g->ang[0]}};
+        P->lastp = nf++ - P->f0;
+      } else {
+        p->f[nf] = (pfac){.type = F_VW, .ang = {g[3].ang[0], g[5].ang[0], g[2].ang[0]}};
+        P->lastp = nf++ - P->f0;
+      }
+    }
+    P->nf = nf - P->f0;
+    nk++;
+  }
+  p->nops = nk, p->nfac = nf;
+  free(order), free(step);
+  return 1;
+}
+
+qdm__pairs *qdm__pairs_new(const qdm_circuit *c) {
+  if (!c || c->n < 2 || c->ninputs || c->n > 16) return NULL;
+  int ng = c->ngates > 0 ? c->ngates : 1, ni = 0;
+  item *it = malloc((size_t)ng * sizeof *it);
+  fuser u = {0};
+  u.opof = malloc((size_t)ng * sizeof(int));
+  u.iseq = malloc((size_t)ng * sizeof(int));
+  u.eidx = malloc((size_t)ng * sizeof(int));
+  u.opq = malloc((size_t)ng * sizeof *u.opq);
+  qdm__pairs *p = calloc(1, sizeof *p);
+  int ok = it && u.opof && u.iseq && u.eidx && u.opq && p;
+  if (ok && items_of(c, it, &ni)) {
+    for (int k = 0; k < ng; k++) u.eidx[k] = -1;
+    u.ni = ni;
+    fuse(&u, it, ni);
+    p->n = c->n, p->ngates = c->ngates;
+    ok = factors(p, c, it, ni, &u);
+    p->gd = (size_t)p->nops * 32 + (size_t)p->nfac * 8;
+  } else if (ok) {
+    ok = -1; /* not covered */
+  }
+  free(it), free(u.opof), free(u.iseq), free(u.eidx), free(u.opq);
+  if (ok != 1) {
+    if (!ok) qdm_fail(QDM_ENOMEM, "qdm__pairs_new: out of memory");
+    qdm__pairs_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+void qdm__pairs_free(qdm__pairs *p) {
+  if (!p) return;
+  free(p->op), free(p->f), free(p->konst), free(p);
+}
+
+int qdm__pairs_nops(const qdm__pairs *p, int *ngates) {
+  if (ngates) *ngates = p->ngates;
+  return p->nops;
+}
+size_t qdm__pairs_group_doubles(const qdm__pairs *p) { return p->gd; }
+
+/* ---------------- factors as 4x4 matrices ---------------- */
+
+/* A ROT or VW factor mixes two pairs of local indices by 2x2 matrices. */
+typedef struct { int a[2][2]; qdm_cplx A[2][4]; } mix;
+
+static double ang_val(const qdm_angle *a, const double *th) { return a->a * (a->src >= 0 ? th[a->src] : 0) + a->b; }
+
+static void rot_form(int kind, double c, double s, qdm_cplx *G) {
+  switch (kind) {
+  case QDM_GRX: G[0] = G[3] = c; G[1] = G[2] = -I * s; break;
+  case QDM_GRY: G[0] = G[3] = c; G[1] = -s; G[2] = s; break;
+  case QDM_GRZ: G[0] = c - I * s; G[3] = c + I * s; G[1] = G[2] = 0; break;
+  default: G[0] = 1; G[3] = c + I * s; G[1] = G[2] = 0; /* P */
+  }
+}
+
+/* values: ROT (cos, sin) of half its angle (of the angle for P); VW cos
+ * and sin of alpha - beta, alpha + beta, gamma */
+static void factor_values(const pfac *f, const double *th, double *v) {
+  if (f->type == F_ROT) {
+    double x = ang_val(&f->ang[0], th);
+    double h = f->kind == QDM_GP ? x : 0.5 * x;
+    v[0] = cos(h), v[1] = sin(h);
+  } else if (f->type == F_VW) {
+    double al = 0.5 * (ang_val(&f->ang[0], th) - M_PI / 2), be = -0.5 * (ang_val(&f->ang[1], th) + M_PI / 2);
+    double ga = 0.5 * (ang_val(&f->ang[2], th) - M_PI / 2);
+    v[0] = cos(al - be), v[1] = sin(al - be);
+    v[2] = cos(al + be), v[3] = sin(al + be);
+    v[4] = cos(ga), v[5] = sin(ga);
+  }
+}
+
+static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4} */
+
+static void vw_blocks(const double *v, qdm_cplx w0, qdm_cplx w1, double c1, double s1, double c2, double s2, mix *x) {
+  qdm_cplx U = EM * (v[4] - I * v[5]) * w0, V = EM * (v[4] + I * v[5]) * w1;
+  x->A[0][0] = x->A[0][3] = U * c1, x->A[0][1] = x->A[0][2] = -I * U * s1;
+  x->A[1][0] = x->A[1][3] = V * c2, x->A[1][1] = x->A[1][2] = -I * V * s2;
+}
+
+/* The factor (j < 0) or its derivative by its angle j, as a mix. */
+static void mix_of(const pfac *f, const double *v, int j, mix *x) {
+  if (f->type == F_ROT) {
+    int b = f->bit;
+    x->a[0][0] = 0, x->a[0][1] = 1 << b, x->a[1][0] = 3 - (1 << b), x->a[1][1] = 3;
+    if (j < 0) rot_form(f->kind, v[0], v[1], x->A[0]);
+    else if (f->kind == QDM_GP) x->A[0][0] = x->A[0][1] = x->A[0][2] = 0, x->A[0][3] = -v[1] + I * v[0];
+    else { /* dG/dv of exp(-i v P / 2): half the form at (c, s) -> (-s, c) */
+      rot_form(f->kind, -v[1], v[0], x->A[0]);
+      for (int k = 0; k < 4; k++) x->A[0][k] *= 0.5;
+    }
+    memcpy(x->A[1], x->A[0], sizeof x->A[0]);
+    return;
+  }
+  x->a[0][0] = 0, x->a[0][1] = 3, x->a[1][0] = 1, x->a[1][1] = 2;
+  double c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
+  if (j < 0) vw_blocks(v, 1, 1, c1, s1, c2, s2, x);
+  /* d/dv1 = d/dalpha / 2, d/dv2 = -d/dbeta / 2, d/dv3 = d/dgamma / 2 */
+  else if (j == 0) vw_blocks(v, 0.5, 0.5, -s1, c1, -s2, c2, x);
+  else if (j == 1) vw_blocks(v, -0.5, -0.5, s1, -c1, -s2, c2, x);
+  else vw_blocks(v, -0.5 * I, 0.5 * I, c1, s1, c2, s2, x);
+}
+
+/* X <- F X */
+static void lmul(const qdm__pairs *p, const pfac *f, const double *v, qdm_cplx *X) {
+  if (f->type == F_CONST) {
+    mul4(p->konst + 16 * f->konst, X, X);
+    return;
+  }
+  mix x;
+  mix_of(f, v, -1, &x);
+  for (int q = 0; q < 2; q++) {
+    int a = x.a[q][0], b = x.a[q][1];
+    const qdm_cplx *A = x.A[q];
+    for (int j = 0; j < 4; j++) {
+      qdm_cplx xa = X[a * 4 + j], xb = X[b * 4 + j];
+      X[a * 4 + j] = A[0] * xa + A[1] * xb;
+      X[b * 4 + j] = A[2] * xa + A[3] * xb;
+    }
+  }
+}
+
+/* X <- X F^dagger */
+static void rmul_dag(const qdm__pairs *p, const pfac *f, const double *v, qdm_cplx *X) {
+  if (f->type == F_CONST) {
+    const qdm_cplx *K = p->konst + 16 * f->konst;
+    qdm_cplx Kd[16];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) Kd[i * 4 + j] = conj(K[j * 4 + i]);
+    mul4(X, Kd, X);
+    return;
+  }
+  mix x;
+  mix_of(f, v, -1, &x);
+  for (int q = 0; q < 2; q++) {
+    int a = x.a[q][0], b = x.a[q][1];
+    const qdm_cplx *A = x.A[q];
+    for (int i = 0; i < 4; i++) {
+      qdm_cplx xa = X[i * 4 + a], xb = X[i * 4 + b];
+      X[i * 4 + a] = xa * conj(A[0]) + xb * conj(A[1]);
+      X[i * 4 + b] = xa * conj(A[2]) + xb * conj(A[3]);
+    }
+  }
+}
+
+/* Re tr(S^dagger D) for D the mix x */
+static double contract(const qdm_cplx *S, const mix *x) {
+  double s = 0;
+  for (int q = 0; q < 2; q++)
+    for (int r = 0; r < 2; r++)
+      for (int k = 0; k < 2; k++) s += creal(conj(S[x->a[q][r] * 4 + x->a[q][k]]) * x->A[q][r * 2 + k]);
+  return s;
+}
+
+/* ---------------- build ---------------- */
+
+static void build_group(const qdm__pairs *p, const double *th, double *w) {
+  double *fv = w + (size_t)p->nops * 32;
+  for (int k = 0; k < p->nfac; k++) factor_values(&p->f[k], th, fv + 8 * k);
+  for (int o = 0; o < p->nops; o++) {
+    qdm_cplx *M = (qdm_cplx *)(w + (size_t)o * 32);
+    memset(M, 0, 16 * sizeof *M);
+    M[0] = M[5] = M[10] = M[15] = 1;
+    const pop *P = &p->op[o];
+    for (int k = P->f0; k < P->f0 + P->nf; k++) lmul(p, &p->f[k], fv + 8 * k, M);
+  }
+}
+
+void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int G, const int *use, double *work) {
+  int par = G > 1 && qdm__parallel_worth((double)G * p->nops * 64);
+#pragma omp parallel for schedule(static) if (par)
+  for (int g = 0; g < G; g++)
+    if (!use || use[g]) build_group(p, theta + (size_t)g * ld, work + (size_t)g * p->gd);
+}
+
+/* ---------------- tiles ---------------- */
+
+typedef struct { v8 r[16], i[16]; } lanemat;
+
+static void lane_mats(const qdm__pairs *p, const double *work, const int *gl, int o, lanemat *L) {
+  for (int l = 0; l < GT; l++) {
+    const double *m = work + (size_t)gl[l] * p->gd + (size_t)o * 32;
+    for (int e = 0; e < 16; e++) L->r[e][l] = m[2 * e], L->i[e][l] = m[2 * e + 1];
+  }
+}
+
+/* the four amplitudes of sub-block k of step P */
+static inline void quad(const pop *P, size_t k, size_t *ix) {
+  size_t bl = (size_t)1 << P->lo, bh = (size_t)1 << P->hi;
+  k = ((k >> P->lo) << (P->lo + 1)) | (k & (bl - 1));
+  k = ((k >> P->hi) << (P->hi + 1)) | (k & (bh - 1));
+  ix[0] = k, ix[1] = k | bl, ix[2] = k | bh, ix[3] = k | bl | bh;
+}
+
+static void step_fwd(v8 *xr, v8 *xi, int n, const pop *P, const lanemat *L) {
+  size_t cnt = (size_t)1 << (n - 2), ix[4];
+  for (size_t k = 0; k < cnt; k++) {
+    quad(P, k, ix);
+    v8 ar[4], ai[4];
+    for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
+    for (int l = 0; l < 4; l++) {
+      v8 sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
+      for (int j = 1; j < 4; j++) {
+        sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
+        si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
+      }
+      xr[ix[l]] = sr, xi[ix[l]] = si;
+    }
+  }
+}
+
+/* psi <- M^dagger psi, lam <- M^dagger lam, R += lam_out psi_in^dagger */
+static void step_adj(v8 *pr, v8 *pi, v8 *qr, v8 *qi, int n, const pop *P, const lanemat *L, v8 *Rr, v8 *Ri) {
+  size_t cnt = (size_t)1 << (n - 2), ix[4];
+  for (size_t k = 0; k < cnt; k++) {
+    quad(P, k, ix);
+    v8 ar[4], ai[4], br[4], bi[4], cr[4], ci[4], dr[4], di[4];
+    for (int j = 0; j < 4; j++) ar[j] = pr[ix[j]], ai[j] = pi[ix[j]], br[j] = qr[ix[j]], bi[j] = qi[ix[j]];
+    for (int l = 0; l < 4; l++) { /* (M^dagger)_{lj} = conj(M_{jl}) */
+      v8 sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
+      v8 tr = L->r[l] * br[0] + L->i[l] * bi[0], ti = L->r[l] * bi[0] - L->i[l] * br[0];
+      for (int j = 1; j < 4; j++) {
+        v8 mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
+        sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
+        tr += mr * br[j] + mi * bi[j], ti += mr * bi[j] - mi * br[j];
+      }
+      cr[l] = sr, ci[l] = si, dr[l] = tr, di[l] = ti;
+    }
+    for (int l = 0; l < 4; l++)
+      for (int j = 0; j < 4; j++) {
+        Rr[l * 4 + j] += br[l] * cr[j] + bi[l] * ci[j];
+        Ri[l * 4 + j] += bi[l] * cr[j] - br[l] * ci[j];
+      }
+    for (int j = 0; j < 4; j++) pr[ix[j]] = cr[j], pi[ix[j]] = ci[j], qr[ix[j]] = dr[j], qi[ix[j]] = di[j];
+  }
+}
+
+static void tile_in(v8 *xr, v8 *xi, const qdm_cplx *src, const int *pos, int r0, int nr, int dim) {
+  memset(xr, 0, (size_t)dim * sizeof *xr);
+  memset(xi, 0, (size_t)dim * sizeof *xi);
+  for (int l = 0; l < nr; l++) {
+    const qdm_cplx *s = src + (size_t)(pos ? pos[r0 + l] : r0 + l) * dim;
+    for (int i = 0; i < dim; i++) xr[i][l] = creal(s[i]), xi[i][l] = cimag(s[i]);
+  }
+}
+static void tile_out(const v8 *xr, const v8 *xi, qdm_cplx *dst, const int *pos, int r0, int nr, int dim) {
+  for (int l = 0; l < nr; l++) {
+    qdm_cplx *s = dst + (size_t)(pos ? pos[r0 + l] : r0 + l) * dim;
+    for (int i = 0; i < dim; i++) s[i] = xr[i][l] + I * xi[i][l];
+  }
+}
+static void tile_groups(const int *grp, int r0, int nr, int *gl) {
+  for (int l = 0; l < GT; l++) gl[l] = grp[r0 + (l < nr ? l : nr - 1)];
+}
+
+void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
+                        qdm_cplx *out, int rows) {
+  int dim = 1 << p->n, ntile = (rows + GT - 1) / GT;
+  int par = ntile > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 4);
+#pragma omp parallel if (par)
+  {
+    v8 *x = aligned_alloc(64, 2 * (size_t)dim * sizeof *x);
+    lanemat *L = aligned_alloc(64, sizeof *L);
+#pragma omp for schedule(static)
+    for (int t = 0; t < ntile; t++) {
+      int r0 = t * GT, nr = rows - r0 < GT ? rows - r0 : GT, gl[GT];
+      tile_groups(grp, r0, nr, gl);
+      tile_in(x, x + dim, in, pos, r0, nr, dim);
+      for (int o = 0; o < p->nops; o++) {
+        lane_mats(p, work, gl, o, L);
+        step_fwd(x, x + dim, p->n, &p->op[o], L);
+      }
+      tile_out(x, x + dim, out, pos, r0, nr, dim);
+    }
+    free(x), free(L);
+  }
+}
+
+/* Rows [b0, b1) (whole groups): the adjoint sweep, each group's R per step
+ * added in row order into Racc (nops x 16 per run). */
+static void adjoint_range(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
+                          qdm_cplx *lam, int b0, int b1, const int *run_of, qdm_cplx *Racc) {
+  int dim = 1 << p->n;
+  v8 *x = aligned_alloc(64, (4 * (size_t)dim + 32) * sizeof *x), *R = x + 4 * (size_t)dim;
+  lanemat *L = aligned_alloc(64, sizeof *L);
+  for (int r0 = b0; r0 < b1; r0 += GT) {
+    int nr = b1 - r0 < GT ? b1 - r0 : GT, gl[GT];
+    tile_groups(grp, r0, nr, gl);
+    tile_in(x, x + dim, psi, pos, r0, nr, dim);
+    tile_in(x + 2 * dim, x + 3 * dim, lam, pos, r0, nr, dim);
+    for (int o = p->nops - 1; o >= 0; o--) {
+      lane_mats(p, work, gl, o, L);
+      memset(R, 0, 32 * sizeof *R);
+      step_adj(x, x + dim, x + 2 * dim, x + 3 * dim, p->n, &p->op[o], L, R, R + 16);
+      for (int l = 0; l < nr; l++) {
+        qdm_cplx *A = Racc + ((size_t)run_of[r0 + l] * p->nops + o) * 16;
+        for (int e = 0; e < 16; e++) A[e] += R[e][l] + I * R[16 + e][l];
+      }
+    }
+    tile_out(x, x + dim, psi, pos, r0, nr, dim);
+    tile_out(x + 2 * dim, x + 3 * dim, lam, pos, r0, nr, dim);
+  }
+  free(x), free(L);
+}
+
+/* dL/dtheta of one group from its steps' R (the recurrence of the file comment) */
+static void group_grads(const qdm__pairs *p, const double *w, const qdm_cplx *Rg, double *dth) {
+  const double *fv = w + (size_t)p->nops * 32;
+  for (int o = 0; o < p->nops; o++) {
+    const pop *P = &p->op[o];
+    if (P->lastp < 0) continue;
+    const qdm_cplx *M = (const qdm_cplx *)(w + (size_t)o * 32), *R = Rg + (size_t)o * 16;
+    qdm_cplx S[16];
+    for (int i = 0; i < 4; i++) /* M^dagger R */
+      for (int j = 0; j < 4; j++) {
+        qdm_cplx s = 0;
+        for (int k = 0; k < 4; k++) s += conj(M[k * 4 + i]) * R[k * 4 + j];
+        S[i * 4 + j] = s;
+      }
+    for (int j = 0; j <= P->lastp; j++) {
+      const pfac *f = &p->f[P->f0 + j];
+      const double *v = fv + 8 * (size_t)(P->f0 + j);
+      if (j > 0) rmul_dag(p, f - 1, v - 8, S);
+      lmul(p, f, v, S);
+      if (f->type == F_CONST) continue;
+      for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
+        if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
+        mix d;
+        mix_of(f, v, a, &d);
+        dth[f->ang[a].src] += f->ang[a].a * contract(S, &d);
+      }
+    }
+  }
+}
+
+int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
+                       qdm_cplx *lam, int rows, double *dtheta, int ld) {
+  if (rows <= 0) return QDM_OK;
+  int nth = qdm_threads(), dim = 1 << p->n, nrun = 0, err = QDM_OK;
+  int *run_of = malloc(((size_t)rows + nth + 1) * sizeof(int) * 2), *b = run_of + rows, *rg = b + nth + 1;
+  if (!run_of) return qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
+  for (int r = 0; r < rows; r++) {
+    if (r == 0 || grp[r] != grp[r - 1]) rg[nrun++] = grp[r];
+    run_of[r] = nrun - 1;
+  }
+  for (int i = 1; i < nrun && !err; i++) /* ascending: each group one run */
+    if (rg[i] < rg[i - 1]) err = qdm_fail(QDM_EINVAL, "qdm__pairs_adjoint: rows not sorted by group (%d after %d)", rg[i], rg[i - 1]);
+  qdm_cplx *Racc = err ? NULL : calloc((size_t)nrun * p->nops * 16, sizeof *Racc);
+  if (!err && !Racc) err = qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
+  if (err) {
+    free(run_of);
+    return err;
+  }
+  int par = rows > GT && qdm__parallel_worth((double)rows * dim * p->nops * 12);
+  int nt = par ? nth : 1;
+  for (int t = 0; t <= nt; t++) { /* thread t: rows [b[t], b[t+1]), split where a group starts */
+    int r = (int)((long)rows * t / nt);
+    while (r > 0 && r < rows && run_of[r] == run_of[r - 1]) r++;
+    b[t] = r;
+  }
+#pragma omp parallel num_threads(nt) if (par)
+  {
+    int id = omp_get_thread_num();
+    adjoint_range(p, work, grp, pos, psi, lam, b[id], b[id + 1], run_of, Racc);
+  }
+#pragma omp parallel for schedule(dynamic, 4) if (par)
+  for (int u = 0; u < nrun; u++)
+    group_grads(p, work + (size_t)rg[u] * p->gd, Racc + (size_t)u * p->nops * 16, dtheta + (size_t)rg[u] * ld);
+  free(Racc);
+  free(run_of);
+  return QDM_OK;
+}

@@ -1,0 +1,41 @@
+/* pairs.h -- circuits of one- and two-qubit gates compiled into a short
+ * program of 4x4 matrices on qubit pairs, for many small groups of rows
+ * that each have their own parameters (the report's circuit table,
+ * section 6.4). Internal to the library (qdm__ names); pairs.c has the
+ * math. The model's bottleneck (src/model/unet.c) is the caller.
+ *
+ * Use: qdm__pairs_new once per circuit structure; per optimisation step
+ * qdm__pairs_build for every group's parameters (one work area per group,
+ * qdm__pairs_group_doubles doubles), then any number of forward and
+ * adjoint calls that read those matrices. */
+#ifndef QDM_PAIRS_H
+#define QDM_PAIRS_H
+#include "qdm/qsim.h"
+
+typedef struct qdm__pairs qdm__pairs;
+
+/* NULL, with no error set, when the circuit has a gate the pair program
+ * does not cover (three or more qubits with controls, a trainable gate
+ * other than RX, RY, RZ, P or the Vatan-Williams unit's, per-row inputs,
+ * one qubit); NULL with QDM_ENOMEM set when out of memory. */
+qdm__pairs *qdm__pairs_new(const qdm_circuit *c);
+void qdm__pairs_free(qdm__pairs *p);
+/* number of fused 4x4 steps, and of the circuit's gates they replace */
+int qdm__pairs_nops(const qdm__pairs *p, int *ngates);
+size_t qdm__pairs_group_doubles(const qdm__pairs *p);
+
+/* Group g's parameters at theta + g * ld (g < G, skipped where use[g] == 0
+ * when use is not NULL): its fused matrices and the factors' sines and
+ * cosines into work + g * qdm__pairs_group_doubles(p). */
+void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int G, const int *use, double *work);
+
+/* Rows pos[0..rows-1] (pos NULL: 0..rows-1) of the (. x 2^n) arrays; row
+ * pos[i] runs group grp[i]'s circuit: out = U in (in == out allowed). */
+void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
+                        qdm_cplx *out, int rows);
+/* The adjoint: psi (outputs -> inputs), lam (dL/dout -> dL/din), and
+ * dtheta + g * ld += dL/dtheta of group g. grp must be ascending (each
+ * group's rows consecutive). */
+int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
+                       qdm_cplx *lam, int rows, double *dtheta, int ld);
+#endif
