@@ -74,7 +74,8 @@ struct qdm__pairs {
   pop *op;
   pfac *f;
   qdm_cplx *konst;
-  size_t gd; /* doubles per group: nops 4x4 matrices, then 8 values per factor */
+  size_t gd;    /* doubles per group: nops 4x4 matrices, then 8 values per factor */
+  size_t bytes; /* this plan's own allocations */
 };
 
 #define GT 8
@@ -294,6 +295,10 @@ static int factors(qdm__pairs *p, const qdm_circuit *c, const item *it, int ni, 
     nk++;
   }
   p->nops = nk, p->nfac = nf;
+  qdm_cplx *k = realloc(p->konst, ((size_t)nkon + 1) * 16 * sizeof *k); /* shrinks */
+  if (k) p->konst = k;
+  p->bytes = sizeof *p + ((size_t)u->nemit + 1) * sizeof *p->op + ((size_t)ni + 1) * sizeof *p->f +
+             ((size_t)nkon + 1) * 16 * sizeof *k;
   free(order), free(step);
   return 1;
 }
@@ -338,6 +343,7 @@ int qdm__pairs_nops(const qdm__pairs *p, int *ngates) {
   return p->nops;
 }
 size_t qdm__pairs_group_doubles(const qdm__pairs *p) { return p->gd; }
+size_t qdm__pairs_bytes(const qdm__pairs *p) { return p ? p->bytes : 0; }
 
 /* ---------------- factors as 4x4 matrices ---------------- */
 

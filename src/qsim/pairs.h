@@ -23,6 +23,9 @@ void qdm__pairs_free(qdm__pairs *p);
 /* number of fused 4x4 steps, and of the circuit's gates they replace */
 int qdm__pairs_nops(const qdm__pairs *p, int *ngates);
 size_t qdm__pairs_group_doubles(const qdm__pairs *p);
+/* the plan's own memory, and a circuit's (NULL: 0), for qdm_unet_bytes */
+size_t qdm__circuit_bytes(const qdm_circuit *c);
+size_t qdm__pairs_bytes(const qdm__pairs *p);
 
 /* Group g's parameters at theta + g * ld (g < G, skipped where use[g] == 0
  * when use is not NULL): its fused matrices and the factors' sines and
