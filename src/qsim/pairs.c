@@ -347,19 +347,20 @@ size_t qdm__pairs_bytes(const qdm__pairs *p) { return p ? p->bytes : 0; }
 
 /* ---------------- factors as 4x4 matrices ---------------- */
 
+/* The build and the gradients below take 8 groups at once, one per vector
+ * lane (the groups share the program's structure; their values differ). */
+typedef struct { v8 r, i; } vc;
+static inline vc vmul(vc a, vc b) { return (vc){a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+static inline vc vmul_cj(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.i * b.r - a.r * b.i}; } /* a conj(b) */
+static inline vc vcj_mul(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.r * b.i - a.i * b.r}; } /* conj(a) b */
+static inline vc vadd(vc a, vc b) { return (vc){a.r + b.r, a.i + b.i}; }
+static inline vc vscale(qdm_cplx z, vc a) { return (vc){creal(z) * a.r - cimag(z) * a.i, creal(z) * a.i + cimag(z) * a.r}; }
+static inline vc vre(v8 x) { return (vc){x, x - x}; }
+
 /* A ROT or VW factor mixes two pairs of local indices by 2x2 matrices. */
-typedef struct { int a[2][2]; qdm_cplx A[2][4]; } mix;
+typedef struct { int a[2][2]; vc A[2][4]; } mix;
 
 static double ang_val(const qdm_angle *a, const double *th) { return a->a * (a->src >= 0 ? th[a->src] : 0) + a->b; }
-
-static void rot_form(int kind, double c, double s, qdm_cplx *G) {
-  switch (kind) {
-  case QDM_GRX: G[0] = G[3] = c; G[1] = G[2] = -I * s; break;
-  case QDM_GRY: G[0] = G[3] = c; G[1] = -s; G[2] = s; break;
-  case QDM_GRZ: G[0] = c - I * s; G[3] = c + I * s; G[1] = G[2] = 0; break;
-  default: G[0] = 1; G[3] = c + I * s; G[1] = G[2] = 0; /* P */
-  }
-}
 
 /* values: ROT (cos, sin) of half its angle (of the angle for P); VW cos
  * and sin of alpha - beta, alpha + beta, gamma */
@@ -377,30 +378,41 @@ static void factor_values(const pfac *f, const double *th, double *v) {
   }
 }
 
-static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4} */
-
-static void vw_blocks(const double *v, qdm_cplx w0, qdm_cplx w1, double c1, double s1, double c2, double s2, mix *x) {
-  qdm_cplx U = EM * (v[4] - I * v[5]) * w0, V = EM * (v[4] + I * v[5]) * w1;
-  x->A[0][0] = x->A[0][3] = U * c1, x->A[0][1] = x->A[0][2] = -I * U * s1;
-  x->A[1][0] = x->A[1][3] = V * c2, x->A[1][1] = x->A[1][2] = -I * V * s2;
+/* the rotation at (c, s), as in the comment of factor_values */
+static void rot_form(int kind, v8 c, v8 s, vc *G) {
+  v8 z = c - c;
+  switch (kind) {
+  case QDM_GRX: G[0] = G[3] = vre(c); G[1] = G[2] = (vc){z, -s}; break;
+  case QDM_GRY: G[0] = G[3] = vre(c); G[1] = vre(-s); G[2] = vre(s); break;
+  case QDM_GRZ: G[0] = (vc){c, -s}; G[3] = (vc){c, s}; G[1] = G[2] = vre(z); break;
+  default: G[0] = vre(z + 1); G[3] = (vc){c, s}; G[1] = G[2] = vre(z); /* P */
+  }
 }
 
-/* The factor (j < 0) or its derivative by its angle j, as a mix. */
-static void mix_of(const pfac *f, const double *v, int j, mix *x) {
+static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4} */
+
+/* the unit's two 2x2 blocks, each weighted: w0 U [[c1, -i s1], [-i s1, c1]], w1 V [[c2, ...]] */
+static void vw_blocks(const v8 *v, qdm_cplx w0, qdm_cplx w1, v8 c1, v8 s1, v8 c2, v8 s2, mix *x) {
+  vc U = vscale(EM * w0, (vc){v[4], -v[5]}), V = vscale(EM * w1, (vc){v[4], v[5]});
+  x->A[0][0] = x->A[0][3] = (vc){U.r * c1, U.i * c1}, x->A[0][1] = x->A[0][2] = (vc){U.i * s1, -U.r * s1};
+  x->A[1][0] = x->A[1][3] = (vc){V.r * c2, V.i * c2}, x->A[1][1] = x->A[1][2] = (vc){V.i * s2, -V.r * s2};
+}
+
+/* The factor (j < 0) or its derivative by its angle j, as a mix; v[k]: value k of each lane. */
+static void mix_of(const pfac *f, const v8 *v, int j, mix *x) {
   if (f->type == F_ROT) {
     int b = f->bit;
     x->a[0][0] = 0, x->a[0][1] = 1 << b, x->a[1][0] = 3 - (1 << b), x->a[1][1] = 3;
     if (j < 0) rot_form(f->kind, v[0], v[1], x->A[0]);
-    else if (f->kind == QDM_GP) x->A[0][0] = x->A[0][1] = x->A[0][2] = 0, x->A[0][3] = -v[1] + I * v[0];
+    else if (f->kind == QDM_GP) x->A[0][0] = x->A[0][1] = x->A[0][2] = vre(v[0] - v[0]), x->A[0][3] = (vc){-v[1], v[0]};
     else { /* dG/dv of exp(-i v P / 2): half the form at (c, s) -> (-s, c) */
-      rot_form(f->kind, -v[1], v[0], x->A[0]);
-      for (int k = 0; k < 4; k++) x->A[0][k] *= 0.5;
+      rot_form(f->kind, -0.5 * v[1], 0.5 * v[0], x->A[0]); /* the forms are linear in (c, s) */
     }
     memcpy(x->A[1], x->A[0], sizeof x->A[0]);
     return;
   }
   x->a[0][0] = 0, x->a[0][1] = 3, x->a[1][0] = 1, x->a[1][1] = 2;
-  double c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
+  v8 c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
   if (j < 0) vw_blocks(v, 1, 1, c1, s1, c2, s2, x);
   /* d/dv1 = d/dalpha / 2, d/dv2 = -d/dbeta / 2, d/dv3 = d/dgamma / 2 */
   else if (j == 0) vw_blocks(v, 0.5, 0.5, -s1, c1, -s2, c2, x);
@@ -408,85 +420,143 @@ static void mix_of(const pfac *f, const double *v, int j, mix *x) {
   else vw_blocks(v, -0.5 * I, 0.5 * I, c1, s1, c2, s2, x);
 }
 
-/* X <- F X */
-static void lmul(const qdm__pairs *p, const pfac *f, const double *v, qdm_cplx *X) {
-  if (f->type == F_CONST) {
-    mul4(p->konst + 16 * f->konst, X, X);
+/* X <- F X (F a mix, or the constant K when x is NULL) */
+static void lmul(const qdm_cplx *K, const mix *x, vc *X) {
+  if (!x) {
+    vc T[16];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        vc s = vre(X[0].r - X[0].r);
+        for (int k = 0; k < 4; k++)
+          if (!is0(K[i * 4 + k])) s = vadd(s, vscale(K[i * 4 + k], X[k * 4 + j]));
+        T[i * 4 + j] = s;
+      }
+    memcpy(X, T, sizeof T);
     return;
   }
-  mix x;
-  mix_of(f, v, -1, &x);
   for (int q = 0; q < 2; q++) {
-    int a = x.a[q][0], b = x.a[q][1];
-    const qdm_cplx *A = x.A[q];
+    int a = x->a[q][0], b = x->a[q][1];
+    const vc *A = x->A[q];
     for (int j = 0; j < 4; j++) {
-      qdm_cplx xa = X[a * 4 + j], xb = X[b * 4 + j];
-      X[a * 4 + j] = A[0] * xa + A[1] * xb;
-      X[b * 4 + j] = A[2] * xa + A[3] * xb;
+      vc xa = X[a * 4 + j], xb = X[b * 4 + j];
+      X[a * 4 + j] = vadd(vmul(A[0], xa), vmul(A[1], xb));
+      X[b * 4 + j] = vadd(vmul(A[2], xa), vmul(A[3], xb));
     }
   }
 }
 
 /* X <- X F^dagger */
-static void rmul_dag(const qdm__pairs *p, const pfac *f, const double *v, qdm_cplx *X) {
-  if (f->type == F_CONST) {
-    const qdm_cplx *K = p->konst + 16 * f->konst;
-    qdm_cplx Kd[16];
+static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
+  if (!x) {
+    vc T[16];
     for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) Kd[i * 4 + j] = conj(K[j * 4 + i]);
-    mul4(X, Kd, X);
+      for (int j = 0; j < 4; j++) {
+        vc s = vre(X[0].r - X[0].r);
+        for (int k = 0; k < 4; k++)
+          if (!is0(K[j * 4 + k])) s = vadd(s, vscale(conj(K[j * 4 + k]), X[i * 4 + k]));
+        T[i * 4 + j] = s;
+      }
+    memcpy(X, T, sizeof T);
     return;
   }
-  mix x;
-  mix_of(f, v, -1, &x);
   for (int q = 0; q < 2; q++) {
-    int a = x.a[q][0], b = x.a[q][1];
-    const qdm_cplx *A = x.A[q];
+    int a = x->a[q][0], b = x->a[q][1];
+    const vc *A = x->A[q];
     for (int i = 0; i < 4; i++) {
-      qdm_cplx xa = X[i * 4 + a], xb = X[i * 4 + b];
-      X[i * 4 + a] = xa * conj(A[0]) + xb * conj(A[1]);
-      X[i * 4 + b] = xa * conj(A[2]) + xb * conj(A[3]);
+      vc xa = X[i * 4 + a], xb = X[i * 4 + b];
+      X[i * 4 + a] = vadd(vmul_cj(xa, A[0]), vmul_cj(xb, A[1]));
+      X[i * 4 + b] = vadd(vmul_cj(xa, A[2]), vmul_cj(xb, A[3]));
     }
   }
 }
 
-/* Re tr(S^dagger D) for D the mix x */
-static double contract(const qdm_cplx *S, const mix *x) {
-  double s = 0;
+/* Re tr(S^dagger D) for D the mix x, per lane */
+static v8 contract(const vc *S, const mix *x) {
+  v8 s = S[0].r - S[0].r;
   for (int q = 0; q < 2; q++)
     for (int r = 0; r < 2; r++)
-      for (int k = 0; k < 2; k++) s += creal(conj(S[x->a[q][r] * 4 + x->a[q][k]]) * x->A[q][r * 2 + k]);
+      for (int k = 0; k < 2; k++) {
+        vc a = S[x->a[q][r] * 4 + x->a[q][k]], b = x->A[q][r * 2 + k];
+        s += a.r * b.r + a.i * b.i;
+      }
   return s;
+}
+
+/* factor k's 8 values for the lanes' groups */
+static void lane_values(const qdm__pairs *p, double *const *w, int k, v8 *v) {
+  for (int l = 0; l < GT; l++)
+    for (int e = 0; e < 8; e++) v[e][l] = w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e];
+}
+
+/* the factor's mix (NULL for a constant, whose matrix is *K) */
+static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const v8 *v, mix *x, const qdm_cplx **K) {
+  *K = f->type == F_CONST ? p->konst + 16 * f->konst : NULL;
+  if (*K) return NULL;
+  mix_of(f, v, -1, x);
+  return x;
 }
 
 /* ---------------- build ---------------- */
 
-static void build_group(const qdm__pairs *p, const double *th, double *w) {
-  double *fv = w + (size_t)p->nops * 32;
-  for (int k = 0; k < p->nfac; k++) factor_values(&p->f[k], th, fv + 8 * k);
+/* Lanes' groups: theta rows th[l], work areas w[l] (repeats fill a short batch). */
+static void build_lanes(const qdm__pairs *p, const double *const *th, double *const *w, int nl) {
+  for (int l = 0; l < nl; l++)
+    for (int k = 0; k < p->nfac; k++) factor_values(&p->f[k], th[l], w[l] + (size_t)p->nops * 32 + 8 * k);
   for (int o = 0; o < p->nops; o++) {
-    qdm_cplx *M = (qdm_cplx *)(w + (size_t)o * 32);
-    memset(M, 0, 16 * sizeof *M);
-    M[0] = M[5] = M[10] = M[15] = 1;
+    vc X[16];
+    v8 z = {0};
+    for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
     const pop *P = &p->op[o];
-    for (int k = P->f0; k < P->f0 + P->nf; k++) lmul(p, &p->f[k], fv + 8 * k, M);
+    for (int k = P->f0; k < P->f0 + P->nf; k++) {
+      v8 v[8];
+      mix x;
+      const qdm_cplx *K;
+      lane_values(p, w, k, v);
+      const mix *xm = factor_mix(p, &p->f[k], v, &x, &K);
+      lmul(K, xm, X);
+    }
+    for (int l = 0; l < nl; l++)
+      for (int e = 0; e < 16; e++) w[l][(size_t)o * 32 + 2 * e] = X[e].r[l], w[l][(size_t)o * 32 + 2 * e + 1] = X[e].i[l];
   }
 }
 
 void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int G, const int *use, double *work) {
-  int par = G > 1 && qdm__parallel_worth((double)G * p->nops * 64);
-#pragma omp parallel for schedule(static) if (par)
+  int *ids = malloc((size_t)(G > 0 ? G : 1) * sizeof *ids), n = 0;
+  if (!ids) { /* out of memory: one group at a time needs nothing */
+    for (int g = 0; g < G; g++)
+      if (!use || use[g]) {
+        const double *t = theta + (size_t)g * ld;
+        double *w = work + (size_t)g * p->gd;
+        const double *tl[GT] = {t, t, t, t, t, t, t, t};
+        double *wl[GT] = {w, w, w, w, w, w, w, w};
+        build_lanes(p, tl, wl, 1);
+      }
+    return;
+  }
   for (int g = 0; g < G; g++)
-    if (!use || use[g]) build_group(p, theta + (size_t)g * ld, work + (size_t)g * p->gd);
+    if (!use || use[g]) ids[n++] = g;
+  int nb = (n + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)n * p->nops * 64);
+#pragma omp parallel for schedule(static) if (par)
+  for (int bt = 0; bt < nb; bt++) {
+    const double *tl[GT];
+    double *wl[GT];
+    int nl = n - bt * GT < GT ? n - bt * GT : GT;
+    for (int l = 0; l < GT; l++) {
+      int g = ids[bt * GT + (l < nl ? l : nl - 1)];
+      tl[l] = theta + (size_t)g * ld, wl[l] = work + (size_t)g * p->gd;
+    }
+    build_lanes(p, tl, wl, nl);
+  }
+  free(ids);
 }
 
 /* ---------------- tiles ---------------- */
 
 typedef struct { v8 r[16], i[16]; } lanemat;
 
-static void lane_mats(const qdm__pairs *p, const double *work, const int *gl, int o, lanemat *L) {
+static void lane_mats(double *const *w, int o, lanemat *L) {
   for (int l = 0; l < GT; l++) {
-    const double *m = work + (size_t)gl[l] * p->gd + (size_t)o * 32;
+    const double *m = w[l] + (size_t)o * 32;
     for (int e = 0; e < 16; e++) L->r[e][l] = m[2 * e], L->i[e][l] = m[2 * e + 1];
   }
 }
@@ -542,138 +612,182 @@ static void step_adj(v8 *pr, v8 *pi, v8 *qr, v8 *qi, int n, const pop *P, const 
   }
 }
 
-static void tile_in(v8 *xr, v8 *xi, const qdm_cplx *src, const int *pos, int r0, int nr, int dim) {
-  memset(xr, 0, (size_t)dim * sizeof *xr);
-  memset(xi, 0, (size_t)dim * sizeof *xi);
-  for (int l = 0; l < nr; l++) {
-    const qdm_cplx *s = src + (size_t)(pos ? pos[r0 + l] : r0 + l) * dim;
-    for (int i = 0; i < dim; i++) xr[i][l] = creal(s[i]), xi[i][l] = cimag(s[i]);
-  }
+/* ---------------- batches: 8 groups, their rows in slots ---------------- */
+
+/* A batch puts one group in each lane and the group's rows in slots: slot
+ * s holds row s of every lane's group (zeros where a group has fewer), so
+ * a lane's matrices are gathered once per step for all its rows, and the
+ * adjoint's R of a group and step sums within its lane. Groups are batched
+ * by decreasing size so that a batch's lanes have about as many rows. */
+typedef struct { int start, count, g; } prun;
+
+static int run_cmp(const void *a, const void *b) {
+  const prun *x = a, *y = b;
+  return x->count != y->count ? y->count - x->count : x->g - y->g;
 }
-static void tile_out(const v8 *xr, const v8 *xi, qdm_cplx *dst, const int *pos, int r0, int nr, int dim) {
-  for (int l = 0; l < nr; l++) {
-    qdm_cplx *s = dst + (size_t)(pos ? pos[r0 + l] : r0 + l) * dim;
-    for (int i = 0; i < dim; i++) s[i] = xr[i][l] + I * xi[i][l];
+
+/* the runs of equal grp (ascending grp: one per group), by decreasing size */
+static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
+  prun *r = malloc((size_t)(rows > 0 ? rows : 1) * sizeof *r);
+  if (!r) return NULL;
+  int n = 0;
+  for (int i = 0; i < rows; i++) {
+    if (i == 0 || grp[i] != grp[i - 1]) r[n++] = (prun){i, 0, grp[i]};
+    r[n - 1].count++;
+    if (unique && i > 0 && grp[i] < grp[i - 1]) {
+      free(r);
+      *nrun = -1;
+      return NULL;
+    }
   }
+  qsort(r, n, sizeof *r, run_cmp);
+  *nrun = n;
+  return r;
 }
-static void tile_groups(const int *grp, int r0, int nr, int *gl) {
-  for (int l = 0; l < GT; l++) gl[l] = grp[r0 + (l < nr ? l : nr - 1)];
+
+#define SLOTS 16 /* slots per pass: 16 x 2 states of 2^n amplitudes x 8 lanes stay in L1/L2 for n = 4 */
+
+/* Slots [s0, s0 + ns) of batch b (nl lanes) in or out of x (ns x 2 x dim vectors). */
+static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_cplx *src, const qdm_cplx *csrc,
+                     v8 *x, int dim) {
+  if (csrc) memset(x, 0, (size_t)ns * 2 * dim * sizeof *x);
+  for (int l = 0; l < nl; l++)
+    for (int s = s0; s < s0 + ns && s < b[l].count; s++) {
+      size_t r = (size_t)(pos ? pos[b[l].start + s] : b[l].start + s) * dim;
+      v8 *xr = x + (size_t)(s - s0) * 2 * dim, *xi = xr + dim;
+      if (csrc)
+        for (int i = 0; i < dim; i++) xr[i][l] = creal(csrc[r + i]), xi[i][l] = cimag(csrc[r + i]);
+      else
+        for (int i = 0; i < dim; i++) src[r + i] = xr[i][l] + I * xi[i][l];
+    }
+}
+
+static void batch_lanes(const qdm__pairs *p, const double *work, const prun *b, int nl, double **w) {
+  for (int l = 0; l < GT; l++) w[l] = (double *)work + (size_t)b[l < nl ? l : nl - 1].g * p->gd;
+}
+
+static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
+                      const qdm_cplx *in, qdm_cplx *out, v8 *x, lanemat *L) {
+  int dim = 1 << p->n;
+  double *w[GT];
+  batch_lanes(p, work, b, nl, w);
+  for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
+    int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
+    slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
+    for (int o = 0; o < p->nops; o++) {
+      lane_mats(w, o, L);
+      for (int s = 0; s < ns; s++) step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], L);
+    }
+    slots_io(b, nl, s0, ns, pos, out, NULL, x, dim);
+  }
 }
 
 void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
                         qdm_cplx *out, int rows) {
-  int dim = 1 << p->n, ntile = (rows + GT - 1) / GT;
-  int par = ntile > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 4);
+  int dim = 1 << p->n, nrun;
+  prun *runs = runs_of(grp, rows, &nrun, 0);
+  if (!runs) return; /* out of memory: rows == 0 or malloc failed */
+  int nb = (nrun + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 4);
 #pragma omp parallel if (par)
   {
-    v8 *x = aligned_alloc(64, 2 * (size_t)dim * sizeof *x);
+    v8 *x = aligned_alloc(64, (size_t)SLOTS * 2 * dim * sizeof *x);
     lanemat *L = aligned_alloc(64, sizeof *L);
-#pragma omp for schedule(static)
-    for (int t = 0; t < ntile; t++) {
-      int r0 = t * GT, nr = rows - r0 < GT ? rows - r0 : GT, gl[GT];
-      tile_groups(grp, r0, nr, gl);
-      tile_in(x, x + dim, in, pos, r0, nr, dim);
-      for (int o = 0; o < p->nops; o++) {
-        lane_mats(p, work, gl, o, L);
-        step_fwd(x, x + dim, p->n, &p->op[o], L);
-      }
-      tile_out(x, x + dim, out, pos, r0, nr, dim);
-    }
+#pragma omp for schedule(dynamic)
+    for (int t = 0; t < nb; t++)
+      if (x && L) batch_fwd(p, work, runs + t * GT, nrun - t * GT < GT ? nrun - t * GT : GT, pos, in, out, x, L);
     free(x), free(L);
   }
+  free(runs);
 }
 
-/* Rows [b0, b1) (whole groups): the adjoint sweep, each group's R per step
- * added in row order into Racc (nops x 16 per run). */
-static void adjoint_range(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
-                          qdm_cplx *lam, int b0, int b1, const int *run_of, qdm_cplx *Racc) {
-  int dim = 1 << p->n;
-  v8 *x = aligned_alloc(64, (4 * (size_t)dim + 32) * sizeof *x), *R = x + 4 * (size_t)dim;
-  lanemat *L = aligned_alloc(64, sizeof *L);
-  for (int r0 = b0; r0 < b1; r0 += GT) {
-    int nr = b1 - r0 < GT ? b1 - r0 : GT, gl[GT];
-    tile_groups(grp, r0, nr, gl);
-    tile_in(x, x + dim, psi, pos, r0, nr, dim);
-    tile_in(x + 2 * dim, x + 3 * dim, lam, pos, r0, nr, dim);
-    for (int o = p->nops - 1; o >= 0; o--) {
-      lane_mats(p, work, gl, o, L);
-      memset(R, 0, 32 * sizeof *R);
-      step_adj(x, x + dim, x + 2 * dim, x + 3 * dim, p->n, &p->op[o], L, R, R + 16);
-      for (int l = 0; l < nr; l++) {
-        qdm_cplx *A = Racc + ((size_t)run_of[r0 + l] * p->nops + o) * 16;
-        for (int e = 0; e < 16; e++) A[e] += R[e][l] + I * R[16 + e][l];
-      }
+/* dL/dtheta of the lanes' groups from step o's R (Rr, Ri: 16 vectors
+ * each), by the recurrence of the file comment; L holds the step's M. */
+static void step_grads(const qdm__pairs *p, int o, const lanemat *L, const v8 *Rr, const v8 *Ri, double *const *w,
+                       double *const *dth, int nl) {
+  const pop *P = &p->op[o];
+  if (P->lastp < 0) return;
+  vc S[16];
+  for (int i = 0; i < 4; i++) /* M^dagger R */
+    for (int j = 0; j < 4; j++) {
+      vc s = vcj_mul((vc){L->r[i], L->i[i]}, (vc){Rr[j], Ri[j]});
+      for (int k = 1; k < 4; k++) s = vadd(s, vcj_mul((vc){L->r[k * 4 + i], L->i[k * 4 + i]}, (vc){Rr[k * 4 + j], Ri[k * 4 + j]}));
+      S[i * 4 + j] = s;
     }
-    tile_out(x, x + dim, psi, pos, r0, nr, dim);
-    tile_out(x + 2 * dim, x + 3 * dim, lam, pos, r0, nr, dim);
+  mix xs[2];
+  const mix *prev = NULL;
+  const qdm_cplx *Kprev = NULL;
+  for (int j = 0; j <= P->lastp; j++) {
+    const pfac *f = &p->f[P->f0 + j];
+    v8 v[8];
+    const qdm_cplx *K;
+    lane_values(p, w, P->f0 + j, v);
+    if (j > 0) rmul_dag(Kprev, prev, S);
+    prev = factor_mix(p, f, v, &xs[j & 1], &K);
+    Kprev = K;
+    lmul(K, prev, S);
+    if (f->type == F_CONST) continue;
+    for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
+      if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
+      mix d;
+      mix_of(f, v, a, &d);
+      v8 g = contract(S, &d);
+      for (int l = 0; l < nl; l++) dth[l][f->ang[a].src] += f->ang[a].a * g[l];
+    }
   }
-  free(x), free(L);
 }
 
-/* dL/dtheta of one group from its steps' R (the recurrence of the file comment) */
-static void group_grads(const qdm__pairs *p, const double *w, const qdm_cplx *Rg, double *dth) {
-  const double *fv = w + (size_t)p->nops * 32;
-  for (int o = 0; o < p->nops; o++) {
-    const pop *P = &p->op[o];
-    if (P->lastp < 0) continue;
-    const qdm_cplx *M = (const qdm_cplx *)(w + (size_t)o * 32), *R = Rg + (size_t)o * 16;
-    qdm_cplx S[16];
-    for (int i = 0; i < 4; i++) /* M^dagger R */
-      for (int j = 0; j < 4; j++) {
-        qdm_cplx s = 0;
-        for (int k = 0; k < 4; k++) s += conj(M[k * 4 + i]) * R[k * 4 + j];
-        S[i * 4 + j] = s;
-      }
-    for (int j = 0; j <= P->lastp; j++) {
-      const pfac *f = &p->f[P->f0 + j];
-      const double *v = fv + 8 * (size_t)(P->f0 + j);
-      if (j > 0) rmul_dag(p, f - 1, v - 8, S);
-      lmul(p, f, v, S);
-      if (f->type == F_CONST) continue;
-      for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
-        if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
-        mix d;
-        mix_of(f, v, a, &d);
-        dth[f->ang[a].src] += f->ang[a].a * contract(S, &d);
+/* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
+ * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
+static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos, qdm_cplx *psi,
+                      qdm_cplx *lam, double *dtheta, int ld, v8 *x, v8 *Rb, lanemat *L) {
+  int dim = 1 << p->n;
+  double *w[GT], *dl[GT];
+  batch_lanes(p, work, b, nl, w);
+  for (int l = 0; l < GT; l++) dl[l] = dtheta + (size_t)b[l < nl ? l : nl - 1].g * ld;
+  memset(Rb, 0, (size_t)p->nops * 32 * sizeof *Rb);
+  v8 *y = x + (size_t)SLOTS * 2 * dim;
+  for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
+    int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
+    slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
+    slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
+    for (int o = p->nops - 1; o >= 0; o--) {
+      lane_mats(w, o, L);
+      v8 *Rr = Rb + (size_t)o * 32;
+      for (int s = 0; s < ns; s++) {
+        v8 *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rr, Rr + 16);
       }
     }
+    slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
+    slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
+  }
+  for (int o = 0; o < p->nops; o++) {
+    lane_mats(w, o, L);
+    step_grads(p, o, L, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, w, dl, nl);
   }
 }
 
 int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
                        qdm_cplx *lam, int rows, double *dtheta, int ld) {
   if (rows <= 0) return QDM_OK;
-  int nth = qdm_threads(), dim = 1 << p->n, nrun = 0, err = QDM_OK;
-  int *run_of = malloc(((size_t)rows + nth + 1) * sizeof(int) * 2), *b = run_of + rows, *rg = b + nth + 1;
-  if (!run_of) return qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
-  for (int r = 0; r < rows; r++) {
-    if (r == 0 || grp[r] != grp[r - 1]) rg[nrun++] = grp[r];
-    run_of[r] = nrun - 1;
-  }
-  for (int i = 1; i < nrun && !err; i++) /* ascending: each group one run */
-    if (rg[i] < rg[i - 1]) err = qdm_fail(QDM_EINVAL, "qdm__pairs_adjoint: rows not sorted by group (%d after %d)", rg[i], rg[i - 1]);
-  qdm_cplx *Racc = err ? NULL : calloc((size_t)nrun * p->nops * 16, sizeof *Racc);
-  if (!err && !Racc) err = qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
-  if (err) {
-    free(run_of);
-    return err;
-  }
-  int par = rows > GT && qdm__parallel_worth((double)rows * dim * p->nops * 12);
-  int nt = par ? nth : 1;
-  for (int t = 0; t <= nt; t++) { /* thread t: rows [b[t], b[t+1]), split where a group starts */
-    int r = (int)((long)rows * t / nt);
-    while (r > 0 && r < rows && run_of[r] == run_of[r - 1]) r++;
-    b[t] = r;
-  }
-#pragma omp parallel num_threads(nt) if (par)
+  int dim = 1 << p->n, nrun;
+  prun *runs = runs_of(grp, rows, &nrun, 1);
+  if (nrun < 0) return qdm_fail(QDM_EINVAL, "qdm__pairs_adjoint: rows not sorted by group");
+  if (!runs) return qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
+  int nb = (nrun + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 12), err = 0;
+  /* batches are whole groups: each writes its groups' dtheta rows only */
+#pragma omp parallel if (par) reduction(| : err)
   {
-    int id = omp_get_thread_num();
-    adjoint_range(p, work, grp, pos, psi, lam, b[id], b[id + 1], run_of, Racc);
+    v8 *x = aligned_alloc(64, ((size_t)SLOTS * 4 * dim + (size_t)p->nops * 32) * sizeof *x);
+    lanemat *L = aligned_alloc(64, sizeof *L);
+#pragma omp for schedule(dynamic)
+    for (int t = 0; t < nb; t++) {
+      if (!x || !L) err = 1;
+      else batch_adj(p, work, runs + t * GT, nrun - t * GT < GT ? nrun - t * GT : GT, pos, psi, lam, dtheta, ld, x,
+                     x + (size_t)SLOTS * 4 * dim, L);
+    }
+    free(x), free(L);
   }
-#pragma omp parallel for schedule(dynamic, 4) if (par)
-  for (int u = 0; u < nrun; u++)
-    group_grads(p, work + (size_t)rg[u] * p->gd, Racc + (size_t)u * p->nops * 16, dtheta + (size_t)rg[u] * ld);
-  free(Racc);
-  free(run_of);
-  return QDM_OK;
+  free(runs);
+  return err ? qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory") : QDM_OK;
 }
