@@ -82,7 +82,7 @@ struct qdm_unet {
    * groups smaller than 2d), their positions, groups, and (group, block) */
   qdm__pairs *pairs;
   double *pwork;
-  int *ppos, *pg0, *pgrp, npair;
+  int *ppos, *pg0, *pgrp, *puse, npair;
   double *amem;
   double t_dense, t_circuit, t_ano, t_other; /* seconds, as qdm_unet_timing */
   qdm_noise noise;      /* parsed cfg.noise; kind NONE: the exact path */
@@ -421,8 +421,8 @@ static size_t pair_doubles(const qdm_unet *m) {
   return m->pairs ? (size_t)m->G * m->nblk * qdm__pairs_group_doubles(m->pairs) : 0;
 }
 
-/* ints beside the activations: grp, perm, gstart, ppos, pg0, pgrp */
-static size_t act_ints(const qdm_unet *m) { return 5 * (size_t)m->max_rows + (size_t)m->G + 1; }
+/* ints beside the activations: grp, perm, gstart, ppos, pg0, pgrp, puse */
+static size_t act_ints(const qdm_unet *m) { return 5 * (size_t)m->max_rows + (size_t)m->G * (m->nblk + 1) + 1; }
 
 /* Doubles of the activation arena for max_rows rows (alloc_acts). */
 static size_t act_doubles(const qdm_unet *m) {
@@ -454,6 +454,7 @@ static int alloc_acts(qdm_unet *m) {
   m->ppos = m->gstart + Gs + 1;
   m->pg0 = m->ppos + R;
   m->pgrp = m->pg0 + R;
+  m->puse = m->pgrp + R;
   double *a = m->amem;
 #define TAKE(ptr, count) (ptr = (void *)a, a += (count))
   TAKE(m->xr, R * D2); TAKE(m->h1, R * H); TAKE(m->h2, R * d); TAKE(m->ln_mu, R); TAKE(m->ln_rs, R);
@@ -736,12 +737,9 @@ static void pairs_setup(qdm_unet *m) {
     if (!on_pairs(m, nr)) continue;
     for (int r = m->gstart[g]; r < m->gstart[g + 1]; r++) m->ppos[m->npair] = r, m->pg0[m->npair++] = g;
   }
-  size_t gd = qdm__pairs_group_doubles(m->pairs);
-  int par = m->npair >= 64 && qdm_threads() > 1;
-#pragma omp parallel for schedule(dynamic, 4) if (par)
   for (int g = 0; g < m->G; g++)
-    if (on_pairs(m, m->gstart[g + 1] - m->gstart[g]))
-      qdm__pairs_build(m->pairs, theta_of(m, g, 0), m->P, m->nblk, NULL, m->pwork + (size_t)g * m->nblk * gd);
+    for (int b = 0; b < m->nblk; b++) m->puse[g * m->nblk + b] = on_pairs(m, m->gstart[g + 1] - m->gstart[g]);
+  qdm__pairs_build(m->pairs, m->w.theta, m->P, m->G * m->nblk, m->puse, m->pwork);
 }
 
 /* the pair rows' (group, block) indices for block blk */

@@ -362,20 +362,49 @@ typedef struct { int a[2][2]; vc A[2][4]; } mix;
 
 static double ang_val(const qdm_angle *a, const double *th) { return a->a * (a->src >= 0 ? th[a->src] : 0) + a->b; }
 
-/* values: ROT (cos, sin) of half its angle (of the angle for P); VW cos
- * and sin of alpha - beta, alpha + beta, gamma */
-static void factor_values(const pfac *f, const double *th, double *v) {
+/* sin and cos of 8 angles: x = k pi/2 + r, |r| <= pi/4 (Cody-Waite: pi/2
+ * in three parts, k pi/2 exact to 2^20), then fdlibm's kernel polynomials
+ * on r (within an ulp or two of libm) and the quadrant k mod 4. Lanes past
+ * |x| = 1e5 take libm's. */
+typedef long long v8i __attribute__((vector_size(GT * sizeof(long long))));
+static void vsincos(v8 x, v8 *sn, v8 *cs) {
+  const double S1 = -1.66666666666666324348e-01, S2 = 8.33333333332248946124e-03, S3 = -1.98412698298579493134e-04,
+               S4 = 2.75573137070700676789e-06, S5 = -2.50507602534068634195e-08, S6 = 1.58969099521155010221e-10;
+  const double C1 = 4.16666666666666019037e-02, C2 = -1.38888888888741095749e-03, C3 = 2.48015872894767294178e-05,
+               C4 = -2.75573143513906633035e-07, C5 = 2.08757232129817482790e-09, C6 = -1.13596475577881948265e-11;
+  const double P1 = 1.57079632673412561417e+00, P2 = 6.07710050630396597660e-11, P3 = 2.02226624879595063154e-21;
+  const double RND = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to an integer */
+  v8 k = (x * M_2_PI + RND) - RND;
+  v8 r = ((x - k * P1) - k * P2) - k * P3, z = r * r;
+  v8 sr = r + r * z * (S1 + z * (S2 + z * (S3 + z * (S4 + z * (S5 + z * S6)))));
+  v8 cr = 1 - 0.5 * z + z * z * (C1 + z * (C2 + z * (C3 + z * (C4 + z * (C5 + z * C6)))));
+  v8i q = __builtin_convertvector(k, v8i), odd = -(q & 1);
+  v8 s = (v8)(((v8i)cr & odd) | ((v8i)sr & ~odd)), c = (v8)(((v8i)sr & odd) | ((v8i)cr & ~odd));
+  v8 ss = 1 - 2 * __builtin_convertvector((q >> 1) & 1, v8), sc = 1 - 2 * __builtin_convertvector(((q + 1) >> 1) & 1, v8);
+  *sn = ss * s, *cs = sc * c;
+  for (int l = 0; l < GT; l++)
+    if (!(fabs(x[l]) <= 1e5)) (*sn)[l] = sin(x[l]), (*cs)[l] = cos(x[l]);
+}
+
+/* Factor k's values for the lanes' parameters th[l], into w[l]: ROT (cos,
+ * sin) of half its angle (of the angle for P); VW cos and sin of alpha -
+ * beta, alpha + beta, gamma. */
+static void factor_values(const qdm__pairs *p, int k, const double *const *th, double *const *w, int nl) {
+  const pfac *f = &p->f[k];
+  if (f->type == F_CONST) return;
+  v8 a[3], h[3], v[6];
+  int na = f->type == F_VW ? 3 : 1;
+  for (int j = 0; j < na; j++)
+    for (int l = 0; l < GT; l++) a[j][l] = ang_val(&f->ang[j], th[l < nl ? l : nl - 1]);
   if (f->type == F_ROT) {
-    double x = ang_val(&f->ang[0], th);
-    double h = f->kind == QDM_GP ? x : 0.5 * x;
-    v[0] = cos(h), v[1] = sin(h);
-  } else if (f->type == F_VW) {
-    double al = 0.5 * (ang_val(&f->ang[0], th) - M_PI / 2), be = -0.5 * (ang_val(&f->ang[1], th) + M_PI / 2);
-    double ga = 0.5 * (ang_val(&f->ang[2], th) - M_PI / 2);
-    v[0] = cos(al - be), v[1] = sin(al - be);
-    v[2] = cos(al + be), v[3] = sin(al + be);
-    v[4] = cos(ga), v[5] = sin(ga);
+    h[0] = f->kind == QDM_GP ? a[0] : 0.5 * a[0];
+  } else {
+    v8 al = 0.5 * (a[0] - M_PI / 2), be = -0.5 * (a[1] + M_PI / 2);
+    h[0] = al - be, h[1] = al + be, h[2] = 0.5 * (a[2] - M_PI / 2);
   }
+  for (int j = 0; j < na; j++) vsincos(h[j], &v[2 * j + 1], &v[2 * j]);
+  for (int l = 0; l < nl; l++)
+    for (int e = 0; e < 2 * na; e++) w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e] = v[e][l];
 }
 
 /* the rotation at (c, s), as in the comment of factor_values */
@@ -500,8 +529,7 @@ static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const v8 *v, mi
 
 /* Lanes' groups: theta rows th[l], work areas w[l] (repeats fill a short batch). */
 static void build_lanes(const qdm__pairs *p, const double *const *th, double *const *w, int nl) {
-  for (int l = 0; l < nl; l++)
-    for (int k = 0; k < p->nfac; k++) factor_values(&p->f[k], th[l], w[l] + (size_t)p->nops * 32 + 8 * k);
+  for (int k = 0; k < p->nfac; k++) factor_values(p, k, th, w, nl);
   for (int o = 0; o < p->nops; o++) {
     vc X[16];
     v8 z = {0};
@@ -744,8 +772,25 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
   double *w[GT], *dl[GT];
   batch_lanes(p, work, b, nl, w);
   for (int l = 0; l < GT; l++) dl[l] = dtheta + (size_t)b[l < nl ? l : nl - 1].g * ld;
-  memset(Rb, 0, (size_t)p->nops * 32 * sizeof *Rb);
   v8 *y = x + (size_t)SLOTS * 2 * dim;
+  if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, R in place */
+    int ns = b[0].count;
+    slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
+    slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
+    for (int o = p->nops - 1; o >= 0; o--) {
+      lane_mats(w, o, L);
+      memset(Rb, 0, 32 * sizeof *Rb);
+      for (int s = 0; s < ns; s++) {
+        v8 *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rb, Rb + 16);
+      }
+      step_grads(p, o, L, Rb, Rb + 16, w, dl, nl);
+    }
+    slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
+    slots_io(b, nl, 0, ns, pos, lam, NULL, y, dim);
+    return;
+  }
+  memset(Rb, 0, (size_t)p->nops * 32 * sizeof *Rb);
   for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
     int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
     slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
