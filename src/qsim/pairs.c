@@ -34,19 +34,20 @@
  * Build (per step, per group): the factors' sines and cosines and each
  * step's 4x4 M = F_k ... F_1, kept for the adjoint.
  *
- * Run: TILE = 8 rows (one 512-bit vector of doubles per amplitude) in split
- * re/im layout; the rows of a tile may belong to different groups, each
- * lane carries its own group's matrices, so tiles are full whatever the
- * group sizes.
+ * Run: batches of 8 groups, one per 512-bit vector lane (each lane its own
+ * group's matrices), the groups' rows in slots: slot s is row s of every
+ * lane's group, so a lane's matrices are gathered once per step for all
+ * its rows. Groups are batched by decreasing size, so the lanes of a batch
+ * have about as many rows and the vectors stay full whatever the sizes.
  *
  * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
- * psi, reduce R = sum over the step's 2^(n-2) sub-blocks and the group's
- * rows of lam_out psi_in^dagger (a 4x4 per group and step: dL/dM is R as
- * Re tr(R^dagger dM)), pull lam back. Then per group and step, for factor
- * j with M = A_j F_j B_j, dL/dv = Re tr(S_j^dagger dF_j/dv) with S_j =
- * A_j^dagger R B_j^dagger, by the recurrence S_1 = F_1 M^dagger R,
- * S_{j+1} = F_{j+1} S_j F_j^dagger. Each group's R is summed in row order
- * by one thread (threads split the rows at group boundaries), so the
+ * psi, pull lam back, and sum over the step's 2^(n-2) sub-blocks and the
+ * group's rows (within its lane) R' = lam_in psi_in^dagger = M^dagger R,
+ * R = lam_out psi_in^dagger being dL/dM as Re tr(R^dagger dM). Then per
+ * group and step, for factor j with M = A_j F_j B_j, dL/dv = Re
+ * tr(S_j^dagger dF_j/dv) with S_j = A_j^dagger R B_j^dagger, by the
+ * recurrence S_1 = F_1 R', S_{j+1} = F_{j+1} S_j F_j^dagger, 8 groups at
+ * once. A batch is whole groups and its sums run in a fixed order, so the
  * gradients do not depend on the thread count. */
 #include <math.h>
 #include <omp.h>
@@ -513,8 +514,9 @@ static v8 contract(const vc *S, const mix *x) {
 
 /* factor k's 8 values for the lanes' groups */
 static void lane_values(const qdm__pairs *p, double *const *w, int k, v8 *v) {
+  int ne = p->f[k].type == F_VW ? 6 : p->f[k].type == F_ROT ? 2 : 0;
   for (int l = 0; l < GT; l++)
-    for (int e = 0; e < 8; e++) v[e][l] = w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e];
+    for (int e = 0; e < ne; e++) v[e][l] = w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e];
 }
 
 /* the factor's mix (NULL for a constant, whose matrix is *K) */
@@ -614,7 +616,7 @@ static void step_fwd(v8 *xr, v8 *xi, int n, const pop *P, const lanemat *L) {
   }
 }
 
-/* psi <- M^dagger psi, lam <- M^dagger lam, R += lam_out psi_in^dagger */
+/* psi <- M^dagger psi, lam <- M^dagger lam, R += lam_in psi_in^dagger (= M^dagger lam_out psi_in^dagger) */
 static void step_adj(v8 *pr, v8 *pi, v8 *qr, v8 *qi, int n, const pop *P, const lanemat *L, v8 *Rr, v8 *Ri) {
   size_t cnt = (size_t)1 << (n - 2), ix[4];
   for (size_t k = 0; k < cnt; k++) {
@@ -633,8 +635,8 @@ static void step_adj(v8 *pr, v8 *pi, v8 *qr, v8 *qi, int n, const pop *P, const 
     }
     for (int l = 0; l < 4; l++)
       for (int j = 0; j < 4; j++) {
-        Rr[l * 4 + j] += br[l] * cr[j] + bi[l] * ci[j];
-        Ri[l * 4 + j] += bi[l] * cr[j] - br[l] * ci[j];
+        Rr[l * 4 + j] += dr[l] * cr[j] + di[l] * ci[j];
+        Ri[l * 4 + j] += di[l] * cr[j] - dr[l] * ci[j];
       }
     for (int j = 0; j < 4; j++) pr[ix[j]] = cr[j], pi[ix[j]] = ci[j], qr[ix[j]] = dr[j], qi[ix[j]] = di[j];
   }
@@ -728,19 +730,14 @@ void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp,
   free(runs);
 }
 
-/* dL/dtheta of the lanes' groups from step o's R (Rr, Ri: 16 vectors
- * each), by the recurrence of the file comment; L holds the step's M. */
-static void step_grads(const qdm__pairs *p, int o, const lanemat *L, const v8 *Rr, const v8 *Ri, double *const *w,
-                       double *const *dth, int nl) {
+/* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
+ * vectors each), by the recurrence of the file comment. */
+static void step_grads(const qdm__pairs *p, int o, const v8 *Rr, const v8 *Ri, double *const *w, double *const *dth,
+                       int nl) {
   const pop *P = &p->op[o];
   if (P->lastp < 0) return;
-  vc S[16];
-  for (int i = 0; i < 4; i++) /* M^dagger R */
-    for (int j = 0; j < 4; j++) {
-      vc s = vcj_mul((vc){L->r[i], L->i[i]}, (vc){Rr[j], Ri[j]});
-      for (int k = 1; k < 4; k++) s = vadd(s, vcj_mul((vc){L->r[k * 4 + i], L->i[k * 4 + i]}, (vc){Rr[k * 4 + j], Ri[k * 4 + j]}));
-      S[i * 4 + j] = s;
-    }
+  vc S[16]; /* M^dagger R, as the sweep summed it */
+  for (int e = 0; e < 16; e++) S[e] = (vc){Rr[e], Ri[e]};
   mix xs[2];
   const mix *prev = NULL;
   const qdm_cplx *Kprev = NULL;
@@ -784,7 +781,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
         v8 *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
         step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rb, Rb + 16);
       }
-      step_grads(p, o, L, Rb, Rb + 16, w, dl, nl);
+      step_grads(p, o, Rb, Rb + 16, w, dl, nl);
     }
     slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
     slots_io(b, nl, 0, ns, pos, lam, NULL, y, dim);
@@ -806,10 +803,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
     slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
   }
-  for (int o = 0; o < p->nops; o++) {
-    lane_mats(w, o, L);
-    step_grads(p, o, L, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, w, dl, nl);
-  }
+  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, w, dl, nl);
 }
 
 int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
