@@ -81,6 +81,10 @@ struct qdm__pairs {
 
 #define GT 8
 typedef double v8 __attribute__((vector_size(GT * sizeof(double))));
+/* Vectors go by value between this file's static functions; GCC notes that
+ * their calling convention depends on the instruction set (AVX-512 or
+ * not), which matters only across files: none of them leaves this one. */
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 /* ---------------- compile ---------------- */
 
