@@ -128,7 +128,7 @@ static void test_circuit(const char *name, qdm_circuit *c, int G) {
     qdm_set_threads(nth);
     memcpy(psi, out, nd * sizeof *psi);
     memcpy(lam, w, nd * sizeof *lam);
-    CHECK(qdm__pairs_adjoint(p, work, L.grp, L.pos, psi, lam, L.rows, nth == 1 ? d1 : d2, ld) == QDM_OK, "adjoint");
+    CHECK(qdm__pairs_adjoint(p, work, L.grp, L.pos, psi, lam, L.rows, nth == 1 ? d1 : d2, ld, NULL) == QDM_OK, "adjoint");
   }
   CHECK(!memcmp(d1, d2, G * ld * sizeof *d1), "%s: dtheta bitwise the same on 1 and 2 threads", name);
   e = 0;

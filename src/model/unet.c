@@ -78,8 +78,9 @@ struct qdm_unet {
   void *dskip;          /* B x 2D: the skip connection's share of dL/d[Re, Im](x_t) */
   qdm_cplx *gz1, *gz2, *gz3, *dU;
   /* the pair path (qsim/pairs.h): the ansatz block as 4x4 steps; per step
-   * every (group, block)'s matrices in pwork; the rows it takes (those of
-   * groups smaller than 2d), their positions, groups, and (group, block) */
+   * the matrices of each (group, block) it runs, in pwork; the rows it takes
+   * (those of groups smaller than 2d), their positions, their group's slot
+   * and work area, and each area's theta row (puse) */
   qdm__pairs *pairs;
   double *pwork;
   int *ppos, *pg0, *pgrp, *puse, npair;
@@ -416,9 +417,10 @@ static size_t widest(const qdm_unet *m) {
   return wide;
 }
 
-/* every (group, block)'s pair-path matrices */
+/* the pair path's matrices: every block of each group a batch can hold */
 static size_t pair_doubles(const qdm_unet *m) {
-  return m->pairs ? (size_t)m->G * m->nblk * qdm__pairs_group_doubles(m->pairs) : 0;
+  size_t ng = (size_t)(m->G < m->max_rows ? m->G : m->max_rows);
+  return m->pairs ? ng * m->nblk * qdm__pairs_group_doubles(m->pairs) : 0;
 }
 
 /* ints beside the activations: grp, perm, gstart, ppos, pg0, pgrp, puse */
@@ -732,17 +734,18 @@ static int on_pairs(const qdm_unet *m, int nr) { return m->pairs && !m->gate_pat
 static void pairs_setup(qdm_unet *m) {
   m->npair = 0;
   if (!m->pairs || m->gate_path) return;
+  int ns = 0; /* the groups on the pair path, in order: slot s has work areas s nblk + blk */
   for (int g = 0; g < m->G; g++) {
     int nr = m->gstart[g + 1] - m->gstart[g];
     if (!on_pairs(m, nr)) continue;
-    for (int r = m->gstart[g]; r < m->gstart[g + 1]; r++) m->ppos[m->npair] = r, m->pg0[m->npair++] = g;
+    for (int r = m->gstart[g]; r < m->gstart[g + 1]; r++) m->ppos[m->npair] = r, m->pg0[m->npair++] = ns;
+    for (int b = 0; b < m->nblk; b++) m->puse[ns * m->nblk + b] = g * m->nblk + b; /* its theta rows */
+    ns++;
   }
-  for (int g = 0; g < m->G; g++)
-    for (int b = 0; b < m->nblk; b++) m->puse[g * m->nblk + b] = on_pairs(m, m->gstart[g + 1] - m->gstart[g]);
-  qdm__pairs_build(m->pairs, m->w.theta, m->P, m->G * m->nblk, m->puse, m->pwork);
+  qdm__pairs_build(m->pairs, m->w.theta, m->P, ns * m->nblk, m->puse, m->pwork);
 }
 
-/* the pair rows' (group, block) indices for block blk */
+/* the pair rows' work areas for block blk */
 static const int *pair_groups(qdm_unet *m, int blk) {
   for (int i = 0; i < m->npair; i++) m->pgrp[i] = m->pg0[i] * m->nblk + blk;
   return m->pgrp;
@@ -777,7 +780,7 @@ static void blocks_backward(qdm_unet *m, int blk, const qdm_cplx *in, const qdm_
     memcpy(tmp + o, out + o, d * sizeof *tmp);
     memcpy(gin + o, gout + o, d * sizeof *gin);
   }
-  QDM__OK(qdm__pairs_adjoint(m->pairs, m->pwork, pair_groups(m, blk), m->ppos, tmp, gin, m->npair, m->gw.theta, m->P));
+  QDM__OK(qdm__pairs_adjoint(m->pairs, m->pwork, pair_groups(m, blk), m->ppos, tmp, gin, m->npair, m->gw.theta, m->P, m->puse));
 }
 
 /* Between blocks 1 and 2 (rows r0 .. r0 + nr - 1): z = Re <psi1|phi>,

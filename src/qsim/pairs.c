@@ -554,21 +554,7 @@ static void build_lanes(const qdm__pairs *p, const double *const *th, double *co
   }
 }
 
-void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int G, const int *use, double *work) {
-  int *ids = malloc((size_t)(G > 0 ? G : 1) * sizeof *ids), n = 0;
-  if (!ids) { /* out of memory: one group at a time needs nothing */
-    for (int g = 0; g < G; g++)
-      if (!use || use[g]) {
-        const double *t = theta + (size_t)g * ld;
-        double *w = work + (size_t)g * p->gd;
-        const double *tl[GT] = {t, t, t, t, t, t, t, t};
-        double *wl[GT] = {w, w, w, w, w, w, w, w};
-        build_lanes(p, tl, wl, 1);
-      }
-    return;
-  }
-  for (int g = 0; g < G; g++)
-    if (!use || use[g]) ids[n++] = g;
+void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work) {
   int nb = (n + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)n * p->nops * 64);
 #pragma omp parallel for schedule(static) if (par)
   for (int bt = 0; bt < nb; bt++) {
@@ -576,12 +562,11 @@ void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int G, c
     double *wl[GT];
     int nl = n - bt * GT < GT ? n - bt * GT : GT;
     for (int l = 0; l < GT; l++) {
-      int g = ids[bt * GT + (l < nl ? l : nl - 1)];
-      tl[l] = theta + (size_t)g * ld, wl[l] = work + (size_t)g * p->gd;
+      int i = bt * GT + (l < nl ? l : nl - 1);
+      tl[l] = theta + (size_t)(ids ? ids[i] : i) * ld, wl[l] = work + (size_t)i * p->gd;
     }
     build_lanes(p, tl, wl, nl);
   }
-  free(ids);
 }
 
 /* ---------------- tiles ---------------- */
@@ -768,11 +753,14 @@ static void step_grads(const qdm__pairs *p, int o, const v8 *Rr, const v8 *Ri, d
 /* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
  * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
 static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos, qdm_cplx *psi,
-                      qdm_cplx *lam, double *dtheta, int ld, v8 *x, v8 *Rb, lanemat *L) {
+                      qdm_cplx *lam, double *dtheta, int ld, const int *ids, v8 *x, v8 *Rb, lanemat *L) {
   int dim = 1 << p->n;
   double *w[GT], *dl[GT];
   batch_lanes(p, work, b, nl, w);
-  for (int l = 0; l < GT; l++) dl[l] = dtheta + (size_t)b[l < nl ? l : nl - 1].g * ld;
+  for (int l = 0; l < GT; l++) {
+    int g = b[l < nl ? l : nl - 1].g;
+    dl[l] = dtheta + (size_t)(ids ? ids[g] : g) * ld;
+  }
   v8 *y = x + (size_t)SLOTS * 2 * dim;
   if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, R in place */
     int ns = b[0].count;
@@ -811,7 +799,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
 }
 
 int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
-                       qdm_cplx *lam, int rows, double *dtheta, int ld) {
+                       qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids) {
   if (rows <= 0) return QDM_OK;
   int dim = 1 << p->n, nrun;
   prun *runs = runs_of(grp, rows, &nrun, 1);
@@ -826,7 +814,7 @@ int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, 
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < nb; t++) {
       if (!x || !L) err = 1;
-      else batch_adj(p, work, runs + t * GT, nrun - t * GT < GT ? nrun - t * GT : GT, pos, psi, lam, dtheta, ld, x,
+      else batch_adj(p, work, runs + t * GT, nrun - t * GT < GT ? nrun - t * GT : GT, pos, psi, lam, dtheta, ld, ids, x,
                      x + (size_t)SLOTS * 4 * dim, L);
     }
     free(x), free(L);

@@ -27,18 +27,19 @@ size_t qdm__pairs_group_doubles(const qdm__pairs *p);
 size_t qdm__circuit_bytes(const qdm_circuit *c);
 size_t qdm__pairs_bytes(const qdm__pairs *p);
 
-/* Group g's parameters at theta + g * ld (g < G, skipped where use[g] == 0
- * when use is not NULL): its fused matrices and the factors' sines and
- * cosines into work + g * qdm__pairs_group_doubles(p). */
-void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int G, const int *use, double *work);
+/* Work areas i < n (qdm__pairs_group_doubles doubles each, at work + i *
+ * that): the fused matrices and the factors' sines and cosines of the
+ * parameters at theta + ids[i] * ld (ids NULL: i). */
+void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work);
 
 /* Rows pos[0..rows-1] (pos NULL: 0..rows-1) of the (. x 2^n) arrays; row
- * pos[i] runs group grp[i]'s circuit: out = U in (in == out allowed). */
+ * pos[i] runs the circuit of work area grp[i]: out = U in (in == out
+ * allowed). */
 void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
                         qdm_cplx *out, int rows);
 /* The adjoint: psi (outputs -> inputs), lam (dL/dout -> dL/din), and
- * dtheta + g * ld += dL/dtheta of group g. grp must be ascending (each
- * group's rows consecutive). */
+ * dtheta + ids[i] * ld (ids NULL: i) += dL/dtheta of work area i. grp
+ * must be ascending (each area's rows consecutive). */
 int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
-                       qdm_cplx *lam, int rows, double *dtheta, int ld);
+                       qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids);
 #endif
