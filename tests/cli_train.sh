@@ -61,6 +61,11 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   ok "sample --labels all from the fashion model: 2 images of each of its 10 classes" \
     "[ $st = 0 ] && [ \$(od -An -j4 -N4 -tu1 $tmp/fs-labels | awk '{print \$4}') = 20 ]"
 fi
+"$qdm" bench train --qubits 11 2>"$tmp/e"; st=$?
+ok "bench train --qubits 11 exits 2 naming the option" "[ $st = 2 ] && grep -q -- --qubits $tmp/e"
+"$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f64 --qubits 2,3 --data "$tmp/none" --json >"$tmp/q.json"; st=$?
+ok "bench train --qubits 2,3: a run per size, with the ANO's rate beside zgemm's" \
+  "[ $st = 0 ] && grep -q '\"qubits\": 2' $tmp/q.json && grep -q '\"qubits\": 3' $tmp/q.json && grep -q ano_zgemm_gflops $tmp/q.json"
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

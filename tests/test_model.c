@@ -163,8 +163,8 @@ static void check_dx(const qdm_unet_cfg *cfg, const char *what) {
 
 /* qdm_unet_bytes against the allocator's own count of what qdm_unet_new
  * took (glibc's mallinfo2, heap and mmap'ed blocks; under ASan the allocator is another one, so
- * that build skips it). The circuit and ANO objects are not counted: up to
- * 2% more (0.8% for the authors' model). */
+ * that build skips it). The ANO object is not counted: up to 2% more
+ * (0.8% for the authors' model). */
 static void check_bytes(const qdm_unet_cfg *cfg, int rows, const char *what) {
 #if defined(__SANITIZE_ADDRESS__)
   (void)cfg; (void)rows; (void)what;

@@ -220,6 +220,9 @@ typedef struct {
   double gemm_gflops;         /* their rate */
   double dense_gflops;        /* the same flops over the model's dense time (split.dense) */
   double loss;                /* of the last step */
+  int qubits;                 /* the bottleneck's */
+  double ano_zgemm_seconds;   /* the ANO's GEMMs of a step (global layout) alone, same run; 0: none */
+  double ano_gflops, zgemm_gflops; /* their flops over split.ano, and over ano_zgemm_seconds */
 } qdm_train_bench_result;
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res);
 

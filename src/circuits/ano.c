@@ -164,9 +164,60 @@ static int ano_check(const qdm_ano *a, const qdm_cplx *psi, int rows, const void
   return QDM_OK;
 }
 
+/* The global layout (one set on all qubits) as GEMMs of good shape: Y =
+ * Psi [H_1 .. H_K]^T (rows x K d: row r holds H_k psi_r for every k), then
+ * y_rk = Re <psi_r|H_k psi_r> (eq. 22); no d^2-wide reduced states. The
+ * backward: dL/dpsi_r = 2 sum_k dy_rk H_k psi_r from the same Y, and dM_k
+ * += sum_r dy_rk psi_r psi_r^dagger as one GEMM, W^T conj(Psi) with W_r =
+ * [dy_r1 psi_r .. dy_rK psi_r]. Rows in chunks: Y stays under 16 MB. */
+static int global_rows(const qdm_ano *a, int rows) {
+  long long c = (1LL << 20) / ((long long)a->K * a->d);
+  return c < 1 ? 1 : c < rows ? (int)c : rows;
+}
+
+static int ano_global(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y, const double *dy, qdm_cplx *gpsi,
+                      qdm_cplx *dM) {
+  int d = a->d, K = a->K, ch = global_rows(a, rows), e = QDM_OK;
+  size_t Kd = (size_t)K * d;
+  qdm_cplx *H = malloc(Kd * d * sizeof *H), *Y = malloc((size_t)ch * Kd * sizeof *Y);
+  if (!H || !Y) e = qdm_fail(QDM_ENOMEM, "qdm_ano: out of memory");
+  if (!e) qdm_ano_hermitian(a, H);
+  const qdm_cplx one = 1, zero = 0;
+  for (int r0 = 0; r0 < rows && !e; r0 += ch) {
+    int nr = rows - r0 < ch ? rows - r0 : ch;
+    const qdm_cplx *P = psi + (size_t)r0 * d;
+    if (y || gpsi) cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, (int)Kd, d, &one, P, d, H, d, &zero, Y, (int)Kd);
+    for (int r = 0; r < nr; r++) {
+      const qdm_cplx *p = P + (size_t)r * d, *Yr = Y + (size_t)r * Kd;
+      for (int k = 0; k < K && y; k++) {
+        double s = 0;
+        for (int i = 0; i < d; i++) s += creal(p[i]) * creal(Yr[k * d + i]) + cimag(p[i]) * cimag(Yr[k * d + i]);
+        y[(size_t)(r0 + r) * K + k] = s;
+      }
+      if (gpsi)
+        for (int k = 0; k < K; k++) {
+          double w = 2 * dy[(size_t)(r0 + r) * K + k];
+          qdm_cplx *g = gpsi + (size_t)(r0 + r) * d;
+          for (int i = 0; i < d; i++) g[i] += w * Yr[k * d + i];
+        }
+    }
+    if (dM) { /* Y becomes W */
+      for (int r = 0; r < nr; r++)
+        for (int k = 0; k < K; k++) {
+          double w = dy[(size_t)(r0 + r) * K + k];
+          for (int i = 0; i < d; i++) Y[(size_t)r * Kd + k * d + i] = w * P[(size_t)r * d + i];
+        }
+      cblas_zgemm(CblasRowMajor, CblasTrans, CblasConjNoTrans, (int)Kd, d, nr, &one, Y, (int)Kd, P, d, &one, dM, d);
+    }
+  }
+  free(H), free(Y);
+  return e;
+}
+
 int qdm_ano_forward(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y) {
   int e = ano_check(a, psi, rows, y, "qdm_ano_forward");
   if (e || rows == 0) return e;
+  if (a->nsets == 1 && a->k == a->n) return ano_global(a, psi, rows, y, NULL, NULL, NULL);
   int d = a->d, d2 = d * d, per = a->per_set, ch = chunk_rows(d, rows);
   size_t dim = (size_t)1 << a->n;
   qdm_cplx *H = malloc((size_t)a->K * d2 * sizeof *H), *R = malloc((size_t)ch * d2 * sizeof *R);
@@ -195,6 +246,7 @@ int qdm_ano_backward(const qdm_ano *a, const qdm_cplx *psi, int rows, const doub
                      qdm_cplx *dM) {
   int e = ano_check(a, psi, rows, dy, "qdm_ano_backward");
   if (e || rows == 0 || (!gpsi && !dM)) return e;
+  if (a->nsets == 1 && a->k == a->n) return ano_global(a, psi, rows, NULL, dy, gpsi, dM);
   int d = a->d, d2 = d * d, per = a->per_set, ch = chunk_rows(d, rows);
   size_t dim = (size_t)1 << a->n;
   qdm_cplx *H = malloc((size_t)a->K * d2 * sizeof *H), *R = malloc((size_t)ch * d2 * sizeof *R);

@@ -13,7 +13,8 @@ void cli_model_options(cli_args *a, qdm_train_opts *o);
 
 static const char help[] =
     "usage: qdm bench train [--preset authors|default] [--steps N] [--threads LIST] [--precision LIST]\n"
-    "                       [--json] [--data DIR] [--digits LIST] [--batch N] [model options as in qdm train]\n\n"
+    "                       [--qubits LIST] [--json] [--data DIR] [--digits LIST] [--batch N]\n"
+    "                       [model options as in qdm train]\n\n"
     "For each thread count and precision (defaults: 1,2 threads where there are 2 cores; f64,f32),\n"
     "runs N optimisation steps (default 30, after one warm-up step) of a training configuration\n"
     "(default: the authors', 32 images x T = 10 steps = 320 rows per step, all ten digits) and\n"
@@ -24,10 +25,13 @@ static const char help[] =
     "Uses the MNIST of --data (default: as qdm train) when present, so that the (t, label)\n"
     "groups have their real sizes; random images otherwise (said in the output).\n\n"
     "  --threads LIST     e.g. 1,2 or 2\n"
+    "  --qubits LIST      bottleneck sizes, e.g. 4,6,8 (default: the preset's); with the ANO, each line\n"
+    "                     also gives the ANO's GFLOP/s against zgemm's on the same shapes, same run\n"
     "  --precision LIST   f64, f32 or f64,f32\n"
     "  --json             {preset, rows_per_step, steps, runs: [{threads, precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
-    "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss}]}\n";
+    "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
+    "                     ano_gflops, ano_zgemm_gflops}]}\n";
 
 /* A comma list of precision names (f64, f32). */
 static int parse_precisions(const char *cmd, const char *spec, qdm_precision *p, int max) {
@@ -51,19 +55,21 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
   printf("  data: %s; %d cores, load average %.2f at the end\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
          load[0]);
-  printf("threads prec    rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs dense"
-         " | 100 authors' epochs\n");
+  printf("qubits threads prec    rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
+         " dense | ANO vs zgemm GFLOP/s | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
     const qdm_train_bench_result *x = &r[i];
-    printf("%7d  %s %9.0f %8.0f  %9.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %6.1f min\n", x->threads,
+    printf("%6d %7d  %s %9.0f %8.0f  %9.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %8.1f vs %6.1f | %6.1f min\n",
+           x->qubits, x->threads,
            qdm_enum_str(qdm_precision_names, x->precision), x->rows_per_s, x->ceiling_rows_per_s,
            100 * x->rows_per_s / x->ceiling_rows_per_s, 1e3 * x->split.dense, 1e3 * x->split.circuit,
-           1e3 * x->split.ano, 1e3 * x->split.other, x->gemm_gflops, x->dense_gflops,
+           1e3 * x->split.ano, 1e3 * x->split.other, x->gemm_gflops, x->dense_gflops, x->ano_gflops, x->zgemm_gflops,
            8096.0 * 10 * 100 / x->rows_per_s / 60);
   }
   for (int i = 0; i < n; i++) /* each precision at its most threads against its fewest */
     for (int j = 0; j < n; j++)
-      if (r[j].precision == r[i].precision && r[j].threads > r[i].threads && r[i].threads == 1)
+      if (r[j].precision == r[i].precision && r[j].qubits == r[i].qubits && r[j].threads > r[i].threads &&
+          r[i].threads == 1)
         printf("  %s: %d threads %.2fx 1 thread\n", qdm_enum_str(qdm_precision_names, r[i].precision), r[j].threads,
                r[j].rows_per_s / r[i].rows_per_s);
 }
@@ -96,6 +102,9 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
     qdm_json_kv_num(&j, "dense_gflops", x->dense_gflops);
     qdm_json_kv_int(&j, "mnist", x->mnist);
     qdm_json_kv_num(&j, "loss", x->loss);
+    qdm_json_kv_int(&j, "qubits", x->qubits);
+    qdm_json_kv_num(&j, "ano_gflops", x->ano_gflops);
+    qdm_json_kv_num(&j, "ano_zgemm_gflops", x->zgemm_gflops);
     qdm_json_obj_end(&j);
   }
   qdm_json_arr_end(&j);
@@ -113,25 +122,31 @@ int bench_train(int argc, char **argv) {
   qdm_train_opts o;
   if (qdm_train_preset(&o, cli_str(&a, "--preset", "authors"))) cli_die(a.cmd, 2, "--preset: %s", qdm_errmsg());
   int steps = (int)cli_int(&a, "--steps", 30, 1, 1000000), json = cli_flag(&a, "--json");
-  double th[8];
+  double th[8], qv[8];
   qdm_precision prec[2];
   int nth = cli_num_list(a.cmd, "--threads", cli_str(&a, "--threads", omp_get_num_procs() >= 2 ? "1,2" : "1"), 1, 256, 1,
                          th, 8);
+  const char *qs = cli_str(&a, "--qubits", NULL); /* absent: the preset's (qv[0] = 0) */
+  int nq = qs ? cli_num_list(a.cmd, "--qubits", qs, 1, 10, 1, qv, 8) : (qv[0] = 0, 1);
   int npr = parse_precisions(a.cmd, cli_str(&a, "--precision", "f64,f32"), prec, 2);
   const char *dig = cli_str(&a, "--digits", NULL), *data = cli_str(&a, "--data", NULL);
   if (dig) snprintf(o.digits, sizeof o.digits, "%s", dig);
   if (data && snprintf(o.data, sizeof o.data, "%s", data) >= (int)sizeof o.data) cli_die(a.cmd, 2, "--data: path too long");
   o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);
+  for (int i = 0; qs && i < a.argc; i++) /* the list is ours: qdm train's --qubits takes one number */
+    if (!strncmp(a.argv[i], "--qubits", 8) && (a.argv[i][8] == 0 || a.argv[i][8] == '=')) a.argv[i] = (char *)"--qubits-list";
   cli_model_options(&a, &o);
   cli_done(&a);
-  qdm_train_bench_result r[16];
-  int n = 0;
-  for (int i = 0; i < nth; i++)
-    for (int k = 0; k < npr; k++) {
-      bench_threads((int)th[i]);
-      o.model.precision = prec[k];
-      if (qdm_train_bench(&o, steps, &r[n++])) cli_die(a.cmd, 1, "%s", qdm_errmsg());
-    }
+  qdm_train_bench_result r[128];
+  int n = 0, n0 = o.model.n;
+  for (int q = 0; q < nq; q++)
+    for (int i = 0; i < nth; i++)
+      for (int k = 0; k < npr; k++) {
+        bench_threads((int)th[i]);
+        o.model.precision = prec[k];
+        o.model.n = qv[q] > 0 ? (int)qv[q] : n0;
+        if (qdm_train_bench(&o, steps, &r[n++])) cli_die(a.cmd, 1, "%s", qdm_errmsg());
+      }
   if (json) print_json(&o, steps, r, n);
   else print_table(&o, steps, r, n);
   return 0;

@@ -80,6 +80,36 @@ static int gemm_seconds(const gemm_shape *g, int n, qdm_precision prec, int reps
   return QDM_OK;
 }
 
+/* The global ANO's GEMMs of a step (circuits/ano.c): Y = Psi H^T in the
+ * forward and again in the backward (rows, K d, d), and dM = W^T conj(Psi)
+ * (K d, d, rows); each timed warm, the median of 5 passes. */
+static double ano_flops(int rows, int K, int d) { return 3 * 8.0 * rows * K * (double)d * d; }
+
+static int ano_seconds(int rows, int K, int d, double *sec) {
+  size_t Kd = (size_t)K * d, big = (size_t)rows * Kd > Kd * d ? (size_t)rows * Kd : Kd * d;
+  qdm_cplx *A = malloc(big * sizeof *A), *B = malloc(big * sizeof *B), *C = calloc(big, sizeof *C);
+  double t[5];
+  if (!A || !B || !C) {
+    free(A); free(B); free(C);
+    return qdm_fail(QDM_ENOMEM, "bench: out of memory for the ANO's GEMM operands");
+  }
+  for (size_t i = 0; i < big; i++) A[i] = 1e-3 * (double)(i % 97), B[i] = 1e-3 * (double)(i % 89);
+  const qdm_cplx one = 1, zero = 0;
+  for (int r = 0; r < 5; r++) {
+    t[r] = 0;
+    for (int w = 0; w < 2; w++) {
+      double t0 = qdm_now();
+      for (int k = 0; k < 2; k++)
+        cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)Kd, d, &one, A, d, B, d, &zero, C, (int)Kd);
+      cblas_zgemm(CblasRowMajor, CblasTrans, CblasConjNoTrans, (int)Kd, d, rows, &one, A, (int)Kd, B, d, &one, C, d);
+      if (w) t[r] = qdm_now() - t0;
+    }
+  }
+  *sec = qdm_median(t, 5);
+  free(A); free(B); free(C);
+  return QDM_OK;
+}
+
 /* Random images stand in when no data set is at hand: speed does not
  * depend on the pixel values (but the groups' sizes do: with MNIST's
  * labels they are the real ones). */
@@ -142,6 +172,12 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   gemm_shape g[24];
   int ng = err ? 0 : step_gemms(R.m, o->batch * o->model.T, g);
   if (!err) err = gemm_seconds(g, ng, o->model.precision, 9, &res->gemm_seconds);
+  const qdm_unet_cfg *mc = err ? NULL : qdm_unet_config(R.m);
+  int rows_all = o->batch * o->model.T, d = 1 << o->model.n;
+  if (!err && !mc->classical && mc->measure == QDM_MEASURE_ANO) { /* the model's ANO is global */
+    err = ano_seconds(rows_all, mc->K, d, &res->ano_zgemm_seconds);
+    res->zgemm_gflops = ano_flops(rows_all, mc->K, d) / res->ano_zgemm_seconds / 1e9;
+  }
   if (!err) {
     qdm_unet_timing t;
     qdm_unet_timing_get(R.m, &t, 0);
@@ -154,6 +190,8 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
     res->ceiling_rows_per_s = rows / res->gemm_seconds;
     res->gemm_gflops = gemm_flops(g, ng) / res->gemm_seconds / 1e9;
     res->dense_gflops = gemm_flops(g, ng) / res->split.dense / 1e9;
+    res->qubits = o->model.n;
+    if (res->ano_zgemm_seconds > 0) res->ano_gflops = ano_flops(rows, mc->K, d) / res->split.ano / 1e9;
   }
   qdm__run_free(&R);
   return err;

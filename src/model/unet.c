@@ -18,6 +18,7 @@
 #include "qdm/diffusion.h"
 #include "qdm/model.h"
 #include "core/check.h"
+#include "qsim/pairs.h"
 #include "run.h"
 
 #define MAXP 16
@@ -76,6 +77,13 @@ struct qdm_unet {
   double *dA, *dB2, *dC;
   void *dskip;          /* B x 2D: the skip connection's share of dL/d[Re, Im](x_t) */
   qdm_cplx *gz1, *gz2, *gz3, *dU;
+  /* the pair path (qsim/pairs.h): the ansatz block as 4x4 steps; per step
+   * the matrices of each (group, block) it runs, in pwork; the rows it takes
+   * (those of groups smaller than 2d), their positions, their group's slot
+   * and work area, and each area's theta row (puse) */
+  qdm__pairs *pairs;
+  double *pwork;
+  int *ppos, *pg0, *pgrp, *puse, npair;
   double *amem;
   double t_dense, t_circuit, t_ano, t_other; /* seconds, as qdm_unet_timing */
   qdm_noise noise;      /* parsed cfg.noise; kind NONE: the exact path */
@@ -409,6 +417,15 @@ static size_t widest(const qdm_unet *m) {
   return wide;
 }
 
+/* the pair path's matrices: every block of each group a batch can hold */
+static size_t pair_doubles(const qdm_unet *m) {
+  size_t ng = (size_t)(m->G < m->max_rows ? m->G : m->max_rows);
+  return m->pairs ? ng * m->nblk * qdm__pairs_group_doubles(m->pairs) : 0;
+}
+
+/* ints beside the activations: grp, perm, gstart, ppos, pg0, pgrp, puse */
+static size_t act_ints(const qdm_unet *m) { return 5 * (size_t)m->max_rows + (size_t)m->G * (m->nblk + 1) + 1; }
+
 /* Doubles of the activation arena for max_rows rows (alloc_acts). */
 static size_t act_doubles(const qdm_unet *m) {
   const qdm_unet_cfg *c = &m->cfg;
@@ -422,7 +439,8 @@ static size_t act_doubles(const qdm_unet *m) {
                 + R * c->D * 2 * 2 + R               /* pred out pnorm */
                 + Gs * m->nblk * d * d * 2           /* U */
                 + R * wide * 3 + R * D2              /* dA dB2 dC dskip */
-                + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2; /* gz1..3, dU per thread */
+                + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2 /* gz1..3, dU per thread */
+                + pair_doubles(m);
 }
 
 /* Activation arena: all per-row buffers for max_rows rows. */
@@ -431,10 +449,14 @@ static int alloc_acts(qdm_unet *m) {
   size_t R = (size_t)m->max_rows, H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F;
   size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G, wide = widest(m);
   m->amem = calloc(act_doubles(m), sizeof(double));
-  m->grp = calloc(R * 2 + Gs + 1, sizeof(int));
+  m->grp = calloc(act_ints(m), sizeof(int));
   if (!m->amem || !m->grp) return qdm_fail(QDM_ENOMEM, "model: out of memory for activations of %zu rows", R);
   m->perm = m->grp + R;
   m->gstart = m->perm + R;
+  m->ppos = m->gstart + Gs + 1;
+  m->pg0 = m->ppos + R;
+  m->pgrp = m->pg0 + R;
+  m->puse = m->pgrp + R;
   double *a = m->amem;
 #define TAKE(ptr, count) (ptr = (void *)a, a += (count))
   TAKE(m->xr, R * D2); TAKE(m->h1, R * H); TAKE(m->h2, R * d); TAKE(m->ln_mu, R); TAKE(m->ln_rs, R);
@@ -448,6 +470,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->U, Gs * m->nblk * d * d * 2);
   TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide); TAKE(m->dskip, R * D2);
   TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
+  TAKE(m->pwork, pair_doubles(m));
 #undef TAKE
   return QDM_OK;
 }
@@ -467,6 +490,8 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
   if (!cfg->classical) {
     m->circ = qdm_circuit_new(cfg->n);
     if (!m->circ || build_block(m->circ, cfg) < 0) err = QDM_EINVAL;
+    /* NULL when the ansatz has gates the pair path does not cover (or noise is on) */
+    if (!err && m->noise.kind == QDM_NOISE_NONE) m->pairs = qdm__pairs_new(m->circ);
     if (!err && cfg->measure == QDM_MEASURE_ANO) {
       m->ano = qdm_ano_new(cfg->n, cfg->n, QDM_ANO_GLOBAL, cfg->K);
       if (!m->ano) err = QDM_ENOMEM;
@@ -501,8 +526,16 @@ size_t qdm_unet_bytes(const qdm_unet_cfg *cfg, int max_rows) {
     for (int j = 0; j < ts[i].ndim; j++) k *= (size_t)ts[i].shape[j];
     *(m.f32 && ts[i].group == QDM_PG_CLASSICAL ? &npf : &np) += k;
   }
-  size_t ints = 2 * (size_t)max_rows + (size_t)m.G + 1;
-  return 2 * param_half_bytes(np, npf) + act_doubles(&m) * sizeof(double) + ints * sizeof(int);
+  qdm_noise nz;
+  qdm_circuit *c = NULL;
+  qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &nz);
+  if (!cfg->classical && (c = qdm_circuit_new(cfg->n)) && build_block(c, cfg) >= 0 && nz.kind == QDM_NOISE_NONE)
+    m.pairs = qdm__pairs_new(c);
+  size_t bytes = 2 * param_half_bytes(np, npf) + act_doubles(&m) * sizeof(double) + act_ints(&m) * sizeof(int) +
+                 qdm__pairs_bytes(m.pairs) + qdm__circuit_bytes(c);
+  qdm__pairs_free(m.pairs);
+  qdm_circuit_free(c);
+  return bytes;
 }
 
 void qdm_unet_set_shot_seed(qdm_unet *m, uint64_t seed) {
@@ -522,6 +555,7 @@ void qdm_unet_free(qdm_unet *m) {
     qdm_ano_free(m->ano);
   }
   qdm_circuit_free(m->circ);
+  qdm__pairs_free(m->pairs);
   qdm__hw_free(m->hw);
   free(m->pmem);
   free(m->amem);
@@ -691,60 +725,134 @@ static void branch_weights(const qdm_unet *m, double *a, double *b) {
   *b = sum ? 0.0 : 0.5;
 }
 
-static void group_forward(qdm_unet *m, int g, int r0, int nr) {
-  int d = m->d;
-  size_t off = (size_t)r0 * d;
-  qdm_cplx *p0 = m->psi0 + off, *p1 = m->psi1 + off, *p2 = m->psi2 + off, *p3 = m->psi3 + off;
-  block_forward(m, g, 0, p0, p1, nr);
-  const qdm_cplx *in3 = p1;
-  if (m->cfg.ancilla) {
-    qdm_cplx *ph = m->phi + off, *be = m->beta + off, *bh = m->bhat + off, *ga = m->gam + off;
-    double a, b;
-    branch_weights(m, &a, &b);
-    block_forward(m, g, 1, p1, ph, nr);
-    for (int r = 0; r < nr; r++) {
-      double z = 0;
-      for (int i = 0; i < d; i++) {
-        size_t k = (size_t)r * d + i;
-        z += creal(conj(p1[k]) * ph[k]);
-        be[k] = a * p1[k] + b * ph[k];
-      }
-      m->zf[r0 + r] = z;
-    }
-    QDM__OK(qdm_cl2norm_forward(bh, m->bnorm + r0, be, nr, d));
-    QDM__OK(qdm_cleaky_relu_forward(ga, bh, (size_t)nr * d, m->cfg.leak));
-    QDM__OK(qdm_cl2norm_forward(p2, m->gnorm + r0, ga, nr, d));
-    in3 = p2;
+/* The rows whose group runs on the pair path: groups of fewer than 2d rows
+ * (building a d x d unitary costs about d rows of pair steps, and its
+ * adjoint as much again), in group order; their (group, block) matrices
+ * built once for the forward and the backward. */
+static int on_pairs(const qdm_unet *m, int nr) { return m->pairs && !m->gate_path && nr > 0 && nr < 2 * m->d; }
+
+static void pairs_setup(qdm_unet *m) {
+  m->npair = 0;
+  if (!m->pairs || m->gate_path) return;
+  int ns = 0; /* the groups on the pair path, in order: slot s has work areas s nblk + blk */
+  for (int g = 0; g < m->G; g++) {
+    int nr = m->gstart[g + 1] - m->gstart[g];
+    if (!on_pairs(m, nr)) continue;
+    for (int r = m->gstart[g]; r < m->gstart[g + 1]; r++) m->ppos[m->npair] = r, m->pg0[m->npair++] = ns;
+    for (int b = 0; b < m->nblk; b++) m->puse[ns * m->nblk + b] = g * m->nblk + b; /* its theta rows */
+    ns++;
   }
-  block_forward(m, g, m->nblk - 1, in3, p3, nr);
+  qdm__pairs_build(m->pairs, m->w.theta, m->P, ns * m->nblk, m->puse, m->pwork);
 }
 
-/* g3: in, the co-gradient at psi3 (this group's rows); out, the co-gradient
- * at psi0 (it doubles as scratch in between). dz = dL/d<Z_anc> per row. */
-static void group_backward(qdm_unet *m, int g, int r0, int nr, qdm_cplx *g3, const double *dz) {
-  int d = m->d, last = m->nblk - 1;
-  size_t off = (size_t)r0 * d, nd = (size_t)nr * d;
-  const qdm_cplx *in3 = m->cfg.ancilla ? m->psi2 + off : m->psi1 + off;
-  qdm_cplx *g2 = m->gz2 + off, *g1 = m->gz1 + off, *tmp = (qdm_cplx *)m->dC + off;
-  block_backward(m, g, last, in3, m->psi3 + off, g3, m->cfg.ancilla ? g2 : g1, tmp, nr);
-  if (m->cfg.ancilla) {
-    qdm_cplx *p1 = m->psi1 + off, *ph = m->phi + off, *gph = g3; /* g3 is free again */
-    QDM__OK(qdm_cl2norm_backward(g2, g2, m->psi2 + off, m->gnorm + r0, nr, d));
-    QDM__OK(qdm_cleaky_relu_backward(g2, g2, m->bhat + off, nd, m->cfg.leak));
-    QDM__OK(qdm_cl2norm_backward(g2, g2, m->bhat + off, m->bnorm + r0, nr, d));
-    /* beta = a psi1 + b phi and z = Re <psi1|phi>: co-gradients add */
-    double a, b;
-    branch_weights(m, &a, &b);
-    for (int r = 0; r < nr; r++)
-      for (int i = 0; i < d; i++) {
-        size_t k = (size_t)r * d + i;
-        gph[k] = b * g2[k] + dz[r0 + r] * p1[k];
-        g1[k] = a * g2[k] + dz[r0 + r] * ph[k];
-      }
-    block_backward(m, g, 1, p1, ph, gph, g2, tmp, nr);
-    for (size_t k = 0; k < nd; k++) g1[k] += g2[k];
+/* the pair rows' work areas for block blk */
+static const int *pair_groups(qdm_unet *m, int blk) {
+  for (int i = 0; i < m->npair; i++) m->pgrp[i] = m->pg0[i] * m->nblk + blk;
+  return m->pgrp;
+}
+
+/* Block blk on every row: out = U(theta[g, blk]) in. Groups off the pair
+ * path one by one (threads take whole groups), then the pair rows. */
+static void blocks_forward(qdm_unet *m, int blk, const qdm_cplx *in, qdm_cplx *out, int B) {
+  int d = m->d;
+#pragma omp parallel for schedule(dynamic) if (B >= 64 && m->npair < B)
+  for (int g = 0; g < m->G; g++) {
+    int r0 = m->gstart[g], nr = m->gstart[g + 1] - r0;
+    if (nr > 0 && !on_pairs(m, nr)) block_forward(m, g, blk, in + (size_t)r0 * d, out + (size_t)r0 * d, nr);
   }
-  block_backward(m, g, 0, m->psi0 + off, m->psi1 + off, g1, g3, tmp, nr);
+  if (m->npair) qdm__pairs_forward(m->pairs, m->pwork, pair_groups(m, blk), m->ppos, in, out, m->npair);
+}
+
+/* The mirror: gin = U^dagger gout, dtheta[g, blk] += dL/dtheta (scratch:
+ * m->dC). */
+static void blocks_backward(qdm_unet *m, int blk, const qdm_cplx *in, const qdm_cplx *out, const qdm_cplx *gout,
+                            qdm_cplx *gin, int B) {
+  int d = m->d;
+  qdm_cplx *tmp = (qdm_cplx *)m->dC;
+#pragma omp parallel for schedule(dynamic) if (B >= 64 && m->npair < B)
+  for (int g = 0; g < m->G; g++) {
+    size_t r0 = m->gstart[g], nr = m->gstart[g + 1] - r0, o = r0 * d;
+    if (nr > 0 && !on_pairs(m, nr)) block_backward(m, g, blk, in + o, out + o, gout + o, gin + o, tmp + o, nr);
+  }
+  if (!m->npair) return;
+  for (int i = 0; i < m->npair; i++) {
+    size_t o = (size_t)m->ppos[i] * d;
+    memcpy(tmp + o, out + o, d * sizeof *tmp);
+    memcpy(gin + o, gout + o, d * sizeof *gin);
+  }
+  QDM__OK(qdm__pairs_adjoint(m->pairs, m->pwork, pair_groups(m, blk), m->ppos, tmp, gin, m->npair, m->gw.theta, m->P, m->puse));
+}
+
+/* Between blocks 1 and 2 (rows r0 .. r0 + nr - 1): z = Re <psi1|phi>,
+ * beta = a psi1 + b phi, then l2norm, complex leaky ReLU, l2norm -> psi2. */
+static void ancilla_forward(qdm_unet *m, int r0, int nr) {
+  int d = m->d;
+  size_t off = (size_t)r0 * d;
+  qdm_cplx *p1 = m->psi1 + off, *ph = m->phi + off, *be = m->beta + off, *bh = m->bhat + off, *ga = m->gam + off;
+  double a, b;
+  branch_weights(m, &a, &b);
+  for (int r = 0; r < nr; r++) {
+    double z = 0;
+    for (int i = 0; i < d; i++) {
+      size_t k = (size_t)r * d + i;
+      z += creal(conj(p1[k]) * ph[k]);
+      be[k] = a * p1[k] + b * ph[k];
+    }
+    m->zf[r0 + r] = z;
+  }
+  QDM__OK(qdm_cl2norm_forward(bh, m->bnorm + r0, be, nr, d));
+  QDM__OK(qdm_cleaky_relu_forward(ga, bh, (size_t)nr * d, m->cfg.leak));
+  QDM__OK(qdm_cl2norm_forward(m->psi2 + off, m->gnorm + r0, ga, nr, d));
+}
+
+/* Its backward: g2 (the co-gradient at psi2, overwritten) -> gph at phi
+ * and g1 at psi1 (direct part; block 1's share is added later). */
+static void ancilla_backward(qdm_unet *m, int r0, int nr, qdm_cplx *g2, qdm_cplx *gph, qdm_cplx *g1, const double *dz) {
+  int d = m->d;
+  size_t off = (size_t)r0 * d, nd = (size_t)nr * d;
+  const qdm_cplx *p1 = m->psi1 + off, *ph = m->phi + off;
+  g2 += off, gph += off, g1 += off;
+  QDM__OK(qdm_cl2norm_backward(g2, g2, m->psi2 + off, m->gnorm + r0, nr, d));
+  QDM__OK(qdm_cleaky_relu_backward(g2, g2, m->bhat + off, nd, m->cfg.leak));
+  QDM__OK(qdm_cl2norm_backward(g2, g2, m->bhat + off, m->bnorm + r0, nr, d));
+  /* beta = a psi1 + b phi and z = Re <psi1|phi>: co-gradients add */
+  double a, b;
+  branch_weights(m, &a, &b);
+  for (int r = 0; r < nr; r++)
+    for (int i = 0; i < d; i++) {
+      size_t k = (size_t)r * d + i;
+      gph[k] = b * g2[k] + dz[r0 + r] * p1[k];
+      g1[k] = a * g2[k] + dz[r0 + r] * ph[k];
+    }
+}
+
+/* All blocks on all B rows (group order): psi0 -> psi3, block by block so
+ * that the pair path's tiles take rows of every group at once. */
+static void circuits_forward(qdm_unet *m, int B) {
+  pairs_setup(m);
+  blocks_forward(m, 0, m->psi0, m->psi1, B);
+  const qdm_cplx *in3 = m->psi1;
+  if (m->cfg.ancilla) {
+    blocks_forward(m, 1, m->psi1, m->phi, B);
+    ancilla_forward(m, 0, B);
+    in3 = m->psi2;
+  }
+  blocks_forward(m, m->nblk - 1, in3, m->psi3, B);
+}
+
+/* gz3: in, the co-gradient at psi3; out, the co-gradient at psi0 (it
+ * doubles as scratch in between). dz = dL/d<Z_anc> per row. */
+static void circuits_backward(qdm_unet *m, int B, const double *dz) {
+  int last = m->nblk - 1;
+  qdm_cplx *g3 = m->gz3, *g2 = m->gz2, *g1 = m->gz1;
+  const qdm_cplx *in3 = m->cfg.ancilla ? m->psi2 : m->psi1;
+  blocks_backward(m, last, in3, m->psi3, g3, m->cfg.ancilla ? g2 : g1, B);
+  if (m->cfg.ancilla) {
+    ancilla_backward(m, 0, B, g2, g3, g1, dz); /* g3 is free again: dL/dphi */
+    blocks_backward(m, 1, m->psi1, m->phi, g3, g2, B);
+    for (size_t k = 0; k < (size_t)B * m->d; k++) g1[k] += g2[k];
+  }
+  blocks_backward(m, 0, m->psi0, m->psi1, g1, g3, B);
 }
 
 /* ---------------- measurement (report section 5) ---------------- */
@@ -807,11 +915,7 @@ static int quantum_forward(qdm_unet *m, int B) {
   if (m->noise.kind != QDM_NOISE_NONE) {
     err = qdm__hw_dm_forward(m->hw, m->circ, m->w.theta, m->ano, m->psi0, m->gstart, m->G, m->y);
   } else {
-    /* groups are independent: threads take whole groups (their rows, unitaries
-     * and gradient slices are disjoint, so results do not depend on the split) */
-#pragma omp parallel for schedule(dynamic) if (B >= 64)
-    for (int g = 0; g < m->G; g++)
-      if (m->gstart[g + 1] > m->gstart[g]) group_forward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g]);
+    circuits_forward(m, B);
     double ta = qdm_now();
     measure_forward(m, B);
     m->t_ano += qdm_now() - ta;
@@ -828,7 +932,6 @@ static int quantum_forward(qdm_unet *m, int B) {
 
 /* dfeat: B x F in row order; writes damp (B x d REAL, row order) */
 static int quantum_backward(qdm_unet *m, const double *dfeat, void *damp, int B) {
-  int d = m->d;
   double *dy = m->y, *dz = m->zf; /* forward values are no longer needed */
   bottleneck_scatter_backward(m, dfeat, dy, dz, B);
   if (m->noise.kind != QDM_NOISE_NONE) {
@@ -839,10 +942,7 @@ static int quantum_backward(qdm_unet *m, const double *dfeat, void *damp, int B)
     double ta = qdm_now();
     measure_backward(m, dy, m->gz3, B);
     m->t_ano += qdm_now() - ta;
-#pragma omp parallel for schedule(dynamic) if (B >= 64)
-    for (int g = 0; g < m->G; g++)
-      if (m->gstart[g + 1] > m->gstart[g])
-        group_backward(m, g, m->gstart[g], m->gstart[g + 1] - m->gstart[g], m->gz3 + (size_t)m->gstart[g] * d, dz);
+    circuits_backward(m, B, dz);
   }
   bottleneck_gather_backward(m, m->gz3, damp, B);
   return QDM_OK;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/qsim.h"
+#include "pairs.h"
 #include "sim.h"
 
 qdm_circuit *qdm_circuit_new(int n) {
@@ -24,6 +25,11 @@ void qdm_circuit_free(qdm_circuit *c) {
   free(c->pool);
   free(c->pre);
   free(c);
+}
+
+size_t qdm__circuit_bytes(const qdm_circuit *c) {
+  if (!c) return 0;
+  return sizeof *c + (size_t)c->cap * sizeof *c->g + c->poolcap * sizeof *c->pool + (size_t)c->precap * 2 * sizeof(sim_op);
 }
 
 void qdm_circuit_clear(qdm_circuit *c) {

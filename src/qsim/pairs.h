@@ -1,0 +1,45 @@
+/* pairs.h -- circuits of one- and two-qubit gates compiled into a short
+ * program of 4x4 matrices on qubit pairs, for many small groups of rows
+ * that each have their own parameters (the report's circuit table,
+ * section 6.4). Internal to the library (qdm__ names); pairs.c has the
+ * math. The model's bottleneck (src/model/unet.c) is the caller.
+ *
+ * Use: qdm__pairs_new once per circuit structure; per optimisation step
+ * qdm__pairs_build for every group's parameters (one work area per group,
+ * qdm__pairs_group_doubles doubles), then any number of forward and
+ * adjoint calls that read those matrices. */
+#ifndef QDM_PAIRS_H
+#define QDM_PAIRS_H
+#include "qdm/qsim.h"
+
+typedef struct qdm__pairs qdm__pairs;
+
+/* NULL, with no error set, when the circuit has a gate the pair program
+ * does not cover (three or more qubits with controls, a trainable gate
+ * other than RX, RY, RZ, P or the Vatan-Williams unit's, per-row inputs,
+ * one qubit); NULL with QDM_ENOMEM set when out of memory. */
+qdm__pairs *qdm__pairs_new(const qdm_circuit *c);
+void qdm__pairs_free(qdm__pairs *p);
+/* number of fused 4x4 steps, and of the circuit's gates they replace */
+int qdm__pairs_nops(const qdm__pairs *p, int *ngates);
+size_t qdm__pairs_group_doubles(const qdm__pairs *p);
+/* the plan's own memory, and a circuit's (NULL: 0), for qdm_unet_bytes */
+size_t qdm__circuit_bytes(const qdm_circuit *c);
+size_t qdm__pairs_bytes(const qdm__pairs *p);
+
+/* Work areas i < n (qdm__pairs_group_doubles doubles each, at work + i *
+ * that): the fused matrices and the factors' sines and cosines of the
+ * parameters at theta + ids[i] * ld (ids NULL: i). */
+void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work);
+
+/* Rows pos[0..rows-1] (pos NULL: 0..rows-1) of the (. x 2^n) arrays; row
+ * pos[i] runs the circuit of work area grp[i]: out = U in (in == out
+ * allowed). */
+void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
+                        qdm_cplx *out, int rows);
+/* The adjoint: psi (outputs -> inputs), lam (dL/dout -> dL/din), and
+ * dtheta + ids[i] * ld (ids NULL: i) += dL/dtheta of work area i. grp
+ * must be ascending (each area's rows consecutive). */
+int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
+                       qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids);
+#endif
