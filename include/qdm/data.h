@@ -40,6 +40,15 @@ int qdm_data_dir(char *buf, size_t len);
  * "fashion-mnist" -> /usr/share/datasets/fashion-mnist (unless a local
  * directory of that name exists); anything else is a directory path. */
 int qdm_data_resolve(const char *name, char *buf, size_t len);
+/* The name of class `label` of the dataset a --data argument names, for
+ * pictures: Fashion-MNIST's ("T-shirt/top", "Trouser", ..., "Ankle boot")
+ * when it names Fashion-MNIST ("fashion", "fashion-mnist", or a path whose
+ * last part contains "fashion"), else the label as a number ("0".."9").
+ * Writes at most len bytes to buf and returns buf. */
+const char *qdm_class_name(const char *data, int label, char *buf, size_t len);
+/* "digits" for MNIST-like data, "classes" for Fashion-MNIST: the word for
+ * the labels in titles. */
+const char *qdm_class_word(const char *data);
 /* The image and label files of a split ("train", or "test" = "t10k") in dir:
  * <split>-images-idx3-ubyte[.gz] (also the "-images.idx3-ubyte" spelling). */
 int qdm_data_files(const char *dir, const char *split, char *images, char *labels, size_t len);

@@ -122,6 +122,19 @@ int qdm_safetensors_check(const char *path, const qdm_tensor *t, int nt);
  * scale x scale; row_labels: NULL or `rows` strings (each may be NULL). */
 int qdm_png_grid(const char *path, const float *img, int n, int h, int w,
                  int rows, int cols, int scale, const char *const *row_labels);
+/* The words around a grid (any may be NULL): a title of up to 4 lines
+ * split at '\n' (the first bold; what, which run, which epoch), a line
+ * above the columns (what they are: "t", "sampler ddpm, 10 steps"), a
+ * caption over each column (`cols` strings, each may be NULL), and a label
+ * left of each row (`rows` strings). The picture widens to fit the title. */
+typedef struct {
+  const char *title;
+  const char *const *row_labels;
+  const char *const *col_labels;
+  const char *col_title;
+} qdm_grid_text;
+int qdm_png_grid_text(const char *path, const float *img, int n, int h, int w, int rows, int cols, int scale,
+                      const qdm_grid_text *text);
 /* Write any cairo image surface (passed as void * so this header needs no
  * cairo.h) to a PNG, atomically. For pictures drawn elsewhere (Bloch spheres). */
 int qdm_png_write_surface(const char *path, void *cairo_surface);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "qdm/data.h"
@@ -72,6 +73,29 @@ int qdm_data_resolve(const char *name, char *buf, size_t len) {
     return copy_out(buf, len, FASHION_DIR);
   return copy_out(buf, len, name);
 }
+
+/* the last part of the path (trailing slashes dropped) contains "fashion" */
+static int names_fashion(const char *data) {
+  if (!data) return 0;
+  size_t n = strlen(data);
+  while (n > 1 && data[n - 1] == '/') n--;
+  size_t s = n;
+  while (s > 0 && data[s - 1] != '/') s--;
+  for (size_t i = s; i + 7 <= n; i++)
+    if (!strncasecmp(data + i, "fashion", 7)) return 1;
+  return 0;
+}
+
+const char *qdm_class_name(const char *data, int label, char *buf, size_t len) {
+  static const char *fashion[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  if (!buf || !len) return buf;
+  if (names_fashion(data) && label >= 0 && label < 10) snprintf(buf, len, "%s", fashion[label]);
+  else snprintf(buf, len, "%d", label);
+  return buf;
+}
+
+const char *qdm_class_word(const char *data) { return names_fashion(data) ? "classes" : "digits"; }
 
 /* First existing file among the spellings of <prefix>-<kind>-ubyte:
  * "images-idx3" as shipped, or "images.idx3" as some mirrors rename it;

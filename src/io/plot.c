@@ -26,6 +26,7 @@ typedef struct {
   int nt;           /* major ticks */
   double t[MAX_TICKS];
   char lab[MAX_TICKS][24];
+  unsigned char minor[MAX_TICKS]; /* a labelled tick between decades (log axes) */
 } axis;
 
 static double xval(const qdm_series *s, int i) { return s->x ? s->x[i] : i + 1; }
@@ -44,6 +45,44 @@ static void fmt_linear(char *b, double v, double step) {
   else snprintf(b, 24, "%.*f", step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9), v);
 }
 
+/* 1 if every usable value on this axis is a whole number */
+static int integers(const qdm_series *s, int ns, int want_y) {
+  for (int k = 0; k < ns; k++)
+    for (int i = 0; i < s[k].np; i++) {
+      double v = want_y ? s[k].y[i] : xval(&s[k], i);
+      if (isfinite(v) && v != floor(v)) return 0;
+    }
+  return 1;
+}
+
+static void log_label(char *b, double v) {
+  int e = (int)floor(log10(v) + 1e-9);
+  if (e >= -4 && e <= 4) snprintf(b, 24, "%g", v);
+  else snprintf(b, 24, "%ge%d", v / pow(10, e), e);
+}
+
+/* Decades lo..hi (log10 units); over at most 3 decades the 2 and 5 of each
+ * are labelled too (minor), and within 1 decade 2..9 are, so an axis over
+ * 0.02..0.07 still says where 0.03 is. */
+static void log_ticks(axis *a, double mn, double mx) {
+  a->lo = floor(mn + 1e-9);
+  a->hi = ceil(mx - 1e-9);
+  if (a->hi <= a->lo) a->hi = a->lo + 1;
+  int span = (int)(a->hi - a->lo), every = (int)ceil(span / 8.0);
+  static const int m25[] = {2, 5}, m29[] = {2, 3, 4, 5, 6, 7, 8, 9};
+  const int *mids = span <= 1 ? m29 : m25;
+  int nm = span <= 1 ? 8 : span <= 3 ? 2 : 0;
+  for (double k = a->lo; k <= a->hi + 1e-9 && a->nt < MAX_TICKS; k += every) {
+    a->t[a->nt] = k;
+    log_label(a->lab[a->nt++], pow(10, k));
+    for (int j = 0; j < nm && k < a->hi - 1e-9 && a->nt < MAX_TICKS; j++) {
+      a->t[a->nt] = k + log10(mids[j]);
+      a->minor[a->nt] = 1;
+      log_label(a->lab[a->nt++], mids[j] * pow(10, k));
+    }
+  }
+}
+
 /* Range over usable points, widened to nice tick positions. */
 static void make_axis(axis *a, const qdm_series *s, int ns, int want_y, int log, double pad) {
   double mn = INFINITY, mx = -INFINITY;
@@ -58,19 +97,10 @@ static void make_axis(axis *a, const qdm_series *s, int ns, int want_y, int log,
     }
   a->log = log;
   a->nt = 0;
+  memset(a->minor, 0, sizeof a->minor);
   if (!(mn <= mx)) { mn = log ? -1 : 0; mx = log ? 0 : 1; }
   if (log) {
-    a->lo = floor(mn);
-    a->hi = ceil(mx);
-    if (a->hi <= a->lo) a->hi = a->lo + 1;
-    int every = (int)ceil((a->hi - a->lo) / 8);
-    for (double k = a->lo; k <= a->hi + 1e-9 && a->nt < MAX_TICKS; k += every) {
-      a->t[a->nt] = k;
-      int e = (int)k;
-      if (e >= -4 && e <= 4) snprintf(a->lab[a->nt], 24, "%g", pow(10, e));
-      else snprintf(a->lab[a->nt], 24, "1e%d", e);
-      a->nt++;
-    }
+    log_ticks(a, mn, mx);
     return;
   }
   if (mx == mn) {
@@ -78,10 +108,15 @@ static void make_axis(axis *a, const qdm_series *s, int ns, int want_y, int log,
     mn -= d;
     mx += d;
   }
-  double r = mx - mn;
+  /* values in [0, 1] (fidelities, purities, accuracies) keep the axis
+   * inside [0, 1]: no tick at -0.2 or 1.2 */
+  double r = mx - mn, lo0 = mn, hi0 = mx;
   mn -= pad * r;
   mx += pad * r;
+  if (lo0 >= 0 && mn < 0) mn = 0;
+  if (hi0 <= 1 && lo0 >= 0 && mx > 1) mx = 1;
   double step = nice_step(mx - mn, 5);
+  if (integers(s, ns, want_y) && step < 1) step = 1; /* epochs, steps, qubits: no tick at 2.5 */
   a->lo = floor(mn / step + 1e-9) * step;
   a->hi = ceil(mx / step - 1e-9) * step;
   for (int i = 0; a->nt < MAX_TICKS; i++) {
@@ -107,8 +142,41 @@ static void set_colour(cairo_t *cr, int k) {
   cairo_set_source_rgb(cr, c[0] / 255, c[1] / 255, c[2] / 255);
 }
 
+/* Series k's look, so that curves on top of each other stay apart: its
+ * colour, a dash pattern (solid, dashed, dotted, dash-dot, cycling with the
+ * colours out of step) and a marker shape (circle, square, triangle,
+ * diamond). */
+static void set_dash(cairo_t *cr, int k) {
+  static const double dash[4][4] = {{0}, {9, 5}, {2, 4}, {9, 4, 2, 4}};
+  static const int nd[4] = {0, 2, 2, 4};
+  int d = (k + k / 10) % 4;
+  cairo_set_dash(cr, dash[d], nd[d], 0);
+}
+
+static void marker(cairo_t *cr, int k, double x, double y) {
+  double r = 3.6;
+  cairo_new_sub_path(cr);
+  switch (k % 4) {
+  case 0: cairo_arc(cr, x, y, r, 0, 2 * PI_); break;
+  case 1: cairo_rectangle(cr, x - r * 0.9, y - r * 0.9, 1.8 * r, 1.8 * r); break;
+  case 2:
+    cairo_move_to(cr, x, y - 1.25 * r);
+    cairo_line_to(cr, x + 1.1 * r, y + 0.75 * r);
+    cairo_line_to(cr, x - 1.1 * r, y + 0.75 * r);
+    cairo_close_path(cr);
+    break;
+  default:
+    cairo_move_to(cr, x, y - 1.3 * r);
+    cairo_line_to(cr, x + 1.1 * r, y);
+    cairo_line_to(cr, x, y + 1.3 * r);
+    cairo_line_to(cr, x - 1.1 * r, y);
+    cairo_close_path(cr);
+  }
+}
+
 /* The line (clipped to the plot area by the caller) or, when there are at
- * most 30 points, the markers (not clipped, so points on the frame stay round). */
+ * most 30 points, the markers (not clipped, so points on the frame stay
+ * whole), white-edged so that a marker over another stays readable. */
 static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const axis *ay, const box *b, int k,
                         int markers) {
   set_colour(cr, k);
@@ -116,17 +184,21 @@ static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const 
   cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
   cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
   if (markers) {
+    cairo_set_dash(cr, NULL, 0, 0);
     for (int i = 0; s->np <= 30 && i < s->np; i++) {
       double x = xval(s, i), y = s->y[i];
       if (!usable(x, 0) || !usable(y, ay->log)) continue;
       double px = map(ax, x, b->L, b->R), py = map(ay, ay->log ? log10(y) : y, b->B, b->T);
       if (px < b->L - 1 || px > b->R + 1 || py < b->T - 1 || py > b->B + 1) continue;
-      cairo_new_sub_path(cr);
-      cairo_arc(cr, px, py, 3.2, 0, 2 * PI_);
+      marker(cr, k, px, py);
     }
-    cairo_fill(cr);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_set_line_width(cr, 0.8);
+    cairo_stroke(cr);
     return;
   }
+  set_dash(cr, k);
   int pen = 0;
   for (int i = 0; i < s->np; i++) {
     double x = xval(s, i), y = s->y[i];
@@ -137,6 +209,7 @@ static void draw_series(cairo_t *cr, const qdm_series *s, const axis *ax, const 
     pen = 1;
   }
   cairo_stroke(cr);
+  cairo_set_dash(cr, NULL, 0, 0);
 }
 
 static void draw_legend(cairo_t *cr, const qdm_series *s, int ns, double R, double T) {
@@ -150,7 +223,7 @@ static void draw_legend(cairo_t *cr, const qdm_series *s, int ns, double R, doub
       if (tw > w) w = tw;
     }
   if (!nl) return;
-  double bw = 10 + 24 + 8 + w + 10, bh = 8 + 18 * nl + 4, x0 = R - 10 - bw, y0 = T + 10;
+  double bw = 10 + 34 + 8 + w + 10, bh = 8 + 18 * nl + 4, x0 = R - 10 - bw, y0 = T + 10;
   cairo_rectangle(cr, x0, y0, bw, bh);
   cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
   cairo_fill_preserve(cr);
@@ -163,11 +236,17 @@ static void draw_legend(cairo_t *cr, const qdm_series *s, int ns, double R, doub
     double yc = y0 + 8 + 18 * row + 9;
     set_colour(cr, k);
     cairo_set_line_width(cr, 2);
+    set_dash(cr, k);
     cairo_move_to(cr, x0 + 10, yc);
-    cairo_line_to(cr, x0 + 34, yc);
+    cairo_line_to(cr, x0 + 44, yc);
     cairo_stroke(cr);
+    cairo_set_dash(cr, NULL, 0, 0);
+    if (s[k].np <= 30) {
+      marker(cr, k, x0 + 27, yc);
+      cairo_fill(cr);
+    }
     qdm__canvas_gray(cr, 0.2);
-    qdm__canvas_text(cr, s[k].label, x0 + 42, yc, 0, 0.5);
+    qdm__canvas_text(cr, s[k].label, x0 + 52, yc, 0, 0.5);
     row++;
   }
 }
@@ -181,6 +260,7 @@ static void draw_grid(cairo_t *cr, const axis *ax, const axis *ay, const box *b)
     cairo_line_to(cr, x, b->B);
   }
   for (int i = 0; i < ay->nt; i++) {
+    if (ay->minor[i]) continue; /* the 2..9 lines below */
     double y = round(map(ay, ay->t[i], b->B, b->T));
     cairo_move_to(cr, b->L, y);
     cairo_line_to(cr, b->R, y);
@@ -212,6 +292,7 @@ static void draw_spines(cairo_t *cr, const axis *ax, const axis *ay, const box *
     cairo_line_to(cr, x, b->B + 5);
   }
   for (int i = 0; i < ay->nt; i++) {
+    if (ay->minor[i]) continue; /* the 2..9 lines below */
     double y = round(map(ay, ay->t[i], b->B, b->T));
     cairo_move_to(cr, b->L, y);
     cairo_line_to(cr, b->L - 5, y);
@@ -220,7 +301,11 @@ static void draw_spines(cairo_t *cr, const axis *ax, const axis *ay, const box *
   qdm__canvas_gray(cr, 0.25);
   qdm__canvas_font(cr, 12, 0);
   for (int i = 0; i < ax->nt; i++) qdm__canvas_text(cr, ax->lab[i], map(ax, ax->t[i], b->L, b->R), b->B + 9, 0.5, 0);
-  for (int i = 0; i < ay->nt; i++) qdm__canvas_text(cr, ay->lab[i], b->L - 9, map(ay, ay->t[i], b->B, b->T), 1, 0.5);
+  for (int i = 0; i < ay->nt; i++) {
+    qdm__canvas_font(cr, ay->minor[i] ? 10 : 12, 0);
+    qdm__canvas_gray(cr, ay->minor[i] ? 0.45 : 0.25);
+    qdm__canvas_text(cr, ay->lab[i], b->L - 9, map(ay, ay->t[i], b->B, b->T), 1, 0.5);
+  }
 }
 
 /* One panel in the PW x PH box at the current origin. */

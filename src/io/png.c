@@ -47,56 +47,129 @@ static unsigned gray(float v) {
   return 0xff000000u | g << 16 | g << 8 | g;
 }
 
-/* Width of the widest row label at the given font size (0 without labels). */
-static double label_width(const char *const *labels, int rows, double fs) {
+/* Widest of n strings (NULL entries skipped) at font size fs, bold or not. */
+static double widest(const char *const *t, int n, double fs, int bold) {
   qdm__canvas cv;
-  if (!labels || qdm__canvas_open(&cv, 1, 1, 1, "qdm_png_grid")) return 0;
-  qdm__canvas_font(cv.cr, fs, 0);
+  if (!t || qdm__canvas_open(&cv, 1, 1, 1, "qdm_png_grid")) return 0;
+  qdm__canvas_font(cv.cr, fs, bold);
   double w = 0;
-  for (int r = 0; r < rows; r++)
-    if (labels[r]) w = fmax(w, qdm__canvas_text_w(cv.cr, labels[r]));
+  for (int r = 0; r < n; r++)
+    if (t[r]) w = fmax(w, qdm__canvas_text_w(cv.cr, t[r]));
   qdm__canvas_close(&cv);
   return w;
 }
 
-int qdm_png_grid(const char *path, const float *img, int n, int h, int w, int rows, int cols, int scale,
-                 const char *const *row_labels) {
+/* The title split at '\n' into at most 4 lines (the first drawn bold). */
+enum { TITLE_LINES = 4, TITLE_LEN = 256 };
+static int title_lines(const char *title, char lines[TITLE_LINES][TITLE_LEN], const char *ptr[TITLE_LINES]) {
+  int nl = 0;
+  for (const char *s = title; s && *s && nl < TITLE_LINES; nl++) {
+    const char *e = strchr(s, '\n');
+    size_t k = e ? (size_t)(e - s) : strlen(s);
+    snprintf(lines[nl], TITLE_LEN, "%.*s", (int)k, s);
+    ptr[nl] = lines[nl];
+    s = e ? e + 1 : s + k;
+  }
+  return nl;
+}
+
+/* Layout of a labelled grid, in pixels. */
+typedef struct {
+  int sep, pad, margin, top, ntl;
+  long long cw, ch, W, H, gridw;
+  double fs, tfs, cfs;
+} grid_layout;
+
+static void grid_layout_make(grid_layout *g, int h, int w, int rows, int cols, int scale, const qdm_grid_text *tx,
+                             const char *tl[TITLE_LINES]) {
+  g->sep = scale >= 3 ? 2 : 1;
+  g->cw = (long long)w * scale;
+  g->ch = (long long)h * scale;
+  g->fs = g->ch * 0.4 < 11 ? 11 : g->ch * 0.4 > 20 ? 20 : g->ch * 0.4;
+  g->tfs = 15;
+  g->cfs = g->cw * 0.3 < 10 ? 10 : g->cw * 0.3 > 13 ? 13 : g->cw * 0.3;
+  g->pad = 6;
+  g->margin = tx->row_labels ? (int)ceil(widest(tx->row_labels, rows, g->fs, 0)) + 2 * g->pad : 0;
+  g->gridw = cols * (g->cw + g->sep) + g->sep;
+  double tw = 0;
+  for (int i = 0; i < g->ntl; i++) tw = fmax(tw, widest(&tl[i], 1, g->tfs, i == 0));
+  if (tx->col_title) tw = fmax(tw, widest(&tx->col_title, 1, g->cfs, 0));
+  g->top = (g->ntl ? 8 + (int)(g->ntl * (g->tfs + 6)) : 0) + (tx->col_title ? (int)g->cfs + 8 : 0) +
+           (tx->col_labels ? (int)g->cfs + 8 : 0);
+  g->W = g->margin + g->gridw;
+  if (tw + 2 * g->pad > g->W) g->W = (long long)ceil(tw) + 2 * g->pad;
+  g->H = g->top + rows * (g->ch + g->sep) + g->sep;
+}
+
+/* Title lines, column title and column labels above the grid. */
+static void grid_text(cairo_t *cr, const grid_layout *g, const qdm_grid_text *tx, const char *tl[TITLE_LINES], int cols) {
+  double y = 6, x0 = g->margin;
+  qdm__canvas_gray(cr, 0.1);
+  for (int i = 0; i < g->ntl; i++) {
+    qdm__canvas_font(cr, g->tfs, i == 0);
+    qdm__canvas_text_base(cr, tl[i], g->pad, y + g->tfs, 0);
+    y += g->tfs + 6;
+  }
+  if (g->ntl) y += 2;
+  qdm__canvas_font(cr, g->cfs, 0);
+  qdm__canvas_gray(cr, 0.25);
+  if (tx->col_title) {
+    qdm__canvas_text_base(cr, tx->col_title, fmax(g->pad, x0 + g->sep), y + g->cfs, 0);
+    y += g->cfs + 8;
+  }
+  for (int c = 0; tx->col_labels && c < cols; c++)
+    if (tx->col_labels[c])
+      qdm__canvas_text_base(cr, tx->col_labels[c], x0 + g->sep + c * (g->cw + g->sep) + g->cw / 2.0, y + g->cfs, 0.5);
+}
+
+int qdm_png_grid_text(const char *path, const float *img, int n, int h, int w, int rows, int cols, int scale,
+                      const qdm_grid_text *tx) {
   if (!path || !*path) return qdm_fail(QDM_EINVAL, "qdm_png_grid: path is empty");
   if (n < 0 || (n > 0 && !img)) return qdm_fail(QDM_EINVAL, "qdm_png_grid: n = %d with img %s", n, img ? "set" : "NULL");
   if (h < 1 || w < 1) return qdm_fail(QDM_EINVAL, "qdm_png_grid: image size %dx%d (expected >= 1x1)", h, w);
   if (rows < 1 || cols < 1 || (long long)rows * cols < n)
     return qdm_fail(QDM_EINVAL, "qdm_png_grid: %d rows x %d cols cannot hold %d images", rows, cols, n);
   if (scale < 1 || scale > 256) return qdm_fail(QDM_EINVAL, "qdm_png_grid: scale = %d (expected 1..256)", scale);
-  int sep = scale >= 3 ? 2 : 1;
-  long long cw = (long long)w * scale, ch = (long long)h * scale;
-  double fs = ch * 0.4 < 11 ? 11 : ch * 0.4 > 20 ? 20 : ch * 0.4;
-  int pad = 6, margin = row_labels ? (int)ceil(label_width(row_labels, rows, fs)) + 2 * pad : 0;
-  long long W = margin + cols * (cw + sep) + sep, H = rows * (ch + sep) + sep;
-  if (W > QDM__CANVAS_MAX_SIDE || H > QDM__CANVAS_MAX_SIDE)
-    return qdm_fail(QDM_EINVAL, "qdm_png_grid: picture would be %lldx%lld pixels (at most %d per side)", W, H, QDM__CANVAS_MAX_SIDE);
-
+  qdm_grid_text none = {0};
+  if (!tx) tx = &none;
+  char lines[TITLE_LINES][TITLE_LEN];
+  const char *tl[TITLE_LINES];
+  grid_layout g;
+  g.ntl = title_lines(tx->title, lines, tl);
+  grid_layout_make(&g, h, w, rows, cols, scale, tx, tl);
+  if (g.W > QDM__CANVAS_MAX_SIDE || g.H > QDM__CANVAS_MAX_SIDE)
+    return qdm_fail(QDM_EINVAL, "qdm_png_grid: picture would be %lldx%lld pixels (at most %d per side)", g.W, g.H,
+                    QDM__CANVAS_MAX_SIDE);
   qdm__canvas cv;
-  int rc = qdm__canvas_open(&cv, (int)W, (int)H, 1, "qdm_png_grid");
+  int rc = qdm__canvas_open(&cv, (int)g.W, (int)g.H, 1, "qdm_png_grid");
   if (rc) return rc;
   cairo_surface_flush(cv.sf);
   unsigned char *data = cairo_image_surface_get_data(cv.sf);
   int stride = cairo_image_surface_get_stride(cv.sf);
   for (int k = 0; k < n; k++) {
-    long long x0 = margin + sep + (k % cols) * (cw + sep), y0 = sep + (k / cols) * (ch + sep);
+    long long x0 = g.margin + g.sep + (k % cols) * (g.cw + g.sep), y0 = g.top + g.sep + (k / cols) * (g.ch + g.sep);
     const float *im = img + (size_t)k * h * w;
-    for (long long y = 0; y < ch; y++) {
+    for (long long y = 0; y < g.ch; y++) {
       uint32_t *row = (uint32_t *)(data + (y0 + y) * stride) + x0;
       const float *src = im + (y / scale) * w;
-      for (long long x = 0; x < cw; x++) row[x] = gray(src[x / scale]);
+      for (long long x = 0; x < g.cw; x++) row[x] = gray(src[x / scale]);
     }
   }
   cairo_surface_mark_dirty(cv.sf);
-  if (row_labels) {
-    qdm__canvas_font(cv.cr, fs, 0);
+  grid_text(cv.cr, &g, tx, tl, cols);
+  if (tx->row_labels) {
+    qdm__canvas_font(cv.cr, g.fs, 0);
     qdm__canvas_gray(cv.cr, 0.2);
     for (int r = 0; r < rows; r++)
-      if (row_labels[r])
-        qdm__canvas_text(cv.cr, row_labels[r], margin - pad, sep + r * (ch + sep) + ch / 2.0, 1, 0.5);
+      if (tx->row_labels[r])
+        qdm__canvas_text(cv.cr, tx->row_labels[r], g.margin - g.pad, g.top + g.sep + r * (g.ch + g.sep) + g.ch / 2.0, 1,
+                         0.5);
   }
   return qdm__canvas_write(&cv, path);
+}
+
+int qdm_png_grid(const char *path, const float *img, int n, int h, int w, int rows, int cols, int scale,
+                 const char *const *row_labels) {
+  qdm_grid_text tx = {NULL, row_labels, NULL, NULL};
+  return qdm_png_grid_text(path, img, n, h, w, rows, cols, scale, &tx);
 }

@@ -9,8 +9,19 @@
 #include "qdm/io.h"
 #include "run.h"
 
+/* "runs/x: preset default, MNIST digits 0,1, 30 epochs" (Fashion-MNIST:
+ * "classes"; the digits option holds the class filter either way) */
+static void run_words(const qdm__run *R, char *buf, size_t len) {
+  int fashion = !strcmp(qdm_class_word(R->o.data), "classes");
+  snprintf(buf, len, "%s: preset %s, %s %s %s, %d epoch%s", R->o.out, R->o.preset, fashion ? "Fashion-MNIST" : "MNIST",
+           qdm_class_word(R->o.data), R->o.digits[0] ? R->o.digits : "all", R->nhist, R->nhist == 1 ? "" : "s");
+}
+
+/* Report Fig. 6. Infidelity and the training loss are different numbers
+ * when the loss is not the infidelity (MSE of x0 or eps): one panel each,
+ * each on its own log axis, instead of two curves on one scale. */
 static int loss_png(const qdm__run *R) {
-  char p[2048];
+  char p[2048], title[1400], what[1200];
   int err = qdm_path_join(p, sizeof p, R->o.out, "loss.png");
   if (err || R->nhist < 1) return err;
   double *x = malloc(R->nhist * sizeof *x), *l = malloc(R->nhist * sizeof *l), *f = malloc(R->nhist * sizeof *f);
@@ -20,11 +31,17 @@ static int loss_png(const qdm__run *R) {
     l[e] = R->hist[4 * e];
     f[e] = R->hist[4 * e + 1];
   }
-  qdm_series s[2] = {{"infidelity 1 - |<pred|target>|^2", x, f, R->nhist}, {"training loss", x, l, R->nhist}};
-  int ns = R->o.loss == QDM_LOSS_INFIDELITY ? 1 : 2;
-  char title[128];
-  snprintf(title, sizeof title, "qdm train: preset %s, digits %s", R->o.preset, R->o.digits);
-  if (!err) err = qdm_plot_lines(p, title, "epoch", "loss (batch mean)", s, ns, 1);
+  run_words(R, what, sizeof what);
+  snprintf(title, sizeof title, "qdm train, loss per epoch: %s", what);
+  char ltitle[96], llabel[64];
+  snprintf(ltitle, sizeof ltitle, "training loss (%s, the objective)", qdm_enum_str(qdm_loss_names, R->o.loss));
+  snprintf(llabel, sizeof llabel, "%s loss, epoch mean", qdm_enum_str(qdm_loss_names, R->o.loss));
+  qdm_series sf = {NULL, x, f, R->nhist}, sl = {NULL, x, l, R->nhist}; /* one curve a panel: no legend */
+  qdm_panel pn[2] = {{"infidelity 1 - |<pred|target>|^2", "epoch", "infidelity, epoch mean", &sf, 1, 1},
+                     {ltitle, "epoch", llabel, &sl, 1, 1}};
+  int np = R->o.loss == QDM_LOSS_INFIDELITY ? 1 : 2;
+  if (np == 1) pn[0].title = "infidelity 1 - |<pred|target>|^2 (the training loss)";
+  if (!err) err = qdm_plot_panels(p, title, pn, np, 2);
   free(x); free(l); free(f);
   return err;
 }
@@ -42,21 +59,37 @@ static int classes_of(const qdm__run *R, int *cls, int *first) {
   return nc;
 }
 
-/* cls[i] < 0: the one row of an unconditional model's samples */
-static void row_names(const int *cls, int nc, char names[][16], const char **rl) {
-  for (int i = 0; i < nc; i++) {
-    if (cls[i] < 0) snprintf(names[i], 16, "all");
-    else snprintf(names[i], 16, "%d", cls[i]);
-    rl[i] = names[i];
-  }
+/* Which of n columns a picture shows: all up to MAX_COLS, else MAX_COLS
+ * evenly spaced ones (the first and the last among them), so a long
+ * diffusion stays a picture of readable size. */
+enum { MAX_COLS = 11 };
+static int pick_cols(int n, int *col) {
+  int m = n <= MAX_COLS ? n : MAX_COLS;
+  for (int j = 0; j < m; j++) col[j] = m == n ? j : (int)lround((double)j * (n - 1) / (m - 1));
+  return m;
 }
 
-/* x_t for t = 0..T of one image per class, with one fixed noise draw */
+/* One grid: rows x the picked columns of img (rows x n x D), labelled. */
+static int labelled_grid(const qdm__run *R, const char *file, const float *img, int rows, int n, const int *col, int m,
+                         const char *const *rl, const char *const *cl, const char *title, const char *col_title) {
+  char p[2048];
+  int D = R->D, side = (int)(sqrt((double)D) + 0.5), err = qdm_path_join(p, sizeof p, R->o.out, file);
+  float *pick = err ? NULL : malloc((size_t)rows * m * D * sizeof *pick);
+  if (!err && !pick) err = qdm_fail(QDM_ENOMEM, "%s: out of memory", file);
+  for (int i = 0; !err && i < rows; i++)
+    for (int j = 0; j < m; j++)
+      memcpy(pick + ((size_t)i * m + j) * D, img + ((size_t)i * n + col[j]) * D, (size_t)D * sizeof *pick);
+  qdm_grid_text tx = {title, rl, cl, col_title};
+  if (!err) err = qdm_png_grid_text(p, pick, rows * m, side, side, rows, m, 5, &tx);
+  free(pick);
+  return err;
+}
+
+/* x_t for t = 0..T of one image per class, with one fixed noise draw (report Fig. 7) */
 static int forward_png(qdm__run *R, const int *cls, const int *first, int nc) {
-  char p[2048], names[256][16];
-  const char *rl[256];
-  int err = qdm_path_join(p, sizeof p, R->o.out, "forward.png"), D = R->D, T = R->T;
-  if (err) return err;
+  char names[256][QDM__NAME_LEN], cn[MAX_COLS][16], title[1400], what[1200];
+  const char *rl[256], *cl[MAX_COLS];
+  int err = QDM_OK, D = R->D, T = R->T, col[MAX_COLS], m = pick_cols(T + 1, col);
   float *img = malloc((size_t)nc * (T + 1) * D * sizeof(float));
   double *eps = malloc(2 * (size_t)D * sizeof(double)), *xt = malloc(2 * (size_t)D * sizeof(double));
   if (!img || !eps || !xt) err = qdm_fail(QDM_ENOMEM, "forward.png: out of memory");
@@ -71,23 +104,33 @@ static int forward_png(qdm__run *R, const int *cls, const int *first, int nc) {
         img[((size_t)i * (T + 1) + t) * D + k] = (float)hypot(xt[2 * k], xt[2 * k + 1]);
     }
   }
+  for (int j = 0; j < m; j++) snprintf(cn[j], sizeof cn[j], "t=%d", col[j]), cl[j] = cn[j];
+  run_words(R, what, sizeof what);
+  snprintf(title, sizeof title, "qdm train, forward process q(x_t | x_0): %s\n%s schedule, T = %d; |x_t| of one "
+           "training image per class, one noise draw", what, qdm_enum_str(qdm_schedule_names, R->o.schedule), T);
   if (!err) {
     qdm_scale_max(img, nc * (T + 1), D);
-    row_names(cls, nc, names, rl);
-    int side = (int)(sqrt((double)D) + 0.5);
-    err = qdm_png_grid(p, img, nc * (T + 1), side, side, nc, T + 1, 5, rl);
+    qdm__row_names(R->o.data, cls, nc, names, rl);
+    err = labelled_grid(R, "forward.png", img, nc, T + 1, col, m, rl, cl, title, "t: noising step (0 = data)");
   }
   free(img); free(eps); free(xt);
   return err;
 }
 
+static int best_epoch(const qdm__run *R) {
+  int b = R->nhist;
+  for (int e = 0; e < R->nhist; e++)
+    if (R->hist[4 * e] == R->st.best) b = e + 1;
+  return b;
+}
+
 /* Pictures and numbers come from the model that best.safetensors holds:
  * the EMA weights when on (qdm__run_ema_swap puts them in, and back out). */
 static int samples_pngs(qdm__run *R, const int *cls, int nc) {
-  char p[2048], names[256][16];
-  const char *rl[256];
+  char names[256][QDM__NAME_LEN], title[1600], what[1200], st[128], cn[MAX_COLS][16];
+  const char *rl[256], *cl[MAX_COLS];
   int D = R->D, T = R->T, per = R->o.samples_per_class > 0 ? R->o.samples_per_class : 8, n = nc * per;
-  int side = (int)(sqrt((double)D) + 0.5), err = QDM_OK;
+  int err = QDM_OK, col[MAX_COLS], all[64];
   int *lab = malloc(n * sizeof(int));
   float *img = malloc((size_t)n * D * sizeof(float)), *traj = malloc((size_t)nc * (T + 1) * D * sizeof(float));
   float *one = malloc((size_t)nc * D * sizeof(float));
@@ -98,21 +141,32 @@ static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   for (int i = 0; !err && i < nc; i++) lab[i] = cls[i] < 0 ? 0 : cls[i];
   if (!err) err = qdm_generate(R->m, &R->o, NULL, lab, nc, R->o.seed + 2, one, traj);
   qdm__run_ema_swap(R);
-  row_names(cls, nc, names, rl);
-  if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "samples.png"))) {
-    qdm_scale_max(img, n, D);
-    err = qdm_png_grid(p, img, n, side, side, nc, per, 5, rl);
-  }
-  /* the chains take S <= T model steps: columns 0..S of each (T + 1)-wide row */
+  qdm__row_names(R->o.data, cls, nc, names, rl);
   qdm_sampler_cfg sc;
   int times[QDM_MAX_T + 1], S;
   qdm_train_sampler(&R->o, &sc);
   S = qdm_sampler_times(&sc, T, times);
+  qdm__sampler_text(&sc, T, st, sizeof st);
+  run_words(R, what, sizeof what);
+  char model[64];
+  snprintf(model, sizeof model, "best model (epoch %d%s)", best_epoch(R), R->o.ema > 0 ? ", EMA weights" : "");
+  snprintf(title, sizeof title, "qdm train, samples: %s\n%s, %s; one row per class, each column a chain from noise",
+           what, model, st);
+  for (int j = 0; j < per; j++) all[j] = j;
+  if (!err) {
+    qdm_scale_max(img, n, D);
+    err = labelled_grid(R, "samples.png", img, nc, per, all, per, rl, NULL, title, NULL);
+  }
+  /* the chains take S <= T model steps: columns 0..S of each (T + 1)-wide row */
   for (int i = 1; !err && S < T && i < nc; i++)
     memmove(traj + (size_t)i * (S + 1) * D, traj + (size_t)i * (T + 1) * D, (size_t)(S + 1) * D * sizeof *traj);
-  if (!err && !(err = qdm_path_join(p, sizeof p, R->o.out, "evolution.png"))) {
+  int m = pick_cols(S + 1, col);
+  for (int j = 0; j < m; j++) snprintf(cn[j], sizeof cn[j], "t=%d", times[col[j]]), cl[j] = cn[j];
+  snprintf(title, sizeof title, "qdm train, reverse chains: %s\n%s, %s; |z| from noise (t = T) to the image (t = 0)",
+           what, model, st);
+  if (!err) {
     qdm_scale_max(traj, nc * (S + 1), D);
-    err = qdm_png_grid(p, traj, nc * (S + 1), side, side, nc, S + 1, 5, rl);
+    err = labelled_grid(R, "evolution.png", traj, nc, S + 1, col, m, rl, cl, title, "t: the step the chain is at");
   }
   free(lab); free(img); free(traj); free(one);
   return err;

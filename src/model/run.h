@@ -112,6 +112,14 @@ int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *
  * qdm_rng_stream(seed, i). */
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid);
 
+/* ---- sample.c: words for pictures ---- */
+enum { QDM__NAME_LEN = 24 };
+/* "sampler ddim (eta 0), 5 of T = 10 steps" and the like. */
+void qdm__sampler_text(const qdm_sampler_cfg *c, int T, char *buf, size_t len);
+/* Row labels: the class names of data (qdm_class_name) for lab[0..nl-1],
+ * "all" for lab[i] < 0; rl[i] points at names[i]. */
+void qdm__row_names(const char *data, const int *lab, int nl, char (*names)[QDM__NAME_LEN], const char **rl);
+
 /* ---- figures.c ---- */
 /* loss.png, forward.png, samples.png, evolution.png, summary.json */
 int qdm__run_outputs(qdm__run *R);

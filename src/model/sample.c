@@ -225,22 +225,40 @@ static int sample_model(const qdm_sample_opts *so, qdm_train_opts *o, qdm_unet *
   return err;
 }
 
-/* One row per label (lab[i] < 0: "all") of the first (up to 16) of its
- * `per` images. */
-static int sample_png(const char *path, const float *img, int per, const int *lab, int nl, int side) {
-  char names[256][8];
-  const char *rl[256];
+void qdm__sampler_text(const qdm_sampler_cfg *c, int T, char *buf, size_t len) {
+  int times[QDM_MAX_T + 1], S = qdm_sampler_times(c, T, times);
+  const char *name = qdm_enum_str(qdm_sampler_names, c->kind);
+  if (c->kind == QDM_SAMPLER_DDIM) snprintf(buf, len, "sampler ddim (eta %g), %d of T = %d steps", c->eta, S, T);
+  else if (c->kind == QDM_SAMPLER_SDE || c->kind == QDM_SAMPLER_ODE)
+    snprintf(buf, len, "sampler %s, %d steps x %d Euler substeps", name, S, c->substeps > 0 ? c->substeps : 1);
+  else snprintf(buf, len, "sampler %s, %d steps", name, S);
+}
+
+void qdm__row_names(const char *data, const int *lab, int nl, char (*names)[QDM__NAME_LEN], const char **rl) {
   for (int i = 0; i < nl; i++) {
-    if (lab[i] < 0) snprintf(names[i], sizeof names[i], "all");
-    else snprintf(names[i], sizeof names[i], "%d", lab[i] & 255);
+    if (lab[i] < 0) snprintf(names[i], QDM__NAME_LEN, "all");
+    else qdm_class_name(data, lab[i] & 255, names[i], QDM__NAME_LEN);
     rl[i] = names[i];
   }
-  int cols = per > 16 ? 16 : per, D = side * side, err = QDM_OK;
+}
+
+/* One row per label (lab[i] < 0: "all") of the first (up to 16) of its
+ * `per` images, under a title that says what they are. */
+static int sample_png(const qdm_sample_opts *so, const qdm_train_opts *o, const qdm_sampler_cfg *cfg, const float *img,
+                      const int *lab, int nl, int side) {
+  char names[256][QDM__NAME_LEN], title[3000], st[128];
+  const char *rl[256];
+  qdm__row_names(o->data, lab, nl, names, rl);
+  int per = so->n, cols = per > 16 ? 16 : per, D = side * side, err = QDM_OK;
+  qdm__sampler_text(cfg, o->model.T, st, sizeof st);
+  snprintf(title, sizeof title, "qdm sample: %s\n%s, seed %llu; one row per class, each column a chain from noise%s",
+           so->checkpoint, st, (unsigned long long)so->seed, lab[0] < 0 ? " (unconditional)" : "");
   float *pick = malloc((size_t)nl * cols * D * sizeof(float));
   if (!pick) err = qdm_fail(QDM_ENOMEM, "sample: out of memory");
   for (int i = 0; !err && i < nl; i++)
     memcpy(pick + (size_t)i * cols * D, img + (size_t)i * per * D, (size_t)cols * D * sizeof(float));
-  if (!err) err = qdm_png_grid(path, pick, nl * cols, side, side, nl, cols, 6, rl);
+  qdm_grid_text tx = {title, rl, NULL, NULL};
+  if (!err) err = qdm_png_grid_text(so->png, pick, nl * cols, side, side, nl, cols, 6, &tx);
   free(pick);
   return err;
 }
@@ -293,7 +311,7 @@ int qdm_sample_run(const qdm_sample_opts *so) {
   if (!err) err = qdm_generate(m, &o, &cfg, lab[0] < 0 ? NULL : labels, n, so->seed, img, NULL);
   if (!err) qdm_scale_max(img, n, D);
   int side = (int)(sqrt((double)D) + 0.5);
-  if (!err && so->png[0]) err = sample_png(so->png, img, so->n, lab, nl, side);
+  if (!err && so->png[0]) err = sample_png(so, &o, &cfg, img, lab, nl, side);
   if (!err && so->idx[0]) err = qdm_idx_write_images(so->idx, img, n, side, side);
   if (!err && so->idx_labels[0]) {
     uint8_t *l8 = malloc(n);

@@ -138,25 +138,35 @@ static int plot_curves(const qdm_qdiff_compare_result *r, const char *dir, const
   if (!tx) return qdm_fail(QDM_ENOMEM, "qdm_qdiff_compare_pictures: out of memory");
   for (int t = 0; t <= T; t++) tx[t] = t;
   for (int i = 0; i < iters; i++) ix[i] = i + 1;
-  qdm_series s[6] = {{"forward fidelity", tx, r->ffid, T + 1},      {"forward purity", tx, r->fpur, T + 1},
-                     {"unitary reverse fidelity", tx, r->ru.fid, T + 1}, {"unitary reverse purity", tx, r->ru.pur, T + 1},
-                     {"ancilla reverse fidelity", tx, r->ra.fid, T + 1}, {"ancilla reverse purity", tx, r->ra.pur, T + 1}};
-  snprintf(title, sizeof title, "qstate %s: mean fidelity and purity vs t (reverse runs from I/d at t = T)", what);
+  /* Two panels, fidelity and purity, log scale: the unitary reverse run
+   * stays at 1/d in both (a unitary cannot purify I/d), which a linear axis
+   * would draw on top of the forward run's end and of each other. */
+  qdm_series sf[3] = {{"forward (noising) from the targets", tx, r->ffid, T + 1},
+                      {"reverse, unitary steps", tx, r->ru.fid, T + 1},
+                      {"reverse, system + ancilla steps", tx, r->ra.fid, T + 1}};
+  qdm_series sp[3] = {{"forward (noising) from the targets", tx, r->fpur, T + 1},
+                      {"reverse, unitary steps", tx, r->ru.pur, T + 1},
+                      {"reverse, system + ancilla steps", tx, r->ra.pur, T + 1}};
+  qdm_panel pn[2] = {{"mean fidelity to the targets (eq. 12)", "t (reverse runs start from I/d at t = T)",
+                      "mean fidelity", sf, 3, 1},
+                     {"mean purity tr(rho^2)", "t", "mean purity", sp, 3, 1}};
+  snprintf(title, sizeof title, "qdm qstate train, target %s: %d qubits, T = %d, %d iterations", what, r->n, T, iters);
   int rc = qdm_path_join(path, sizeof path, dir, "curve.png");
-  if (!rc) rc = qdm_plot_lines(path, title, "t", "mean fidelity / purity", s, 6, 0);
+  if (!rc) rc = qdm_plot_panels(path, title, pn, 2, 2);
   if (!rc && iters > 0) {
     qdm_series l[2] = {{"unitary steps", ix, r->ru.loss, iters}, {"system + ancilla steps", ix, r->ra.loss, iters}};
     rc = qdm_path_join(path, sizeof path, dir, "loss.png");
-    if (!rc) rc = qdm_plot_lines(path, "qstate training loss", "iteration", "loss", l, 2, 0);
+    snprintf(title, sizeof title, "qdm qstate train, target %s: training loss per iteration", what);
+    if (!rc) rc = qdm_plot_lines(path, title, "iteration", "loss", l, 2, 0);
   }
   free(tx);
   return rc;
 }
 
 /* Rows: 8 targets, 8 samples of each model, as 8x8 pictures. */
-static int plot_samples(const qdm_qdiff_compare_result *r, const char *dir, uint64_t seed) {
+static int plot_samples(const qdm_qdiff_compare_result *r, const char *dir, const char *what, uint64_t seed) {
   enum { NS = 8 };
-  char path[4200];
+  char path[4200], title[256];
   float *pic = malloc(3 * NS * 64 * sizeof *pic);
   if (!pic) return qdm_fail(QDM_ENOMEM, "qdm_qdiff_compare_pictures: out of memory");
   for (int k = 0; k < NS; k++) {
@@ -168,8 +178,13 @@ static int plot_samples(const qdm_qdiff_compare_result *r, const char *dir, uint
   int rc = qdm_qdiff_sample_pictures(&r->unitary, NS, 64, seed, pic + NS * 64);
   if (!rc) rc = qdm_qdiff_sample_pictures(&r->ancilla, NS, 64, seed, pic + 2 * NS * 64);
   const char *labels[3] = {"targets", "unitary", "ancilla"};
+  snprintf(title, sizeof title,
+           "qdm qstate train, target %s: %d qubits, T = %d\nrow 1: target states; rows 2-3: the reverse chain "
+           "from a basis state of I/d with unitary or system + ancilla steps: sqrt(diag rho_0)",
+           what, r->n, r->T);
+  qdm_grid_text tx = {title, labels, NULL, NULL};
   if (!rc) rc = qdm_path_join(path, sizeof path, dir, "samples.png");
-  if (!rc) rc = qdm_png_grid(path, pic, 3 * NS, 8, 8, 3, NS, 8, labels);
+  if (!rc) rc = qdm_png_grid_text(path, pic, 3 * NS, 8, 8, 3, NS, 8, &tx);
   free(pic);
   return rc;
 }
@@ -179,6 +194,6 @@ int qdm_qdiff_compare_pictures(const qdm_qdiff_compare_result *r, const char *di
     return qdm_fail(QDM_EINVAL, "qdm_qdiff_compare_pictures: result and directory must be given");
   int rc = qdm_mkdirs(dir);
   if (!rc) rc = plot_curves(r, dir, what ? what : "targets");
-  if (!rc && r->img && r->d == 64) rc = plot_samples(r, dir, seed);
+  if (!rc && r->img && r->d == 64) rc = plot_samples(r, dir, what ? what : "targets", seed);
   return rc;
 }
