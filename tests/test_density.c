@@ -3,6 +3,7 @@
  * and central finite differences. */
 #include <string.h>
 #include "check.h"
+#include "qdm/circuits.h"
 #include "qdm/qdiff.h"
 
 static void rand_herm(qdm_rng *g, qdm_cplx *A, int d) {
@@ -517,6 +518,144 @@ static void test_shots(qdm_rng *g) {
   CHECK(cnt[1] == 0 && cnt[0] + cnt[2] == 1000, "zero-probability outcome never drawn");
 }
 
+/* ---- QCNN pooling by measurement (report 4.2) ---- */
+
+/* C = A B, d x d */
+static void matmul(const qdm_cplx *A, const qdm_cplx *B, qdm_cplx *C, int d) {
+  for (int i = 0; i < d; i++)
+    for (int j = 0; j < d; j++) {
+      qdm_cplx s = 0;
+      for (int k = 0; k < d; k++) s += A[i * d + k] * B[k * d + j];
+      C[i * d + j] = s;
+    }
+}
+
+/* rho <- sum_a K_a rho K_a^dagger with nk explicit d x d matrices */
+static void kraus_sum(const qdm_cplx *K, int nk, qdm_cplx *rho, int d) {
+  qdm_cplx acc[256] = {0}, T[256], Kd[256], R[256];
+  for (int a = 0; a < nk; a++) {
+    const qdm_cplx *Ka = K + a * d * d;
+    for (int i = 0; i < d; i++)
+      for (int j = 0; j < d; j++) Kd[i * d + j] = conj(Ka[j * d + i]);
+    matmul(Ka, rho, T, d);
+    matmul(T, Kd, R, d);
+    for (int i = 0; i < d * d; i++) acc[i] += R[i];
+  }
+  memcpy(rho, acc, (size_t)d * d * sizeof *rho);
+}
+
+/* The projectors |m><m| on qubit q of an n-qubit register, as two dense matrices. */
+static void projectors(int n, int q, qdm_cplx *P) {
+  int d = 1 << n;
+  memset(P, 0, 2 * (size_t)d * d * sizeof *P);
+  for (int i = 0; i < d; i++) P[(i >> q & 1) * d * d + i * d + i] = 1;
+}
+
+/* Against an independent computation: the circuit cut at its measurements
+ * into unitaries (from the state-vector engine), each measurement an
+ * explicit sum over the projectors of its qubit; trace 1 and positivity;
+ * for n = 2 the feed-forward written out (RZ(t0) on q0 after outcome 1,
+ * RX(t1) after 0); the kept qubit's state equal to the coherent pooling's
+ * (deferred measurement) while the whole state is not; gradients. */
+static void test_qcnn_measured(qdm_rng *g) {
+  for (int n = 2; n <= 4; n++) {
+    int d = 1 << n, P = qdm_ansatz_nparams("qcnn-measured", n, 1, NULL);
+    CHECK(P == qdm_ansatz_nparams("qcnn", n, 1, NULL), "qcnn-measured has qcnn's parameters");
+    qdm_circuit *c = qdm_circuit_new(n);
+    qdm_dm_meas meas[QDM_MAX_QUBITS];
+    CHECK(qdm_ansatz_build(c, "qcnn-measured", 1, 0, NULL) == P, "build qcnn-measured");
+    int nm = qdm_ansatz_measurements("qcnn-measured", n, 1, NULL, meas);
+    CHECK(nm == n - 1, "n = %d: %d measurements (want n - 1)", n, nm);
+    CHECK(qdm_ansatz_measurements("qcnn", n, 1, NULL, meas + nm) == 0, "coherent qcnn measures nothing");
+    double th[64];
+    for (int i = 0; i < P; i++) th[i] = 2 * qdm_rng_normal(g);
+    qdm_cplx rho[256], ref[256], coh[256], U[256], Ud[256], T[256], Pm[512];
+    rand_rho(g, rho, d);
+    memcpy(ref, rho, sizeof rho);
+    memcpy(coh, rho, sizeof rho);
+    int from = 0;
+    for (int k = 0; k <= nm; k++) {
+      int to = k < nm ? meas[k].before : c->ngates;
+      qdm_circuit v = qdm_circuit_view(c, from, to);
+      CHECK(qdm_unitary(&v, th, U) == QDM_OK, "segment unitary: %s", qdm_errmsg());
+      for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++) Ud[i * d + j] = conj(U[j * d + i]);
+      matmul(U, ref, T, d);
+      matmul(T, Ud, ref, d);
+      if (k < nm) {
+        projectors(n, meas[k].q, Pm);
+        kraus_sum(Pm, 2, ref, d);
+      }
+      from = to;
+    }
+    CHECK(qdm_dm_run_measured(c, th, NULL, 0, NULL, meas, nm, rho, 1) == QDM_OK, "run measured: %s", qdm_errmsg());
+    double e = 0;
+    for (int i = 0; i < d * d; i++) e = fmax(e, cabs(rho[i] - ref[i]));
+    CHECK(e < 1e-12, "n = %d: measured pooling vs projector sums (err %g)", n, e);
+    check_state(rho, d, "measured pooling output");
+    for (int k = 0; k < nm; k++) /* no coherence left between a measured qubit's branches */
+      for (int i = 0; i < d; i++)
+        for (int j = 0; j < d; j++)
+          if ((i ^ j) >> meas[k].q & 1) CHECK(cabs(rho[i * d + j]) < 1e-14, "coherence across measured qubit");
+    if (n == 2) { /* feed-forward by hand: K_1 = RZ(t0) (x) |1><1|, K_0 = RX(t1) (x) |0><0| on (q0, q1) */
+      double t0 = th[5], t1 = th[6];
+      qdm_cplx rz[4] = {cexp(-I * t0 / 2), 0, 0, cexp(I * t0 / 2)};
+      qdm_cplx rx[4] = {cos(t1 / 2), -I * sin(t1 / 2), -I * sin(t1 / 2), cos(t1 / 2)};
+      qdm_cplx K[2 * 16] = {0}, r2[16];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+          if ((i >> 1) == (j >> 1)) K[((i >> 1) ? 16 : 0) + i * 4 + j] = ((i >> 1) ? rz : rx)[(i & 1) * 2 + (j & 1)];
+      qdm_circuit v = qdm_circuit_view(c, 0, meas[0].before);
+      qdm_unitary(&v, th, U);
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) Ud[i * 4 + j] = conj(U[j * 4 + i]);
+      matmul(U, coh, T, 4);
+      matmul(T, Ud, r2, 4);
+      kraus_sum(K, 2, r2, 4);
+      e = 0;
+      for (int i = 0; i < 16; i++) e = fmax(e, cabs(rho[i] - r2[i]));
+      CHECK(e < 1e-12, "n = 2: measurement + classically controlled rotations (err %g)", e);
+    }
+    /* deferred measurement: the kept qubit 0 sees the same state either way */
+    CHECK(qdm_dm_run(c, th, NULL, 0, NULL, coh, 1) == QDM_OK, "coherent run");
+    qdm_cplx k1[4], k2[4];
+    qdm_dm_ptrace(rho, n, (uint32_t)(d - 2), k1, 1);
+    qdm_dm_ptrace(coh, n, (uint32_t)(d - 2), k2, 1);
+    double ek = 0, ew = 0;
+    for (int i = 0; i < 4; i++) ek = fmax(ek, cabs(k1[i] - k2[i]));
+    for (int i = 0; i < d * d; i++) ew = fmax(ew, cabs(rho[i] - coh[i]));
+    CHECK(ek < 1e-12, "n = %d: qubit 0 after measured = after coherent pooling (err %g)", n, ek);
+    CHECK(ew > 1e-3, "n = %d: the whole register differs from coherent pooling (%g)", n, ew);
+    /* gradients through measurements and noise vs central differences */
+    qdm_noise nz = {QDM_NOISE_DEPOL, 0.05};
+    qdm_cplx W[256], G[256], R[256], r0[256];
+    rand_herm(g, W, d);
+    rand_rho(g, r0, d);
+    memcpy(G, W, sizeof G);
+    double dth[64] = {0}, h = 1e-6, worst = 0;
+    CHECK(qdm_dm_run_measured_adjoint(c, th, NULL, 0, &nz, meas, nm, r0, G, 1, dth, NULL) == QDM_OK, "adjoint");
+    for (int i = 0; i < P; i++) {
+      double l[2], t = th[i];
+      for (int sgn = 0; sgn < 2; sgn++) {
+        th[i] = t + (sgn ? -h : h);
+        memcpy(R, r0, sizeof R);
+        qdm_dm_run_measured(c, th, NULL, 0, &nz, meas, nm, R, 1);
+        l[sgn] = re_tr_AdagB(W, R, d * d);
+      }
+      th[i] = t;
+      worst = fmax(worst, fabs(dth[i] - (l[0] - l[1]) / (2 * h)));
+    }
+    CHECK(worst < 1e-7, "n = %d: measured dL/dtheta vs finite differences (err %g)", n, worst);
+    qdm_circuit_free(c);
+  }
+  qdm_dm_meas bad = {99, 0};
+  qdm_circuit *c = qdm_circuit_new(2);
+  qdm_cplx r[16];
+  qdm_dm_mixed(r, 4, 1);
+  CHECK(qdm_dm_run_measured(c, NULL, NULL, 0, NULL, &bad, 1, r, 1) == QDM_EINVAL, "measurement past the end refused");
+  qdm_circuit_free(c);
+}
+
 int main(void) {
   qdm_rng g;
   qdm_rng_seed(&g, 2024);
@@ -528,5 +667,6 @@ int main(void) {
   test_kraus(&g);
   test_qdiff(&g);
   test_shots(&g);
+  test_qcnn_measured(&g);
   return check_done();
 }

@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include "qdm/density.h"
 #include "qdm/qsim.h"
 
 #ifdef __cplusplus
@@ -108,6 +109,13 @@ typedef struct {
  * Returns the number of parameters used (>= 0) or a negative status. */
 int qdm_ansatz_build(qdm_circuit *c, const char *name, int layers, int param_offset,
                      const qdm_ansatz_opts *o);
+/* The mid-circuit measurements of an ansatz built by qdm_ansatz_build with
+ * the same arguments on a fresh n-qubit circuit (positions count from its
+ * first gate): for "qcnn-measured" (report 4.2's pooling by measurement:
+ * the gates of qcnn, each pooled qubit measured before its pooling
+ * rotations) n - 1 of them into meas (room for n - 1); 0 for every other
+ * ansatz (coherent pooling: qcnn). Run them with qdm_dm_run_measured. */
+int qdm_ansatz_measurements(const char *name, int n, int layers, const qdm_ansatz_opts *o, qdm_dm_meas *meas);
 /* Parameter count for n qubits and L layers (negative status if invalid). */
 int qdm_ansatz_nparams(const char *name, int n, int layers, const qdm_ansatz_opts *o);
 /* i-th ansatz name (NULL past the end), and a one-line description with the
@@ -121,6 +129,9 @@ extern const qdm_enum_name qdm_ansatz_init_names[];
 int qdm_hea(qdm_circuit *c, int layers, int param_offset, int ring);      /* 2n / layer */
 int qdm_hva(qdm_circuit *c, int layers, int param_offset, int ring);      /* 2 / layer */
 int qdm_qcnn(qdm_circuit *c, int layers, int param_offset);
+/* The same gates, and the measurement before each pooling (meas: room for
+ * c->n - 1, *nm their count; positions are c's gate indices). */
+int qdm_qcnn_measured(qdm_circuit *c, int layers, int param_offset, qdm_dm_meas *meas, int *nm);
 int qdm_mera(qdm_circuit *c, int layers, int param_offset);               /* n = 2^k */
 int qdm_conv(qdm_circuit *c, int layers, int param_offset, int ring);     /* 3 per pair */
 int qdm_phasemix(qdm_circuit *c, int layers, int param_offset);           /* n-1 / layer */

@@ -90,6 +90,29 @@ int qdm_dm_run_adjoint(const qdm_circuit *c, const double *theta, const double *
                        const qdm_noise *noise, const qdm_cplx *rho, qdm_cplx *G, int rows,
                        double *dtheta, double *dx);
 
+/* ---- mid-circuit measurement (report 4.2: pooling by measurement) ----
+ * A Z measurement of qubit q whose outcome is kept only by what it controls
+ * later (non-selective: the outcomes weighted by their probabilities) is
+ * the channel rho -> P0 rho P0 + P1 rho P1, P_m = |m><m| on q: the
+ * coherences between q's two branches vanish. After it, a gate controlled
+ * by q acts exactly as a gate applied when the measured bit is 1
+ * (classical feed-forward), so a circuit with controlled rotations after
+ * the measurement is the measured form of the same circuit. Self-adjoint,
+ * so it is its own backward. */
+int qdm_dm_measure_z(qdm_cplx *rho, int n, int q, int rows);
+/* Measure qubit q just before gate `before` of a circuit (0..ngates;
+ * ngates: after the last gate). */
+typedef struct {
+  int before, q;
+} qdm_dm_meas;
+/* qdm_dm_run with the nm measurements meas (in any order; several at one
+ * position act together, they commute) and its exact backward. */
+int qdm_dm_run_measured(const qdm_circuit *c, const double *theta, const double *x, int ldx,
+                        const qdm_noise *noise, const qdm_dm_meas *meas, int nm, qdm_cplx *rho, int rows);
+int qdm_dm_run_measured_adjoint(const qdm_circuit *c, const double *theta, const double *x, int ldx,
+                                const qdm_noise *noise, const qdm_dm_meas *meas, int nm, const qdm_cplx *rho,
+                                qdm_cplx *G, int rows, double *dtheta, double *dx);
+
 /* ---- channels from circuits with ancillas: system + ancilla, then trace ----
  * A circuit V on n + m qubits (ancillas high, starting in |0>) followed by
  * tracing out the ancillas is the channel rho -> sum_a K_a rho K_a^dagger with

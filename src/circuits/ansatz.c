@@ -184,10 +184,11 @@ static int pool(qdm_circuit *c, int drop, int keep, int p) {
 /* Levels: the active qubits a[0..m-1] get `layers` brick layers of the
  * 5-parameter block (even pairs then odd pairs of the active list), then
  * pooling folds a[2i+1] into a[2i]; the kept qubits are the next level's.
- * Down to one active qubit (qubit 0). */
-int qdm_qcnn(qdm_circuit *c, int layers, int param_offset) {
-  int e = ans_check(c, layers, param_offset, 2, "qdm_qcnn");
-  if (e) return e;
+ * Down to one active qubit (qubit 0). With meas (the measured form), each
+ * pooled qubit is measured just before its pooling gates, which then act
+ * as rotations of the kept qubit chosen by the outcome (RZ(t0) after a 1,
+ * RX(t1) after a 0: Cong, Choi & Lukin's measurement and feed-forward). */
+static int qcnn_build(qdm_circuit *c, int layers, int param_offset, qdm_dm_meas *meas, int *nm) {
   int a[QDM_MAX_QUBITS], m = c->n, p = param_offset;
   for (int i = 0; i < m; i++) a[i] = i;
   while (m > 1) {
@@ -197,12 +198,29 @@ int qdm_qcnn(qdm_circuit *c, int layers, int param_offset) {
     }
     int k = 0;
     for (int i = 0; i < m; i += 2) {
-      if (i + 1 < m) { TRYN(pool(c, a[i + 1], a[i], p)); p += 2; }
+      if (i + 1 < m) {
+        if (meas) meas[(*nm)++] = (qdm_dm_meas){c->ngates, a[i + 1]};
+        TRYN(pool(c, a[i + 1], a[i], p));
+        p += 2;
+      }
       a[k++] = a[i];
     }
     m = k;
   }
   return p - param_offset;
+}
+
+int qdm_qcnn(qdm_circuit *c, int layers, int param_offset) {
+  int e = ans_check(c, layers, param_offset, 2, "qdm_qcnn");
+  return e ? e : qcnn_build(c, layers, param_offset, NULL, NULL);
+}
+
+int qdm_qcnn_measured(qdm_circuit *c, int layers, int param_offset, qdm_dm_meas *meas, int *nm) {
+  int e = ans_check(c, layers, param_offset, 2, "qdm_qcnn_measured");
+  if (e) return e;
+  if (!meas || !nm) return -qdm_fail(QDM_EINVAL, "qdm_qcnn_measured: meas and nm must be given");
+  *nm = 0;
+  return qcnn_build(c, layers, param_offset, meas, nm);
 }
 
 /* Binary MERA over n = 2^k qubits, read as a state preparation (top of the
@@ -268,8 +286,14 @@ static int is_qasm(const char *name) {
   return n > 5 && !strcmp(name + n - 5, ".qasm");
 }
 
+/* Not in the list that `all` and `qdm circuit --list` walk: its pooling is
+ * a measurement, so it runs on density matrices only. */
+static const char qcnn_measured_about[] =
+    "QCNN with pooling by mid-circuit measurement and feed-forward (density-matrix path only); same parameters as qcnn";
+
 const char *qdm_ansatz_about(const char *name) {
   if (name && is_qasm(name)) return "the circuit of this OpenQASM 2/3 file, one layer; its inputs are the parameters";
+  if (name && !strcmp(name, "qcnn-measured")) return qcnn_measured_about;
   for (int i = 0; name && i < NLIB; i++)
     if (!strcmp(name, lib[i].name)) return lib[i].about;
   return NULL;
@@ -307,7 +331,7 @@ static int build_named(qdm_circuit *c, const char *name, int layers, int param_o
   if (id) return qdm_sim(c, id, layers, param_offset);
   if (!strcmp(name, "hea")) return qdm_hea(c, layers, param_offset, o->ring);
   if (!strcmp(name, "hva")) return qdm_hva(c, layers, param_offset, o->ring);
-  if (!strcmp(name, "qcnn")) return qdm_qcnn(c, layers, param_offset);
+  if (!strcmp(name, "qcnn") || !strcmp(name, "qcnn-measured")) return qdm_qcnn(c, layers, param_offset);
   if (!strcmp(name, "mera")) return qdm_mera(c, layers, param_offset);
   if (!strcmp(name, "conv")) return qdm_conv(c, layers, param_offset, o->ring);
   if (!strcmp(name, "phasemix")) return qdm_phasemix(c, layers, param_offset);
@@ -330,6 +354,18 @@ int qdm_ansatz_build(qdm_circuit *c, const char *name, int layers, int param_off
   int r = build_named(c, name, layers, param_offset, o);
   if (r < 0) c->ngates = ng, c->nparams = np, c->ninputs = ni, c->npool = npool;
   return r;
+}
+
+int qdm_ansatz_measurements(const char *name, int n, int layers, const qdm_ansatz_opts *o, qdm_dm_meas *meas) {
+  if (!name || strcmp(name, "qcnn-measured")) return 0;
+  if (!meas) return -qdm_fail(QDM_EINVAL, "qdm_ansatz_measurements: meas is NULL");
+  qdm_circuit *c = qdm_circuit_new(n);
+  if (!c) return -qdm_fail(QDM_ENOMEM, "qdm_ansatz_measurements: out of memory");
+  int nm = 0, r = qdm_qcnn_measured(c, layers, 0, meas, &nm);
+  qdm_circuit_free(c);
+  int shift = o && o->init == QDM_INIT_RY_PI4 ? n : 0; /* the init layer's n gates come first */
+  for (int k = 0; k < nm; k++) meas[k].before += shift;
+  return r < 0 ? r : nm;
 }
 
 int qdm_ansatz_nparams(const char *name, int n, int layers, const qdm_ansatz_opts *o) {

@@ -439,7 +439,10 @@ static void plot_learn(const char *path, const qdm_learn_opts *o, const learn_ro
         int idx = (2 * qi + vs_time) * na + k;
         panel_fill(&pd[idx], &p[idx], o, &rows[k * nq + qi], vs_time, step, clamped + (size_t)idx * NOPT * N);
       }
-  if (qdm_plot_panels(path, NULL, p, np, na)) cli_die(CMD, 1, "--plot: %s", qdm_errmsg());
+  char title[256];
+  snprintf(title, sizeof title, "qdm qngd learn: a target state, %d layers, %d steps, median of %d trials", o->layers,
+           o->steps, o->trials);
+  if (qdm_plot_panels(path, title, p, np, na)) cli_die(CMD, 1, "--plot: %s", qdm_errmsg());
   free(p);
   free(pd);
   free(step);

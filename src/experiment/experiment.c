@@ -710,7 +710,11 @@ static int write_grid(const xctx *c) {
   const char *labels[XMAX_RUNS];
   for (int i = 0; i < c->nruns; i++) labels[i] = c->runs[i]->name;
   snprintf(p, sizeof p, "%s/grid.png", c->o->out);
-  return qdm_png_grid(p, c->pics, c->nruns * XGRID_COLS, QDM_EVAL_SIDE, QDM_EVAL_SIDE, c->nruns, XGRID_COLS, 4, labels);
+  char title[2400];
+  snprintf(title, sizeof title, "qdm experiment: %s\nsamples of every run (seed 1, the same noise for all), one row per run",
+           c->o->out);
+  qdm_grid_text tx = {title, labels, NULL, NULL};
+  return qdm_png_grid_text(p, c->pics, c->nruns * XGRID_COLS, QDM_EVAL_SIDE, QDM_EVAL_SIDE, c->nruns, XGRID_COLS, 4, &tx);
 }
 
 static int xreport_write(const xctx *c) {

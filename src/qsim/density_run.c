@@ -171,6 +171,41 @@ static void gate_noise(qdm_cplx *rho, int n, const qdm_gate *g, const qdm_noise 
     if (touched >> q & 1) noise1(rho, n, q, nz, adjoint);
 }
 
+/* ---- mid-circuit measurement ---- */
+
+/* Non-selective Z measurement of qubit q: rho <- P0 rho P0 + P1 rho P1,
+ * i.e. the entries <i|rho|j> with bit q of i and j different become 0.
+ * A projector sum is its own adjoint, so this is also its backward. */
+static void dephase(qdm_cplx *rho, int n, int q) {
+  size_t d = (size_t)1 << n;
+  for (size_t i = 0; i < d; i++)
+    for (size_t j = 0; j < d; j++)
+      if ((i ^ j) >> q & 1) rho[i * d + j] = 0;
+}
+
+int qdm_dm_measure_z(qdm_cplx *rho, int n, int q, int rows) {
+  int r = dm_n_check(n, rows, "qdm_dm_measure_z");
+  if (r) return r;
+  if (!rho) return qdm_fail(QDM_EINVAL, "qdm_dm_measure_z: rho is NULL");
+  if (q < 0 || q >= n) return qdm_fail(QDM_EINVAL, "qdm_dm_measure_z: qubit %d out of range 0..%d", q, n - 1);
+  size_t dd = (size_t)1 << (2 * n);
+  for (int k = 0; k < rows; k++) dephase(rho + k * dd, n, q);
+  return QDM_OK;
+}
+
+/* What happens between the gates: the noise channel after each gate, and
+ * the measurements (meas[k].before = l: just before gate l). */
+typedef struct {
+  const qdm_noise *nz;
+  const qdm_dm_meas *meas;
+  int nm;
+} dm_ctx;
+
+static void measure_at(qdm_cplx *rho, int n, const dm_ctx *x, int before) {
+  for (int k = 0; k < x->nm; k++)
+    if (x->meas[k].before == before) dephase(rho, n, x->meas[k].q);
+}
+
 /* ---- gates ---- */
 
 /* local matrices of all gates for one parameter vector and one row's inputs */
@@ -226,14 +261,26 @@ int qdm_dm_apply_gate(const qdm_circuit *c, const qdm_gate *g, const double *v, 
   return QDM_OK;
 }
 
-static void run_one(const qdm_circuit *c, const gmats *m, const qdm_noise *nz, qdm_cplx *rho, int l0, int l1) {
+/* Gates l0..l1-1, each followed by its noise and by the measurements
+ * before the next gate (those before gate 0 are the caller's). */
+static void run_one(const qdm_circuit *c, const gmats *m, const dm_ctx *x, qdm_cplx *rho, int l0, int l1) {
   int t[QDM_MAX_TARGETS];
   for (int l = l0; l < l1; l++) {
     const qdm_gate *g = &c->g[l];
     gate_int_targets(g, t);
     dm_apply_lr(rho, c->n, g->nt, t, g->cmask, m->M + m->off[l], m->M + m->off[l], 0);
-    gate_noise(rho, c->n, g, nz, 0);
+    gate_noise(rho, c->n, g, x->nz, 0);
+    measure_at(rho, c->n, x, l + 1);
   }
+}
+
+static int meas_check(const qdm_circuit *c, const qdm_dm_meas *meas, int nm, const char *who) {
+  if (nm < 0 || (nm > 0 && !meas)) return qdm_fail(QDM_EINVAL, "%s: %d measurements with meas %s", who, nm, meas ? "set" : "NULL");
+  for (int k = 0; k < nm; k++)
+    if (meas[k].q < 0 || meas[k].q >= c->n || meas[k].before < 0 || meas[k].before > c->ngates)
+      return qdm_fail(QDM_EINVAL, "%s: measurement %d of qubit %d before gate %d (expected qubit 0..%d, gate 0..%d)", who,
+                      k, meas[k].q, meas[k].before, c->n - 1, c->ngates);
+  return QDM_OK;
 }
 
 static int run_check(const qdm_circuit *c, const double *theta, const double *x, int ldx, const qdm_noise *nz,
@@ -256,12 +303,14 @@ static int row_threads(const qdm_circuit *c, int rows) {
   return rows > 1 && work > 4e6 ? (nt < rows ? nt : rows) : 1;
 }
 
-int qdm_dm_run(const qdm_circuit *c, const double *theta, const double *x, int ldx, const qdm_noise *noise,
-               qdm_cplx *rho, int rows) {
+int qdm_dm_run_measured(const qdm_circuit *c, const double *theta, const double *x, int ldx, const qdm_noise *noise,
+                        const qdm_dm_meas *meas, int nm, qdm_cplx *rho, int rows) {
   int r = run_check(c, theta, x, ldx, noise, rows, "qdm_dm_run");
+  if (!r) r = meas_check(c, meas, nm, "qdm_dm_run");
   if (r) return r;
   if (!rho) return qdm_fail(QDM_EINVAL, "qdm_dm_run: rho is NULL");
   size_t dd = (size_t)1 << (2 * c->n);
+  dm_ctx cx = {noise, meas, nm};
   int fail = 0;
 #pragma omp parallel num_threads(row_threads(c, rows)) reduction(| : fail)
   {
@@ -272,11 +321,17 @@ int qdm_dm_run(const qdm_circuit *c, const double *theta, const double *x, int l
     for (int k = 0; k < rows; k++) {
       if (!ok) { fail = 1; continue; }
       if (c->ninputs) gmats_fill(c, theta, x + (size_t)k * ldx, &m);
-      run_one(c, &m, noise, rho + k * dd, 0, c->ngates);
+      measure_at(rho + k * dd, c->n, &cx, 0);
+      run_one(c, &m, &cx, rho + k * dd, 0, c->ngates);
     }
     if (ok) gmats_free(&m);
   }
   return fail ? qdm_fail(QDM_ENOMEM, "qdm_dm_run: out of memory") : QDM_OK;
+}
+
+int qdm_dm_run(const qdm_circuit *c, const double *theta, const double *x, int ldx, const qdm_noise *noise,
+               qdm_cplx *rho, int rows) {
+  return qdm_dm_run_measured(c, theta, x, ldx, noise, NULL, 0, rho, rows);
 }
 
 /* 2 Re tr(G^dagger X) */
@@ -289,14 +344,15 @@ static double re_dot2(const qdm_cplx *G, const qdm_cplx *X, size_t dd) {
 /* Backward through gate l. In: S = the gate's input state, G = dL/d(state
  * after the gate's noise). Out: G = dL/dS. For out = U S U^dagger with G, S
  * Hermitian, dL/dv = 2 Re tr(G'^dagger dU S U^dagger), G' = E^dagger(G). */
-static void gate_backward(const qdm_circuit *c, const gmats *m, const qdm_noise *nz, int l, const qdm_cplx *S,
+static void gate_backward(const qdm_circuit *c, const gmats *m, const dm_ctx *cx, int l, const qdm_cplx *S,
                           qdm_cplx *G, qdm_cplx *X, double *dtheta, double *dxrow) {
   const qdm_gate *g = &c->g[l];
   int n = c->n, t[QDM_MAX_TARGETS], d = 1 << g->nt;
   size_t dd = (size_t)1 << (2 * n);
   const qdm_cplx *M = m->M + m->off[l];
   gate_int_targets(g, t);
-  gate_noise(G, n, g, nz, 1);
+  measure_at(G, n, cx, l + 1); /* the measurements after the gate: self-adjoint */
+  gate_noise(G, n, g, cx->nz, 1);
   int na = qdm_gate_nangles(g);
   for (int j = 0; j < na; j++) {
     const qdm_angle *a = &g->ang[j];
@@ -317,34 +373,43 @@ static void gate_backward(const qdm_circuit *c, const gmats *m, const qdm_noise 
 
 /* One row: checkpoints every S gates on the way forward, then each segment
  * is recomputed (keeping every gate's input) and walked backwards. */
-static void adjoint_row(const qdm_circuit *c, const gmats *m, const qdm_noise *nz, const qdm_cplx *rho,
+static void adjoint_row(const qdm_circuit *c, const gmats *m, const dm_ctx *cx, const qdm_cplx *rho,
                         qdm_cplx *G, qdm_cplx *ck, qdm_cplx *seg, int S, qdm_cplx *X, double *dtheta,
                         double *dxrow) {
   size_t dd = (size_t)1 << (2 * c->n);
   int ng = c->ngates, nseg = (ng + S - 1) / S;
   memcpy(ck, rho, dd * sizeof *ck);
+  measure_at(ck, c->n, cx, 0);
   for (int s = 1; s < nseg; s++) {
     memcpy(ck + s * dd, ck + (s - 1) * dd, dd * sizeof *ck);
-    run_one(c, m, nz, ck + s * dd, (s - 1) * S, s * S);
+    run_one(c, m, cx, ck + s * dd, (s - 1) * S, s * S);
   }
   for (int s = nseg - 1; s >= 0; s--) {
     int l0 = s * S, l1 = l0 + S < ng ? l0 + S : ng;
     memcpy(seg, ck + s * dd, dd * sizeof *seg);
     for (int l = l0; l < l1 - 1; l++) {
       memcpy(seg + (l - l0 + 1) * dd, seg + (l - l0) * dd, dd * sizeof *seg);
-      run_one(c, m, nz, seg + (l - l0 + 1) * dd, l, l + 1);
+      run_one(c, m, cx, seg + (l - l0 + 1) * dd, l, l + 1);
     }
-    for (int l = l1 - 1; l >= l0; l--) gate_backward(c, m, nz, l, seg + (l - l0) * dd, G, X, dtheta, dxrow);
+    for (int l = l1 - 1; l >= l0; l--) gate_backward(c, m, cx, l, seg + (l - l0) * dd, G, X, dtheta, dxrow);
   }
+  measure_at(G, c->n, cx, 0);
 }
 
-int qdm_dm_run_adjoint(const qdm_circuit *c, const double *theta, const double *x, int ldx, const qdm_noise *noise,
-                       const qdm_cplx *rho, qdm_cplx *G, int rows, double *dtheta, double *dx) {
+int qdm_dm_run_measured_adjoint(const qdm_circuit *c, const double *theta, const double *x, int ldx,
+                                const qdm_noise *noise, const qdm_dm_meas *meas, int nm, const qdm_cplx *rho, qdm_cplx *G,
+                                int rows, double *dtheta, double *dx) {
   int r = run_check(c, theta, x, ldx, noise, rows, "qdm_dm_run_adjoint");
+  if (!r) r = meas_check(c, meas, nm, "qdm_dm_run_adjoint");
   if (r) return r;
+  dm_ctx cx = {noise, meas, nm};
   if (!rho || !G) return qdm_fail(QDM_EINVAL, "qdm_dm_run_adjoint: NULL rho or G");
   if (c->nparams && !dtheta) return qdm_fail(QDM_EINVAL, "qdm_dm_run_adjoint: dtheta is NULL");
-  if (c->ngates == 0 || rows == 0) return QDM_OK;
+  if (rows == 0) return QDM_OK;
+  if (c->ngates == 0) {
+    for (int k = 0; k < rows; k++) measure_at(G + k * ((size_t)1 << (2 * c->n)), c->n, &cx, 0);
+    return QDM_OK;
+  }
   size_t dd = (size_t)1 << (2 * c->n);
   int S = (int)ceil(sqrt((double)c->ngates)), nseg = (c->ngates + S - 1) / S, fail = 0;
 #pragma omp parallel num_threads(row_threads(c, rows)) reduction(| : fail)
@@ -360,7 +425,7 @@ int qdm_dm_run_adjoint(const qdm_circuit *c, const double *theta, const double *
       if (!ok) { fail = 1; continue; }
       const double *xr = c->ninputs ? x + (size_t)k * ldx : NULL;
       if (c->ninputs) gmats_fill(c, theta, xr, &m);
-      adjoint_row(c, &m, noise, rho + k * dd, G + k * dd, buf, buf + nseg * dd, S, buf + (nseg + S) * dd, dth,
+      adjoint_row(c, &m, &cx, rho + k * dd, G + k * dd, buf, buf + nseg * dd, S, buf + (nseg + S) * dd, dth,
                   dx && c->ninputs ? dx + (size_t)k * ldx : NULL);
     }
     if (ok) {
@@ -372,4 +437,9 @@ int qdm_dm_run_adjoint(const qdm_circuit *c, const double *theta, const double *
     free(buf);
   }
   return fail ? qdm_fail(QDM_ENOMEM, "qdm_dm_run_adjoint: out of memory") : QDM_OK;
+}
+
+int qdm_dm_run_adjoint(const qdm_circuit *c, const double *theta, const double *x, int ldx, const qdm_noise *noise,
+                       const qdm_cplx *rho, qdm_cplx *G, int rows, double *dtheta, double *dx) {
+  return qdm_dm_run_measured_adjoint(c, theta, x, ldx, noise, NULL, 0, rho, G, rows, dtheta, dx);
 }
