@@ -31,6 +31,9 @@ int cli_ansatz_names(const char *cmd, const char *spec, char *buf, size_t len, c
 
 qdm_circuit *cli_ansatz_circuit(const char *cmd, const char *name, int n, int layers, const qdm_ansatz_opts *o,
                                 int need_params, int *P) {
+  if (!strcmp(name, "qcnn-measured")) /* these commands run pure states */
+    cli_die(cmd, 2, "--ansatz qcnn-measured: pooling by measurement leaves mixed states; it runs on density matrices "
+            "(qdm train --noise ...); here use qcnn (coherent pooling)");
   qdm_circuit *c = qdm_circuit_new(n);
   if (!c) cli_die(cmd, 1, "%s", qdm_errmsg());
   *P = qdm_ansatz_build(c, name, layers, 0, o);

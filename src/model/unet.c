@@ -227,6 +227,9 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
     return qdm_fail(QDM_EINVAL, "model: noise needs the ancilla block off: block 2's complex leaky ReLU acts on "
                     "amplitudes and their global phase, which a density matrix does not have, so a noisy "
                     "block 2 is not defined (docs/noise.md)");
+  if (nz.kind == QDM_NOISE_NONE && !c->ansatz_qasm[0] && !strcmp(c->ansatz, "qcnn-measured"))
+    return qdm_fail(QDM_EINVAL, "model: ansatz qcnn-measured pools by mid-circuit measurement, which runs on density "
+                    "matrices: give a noise (depolarizing:0 for none)");
   if (nz.kind != QDM_NOISE_NONE && c->n > 6)
     return qdm_fail(QDM_EINVAL, "model: noise simulates 4^n-entry density matrices per row; qubits = %d, "
                     "expected <= 6", c->n);

@@ -57,6 +57,8 @@ struct qdm__hw {
   qdm_cplx *amp;        /* max_rows x (K d) eigenbasis amplitudes, or d x (K d) scratch */
   double *dth;          /* per work item: nblk x P gradient slices (dm backward) */
   int maxitems;
+  qdm_dm_meas meas[QDM_MAX_QUBITS]; /* the block's mid-circuit measurements (qcnn-measured) */
+  int nm;
 };
 
 void qdm__hw_set_seed(qdm__hw *h, uint64_t seed) {
@@ -94,6 +96,11 @@ qdm__hw *qdm__hw_new(const qdm_unet_cfg *cfg, const qdm_noise *noise, int nblk, 
   h->max_rows = max_rows;
   h->shots = cfg->shots;
   h->noise = *noise;
+  h->nm = cfg->ansatz_qasm[0] ? 0 : qdm_ansatz_measurements(cfg->ansatz, cfg->n, cfg->layers, NULL, h->meas);
+  if (h->nm < 0) {
+    free(h);
+    return NULL;
+  }
   /* from the generator that initialises the parameters, without advancing
    * it: the same training seed gives the same shots, and a model with
    * shots starts from the same parameters as one without */
@@ -223,7 +230,8 @@ int qdm__hw_dm_forward(qdm__hw *h, const qdm_circuit *c, const double *theta, co
     for (int b = 0; b < h->nblk && nr > 0; b++) {
       qdm_cplx *out = rho_at(h, b + 1, r0);
       memcpy(out, rho_at(h, b, r0), (size_t)nr * dd * sizeof *out);
-      if (qdm_dm_run(c, theta + ((size_t)g * h->nblk + b) * h->P, NULL, 0, &h->noise, out, nr)) fail = 1;
+      if (qdm_dm_run_measured(c, theta + ((size_t)g * h->nblk + b) * h->P, NULL, 0, &h->noise, h->meas, h->nm, out, nr))
+        fail = 1;
     }
   }
   if (fail) return qdm_fail(QDM_ENOMEM, "model: the noisy circuit blocks failed (out of memory)");
@@ -261,8 +269,8 @@ int qdm__hw_dm_backward(qdm__hw *h, const qdm_circuit *c, const double *theta, d
     int g = item[3 * it], r0 = item[3 * it + 1], nr = item[3 * it + 2];
     double *dth = h->dth + (size_t)it * slice;
     for (int b = nblk - 1; b >= 0; b--)
-      if (qdm_dm_run_adjoint(c, theta + ((size_t)g * nblk + b) * P, NULL, 0, &h->noise, rho_at(h, b, r0),
-                             h->G + (size_t)r0 * dd, nr, dth + (size_t)b * P, NULL))
+      if (qdm_dm_run_measured_adjoint(c, theta + ((size_t)g * nblk + b) * P, NULL, 0, &h->noise, h->meas, h->nm,
+                                      rho_at(h, b, r0), h->G + (size_t)r0 * dd, nr, dth + (size_t)b * P, NULL))
         fail = 1;
     /* rho0 = psi psi^dagger: dL = Re tr(G^dagger dpsi psi^dagger + G^dagger psi dpsi^dagger)
      * = Re <(G + G^dagger) psi, dpsi>, so the co-gradient at psi is (G + G^dagger) psi */
