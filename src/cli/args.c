@@ -170,3 +170,29 @@ double *cli_numbers(const char *cmd, const char *spec, int *count) {
   return v;
 }
 
+
+/* --threads N: the same everywhere: threads for qdm and OpenBLAS alike,
+ * 0 = every core (OpenMP's default); def when absent. */
+int cli_threads(cli_args *a, int def) {
+  int t = (int)cli_int(a, "--threads", def, 0, 1024);
+  if (t > 0) bench_threads(t);
+  return t;
+}
+
+/* --classes LIST, with --digits its older name (one of the two). */
+const char *cli_classes(cli_args *a) {
+  const char *c = cli_str(a, "--classes", NULL), *d = cli_str(a, "--digits", NULL);
+  if (c && d) cli_die(a->cmd, 2, "--classes and --digits: give one (--digits is the older name of --classes)");
+  return c ? c : d;
+}
+
+/* Copies a file (summary.json, results.json) to stdout: --json of commands
+ * that write their numbers to a file anyway. */
+void cli_cat(const char *cmd, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) cli_die(cmd, 1, "--json: cannot read %s", path);
+  char buf[4096];
+  size_t k;
+  while ((k = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, k, stdout);
+  fclose(f);
+}

@@ -37,6 +37,13 @@ int cli_num_list(const char *cmd, const char *opt, const char *spec, double lo, 
                  int max);
 /* Threads for qdm and OpenBLAS alike (cmd_bench.c). */
 void bench_threads(int t);
+/* --threads N (0 = every core; def when absent), applied to qdm and
+ * OpenBLAS when > 0; returns N. The same flag on every command. */
+int cli_threads(cli_args *a, int def);
+/* --classes LIST or its alias --digits (not both); NULL when absent. */
+const char *cli_classes(cli_args *a);
+/* Copy a file to stdout (exits 1 naming it when it cannot be read). */
+void cli_cat(const char *cmd, const char *path);
 /* 1 if stderr is a terminal (progress lines redraw in place). */
 int cli_tty(void);
 

@@ -129,7 +129,7 @@ int bench_train(int argc, char **argv) {
   const char *qs = cli_str(&a, "--qubits", NULL); /* absent: the preset's (qv[0] = 0) */
   int nq = qs ? cli_num_list(a.cmd, "--qubits", qs, 1, 10, 1, qv, 8) : (qv[0] = 0, 1);
   int npr = parse_precisions(a.cmd, cli_str(&a, "--precision", "f64,f32"), prec, 2);
-  const char *dig = cli_str(&a, "--digits", NULL), *data = cli_str(&a, "--data", NULL);
+  const char *dig = cli_classes(&a), *data = cli_str(&a, "--data", NULL);
   if (dig) snprintf(o.digits, sizeof o.digits, "%s", dig);
   if (data && snprintf(o.data, sizeof o.data, "%s", data) >= (int)sizeof o.data) cli_die(a.cmd, 2, "--data: path too long");
   o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);

@@ -13,9 +13,9 @@
 
 static const char *classifier_help =
     "usage: qdm classifier train [--data DIR] [--heldout F] [--arch cnn|mlp] [--epochs N]\n"
-    "                            [--batch N] [--lr X] [--seed K] [--out FILE] [--json] [--quiet]\n"
+    "                            [--batch N] [--lr X] [--seed K] [--out FILE] [--threads N] [--json] [--quiet]\n"
     "       qdm classifier test --classifier FILE --data DIR|FILE [--split train|test]\n"
-    "                           [--digits LIST] [--limit N] [--json]\n\n"
+    "                           [--classes LIST] [--limit N] [--threads N] [--json]\n\n"
     "The digit classifier whose penultimate layer is the feature space of qdm eval.\n"
     "Images take the canonical form of qdm eval (L2-normalise, bilinear resize to 16x16,\n"
     "scale to max 1, round to bytes), the same for real and generated images.\n"
@@ -27,7 +27,9 @@ static const char *classifier_help =
     "(default: the mnist data), each class its share chosen by a hash of (--seed, label,\n"
     "pixels) so the same for any file order, is kept out and scored. Writes safetensors (default\n"
     "" DEFAULT_CLASSIFIER ").\n"
-    "test: accuracy on a labelled IDX set (--split default: test if the directory has one).\n";
+    "test: accuracy on a labelled IDX set (--split default: test if the directory has one).\n"
+    "  --classes LIST  keep these classes (--digits: the same, its older name)\n"
+    "  --threads N     threads for qdm and OpenBLAS (0, the default: every core)\n";
 
 /* --split-like options: a split name of a data directory, or def */
 static const char *split_arg(cli_args *a, const char *name, const char *def) {
@@ -86,6 +88,7 @@ static int classifier_train(int argc, char **argv) {
   const char *out = cli_str(&a, "--out", DEFAULT_CLASSIFIER);
   int json = cli_flag(&a, "--json");
   o.quiet = cli_flag(&a, "--quiet");
+  cli_threads(&a, 0);
   cli_done(&a);
   if (mlp) g.c1 = g.c2 = 0;
   if (!g.hidden) g.hidden = mlp ? 256 : 128;
@@ -109,9 +112,10 @@ static int classifier_test(int argc, char **argv) {
   const char *file = cli_str(&a, "--classifier", NULL);
   const char *data = cli_str(&a, "--data", NULL);
   const char *split = split_arg(&a, "--split", NULL);
-  const char *digits = cli_str(&a, "--digits", NULL);
+  const char *digits = cli_classes(&a);
   long limit = cli_int(&a, "--limit", 0, 0, 1L << 30);
   int json = cli_flag(&a, "--json");
+  cli_threads(&a, 0);
   cli_done(&a);
   if (!file) cli_die(a.cmd, 2, "--classifier FILE is required");
   if (!data) cli_die(a.cmd, 2, "--data DIR|FILE is required");
@@ -140,8 +144,9 @@ int cmd_classifier(int argc, char **argv) {
 
 static const char *eval_help =
     "usage: qdm eval --images FILE [--labels FILE] --reference DIR|FILE [--reference-split S]\n"
-    "                [--digits LIST] [--train DIR|FILE|none] [--train-split S]\n"
-    "                [--classifier FILE] [--k N] [--max-n N] [--seed K] [--json] [--per-class-plot F]\n\n"
+    "                [--classes LIST] [--train DIR|FILE|none] [--train-split S]\n"
+    "                [--classifier FILE] [--k N] [--max-n N] [--seed K] [--threads N] [--json]\n"
+    "                [--per-class-plot F]\n\n"
     "Measures a set of images (an IDX file, e.g. from qdm sample --idx; real images work\n"
     "too) against real ones, in the feature space of the classifier (default\n"
     "" DEFAULT_CLASSIFIER ", trained on first use). Every image, real or generated, takes\n"
@@ -155,13 +160,16 @@ static const char *eval_help =
     "                     for held-out real images (a much smaller value flags copying)\n"
     "options:\n"
     "  --reference        real images: a data directory (split: test if present, else train)\n"
-    "                     or an IDX file; --digits filters it (e.g. 0,1 for a binary model)\n"
+    "                     or an IDX file; --classes filters it (e.g. 0,1 for a binary model;\n"
+    "                     --digits is its older name)\n"
     "  --train            training images for the memorisation check (default: the mnist\n"
-    "                     train split, filtered by --digits, if present); none: skip\n"
+    "                     train split, filtered by --classes, if present); none: skip\n"
     "  --k N (3)  --max-n N (cap on n)  --seed K (which real images form the subsets)\n"
     "  --per-class-plot FILE.png  the per-class breakdown (given --labels: label accuracy,\n"
-    "                     precision and recall per class, against the real images of that class)\n\n"
-    "usage: qdm eval --checkpoint FILE [--data DIR] [--split train|test] [--n N] [--seed K] [--json]\n\n"
+    "                     precision and recall per class, against the real images of that class)\n"
+    "  --threads N        threads for qdm and OpenBLAS (0, the default: every core)\n\n"
+    "usage: qdm eval --checkpoint FILE [--data DIR] [--split train|test] [--n N] [--seed K]\n"
+    "                [--threads N] [--json]\n\n"
     "The variational bound of eqs. 4-5 of a trained model (also in a run's summary.json):\n"
     "L_T + sum_t KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) + L_0, with the ancestral sampler's\n"
     "reverse variances and a Gaussian decoder, in nats per image and bits per real dimension,\n"
@@ -178,6 +186,7 @@ static int eval_vlb(cli_args *a, const char *ckpt) {
   const char *data = cli_str(a, "--data", NULL), *split = split_arg(a, "--split", NULL);
   int n = (int)cli_int(a, "--n", 256, 1, 1 << 20), json = cli_flag(a, "--json");
   uint64_t seed = (uint64_t)cli_int(a, "--seed", 1, 0, 1L << 62);
+  cli_threads(a, 0);
   cli_done(a);
   qdm_train_opts o;
   qdm_unet *m;
@@ -216,7 +225,7 @@ int cmd_eval(int argc, char **argv) {
   const char *labels = cli_str(&a, "--labels", NULL);
   const char *ref = cli_str(&a, "--reference", NULL);
   const char *rsplit = split_arg(&a, "--reference-split", NULL);
-  const char *digits = cli_str(&a, "--digits", NULL);
+  const char *digits = cli_classes(&a);
   const char *train_opt = cli_str(&a, "--train", NULL), *train = train_opt ? train_opt : "mnist";
   const char *tsplit = split_arg(&a, "--train-split", "train");
   const char *cfile = cli_str(&a, "--classifier", DEFAULT_CLASSIFIER);
@@ -227,6 +236,7 @@ int cmd_eval(int argc, char **argv) {
   o.seed = (uint64_t)cli_int(&a, "--seed", (long)o.seed, 0, 1L << 62);
   int json = cli_flag(&a, "--json");
   const char *bars = cli_str(&a, "--per-class-plot", NULL);
+  cli_threads(&a, 0);
   cli_done(&a);
   if (!images) cli_die(a.cmd, 2, "--images FILE is required");
   if (!ref) cli_die(a.cmd, 2, "--reference DIR|FILE is required");
@@ -261,7 +271,7 @@ int cmd_eval(int argc, char **argv) {
 static const char *experiment_help =
     "usage: qdm experiment [--sets LIST|all] [--preset NAME] [--quick] [--seeds N] [--out DIR] [--data DIR]\n"
     "                      [--reference DIR|FILE] [--classifier FILE] [--epochs N] [--limit N]\n"
-    "                      [--n-eval N] [--threads N] [--list] [--dry-run] [--quiet]\n\n"
+    "                      [--n-eval N] [--threads N] [--json] [--list] [--dry-run] [--quiet]\n\n"
     "Trains, samples and evaluates named sets of runs (the report's claims) and writes\n"
     "into DIR (default runs/experiment): results.md (one table per set), results.json,\n"
     "grid.png (samples, one row per run) and runs/<run>-s<seed>/ (each a qdm train folder\n"
@@ -278,6 +288,8 @@ static const char *experiment_help =
     "                 it has one, else its train split)\n"
     "  --classifier   feature extractor (default " DEFAULT_CLASSIFIER ", trained if missing)\n"
     "  --epochs N  --limit N  --n-eval N   override the configuration\n"
+    "  --threads N    threads for qdm and OpenBLAS (0, the default: every core)\n"
+    "  --json         print results.json to stdout at the end\n"
     "sets:\n";
 
 /* --preset without --data takes the preset's data, and a data set other
@@ -323,7 +335,8 @@ int cmd_experiment(int argc, char **argv) {
   o.epochs = (int)cli_int(&a, "--epochs", 0, 1, 100000);
   o.limit = cli_int(&a, "--limit", 0, 1, 1L << 30);
   o.n_eval = (int)cli_int(&a, "--n-eval", 0, 10, 100000);
-  o.threads = (int)cli_int(&a, "--threads", 0, 0, 256);
+  o.threads = cli_threads(&a, 0);
+  int json = cli_flag(&a, "--json");
   o.dry_run = cli_flag(&a, "--dry-run");
   o.quiet = cli_flag(&a, "--quiet");
   cli_done(&a);
@@ -335,5 +348,8 @@ int cmd_experiment(int argc, char **argv) {
   int err = qdm_experiment_run(&o);
   if (err == QDM_EINTR) return 130;
   if (err) cli_die(a.cmd, 1, "%s", qdm_errmsg());
+  char p[sizeof o.out + 16];
+  snprintf(p, sizeof p, "%s/results.json", o.out);
+  if (json && !o.dry_run) cli_cat(a.cmd, p);
   return 0;
 }

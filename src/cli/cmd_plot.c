@@ -46,27 +46,57 @@ static int read_csv(const char *path, const char *xname, const char *yname, doub
   return n;
 }
 
+/* The curves as JSON: {"x": name, "y": name, "runs": [{"dir", "label", "x": [...], "y": [...]}]} */
+static void plot_json(const char *xn, const char *yn, char *const *rs, const qdm_series *s, int nr) {
+  qdm_json j;
+  qdm_json_init(&j, stdout, 0);
+  qdm_json_obj(&j);
+  qdm_json_kv_str(&j, "x", xn);
+  qdm_json_kv_str(&j, "y", yn);
+  qdm_json_key(&j, "runs");
+  qdm_json_arr(&j);
+  for (int i = 0; i < nr; i++) {
+    qdm_json_obj(&j);
+    qdm_json_kv_str(&j, "dir", rs[i]);
+    qdm_json_kv_str(&j, "label", s[i].label);
+    qdm_json_kv_nums(&j, "x", s[i].x, s[i].np);
+    qdm_json_kv_nums(&j, "y", s[i].y, s[i].np);
+    qdm_json_obj_end(&j);
+  }
+  qdm_json_arr_end(&j);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
+}
+
+/* comma-separated list into its pieces (buf keeps them) */
+static int split_list(const char *spec, char *buf, size_t len, char **out) {
+  int n = 0;
+  snprintf(buf, len, "%s", spec);
+  for (char *t = strtok(buf, ","); t && n < MAXRUNS; t = strtok(NULL, ",")) out[n++] = t;
+  return n;
+}
+
 int cmd_plot(int argc, char **argv) {
   cli_args a;
   cli_init(&a, "qdm plot", argc, argv);
   if (cli_flag(&a, "--help")) {
     printf("usage: qdm plot --runs DIR[,DIR...] [--labels A,B,...] [--x epoch|seconds] [--y loss|infidelity|lr]\n"
-           "                [--title TEXT] [--log] --out FILE.png\n\n"
-           "Draws one curve per training run from DIR/metrics.csv (written by qdm train).\n");
+           "                [--title TEXT] [--log] [--out FILE.png] [--json] [--threads N]\n\n"
+           "Draws one curve per training run from DIR/metrics.csv (written by qdm train).\n"
+           "  --title TEXT  the picture's title (default: 'qdm plot: Y per X' and the runs)\n"
+           "  --json        print the curves as one JSON object (with or without --out)\n"
+           "  --threads N   accepted as on every command (drawing uses one thread)\n");
     return 0;
   }
   const char *runs = cli_str(&a, "--runs", NULL), *labels = cli_str(&a, "--labels", NULL);
   const char *xn = cli_str(&a, "--x", "epoch"), *yn = cli_str(&a, "--y", "loss");
   const char *title = cli_str(&a, "--title", NULL), *out = cli_str(&a, "--out", NULL);
-  int logy = cli_flag(&a, "--log");
+  int logy = cli_flag(&a, "--log"), json = cli_flag(&a, "--json");
+  cli_threads(&a, 0);
   cli_done(&a);
-  if (!runs || !out) cli_die(a.cmd, 2, "--runs DIR[,DIR...] and --out FILE.png are required");
-  char rbuf[4096], lbuf[4096], *rs[MAXRUNS], *ls[MAXRUNS];
-  snprintf(rbuf, sizeof rbuf, "%s", runs);
-  snprintf(lbuf, sizeof lbuf, "%s", labels ? labels : runs);
-  int nr = 0, nl = 0;
-  for (char *t = strtok(rbuf, ","); t && nr < MAXRUNS; t = strtok(NULL, ",")) rs[nr++] = t;
-  for (char *t = strtok(lbuf, ","); t && nl < MAXRUNS; t = strtok(NULL, ",")) ls[nl++] = t;
+  if (!runs || (!out && !json)) cli_die(a.cmd, 2, "--runs DIR[,DIR...] and --out FILE.png (or --json) are required");
+  char rbuf[4096], lbuf[4096], *rs[MAXRUNS], *ls[MAXRUNS], tbuf[4400];
+  int nr = split_list(runs, rbuf, sizeof rbuf, rs), nl = split_list(labels ? labels : runs, lbuf, sizeof lbuf, ls);
   if (nl != nr) cli_die(a.cmd, 2, "--labels has %d names for %d runs", nl, nr);
   qdm_series s[MAXRUNS];
   for (int i = 0; i < nr; i++) {
@@ -76,7 +106,9 @@ int cmd_plot(int argc, char **argv) {
     int n = read_csv(path, xn, yn, &x, &y);
     s[i] = (qdm_series){ls[i], x, y, n};
   }
-  int err = qdm_plot_lines(out, title ? title : yn, xn, yn, s, nr, logy);
+  snprintf(tbuf, sizeof tbuf, "qdm plot: %s per %s, %s", yn, xn, runs);
+  int err = out ? qdm_plot_lines(out, title ? title : tbuf, xn, yn, s, nr, logy) : QDM_OK;
+  if (!err && json) plot_json(xn, yn, rs, s, nr);
   for (int i = 0; i < nr; i++) {
     free((double *)s[i].x);
     free((double *)s[i].y);

@@ -27,7 +27,8 @@ static void help(void) {
          "  --params LIST|FILE   parameter values (comma/space separated, or a file); default: uniform\n"
          "                       in [0, 2 pi) from --seed K [1]\n"
          "  --kind K             full, block (one block per layer) or diag [full]\n"
-         "  --json               print {\"params\": [...], \"metric\": [[...], ...], ...}\n\n"
+         "  --json               print {\"params\": [...], \"metric\": [[...], ...], ...}\n"
+         "  --threads N          threads for qdm and OpenBLAS [0 = every core]\n\n"
          "qdm qngd gradvar   Var[dC/dtheta_k] over parameters uniform in [0, 2 pi) against n (McClean\n"
          "                   et al. 2018); reported: the mean over k, and k = 0\n"
          "  --ansatz LIST        [hea,paper,authors]\n"
@@ -138,6 +139,7 @@ static int act_metric(int argc, char **argv) {
   long seed = cli_int(&a, "--seed", 1, 0, 1L << 62);
   m.kind = parse_kind(&a);
   int json = cli_flag(&a, "--json");
+  cli_threads(&a, 0);
   cli_done(&a);
   const char *names[1];
   char nbuf[1024];
@@ -183,7 +185,7 @@ static void gradvar_parse(gradvar_run *g, int argc, char **argv, int *json, cons
   g->cost = cli_enum(&a, "--cost", qdm_cost_names, QDM_COST_ZZ);
   g->S = (int)cli_int(&a, "--samples", 200, 2, 10000000);
   g->seed = cli_int(&a, "--seed", 1, 0, 1L << 62);
-  qdm_set_threads((int)cli_int(&a, "--threads", 0, 0, 1024));
+  cli_threads(&a, 0);
   g->o = parse_opts(&a);
   *json = cli_flag(&a, "--json");
   *plot = cli_str(&a, "--plot", NULL);
@@ -480,7 +482,7 @@ static void learn_parse(learn_cli *lc, qdm_learn_opts *o, int argc, char **argv)
   o->sw = (int)cli_int(&a, "--switch", 20, 0, 1000000);
   lc->tol = cli_double(&a, "--tol", 1e-3, 0, 1);
   o->ansatz = parse_opts(&a);
-  qdm_set_threads((int)cli_int(&a, "--threads", 0, 0, 1024));
+  cli_threads(&a, 0);
   lc->json = cli_flag(&a, "--json");
   lc->plot = cli_str(&a, "--plot", NULL);
   cli_done(&a);

@@ -46,7 +46,7 @@ static void help(void) {
          "  --init X          initial parameter scale [0.1]\n"
          "  --seed S          random seed [1]\n"
          "  --threads N       threads for the engine and BLAS; the matrices here are small, so\n"
-         "                    one thread is fastest on a shared 2-core machine [1]\n"
+         "                    one thread is fastest on a shared 2-core machine [1]; 0: every core\n"
          "output:\n"
          "  --out DIR         write curve.png, loss.png (and samples.png for digits) here [runs/qstate]\n"
          "  --no-png          write no pictures\n"
@@ -96,7 +96,7 @@ static void parse(int argc, char **argv, qdm_qdiff_compare_opts *o, cli_out *co)
   o->init = cli_double(&a, "--init", 0.1, 0, 10);
   o->train.verbose = !co->quiet;
   co->out = cli_str(&a, "--out", DEFAULT_OUT);
-  co->threads = (int)cli_int(&a, "--threads", 1, 1, 256);
+  co->threads = cli_threads(&a, 1);
   cli_done(&a);
 }
 
@@ -171,8 +171,6 @@ static int qstate_train(int argc, char **argv) {
   qdm_qdiff_compare_opts o;
   cli_out co;
   parse(argc, argv, &o, &co);
-  qdm_set_threads(co.threads);
-  openblas_set_num_threads(co.threads);
   qdm_qdiff_compare_result r;
   int e = qdm_qdiff_compare_init(&o, &r);
   if (e) cli_die(CMD, e == QDM_EINVAL ? 2 : 1, "%s", qdm_errmsg());

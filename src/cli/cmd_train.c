@@ -5,11 +5,12 @@
 #include "cli.h"
 #include "qdm/density.h"
 #include "qdm/qngd.h"
+#include "qdm/io.h"
 #include "qdm/train.h"
 
 static const char *train_help =
-    "usage: qdm train [--preset default|ten|fashion|authors] [--data DIR] [--digits LIST] [--epochs N]\n"
-    "                 [--batch N] [--lr X] [--seed K] [--threads N] [--resume|--force] [--out DIR]\n"
+    "usage: qdm train [--preset default|ten|fashion|authors] [--data DIR] [--classes LIST] [--epochs N]\n"
+    "                 [--batch N] [--lr X] [--seed K] [--threads N] [--resume|--force] [--out DIR] [--json]\n"
     "                 [model and diffusion options]\n\n"
     "Trains the hybrid quantum-classical U-Net (report section 6.4) and writes into DIR:\n"
     "config.json, metrics.csv, checkpoint.safetensors (latest, resumable), best.safetensors,\n"
@@ -34,7 +35,7 @@ static const char *train_help =
     "            loss, mean sampler, 100 epochs\n\n"
     "data:\n"
     "  --data DIR        IDX directory, or 'mnist' (default, imported by setup) or 'fashion'\n"
-    "  --digits LIST     classes to keep, e.g. 0,1 or 0-9 or all\n"
+    "  --classes LIST    classes to keep, e.g. 0,1 or 0-9 or all (--digits: the same, its older name)\n"
     "  --limit N         N images after filtering (0: all), chosen by --subset\n"
     "  --heldout F       fraction of images kept out of training (for evaluation): a seeded,\n"
     "                    class-stratified choice\n"
@@ -46,7 +47,9 @@ static const char *train_help =
     "  --lr-gamma X --lr-step N   step decay (default 0.97 every 10 epochs)\n"
     "  --circuit-lr X  --ano-lr X  separate rates for circuit angles and ANO matrices\n"
     "  --weight-decay X  --ema DECAY (sample from an exponential moving average)\n"
-    "  --seed K  --threads N  --quiet\n"
+    "  --seed K  --quiet\n"
+    "  --threads N       threads for qdm and OpenBLAS (0, the default: every core), as on every command\n"
+    "  --json            print summary.json to stdout at the end\n"
     "  --precision f32|f64  the classical part (encoder, LayerNorm, decoder, their Adam state) in\n"
     "            float with sgemm (both presets) or double; circuits are complex128 either way.\n"
     "            --resume at the other precision converts the checkpoint (and says so)\n"
@@ -182,7 +185,11 @@ static void train_base(cli_args *a, qdm_train_opts *o, int resume, const char *o
 /* Everything given on the command line over the base options. */
 static void train_flags(cli_args *a, qdm_train_opts *o) {
   copy_opt(a, "--data", o->data, sizeof o->data);
-  copy_opt(a, "--digits", o->digits, sizeof o->digits);
+  const char *cls = cli_classes(a);
+  if (cls) {
+    if (strlen(cls) >= sizeof o->digits) cli_die(a->cmd, 2, "--classes: at most %zu characters", sizeof o->digits - 1);
+    snprintf(o->digits, sizeof o->digits, "%s", cls);
+  }
   o->limit = cli_int(a, "--limit", o->limit, 0, 1L << 30);
   o->heldout = cli_double(a, "--heldout", o->heldout, 0, 0.99);
   o->subset = (qdm_subset)cli_enum(a, "--subset", qdm_subset_names, o->subset);
@@ -202,7 +209,7 @@ static void train_flags(cli_args *a, qdm_train_opts *o) {
   o->qngd_lambda = cli_double(a, "--qngd-lambda", o->qngd_lambda, 0, 1e6);
   o->qngd_epochs = (int)cli_int(a, "--qngd-epochs", o->qngd_epochs, 0, 1000000);
   o->seed = (uint64_t)cli_int(a, "--seed", (long)o->seed, 0, 1L << 62);
-  o->threads = (int)cli_int(a, "--threads", 0, 0, 256);
+  o->threads = cli_threads(a, 0);
   o->quiet = cli_flag(a, "--quiet");
   o->samples_per_class = (int)cli_int(a, "--samples", o->samples_per_class, 1, 64);
   cli_model_options(a, o);
@@ -219,7 +226,7 @@ int cmd_train(int argc, char **argv) {
   }
   resumable_flags(may, sizeof may, 0);
   qdm_train_opts o, ckpt;
-  int resume = cli_flag(&a, "--resume"), force = cli_flag(&a, "--force");
+  int resume = cli_flag(&a, "--resume"), force = cli_flag(&a, "--force"), json = cli_flag(&a, "--json");
   if (resume && force) cli_die(a.cmd, 2, "--resume and --force: give one (continue the run, or replace it)");
   char out[1024] = "runs/latest";
   copy_opt(&a, "--out", out, sizeof out);
@@ -244,7 +251,25 @@ int cmd_train(int argc, char **argv) {
   if (err == QDM_EINTR) return 130;
   if (err) cli_die(a.cmd, 1, "%s", qdm_errmsg());
   if (!o.quiet) fprintf(stderr, "qdm train: wrote %s/{samples,evolution,forward,loss}.png, metrics.csv, summary.json\n", o.out);
+  if (json && !qdm_path_join(was, sizeof was, o.out, "summary.json")) cli_cat(a.cmd, was);
   return 0;
+}
+
+static void sample_json(const qdm_sample_opts *o, int threads, double seconds) {
+  qdm_json j;
+  qdm_json_init(&j, stdout, 0);
+  qdm_json_obj(&j);
+  qdm_json_kv_str(&j, "checkpoint", o->checkpoint);
+  qdm_json_kv_int(&j, "n_per_label", o->n);
+  qdm_json_kv_str(&j, "labels", o->labels[0] ? o->labels : "as trained");
+  qdm_json_kv_int(&j, "seed", (long long)o->seed);
+  qdm_json_kv_str(&j, "png", o->png);
+  qdm_json_kv_str(&j, "idx", o->idx);
+  qdm_json_kv_str(&j, "idx_labels", o->idx_labels);
+  qdm_json_kv_int(&j, "threads", threads > 0 ? threads : qdm_threads());
+  qdm_json_kv_num(&j, "seconds", seconds);
+  qdm_json_obj_end(&j);
+  qdm_json_end(&j);
 }
 
 int cmd_sample(int argc, char **argv) {
@@ -252,7 +277,7 @@ int cmd_sample(int argc, char **argv) {
   cli_init(&a, "qdm sample", argc, argv);
   if (cli_flag(&a, "--help")) {
     printf("usage: qdm sample --checkpoint FILE [--n N] [--labels LIST] [--sampler NAME]\n"
-           "                  [--seed K] --out FILE.png [--idx FILE] [--idx-labels FILE]\n\n"
+           "                  [--seed K] --out FILE.png [--idx FILE] [--idx-labels FILE] [--threads N] [--json]\n\n"
            "Generates N images per label from a checkpoint written by qdm train (best or\n"
            "latest). --labels default: the labels the model was trained on; a label it never\n"
            "saw is refused, and so are labels for an unconditional model (--conditional off).\n"
@@ -264,7 +289,9 @@ int cmd_sample(int argc, char **argv) {
            "  --sde-substeps M  sde and ode: Euler substeps per step (default: as trained, 1)\n"
            "  --clip on|off   clamp every step's predicted x0 to the images' range (default: as trained)\n"
            "  --shots N       read the circuit out with N shots (0: exact); default: as trained\n"
-           "  --noise SPEC    depolarizing:P, amplitude_damping:G or none; default: as trained\n");
+           "  --noise SPEC    depolarizing:P, amplitude_damping:G or none; default: as trained\n"
+           "  --threads N     threads for qdm and OpenBLAS (0, the default: every core)\n"
+           "  --json          print what was written and the time taken as one JSON object\n");
     return 0;
   }
   qdm_sample_opts o;
@@ -284,9 +311,12 @@ int cmd_sample(int argc, char **argv) {
   long shots = cli_int(&a, "--shots", -1, 0, 1L << 40);
   o.shots = shots < 0 ? 0 : shots == 0 ? -1 : shots; /* absent: as trained; 0: exact */
   copy_opt(&a, "--noise", o.noise, sizeof o.noise);
+  int threads = cli_threads(&a, 0), json = cli_flag(&a, "--json");
   cli_done(&a);
   if (!o.checkpoint[0]) cli_die(a.cmd, 2, "--checkpoint FILE is required");
   if (!o.png[0] && !o.idx[0]) cli_die(a.cmd, 2, "nothing to write: give --out FILE.png and/or --idx FILE");
+  double t0 = qdm_now();
   if (qdm_sample_run(&o)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
+  if (json) sample_json(&o, threads, qdm_now() - t0);
   return 0;
 }
