@@ -137,7 +137,8 @@ static void pictures(const config *cf, const row *r, const double *bloch, const 
     if (!ph) cli_die(CMD, 1, "out of memory");
     for (int b = 0; b < cf->bins; b++) ph[b] = qdm_haar_fid_prob(N, (double)b / cf->bins, (double)(b + 1) / cf->bins);
     out_name(path, sizeof path, cf->hist, cf, r);
-    snprintf(title, sizeof title, "%s, n = %d, L = %d: KL to Haar = %.4f", r->ansatz, cf->qubits, r->layers, r->r.expressibility);
+    snprintf(title, sizeof title, "%s, n = %d, L = %d: KL to Haar = %.4f (%d pairs, %d bins)", r->ansatz, cf->qubits,
+             r->layers, r->r.expressibility, cf->samples, cf->bins);
     int e = qdm_plot_fidelity_hist(path, hist, ph, cf->bins, title);
     free(ph);
     if (e) cli_die(CMD, 1, "%s", qdm_errmsg());
