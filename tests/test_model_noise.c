@@ -303,8 +303,40 @@ static void test_checkpoint_settings(void) {
   remove(path);
 }
 
+/* The measured QCNN (report 4.2) in the model: refused on the exact path,
+ * its gradients through the measured, noisy blocks against central
+ * differences, and its loss not the coherent QCNN's (the measurements
+ * remove the coherences the later blocks and the ANO would see). */
+static void test_qcnn_measured(void) {
+  qdm_unet_cfg c = small_cfg("", QDM_MEASURE_ANO);
+  snprintf(c.ansatz, sizeof c.ansatz, "qcnn-measured");
+  qdm_rng r;
+  qdm_rng_seed(&r, 3);
+  CHECK(qdm_unet_new(&c, 4, &r) == NULL && strstr(qdm_errmsg(), "density"),
+        "qcnn-measured without the density-matrix path is refused: %s", qdm_errmsg());
+  snprintf(c.noise, sizeof c.noise, "depolarizing:0.05");
+  fixture f, g;
+  fixture_init(&f, &c, 7, 99);
+  CHECK(f.m != NULL, "qcnn-measured with a noise builds: %s", qdm_errmsg());
+  if (f.m) check_fixture_gradients(&f, "qcnn-measured depolarizing:0.05");
+  snprintf(c.noise, sizeof c.noise, "depolarizing:0");
+  qdm_unet_cfg coh = c;
+  snprintf(coh.ansatz, sizeof coh.ansatz, "qcnn");
+  fixture_free(&f);
+  fixture_init(&f, &c, 7, 5);
+  fixture_init(&g, &coh, 7, 5);
+  CHECK(f.m && g.m, "measured and coherent models build");
+  if (f.m && g.m) {
+    double a = loss_of(&f), b = loss_of(&g);
+    CHECK(isfinite(a) && fabs(a - b) > 1e-9, "measured pooling changes the loss (%.12f vs coherent %.12f)", a, b);
+  }
+  fixture_free(&f);
+  fixture_free(&g);
+}
+
 int main(void) {
   test_refused();
+  test_qcnn_measured();
   test_zero_noise_is_exact("depolarizing:0", QDM_MEASURE_ANO);
   test_zero_noise_is_exact("amplitude_damping:0", QDM_MEASURE_PAULI);
   test_full_depolarizing(QDM_MEASURE_ANO);
