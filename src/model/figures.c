@@ -34,8 +34,9 @@ static int loss_png(const qdm__run *R) {
   run_words(R, what, sizeof what);
   snprintf(title, sizeof title, "qdm train, loss per epoch: %s", what);
   char ltitle[96], llabel[64];
-  snprintf(ltitle, sizeof ltitle, "training loss (%s, the objective)", qdm_enum_str(qdm_loss_names, R->o.loss));
-  snprintf(llabel, sizeof llabel, "%s loss, epoch mean", qdm_enum_str(qdm_loss_names, R->o.loss));
+  const char *lname = R->o.loss == QDM_LOSS_MSE ? "MSE" : qdm_enum_str(qdm_loss_names, R->o.loss);
+  snprintf(ltitle, sizeof ltitle, "training loss (%s, the objective)", lname);
+  snprintf(llabel, sizeof llabel, "%s loss, epoch mean", lname);
   qdm_series sf = {NULL, x, f, R->nhist}, sl = {NULL, x, l, R->nhist}; /* one curve a panel: no legend */
   qdm_panel pn[2] = {{"infidelity 1 - |<pred|target>|^2", "epoch", "infidelity, epoch mean", &sf, 1, 1},
                      {ltitle, "epoch", llabel, &sl, 1, 1}};
