@@ -256,7 +256,7 @@ static void gradvar_plot(const gradvar_run *g, const char *plot) {
   s[na] = (qdm_series){"2^-n", x, y + na * nn, nn};
   char title[160], lay[16] = "n";
   if (g->Lfix) snprintf(lay, sizeof lay, "%d", g->Lfix);
-  snprintf(title, sizeof title, "qdm qngd gradvar: gradient variance of the %s cost, %s layers, %d parameter samples",
+  snprintf(title, sizeof title, "qdm qngd gradvar: Var[dC/dtheta], cost %s, %s layers, %d samples",
            qdm_enum_str(qdm_cost_names, g->cost), lay, g->S);
   if (qdm_plot_lines(plot, title, "qubits n", "mean_k Var[dC/dtheta_k]", s, na + 1, 1))
     cli_die(CMD, 1, "%s", qdm_errmsg());

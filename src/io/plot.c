@@ -61,7 +61,7 @@ static void log_label(char *b, double v) {
   else snprintf(b, 24, "%ge%d", v / pow(10, e), e);
 }
 
-/* Decades lo..hi (log10 units); over at most 3 decades the 2 and 5 of each
+/* Decades lo..hi (log10 units); over at most 5 decades the 2 and 5 of each
  * are labelled too (minor), and within 1 decade 2..9 are, so an axis over
  * 0.02..0.07 still says where 0.03 is. */
 static void log_ticks(axis *a, double mn, double mx) {
@@ -71,7 +71,7 @@ static void log_ticks(axis *a, double mn, double mx) {
   int span = (int)(a->hi - a->lo), every = (int)ceil(span / 8.0);
   static const int m25[] = {2, 5}, m29[] = {2, 3, 4, 5, 6, 7, 8, 9};
   const int *mids = span <= 1 ? m29 : m25;
-  int nm = span <= 1 ? 8 : span <= 3 ? 2 : 0;
+  int nm = span <= 1 ? 8 : span <= 5 ? 2 : 0;
   for (double k = a->lo; k <= a->hi + 1e-9 && a->nt < MAX_TICKS; k += every) {
     a->t[a->nt] = k;
     log_label(a->lab[a->nt++], pow(10, k));
@@ -308,6 +308,13 @@ static void draw_spines(cairo_t *cr, const axis *ax, const axis *ay, const box *
   }
 }
 
+/* Bold at `size`, or smaller (down to 10) so that t fits in `width`. */
+static void fit_font(cairo_t *cr, const char *t, double size, double width) {
+  qdm__canvas_font(cr, size, 1);
+  double w = qdm__canvas_text_w(cr, t);
+  if (w > width) qdm__canvas_font(cr, fmax(10, size * width / w), 1);
+}
+
 /* One panel in the PW x PH box at the current origin. */
 static void draw_panel(cairo_t *cr, const qdm_panel *p) {
   axis ax, ay;
@@ -330,8 +337,9 @@ static void draw_panel(cairo_t *cr, const qdm_panel *p) {
   if (p->xlabel) qdm__canvas_text(cr, p->xlabel, (b.L + b.R) / 2, PH - 22, 0.5, 0.5);
   if (p->ylabel) qdm__canvas_text_up(cr, p->ylabel, 18, (b.T + b.B) / 2);
   if (p->title) {
-    qdm__canvas_font(cr, 16, 1);
-    qdm__canvas_text(cr, p->title, (b.L + b.R) / 2, 22, 0.5, 0.5);
+    fit_font(cr, p->title, 16, PW - 40);
+    double hw = qdm__canvas_text_w(cr, p->title) / 2; /* over the plot area, inside the panel */
+    qdm__canvas_text(cr, p->title, fmin(fmax((b.L + b.R) / 2, 20 + hw), PW - 20 - hw), 22, 0.5, 0.5);
   }
   draw_legend(cr, p->s, p->ns, b.R, b.T);
 }
@@ -370,7 +378,7 @@ static int plot_panels(const char *who, const char *path, const char *title, con
   }
   if (title) {
     qdm__canvas_gray(cv.cr, 0.1);
-    qdm__canvas_font(cv.cr, 20, 1);
+    fit_font(cv.cr, title, 20, cv.w - 40);
     qdm__canvas_text(cv.cr, title, cv.w / 2.0, top / 2.0 + 4, 0.5, 0.5);
   }
   return qdm__canvas_write(&cv, path);
