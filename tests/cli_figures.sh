@@ -54,6 +54,13 @@ fi
   && png "qdm sample grid (2 rows x 3)" "$tmp/s.png" $((2 + 3 * 98))+ $((2 + 2 * 98 + 30))-$((2 + 2 * 98 + 120)) \
   || bad "qdm sample: $(cat "$tmp/err")"
 
+# qdm eval --per-class-plot: grouped bars per class (Fashion-MNIST's names here)
+"$qdm" sample --checkpoint "$tmp/run/best.safetensors" --n 10 --idx "$tmp/g-images" --idx-labels "$tmp/g-labels" 2>"$tmp/err" \
+  && "$qdm" classifier train --data "$d" --epochs 1 --quiet --out "$tmp/c.safetensors" >/dev/null 2>>"$tmp/err" \
+  && "$qdm" eval --images "$tmp/g-images" --labels "$tmp/g-labels" --reference "$d" --train none \
+       --classifier "$tmp/c.safetensors" --per-class-plot "$tmp/bars.png" >/dev/null 2>>"$tmp/err" \
+  && png "eval --per-class-plot" "$tmp/bars.png" 800+ 500+ || bad "eval --per-class-plot: $(cat "$tmp/err")"
+
 # qdm plot: one 800 x 500 panel at 2x
 "$qdm" plot --runs "$tmp/run" --y infidelity --log --out "$tmp/p.png" 2>"$tmp/err" \
   && png "qdm plot" "$tmp/p.png" 1600 1000 || bad "qdm plot: $(cat "$tmp/err")"

@@ -176,6 +176,18 @@ static const char *eval_help =
     "on the first N (256) images of the run's classes (default data: the run's, test split if\n"
     "it has one).\n";
 
+/* --per-class-plot: the breakdown under a title naming both sets, with
+ * the reference data's class names (Fashion-MNIST's, or digits) */
+static void eval_bars(const char *cmd, const char *path, const qdm_eval_result *r, const char *images, const char *ref) {
+  char names[QDM_EVAL_MAXC][24], title[2400];
+  const char *nm[QDM_EVAL_MAXC];
+  for (int c = 0; c < QDM_EVAL_MAXC; c++) nm[c] = qdm_class_name(ref, c, names[c], sizeof names[c]);
+  const char *ib = strrchr(images, '/'), *rb = strrchr(ref, '/');
+  snprintf(title, sizeof title, "qdm eval, per class: %s against the real images of %s", ib && ib[1] ? ib + 1 : images,
+           rb && rb[1] ? rb + 1 : ref);
+  if (qdm_eval_plot_classes(path, r, nm, title)) cli_die(cmd, 1, "%s", qdm_errmsg());
+}
+
 static int load_or_die(cli_args *a, const char *path, const char *labels, const char *split, const char *digits, qdm_dataset *d) {
   if (qdm_eval_load(path, labels, split, digits, 0, d)) cli_die(a->cmd, 1, "%s", qdm_errmsg());
   return 0;
@@ -260,7 +272,7 @@ int cmd_eval(int argc, char **argv) {
   if (qdm_eval_sets(c, &G, &R, have_train ? &T : NULL, &o, &r)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
   if (json) qdm_eval_print_json(stdout, &r);
   else qdm_eval_print_table(stdout, &r);
-  if (bars && qdm_eval_plot_classes(bars, &r, NULL, NULL)) cli_die(a.cmd, 1, "%s", qdm_errmsg());
+  if (bars) eval_bars(a.cmd, bars, &r, images, ref);
   qdm_dataset_free(&G);
   qdm_dataset_free(&R);
   if (have_train) qdm_dataset_free(&T);

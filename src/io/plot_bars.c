@@ -27,7 +27,22 @@ static double bars_top(const qdm_bars *b) {
   return mx > 0 ? ceil(mx / step * 1.0001) * step : 1;
 }
 
-static void bars_axes(cairo_t *cr, const qdm_bars *b, double top, int W) {
+/* Width of the picture: the groups at BW_GROUP each, or wider so that the
+ * legend fits, and at least MIN_W (then the groups widen to fill it); the
+ * title shrinks to fit (bars_axes). */
+enum { MIN_W = 640 };
+static int bars_width(const qdm_bars *b) {
+  double w = ML + MR + BW_GROUP * b->ncat, lw = 0;
+  qdm__canvas cv;
+  if (qdm__canvas_open(&cv, 1, 1, 1, "qdm_plot_bars")) return (int)w;
+  qdm__canvas_font(cv.cr, 13, 0);
+  for (int s = 0; s < b->nseries; s++) lw += 34 + qdm__canvas_text_w(cv.cr, b->series[s]);
+  if (b->ref && b->ref_label) lw += 22 + qdm__canvas_text_w(cv.cr, b->ref_label);
+  qdm__canvas_close(&cv);
+  return (int)ceil(fmax(fmax(w, MIN_W), ML + MR + lw));
+}
+
+static void bars_axes(cairo_t *cr, const qdm_bars *b, double top, int W, double gw) {
   double y0 = BH - MB, h = BH - MB - MT;
   qdm__canvas_font(cr, 13, 0);
   for (int k = 0; k <= 5; k++) {
@@ -42,11 +57,15 @@ static void bars_axes(cairo_t *cr, const qdm_bars *b, double top, int W) {
     qdm__canvas_text(cr, lab, ML - 6, y, 1, 0.5);
   }
   for (int c = 0; c < b->ncat; c++)
-    qdm__canvas_text(cr, b->category[c], ML + BW_GROUP * (c + 0.5), y0 + 8, 0.5, 0);
+    qdm__canvas_text(cr, b->category[c], ML + gw * (c + 0.5), y0 + 8, 0.5, 0);
   if (b->ylabel) qdm__canvas_text_up(cr, b->ylabel, 18, MT + h / 2);
-  if (b->xlabel) qdm__canvas_text(cr, b->xlabel, ML + BW_GROUP * b->ncat / 2.0, BH - 22, 0.5, 0);
+  if (b->xlabel) qdm__canvas_text(cr, b->xlabel, ML + gw * b->ncat / 2.0, BH - 22, 0.5, 0);
   qdm__canvas_font(cr, 17, 1);
-  if (b->title) qdm__canvas_text(cr, b->title, W / 2.0, 14, 0.5, 0);
+  if (b->title) {
+    double tw = qdm__canvas_text_w(cr, b->title);
+    if (tw > W - 20) qdm__canvas_font(cr, fmax(9, 17 * (W - 20) / tw), 1);
+    qdm__canvas_text(cr, b->title, W / 2.0, 14, 0.5, 0);
+  }
 }
 
 static void bars_legend(cairo_t *cr, const qdm_bars *b) {
@@ -73,16 +92,18 @@ static void bars_legend(cairo_t *cr, const qdm_bars *b) {
 int qdm_plot_bars(const char *path, const qdm_bars *b) {
   if (!path || !b || !b->category || !b->series || !b->value || b->ncat < 1 || b->nseries < 1 || b->nseries > 6)
     return qdm_fail(QDM_EINVAL, "qdm_plot_bars: need a path, 1+ categories and 1..6 series");
-  int W = ML + MR + BW_GROUP * b->ncat;
+  int W = bars_width(b);
+  double gw = (double)(W - ML - MR) / b->ncat; /* a group's width */
   qdm__canvas cv;
   int err = qdm__canvas_open(&cv, W, BH, SCALE, "qdm_plot_bars");
   if (err) return err;
   cairo_t *cr = cv.cr;
-  double top = bars_top(b), y0 = BH - MB, h = BH - MB - MT, bw = (BW_GROUP - 16.0) / b->nseries;
-  bars_axes(cr, b, top, W);
+  double top = bars_top(b), y0 = BH - MB, h = BH - MB - MT, bw = (fmin(gw, 2.0 * BW_GROUP) - 16.0) / b->nseries;
+  double inset = (gw - bw * b->nseries) / 2; /* the bars centred in their group */
+  bars_axes(cr, b, top, W, gw);
   for (int c = 0; c < b->ncat; c++)
     for (int s = 0; s < b->nseries; s++) {
-      double x = ML + BW_GROUP * c + 8 + bw * s, v = b->value[s][c], r = b->ref ? b->ref[s][c] : NAN;
+      double x = ML + gw * c + inset + bw * s, v = b->value[s][c], r = b->ref ? b->ref[s][c] : NAN;
       const double *rgb = bar_rgb[s % 6];
       if (isfinite(v)) {
         double hv = h * fmin(fmax(v, 0), top) / top;
