@@ -442,8 +442,8 @@ static void plot_learn(const char *path, const qdm_learn_opts *o, const learn_ro
         panel_fill(&pd[idx], &p[idx], o, &rows[k * nq + qi], vs_time, step, clamped + (size_t)idx * NOPT * N);
       }
   char title[256];
-  snprintf(title, sizeof title, "qdm qngd learn: a target state, %d layers, %d steps, median of %d trials", o->layers,
-           o->steps, o->trials);
+  snprintf(title, sizeof title, "qdm qngd learn: a target state, %d layer%s, %d steps, median of %d trial%s", o->layers,
+           o->layers == 1 ? "" : "s", o->steps, o->trials, o->trials == 1 ? "" : "s");
   if (qdm_plot_panels(path, title, p, np, na)) cli_die(CMD, 1, "--plot: %s", qdm_errmsg());
   free(p);
   free(pd);
