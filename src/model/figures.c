@@ -9,12 +9,13 @@
 #include "qdm/io.h"
 #include "run.h"
 
-/* "runs/x: preset default, MNIST digits 0,1, 30 epochs" (Fashion-MNIST:
+/* "runs/x: preset default, MNIST digits 0,1[, 30 epochs]" (Fashion-MNIST:
  * "classes"; the digits option holds the class filter either way) */
-static void run_words(const qdm__run *R, char *buf, size_t len) {
-  int fashion = !strcmp(qdm_class_word(R->o.data), "classes");
-  snprintf(buf, len, "%s: preset %s, %s %s %s, %d epoch%s", R->o.out, R->o.preset, fashion ? "Fashion-MNIST" : "MNIST",
-           qdm_class_word(R->o.data), R->o.digits[0] ? R->o.digits : "all", R->nhist, R->nhist == 1 ? "" : "s");
+static void run_words(const qdm__run *R, char *buf, size_t len, int epochs) {
+  int fashion = !strcmp(qdm_class_word(R->o.data), "classes"), k;
+  k = snprintf(buf, len, "%s: preset %s, %s %s %s", R->o.out, R->o.preset, fashion ? "Fashion-MNIST" : "MNIST",
+               qdm_class_word(R->o.data), R->o.digits[0] ? R->o.digits : "all");
+  if (epochs && k > 0 && (size_t)k < len) snprintf(buf + k, len - k, ", %d epoch%s", R->nhist, R->nhist == 1 ? "" : "s");
 }
 
 /* Report Fig. 6. Infidelity and the training loss are different numbers
@@ -31,7 +32,7 @@ static int loss_png(const qdm__run *R) {
     l[e] = R->hist[4 * e];
     f[e] = R->hist[4 * e + 1];
   }
-  run_words(R, what, sizeof what);
+  run_words(R, what, sizeof what, 1);
   snprintf(title, sizeof title, "qdm train, loss per epoch: %s", what);
   char ltitle[96], llabel[64];
   const char *lname = R->o.loss == QDM_LOSS_MSE ? "MSE" : qdm_enum_str(qdm_loss_names, R->o.loss);
@@ -106,7 +107,7 @@ static int forward_png(qdm__run *R, const int *cls, const int *first, int nc) {
     }
   }
   for (int j = 0; j < m; j++) snprintf(cn[j], sizeof cn[j], "t=%d", col[j]), cl[j] = cn[j];
-  run_words(R, what, sizeof what);
+  run_words(R, what, sizeof what, 0);
   snprintf(title, sizeof title, "qdm train, forward process q(x_t | x_0): %s\n%s schedule, T = %d; |x_t| of one "
            "training image per class, one noise draw", what, qdm_enum_str(qdm_schedule_names, R->o.schedule), T);
   if (!err) {
@@ -148,7 +149,7 @@ static int samples_pngs(qdm__run *R, const int *cls, int nc) {
   qdm_train_sampler(&R->o, &sc);
   S = qdm_sampler_times(&sc, T, times);
   qdm__sampler_text(&sc, T, st, sizeof st);
-  run_words(R, what, sizeof what);
+  run_words(R, what, sizeof what, 1);
   char model[64];
   snprintf(model, sizeof model, "best model (epoch %d%s)", best_epoch(R), R->o.ema > 0 ? ", EMA weights" : "");
   snprintf(title, sizeof title, "qdm train, samples: %s\n%s, %s; one row per class, each column a chain from noise",
