@@ -282,6 +282,251 @@ static void test_t_groups(void) {
   qdm_unet_free(m);
 }
 
+
+/* ---------------- encodings and ANO layouts (report sections 3 and 5) ---------------- */
+
+/* The encoder's E values for row r, computed here from its tensors
+ * (Linear -> ReLU -> Linear -> LayerNorm, the [Re, Im] block layout of
+ * nn.h): an implementation independent of unet.c's. */
+static void encoder_values(qdm_unet *m, const qdm_cplx *x, double *v) {
+  const qdm_unet_cfg *c = qdm_unet_config(m);
+  int H = c->hidden, D = c->D, E = qdm_unet_enc_width(c);
+  const double *W1 = qdm_unet_param_at(m, 0)->p, *b1 = qdm_unet_param_at(m, 1)->p;
+  const double *W2 = qdm_unet_param_at(m, 2)->p, *b2 = qdm_unet_param_at(m, 3)->p;
+  const double *g = qdm_unet_param_at(m, 4)->p, *be = qdm_unet_param_at(m, 5)->p;
+  double h[64], z[64], mu = 0, var = 0;
+  for (int j = 0; j < H; j++) {
+    double s = b1[j];
+    for (int i = 0; i < D; i++) s += W1[j * 2 * D + i] * creal(x[i]) + W1[j * 2 * D + D + i] * cimag(x[i]);
+    h[j] = s > 0 ? s : 0;
+  }
+  for (int k = 0; k < E; k++) {
+    z[k] = b2[k];
+    for (int j = 0; j < H; j++) z[k] += W2[k * H + j] * h[j];
+    mu += z[k] / E;
+  }
+  for (int k = 0; k < E; k++) var += (z[k] - mu) * (z[k] - mu) / E;
+  for (int k = 0; k < E; k++) v[k] = (z[k] - mu) / sqrt(var + QDM_LN_EPS) * g[k] + be[k];
+}
+
+/* The state each encoding makes of values v on n qubits, in closed form:
+ * the unit vector (eq. 15), or a product of one-qubit states a_q (report
+ * eqs. 13, 16, 17, 19). */
+static void product_state(int enc, const double *v, int n, qdm_cplx *psi) {
+  if (enc == QDM_ENC_AMPLITUDE) { /* not a product: v / ||v|| (eq. 15) */
+    double s = 0;
+    for (int i = 0; i < 1 << n; i++) s += v[i] * v[i];
+    for (int i = 0; i < 1 << n; i++) psi[i] = v[i] / sqrt(s);
+    return;
+  }
+  qdm_cplx a[16][2];
+  for (int q = 0; q < n; q++) {
+    double x = v[q];
+    if (enc == QDM_ENC_ANGLE) a[q][0] = cos(x / 2), a[q][1] = sin(x / 2);
+    else if (enc == QDM_ENC_PHASE) a[q][0] = M_SQRT1_2, a[q][1] = M_SQRT1_2 * cexp(I * x);
+    else if (enc == QDM_ENC_DENSE) a[q][0] = cos(v[2 * q]), a[q][1] = cexp(I * v[2 * q + 1]) * sin(v[2 * q]);
+    else a[q][0] = x > 0 ? 0 : 1, a[q][1] = x > 0 ? 1 : 0;
+  }
+  for (int i = 0; i < 1 << n; i++) {
+    psi[i] = 1;
+    for (int q = 0; q < n; q++) psi[i] *= a[q][i >> q & 1];
+  }
+}
+
+/* psi0 of every row (the state entering block 1) against the closed form */
+static void check_encoding_state(int enc, const char *what) {
+  qdm_unet_cfg c = small_cfg();
+  c.encoding = enc;
+  fixture f;
+  fixture_init(&f, &c, 6, 31);
+  if (!f.m) return;
+  CHECK(qdm_unet_param_at(f.m, 2)->shape[0] == qdm_unet_enc_width(&c) &&
+            qdm_unet_enc_width(&c) == (enc == QDM_ENC_AMPLITUDE ? 16 : enc == QDM_ENC_DENSE ? 8 : 4),
+        "%s: enc2 is as wide as the encoding (%d)", what, qdm_unet_enc_width(&c));
+  loss_of(&f);
+  int nb, P, G, d = 1 << c.n, nbits = 0, nrows = 0;
+  qdm_unet_block_circuit(f.m, &nb, &P, &G);
+  double worst = 0, v[16];
+  qdm_cplx want[16];
+  for (int g = 0; g < G; g++) {
+    const qdm_cplx *psi;
+    int rows;
+    qdm_unet_block_inputs(f.m, g, 0, &psi, &rows);
+    for (int k = 0; k < rows; k++, nrows++) {
+      int b = -1; /* the batch row: rows of a group keep their order, labels and t fix the group */
+      for (int r = 0, seen = 0; r < f.B && b < 0; r++)
+        if ((f.t[r] - 1) * c.classes + f.lab[r] == g && seen++ == k) b = r;
+      encoder_values(f.m, f.x + (size_t)b * c.D, v);
+      for (int q = 0; q < c.n; q++) nbits += v[q] > 0;
+      product_state(enc, v, c.n, want);
+      for (int i = 0; i < d; i++) worst = fmax(worst, cabs(psi[(size_t)k * d + i] - want[i]));
+    }
+  }
+  CHECK(nrows == f.B && worst < 1e-9, "%s: psi0 of %d rows is the closed-form state (max diff %.2g)", what, nrows, worst);
+  if (enc == QDM_ENC_BASIS) CHECK(nbits > 0 && nbits < f.B * c.n, "basis: both bit values occur (%d ones)", nbits);
+  fixture_free(&f);
+}
+
+/* Basis: the downstream tensors' gradients are exact (finite differences);
+ * the encoder's are the straight-through surrogate, non-zero where the
+ * finite difference of a threshold is zero. */
+static void check_basis_gradients(void) {
+  qdm_unet_cfg c = small_cfg();
+  c.encoding = QDM_ENC_BASIS;
+  fixture f;
+  fixture_init(&f, &c, 7, 99);
+  if (!f.m) return;
+  qdm_unet_zero_grad(f.m);
+  CHECK(isfinite(loss_of(&f)) && qdm_unet_backward(f.m, f.g, NULL) == QDM_OK, "basis: forward and backward");
+  double L0 = loss_of(&f), gmax = 0, fdmax = 0;
+  for (int i = 0; i < qdm_unet_nparams(f.m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(f.m, i);
+    int enc = !strncmp(p->name, "enc", 3);
+    for (size_t j = 0; j < p->n; j += 1 + p->n / 5) {
+      double save = p->p[j];
+      p->p[j] = save + 1e-6;
+      double Lp = loss_of(&f);
+      p->p[j] = save - 1e-6;
+      double Lm = loss_of(&f);
+      p->p[j] = save;
+      double fd = (Lp - Lm) / 2e-6;
+      if (enc) {
+        gmax = fmax(gmax, fabs(p->g[j]));
+        fdmax = fmax(fdmax, fabs(fd));
+      } else {
+        CHECK(fabs(p->g[j] - fd) <= 1e-6 + 1e-5 * fabs(fd), "basis: d loss / d %s[%zu] = %.10g, finite difference %.10g",
+              p->name, j, p->g[j], fd);
+      }
+    }
+  }
+  CHECK(fdmax == 0 && gmax > 0, "basis: encoder gradients straight-through (max %.3g) where the threshold's "
+        "finite differences are %g", gmax, fdmax);
+  CHECK(loss_of(&f) == L0, "basis: the loss is reproducible");
+  fixture_free(&f);
+}
+
+/* A local layout's features: y_j = <psi3| H_j (x) identity |psi3> with H_j
+ * embedded on its sites by explicit index arithmetic, psi3 = U3 (input of
+ * block 3) run here by the engine; and the ANO parameter count K sets 2 4^k. */
+static void check_ano_layout(int layout, int k, int sets, const char *what) {
+  qdm_unet_cfg c = small_cfg();
+  c.ano_layout = layout;
+  c.ano_k = k;
+  fixture f;
+  fixture_init(&f, &c, 5, 8);
+  if (!f.m) return;
+  int n = c.n, d = 1 << n, dk = 1 << k, K = c.K * sets, F;
+  size_t na;
+  qdm_unet_counts(f.m, NULL, &na, NULL);
+  CHECK(qdm_unet_ano_sets(&c) == sets && na == (size_t)K * 2 * dk * dk, "%s: %d sets, %zu ANO parameters (%d x 2 x 4^%d)",
+        what, qdm_unet_ano_sets(&c), na, K, k);
+  loss_of(&f);
+  const double *feat = qdm_unet_features(f.m, &F);
+  CHECK(F == K + 1, "%s: %d features (%d observables + <Z_anc>)", what, F, K);
+  int nb, P, G;
+  const qdm_circuit *u = qdm_unet_block_circuit(f.m, &nb, &P, &G);
+  const double *theta = qdm_unet_param_at(f.m, 6)->p;
+  const qdm_cplx *M = (const qdm_cplx *)qdm_unet_param_at(f.m, 7)->p;
+  /* the site sets as the layout defines them (circuits.h) */
+  int site[64][8], ns = 0;
+  if (layout == QDM_ANO_SLIDING)
+    for (int w = 0; w + k <= n; w++, ns++)
+      for (int i = 0; i < k; i++) site[ns][i] = w + i;
+  else
+    for (int mask = 0; mask < 1 << n; mask++) {
+      if (__builtin_popcount(mask) != k) continue;
+      for (int q = 0, i = 0; q < n; q++)
+        if (mask >> q & 1) site[ns][i++] = q;
+      ns++;
+    }
+  /* subsets in lexicographic order of their sorted qubit lists */
+  for (int a = 0; a < ns; a++)
+    for (int b = a + 1; b < ns; b++) {
+      int i = 0;
+      while (i < k && site[a][i] == site[b][i]) i++;
+      if (i < k && site[b][i] < site[a][i])
+        for (int j = 0; j < k; j++) {
+          int t = site[a][j];
+          site[a][j] = site[b][j];
+          site[b][j] = t;
+        }
+    }
+  double worst = 0;
+  qdm_cplx psi[64];
+  for (int g = 0; g < G; g++) {
+    const qdm_cplx *in;
+    int rows;
+    qdm_unet_block_inputs(f.m, g, nb - 1, &in, &rows);
+    for (int r = 0; r < rows; r++) {
+      int b = -1;
+      for (int q = 0, seen = 0; q < f.B && b < 0; q++)
+        if ((f.t[q] - 1) * c.classes + f.lab[q] == g && seen++ == r) b = q;
+      memcpy(psi, in + (size_t)r * d, d * sizeof *psi);
+      qdm_run(u, theta + ((size_t)g * nb + nb - 1) * P, NULL, 0, psi, 1);
+      for (int j = 0; j < K; j++) {
+        const int *st = site[j / c.K];
+        const qdm_cplx *Mj = M + (size_t)j * dk * dk;
+        qdm_cplx y = 0;
+        for (int a = 0; a < d; a++)
+          for (int e = 0; e < d; e++) {
+            int la = 0, le = 0, rest = 1;
+            for (int i = 0; i < k; i++) {
+              la |= (a >> st[i] & 1) << i;
+              le |= (e >> st[i] & 1) << i;
+            }
+            for (int q = 0; q < n; q++) {
+              int on = 0;
+              for (int i = 0; i < k; i++) on |= st[i] == q;
+              if (!on && (a >> q & 1) != (e >> q & 1)) rest = 0;
+            }
+            if (rest) y += conj(psi[a]) * 0.5 * (Mj[la * dk + le] + conj(Mj[le * dk + la])) * psi[e];
+          }
+        worst = fmax(worst, fabs(creal(y) - feat[(size_t)b * F + j]));
+      }
+    }
+  }
+  CHECK(worst < 1e-10, "%s: features are <psi|H_j (x) I|psi> on their sites (max diff %.2g)", what, worst);
+  fixture_free(&f);
+  check_gradients(&c, what);
+}
+
+static void test_encodings_and_layouts(void) {
+  static const char *names[] = {"amplitude", "angle", "phase", "dense", "basis"};
+  for (int e = QDM_ENC_AMPLITUDE; e <= QDM_ENC_BASIS; e++) {
+    char what[64];
+    snprintf(what, sizeof what, "encoding %s", names[e]);
+    check_encoding_state(e, what);
+    qdm_unet_cfg c = small_cfg();
+    c.encoding = e;
+    if (e != QDM_ENC_BASIS) {
+      check_gradients(&c, what);
+      check_dx(&c, what);
+      c.ancilla = 0;
+      c.measure = QDM_MEASURE_PAULI;
+      check_gradients(&c, "encoding, Pauli-Z readout, no ancilla");
+    }
+  }
+  check_basis_gradients();
+  qdm_unet_cfg c = small_cfg();
+  c.encoding = QDM_ENC_ANGLE;
+  c.classical = 1;
+  CHECK(qdm_unet_cfg_check(&c) == QDM_EINVAL && strstr(qdm_errmsg(), "classical"), "angle + classical refused: %s",
+        qdm_errmsg());
+  c = small_cfg();
+  c.encoding = 9;
+  CHECK(qdm_unet_cfg_check(&c) == QDM_EINVAL && strstr(qdm_errmsg(), "encoding"), "bad encoding: %s", qdm_errmsg());
+  check_ano_layout(QDM_ANO_SLIDING, 2, 3, "ano sliding:2");
+  check_ano_layout(QDM_ANO_SUBSETS, 2, 6, "ano subsets:2");
+  check_ano_layout(QDM_ANO_SLIDING, 3, 2, "ano sliding:3");
+  c = small_cfg();
+  c.ano_layout = QDM_ANO_SLIDING;
+  c.ano_k = 5;
+  CHECK(qdm_unet_cfg_check(&c) == QDM_EINVAL && strstr(qdm_errmsg(), "locality"), "k > n refused: %s", qdm_errmsg());
+  c.ano_k = 2;
+  c.shots = 100;
+  CHECK(qdm_unet_cfg_check(&c) == QDM_EINVAL && strstr(qdm_errmsg(), "shots"), "local + shots refused: %s", qdm_errmsg());
+}
+
 int main(void) {
   qdm_unet_cfg c = small_cfg();
   check_bytes(&c, 7, "small model, 7 rows");
@@ -310,6 +555,7 @@ int main(void) {
   c = small_cfg(); c.conditional = 0; check_gradients(&c, "unconditional");
   c = small_cfg(); c.n = 3; strcpy(c.ansatz, "hea"); c.layers = 2; check_gradients(&c, "hea, 3 qubits");
   c = small_cfg(); c.T = 4; c.t_groups = 2; check_gradients(&c, "t_groups 2 of 4 steps");
+  test_encodings_and_layouts();
   test_t_groups();
   test_fused_equals_gate_path();
   test_ancilla_identity();

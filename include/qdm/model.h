@@ -45,7 +45,14 @@ typedef struct {
   int ancilla;      /* block 2 on/off */
   int ancilla_mode; /* QDM_ANCILLA_PROJECT (0) or QDM_ANCILLA_SUM: what of block 2's state goes on */
   int measure;      /* QDM_MEASURE_ANO or QDM_MEASURE_PAULI */
-  int K;            /* number of ANO observables (16) */
+  int K;            /* ANO observables (16): on the whole register (global), or on EACH
+                     * site set of a local layout, so K x sets features */
+  int ano_layout;   /* QDM_ANO_GLOBAL (0, the authors'), QDM_ANO_SLIDING (windows of
+                     * ano_k consecutive qubits) or QDM_ANO_SUBSETS (all ano_k-subsets):
+                     * circuits.h; a local observable has 4^k real pairs, not 4^n */
+  int ano_k;        /* qubits per observable of a local layout (0 for global) */
+  int encoding;     /* the bottleneck's state preparation (report section 3):
+                     * QDM_ENC_AMPLITUDE (0, the authors'), _ANGLE, _PHASE, _DENSE, _BASIS */
   int skip;         /* skip connection on/off */
   int classical;    /* classical bottleneck in place of the circuit */
   int conditional;  /* circuit table indexed by (t, label) (1) or t (0) */
@@ -75,6 +82,23 @@ typedef struct {
 } qdm_unet_cfg;
 
 enum { QDM_MEASURE_ANO = 0, QDM_MEASURE_PAULI = 1 };
+/* How the encoder's output becomes the state psi0 (report section 3). The
+ * encoder's last Linear and its LayerNorm are as wide as the encoding
+ * needs (qdm_unet_enc_width): 2^n values for AMPLITUDE (then L2-normalised,
+ * eqs. 14-15), n angles for ANGLE (RY(x_q)|0>, eq. 16), PHASE (P(x_q) H|0>,
+ * eq. 17) and BASIS, 2n for DENSE (eq. 19: RY(2 x_2q) then P(x_2q+1)).
+ * BASIS (eq. 13) thresholds: bit q = [x_q > 0], the basis state |b>; its
+ * backward is straight-through: dL/dx_q := dL/db_q of the relaxation
+ * RY(pi b_q)|0> (exact at b in {0,1}), since the true derivative of a
+ * threshold is zero almost everywhere. */
+enum { QDM_ENC_AMPLITUDE = 0, QDM_ENC_ANGLE = 1, QDM_ENC_PHASE = 2, QDM_ENC_DENSE = 3, QDM_ENC_BASIS = 4 };
+extern const qdm_enum_name qdm_encoding_names[];   /* amplitude angle phase dense basis */
+extern const qdm_enum_name qdm_ano_layout_names[]; /* global sliding subsets */
+/* Values the encoder hands to the state preparation per row (2^n, n or 2n). */
+int qdm_unet_enc_width(const qdm_unet_cfg *c);
+/* Site sets of the configuration's ANO layout (1 for global); its
+ * observables are K per set. */
+int qdm_unet_ano_sets(const qdm_unet_cfg *c);
 /* Block 2's state after the final H on the ancilla is |0> s0 + |1> s1 with
  * s0 = (I + U) psi / 2, s1 = (I - U) psi / 2. PROJECT keeps s0 (the
  * ancilla measured in |0>, the report's reading); SUM keeps s0 + s1 = psi,

@@ -64,7 +64,13 @@ static const char *train_help =
     "            FILE.qasm: one layer in OpenQASM 2/3, repeated L times with fresh angles (its\n"
     "            inputs are the trainable ones); the checkpoint carries the text\n"
     "  --ancilla-block on|off  --measure ano|pauli  --ano K (16)  --skip on|off\n"
-    "  --ancilla-mode project|sum   block 2's state after H on the ancilla: project = its |0>\n"
+    "  --ano-layout global|sliding:k|subsets:k   where the observables act (report 5): global =\n"
+    "            all n qubits (4^n entries each, default); sliding:k = the n-k+1 windows of k\n"
+    "            neighbours, subsets:k = all C(n,k) k-subsets, K observables on each (4^k entries)\n"
+    "  --encoding amplitude|angle|phase|dense|basis   psi0 from the encoder (report 3):\n"
+    "            amplitude = 2^n values, L2-normalised (default); angle RY(x), phase H then P(x):\n"
+    "            n values; dense RY(2x) P(y): 2n; basis: n bits [x > 0], gradient straight-through\n"
+  "  --ancilla-mode project|sum   block 2's state after H on the ancilla: project = its |0>\n"
     "            branch (I + U) psi / 2 (default preset); sum = both branches, which is psi itself,\n"
     "            so U acts only through the ancilla's <Z> (the authors' code, their preset)\n"
     "  --bottleneck quantum|classical  --conditional on|off  --hidden N (512)\n"
@@ -92,6 +98,7 @@ static void key_flag(const char *key, char *buf, size_t len) {
   if (!strcmp(key, "classical_bottleneck")) key = "bottleneck";
   else if (!strcmp(key, "samples_per_class")) key = "samples";
   else if (!strcmp(key, "ansatz_qasm")) key = "ansatz";  /* the text of its .qasm file */
+  else if (!strcmp(key, "ano_k")) key = "ano_layout";     /* the k of sliding:k, subsets:k */
   snprintf(buf, len, "--%s", key);
   for (char *c = buf; *c; c++)
     if (*c == '_') *c = '-';
@@ -123,6 +130,22 @@ static void copy_opt(cli_args *a, const char *name, char *dst, size_t len) {
   strcpy(dst, s);
 }
 
+/* --ano-layout global | sliding:K | subsets:K */
+static void ano_layout_option(cli_args *a, qdm_unet_cfg *m) {
+  const char *s = cli_str(a, "--ano-layout", NULL);
+  if (!s) return;
+  const char *colon = strchr(s, ':');
+  char kind[16];
+  snprintf(kind, sizeof kind, "%.*s", colon ? (int)(colon - s) : (int)strlen(s), s);
+  int lay = qdm_enum_parse(qdm_ano_layout_names, "--ano-layout", kind);
+  char *end = NULL;
+  long k = colon ? strtol(colon + 1, &end, 10) : 0;
+  if (lay < 0 || (lay == QDM_ANO_GLOBAL) != !colon || (colon && (*end || end == colon + 1 || k < 1 || k > m->n)))
+    cli_die(a->cmd, 2, "--ano-layout: '%s', expected global, sliding:K or subsets:K with K in 1..--qubits (%d)", s, m->n);
+  m->ano_layout = lay;
+  m->ano_k = (int)k;
+}
+
 /* model and diffusion options shared by train and bench train */
 void cli_model_options(cli_args *a, qdm_train_opts *o) {
   qdm_unet_cfg *m = &o->model;
@@ -143,6 +166,8 @@ void cli_model_options(cli_args *a, qdm_train_opts *o) {
   m->ancilla_mode = cli_enum(a, "--ancilla-mode", qdm_ancilla_mode_names, m->ancilla_mode);
   m->measure = cli_enum(a, "--measure", meas, m->measure);
   m->K = (int)cli_int(a, "--ano", m->K, 1, 4096);
+  ano_layout_option(a, m);
+  m->encoding = cli_enum(a, "--encoding", qdm_encoding_names, m->encoding);
   m->skip = cli_onoff(a, "--skip", m->skip);
   m->classical = cli_enum(a, "--bottleneck", bott, m->classical);
   m->conditional = cli_onoff(a, "--conditional", m->conditional);

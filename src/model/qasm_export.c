@@ -68,13 +68,14 @@ static int write_block(const qdm_unet *m, const qdm_circuit *u, qdm_circuit *anc
  * matrices, or the Pauli-Z readout. */
 static int write_observables(qdm_unet *m, const char *dir) {
   const qdm_unet_cfg *c = qdm_unet_config(m);
-  int d = 1 << c->n, ano = c->measure == QDM_MEASURE_ANO;
+  int ano = c->measure == QDM_MEASURE_ANO, local = c->ano_layout != QDM_ANO_GLOBAL;
   char path[4200];
   qdm_atomic a;
-  qdm_ano *o = ano ? qdm_ano_new(c->n, c->n, QDM_ANO_GLOBAL, c->K) : NULL;
-  qdm_cplx *H = ano ? malloc(sizeof *H * (size_t)c->K * d * d) : NULL;
+  qdm_ano *o = ano ? qdm_ano_new(c->n, local ? c->ano_k : c->n, c->ano_layout, c->K) : NULL;
+  int d = o ? o->d : 0, K = o ? o->K : 0; /* local layouts: K per site set, 2^k x 2^k each */
+  qdm_cplx *H = o ? malloc(sizeof *H * (size_t)K * d * d) : NULL;
   int e = ano && (!o || !H) ? qdm_fail(QDM_ENOMEM, "OpenQASM export: out of memory") : QDM_OK;
-  if (!e && ano) memcpy(o->M, tensor(m, "ano.M"), sizeof *H * (size_t)c->K * d * d);
+  if (!e && ano) memcpy(o->M, tensor(m, "ano.M"), sizeof *H * (size_t)K * d * d);
   if (!e && ano) e = qdm_ano_hermitian(o, H);
   if (!e) e = qdm_path_join(path, sizeof path, dir, "observables.json");
   if (!e) e = qdm_atomic_open(&a, path);
@@ -88,11 +89,23 @@ static int write_observables(qdm_unet *m, const char *dir) {
     qdm_json_kv_str(&j, "features", ano ? "y_k = <psi|H_k|psi> after block 3, H_k = (M_k + M_k^dagger) / 2 "
                                           "(report eqs. 21-22), for every (t, label)"
                                         : "y_q = <psi|Z_q|psi> after block 3, q = 0..n-1");
-    qdm_json_kv_int(&j, "K", ano ? c->K : c->n);
+    qdm_json_kv_str(&j, "encoding", qdm_enum_str(qdm_encoding_names, c->encoding));
+    qdm_json_kv_int(&j, "K", ano ? K : c->n);
+    if (ano) {
+      qdm_json_kv_str(&j, "layout", qdm_enum_str(qdm_ano_layout_names, c->ano_layout));
+      qdm_json_key(&j, "sites"); /* per observable its qubits; sites[k][0] is the LSB of its local index */
+      qdm_json_arr(&j);
+      for (int k = 0; k < K; k++) {
+        qdm_json_arr(&j);
+        for (int i = 0; i < o->k; i++) qdm_json_int(&j, o->sites[(size_t)(k / o->per_set) * o->k + i]);
+        qdm_json_arr_end(&j);
+      }
+      qdm_json_arr_end(&j);
+    }
     for (int part = 0; ano && part < 2; part++) {
       qdm_json_key(&j, part ? "im" : "re"); /* [k][row][column] */
       qdm_json_arr(&j);
-      for (int k = 0; k < c->K; k++) {
+      for (int k = 0; k < K; k++) {
         qdm_json_arr(&j);
         for (int r = 0; r < d; r++) {
           const qdm_cplx *row = H + ((size_t)k * d + r) * d;

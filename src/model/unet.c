@@ -1,7 +1,8 @@
 /* unet.c -- the hybrid quantum-classical U-Net (report 6.4; the authors'
  * configuration is described in docs/architecture.md).
  * Stages, each a forward and a backward side by side:
- *   encoder     x_t -> amplitude state psi0
+ *   encoder     x_t -> the encoder's values -> state psi0 (amplitude, angle,
+ *               phase, dense or basis encoding)
  *   bottleneck  psi0 -> features (circuit blocks + measurement, per group),
  *               or the classical stand-in of the same shape
  *   decoder     features (+ skip) -> predicted unit vector
@@ -48,9 +49,11 @@ struct qdm_unet {
   int G;            /* circuit groups */
   int nblk, P;      /* circuit blocks and parameters per block */
   int hc;           /* hidden width of the classical bottleneck */
+  int E;            /* the encoder's output width (qdm_unet_enc_width) */
   int max_rows;
   int gate_path;        /* 1: gate-by-gate engine path (for tests), 0: fused */
   qdm_circuit *circ;    /* the ansatz block (same structure for every block) */
+  qdm_circuit *encc;    /* the feature encoding's circuit (angle, phase, dense, basis), or NULL */
   qdm_ano *ano;
   qdm_unet_param prm[MAXP]; /* the tensors' names, shapes and groups */
   int nprm;
@@ -67,6 +70,7 @@ struct qdm_unet {
   void *xr, *h1, *h2, *ln_mu, *ln_rs, *h3, *amp, *amp_n;
   qdm_cplx *psi0, *psi1, *phi, *beta, *bhat, *gam, *psi2, *psi3;  /* in group order */
   double *bnorm, *gnorm, *zf;
+  double *xang, *gang;  /* the encoding circuit's inputs (group order, B x E; bits for basis), their gradient */
   double *y, *feat;     /* measured features (group order), the decoder's features (row order) */
   void *dec_in, *h4, *h5, *cls_h;
   qdm_cplx *pred, *out;
@@ -116,6 +120,29 @@ static void rset(const qdm_unet *m, void *p, size_t i, double v) {
 }
 
 const qdm_enum_name qdm_ancilla_mode_names[] = {{"project", QDM_ANCILLA_PROJECT}, {"sum", QDM_ANCILLA_SUM}, {NULL, 0}};
+const qdm_enum_name qdm_encoding_names[] = {{"amplitude", QDM_ENC_AMPLITUDE}, {"angle", QDM_ENC_ANGLE},
+                                            {"phase", QDM_ENC_PHASE},         {"dense", QDM_ENC_DENSE},
+                                            {"basis", QDM_ENC_BASIS},         {NULL, 0}};
+const qdm_enum_name qdm_ano_layout_names[] = {
+    {"global", QDM_ANO_GLOBAL}, {"sliding", QDM_ANO_SLIDING}, {"subsets", QDM_ANO_SUBSETS}, {NULL, 0}};
+
+int qdm_unet_enc_width(const qdm_unet_cfg *c) {
+  switch (c->encoding) {
+  case QDM_ENC_AMPLITUDE: return 1 << c->n;
+  case QDM_ENC_DENSE: return 2 * c->n;
+  default: return c->n;
+  }
+}
+
+/* 1 (global), n - k + 1 windows, or C(n, k) subsets (ano.c's order) */
+int qdm_unet_ano_sets(const qdm_unet_cfg *c) {
+  int k = c->ano_k;
+  if (c->ano_layout == QDM_ANO_GLOBAL || k < 1 || k > c->n) return 1;
+  if (c->ano_layout == QDM_ANO_SLIDING) return c->n - k + 1;
+  long long r = 1;
+  for (int i = 1; i <= k; i++) r = r * (c->n - k + i) / i;
+  return (int)r;
+}
 
 void qdm_unet_cfg_authors(qdm_unet_cfg *c) {
   memset(c, 0, sizeof *c);
@@ -192,6 +219,32 @@ int qdm_unet_block_params(const qdm_unet_cfg *c) {
   return P;
 }
 
+/* The encoding and the ANO layout: in their domains, and combined only
+ * with what they are defined for. */
+static int cfg_check_bottleneck(const qdm_unet_cfg *c) {
+  if (c->encoding < QDM_ENC_AMPLITUDE || c->encoding > QDM_ENC_BASIS)
+    return qdm_fail(QDM_EINVAL, "model: encoding %d, expected amplitude, angle, phase, dense or basis", c->encoding);
+  if (c->encoding != QDM_ENC_AMPLITUDE && c->classical)
+    return qdm_fail(QDM_EINVAL, "model: encoding %s prepares a circuit's state; the classical bottleneck takes "
+                    "the amplitude encoder's 2^n values", qdm_enum_str(qdm_encoding_names, c->encoding));
+  if (c->ano_layout == QDM_ANO_GLOBAL) {
+    if (c->ano_k != 0) return qdm_fail(QDM_EINVAL, "model: ano_k = %d with the global layout, expected 0", c->ano_k);
+    return QDM_OK;
+  }
+  if (c->ano_layout != QDM_ANO_SLIDING && c->ano_layout != QDM_ANO_SUBSETS)
+    return qdm_fail(QDM_EINVAL, "model: ano layout %d, expected global, sliding or subsets", c->ano_layout);
+  if (c->ano_k < 1 || c->ano_k > c->n)
+    return qdm_fail(QDM_EINVAL, "model: ano layout %s:%d, expected a locality 1..qubits = %d",
+                    qdm_enum_str(qdm_ano_layout_names, c->ano_layout), c->ano_k, c->n);
+  if ((long long)c->K * qdm_unet_ano_sets(c) > 4096)
+    return qdm_fail(QDM_EINVAL, "model: ano %d per site set x %d sets = %lld observables, expected at most 4096", c->K,
+                    qdm_unet_ano_sets(c), (long long)c->K * qdm_unet_ano_sets(c));
+  if (c->measure == QDM_MEASURE_ANO && (c->shots || (c->noise[0] && strcmp(c->noise, "none"))))
+    return qdm_fail(QDM_EINVAL, "model: shots and noise measure global observables; ano layout %s needs both off",
+                    qdm_enum_str(qdm_ano_layout_names, c->ano_layout));
+  return QDM_OK;
+}
+
 int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (!c) return qdm_fail(QDM_EINVAL, "model: NULL config");
   if (c->t_groups < 0 || c->t_groups > c->T)
@@ -209,6 +262,8 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
     return qdm_fail(QDM_EINVAL, "model: ano K = %d observables, expected 1..4096", c->K);
   if (c->ancilla_mode != QDM_ANCILLA_PROJECT && c->ancilla_mode != QDM_ANCILLA_SUM)
     return qdm_fail(QDM_EINVAL, "model: ancilla mode %d, expected project or sum", c->ancilla_mode);
+  int e = cfg_check_bottleneck(c);
+  if (e) return e;
   if (!memchr(c->ansatz, 0, sizeof c->ansatz) || !memchr(c->ansatz_qasm, 0, sizeof c->ansatz_qasm))
     return qdm_fail(QDM_EINVAL, "model: ansatz name or OpenQASM text is not terminated");
   size_t na = strlen(c->ansatz);
@@ -247,15 +302,16 @@ typedef struct {
 
 static int tensor_specs(const qdm_unet *m, tensor_spec *ts) {
   const qdm_unet_cfg *c = &m->cfg;
-  int64_t H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F, G = m->G, hc = m->hc;
+  int64_t H = c->hidden, D2 = 2 * c->D, d = m->d, F = m->F, G = m->G, hc = m->hc, E = m->E;
+  int64_t nobs = (int64_t)c->K * qdm_unet_ano_sets(c), dk = c->ano_layout == QDM_ANO_GLOBAL ? d : 1 << c->ano_k;
   int n = 0;
 #define SPEC(nm, grp, nd, a, b, e, fld) ts[n++] = (tensor_spec){nm, grp, nd, {a, b, e}, offsetof(unet_tensors, fld)}
   SPEC("enc1.weight", QDM_PG_CLASSICAL, 2, H, D2, 0, enc1_w);
   SPEC("enc1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, enc1_b);
-  SPEC("enc2.weight", QDM_PG_CLASSICAL, 2, d, H, 0, enc2_w);
-  SPEC("enc2.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, enc2_b);
-  SPEC("enc_ln.weight", QDM_PG_CLASSICAL, 1, d, 0, 0, ln_g);
-  SPEC("enc_ln.bias", QDM_PG_CLASSICAL, 1, d, 0, 0, ln_b);
+  SPEC("enc2.weight", QDM_PG_CLASSICAL, 2, E, H, 0, enc2_w);
+  SPEC("enc2.bias", QDM_PG_CLASSICAL, 1, E, 0, 0, enc2_b);
+  SPEC("enc_ln.weight", QDM_PG_CLASSICAL, 1, E, 0, 0, ln_g);
+  SPEC("enc_ln.bias", QDM_PG_CLASSICAL, 1, E, 0, 0, ln_b);
   if (c->classical) {
     SPEC("bottleneck.w1", QDM_PG_CLASSICAL, 3, G, hc, d, bott_w1);
     SPEC("bottleneck.b1", QDM_PG_CLASSICAL, 2, G, hc, 0, bott_b1);
@@ -263,7 +319,7 @@ static int tensor_specs(const qdm_unet *m, tensor_spec *ts) {
     SPEC("bottleneck.b2", QDM_PG_CLASSICAL, 2, G, F, 0, bott_b2);
   } else {
     SPEC("circuit.theta", QDM_PG_CIRCUIT, 3, G, m->nblk, m->P, theta);
-    if (c->measure == QDM_MEASURE_ANO) SPEC("ano.M", QDM_PG_ANO, 3, c->K, d, 2 * d, ano_m);
+    if (c->measure == QDM_MEASURE_ANO) SPEC("ano.M", QDM_PG_ANO, 3, nobs, dk, 2 * dk, ano_m);
   }
   SPEC("dec1.weight", QDM_PG_CLASSICAL, 2, H, F + (c->skip ? D2 : 0), 0, dec1_w);
   SPEC("dec1.bias", QDM_PG_CLASSICAL, 1, H, 0, 0, dec1_b);
@@ -284,7 +340,8 @@ static void derive(qdm_unet *m, const qdm_unet_cfg *cfg, int max_rows) {
   m->G = qdm_unet_t_groups(cfg) * (cfg->conditional ? cfg->classes : 1);
   m->nblk = cfg->ancilla ? 3 : 2;
   m->P = qdm_unet_block_params(cfg); /* the classical stand-in matches its budget */
-  m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K : cfg->n) + (cfg->ancilla ? 1 : 0);
+  m->E = qdm_unet_enc_width(cfg);
+  m->F = (cfg->measure == QDM_MEASURE_ANO ? cfg->K * qdm_unet_ano_sets(cfg) : cfg->n) + (cfg->ancilla ? 1 : 0);
   if (cfg->classical) {
     /* match the circuit's per-group parameter budget: d*hc + hc + hc*F + F ~ nblk*P */
     int budget = m->nblk * m->P;
@@ -373,8 +430,8 @@ static void init_tensors(qdm_unet *m, const unet_tensors *w, qdm_rng *rng) {
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, d = m->d;
   QDM__OK(qdm_init_linear(w->enc1_w, w->enc1_b, D2, H, rng));
-  QDM__OK(qdm_init_linear(w->enc2_w, w->enc2_b, H, d, rng));
-  QDM__OK(qdm_init_layernorm(w->ln_g, w->ln_b, d));
+  QDM__OK(qdm_init_linear(w->enc2_w, w->enc2_b, H, m->E, rng));
+  QDM__OK(qdm_init_layernorm(w->ln_g, w->ln_b, m->E));
   if (c->classical) {
     for (int g = 0; g < m->G; g++) {
       QDM__OK(qdm_init_linear((double *)w->bott_w1 + (size_t)g * m->hc * d, (double *)w->bott_b1 + (size_t)g * m->hc, d,
@@ -384,7 +441,7 @@ static void init_tensors(qdm_unet *m, const unet_tensors *w, qdm_rng *rng) {
     }
   } else {
     QDM__OK(qdm_init_uniform(w->theta, (size_t)m->G * m->nblk * m->P, 0, 2 * M_PI, rng));
-    if (m->ano) qdm_ano_init(m->ano, rng, 1.0 / sqrt((double)d));
+    if (m->ano) qdm_ano_init(m->ano, rng, 1.0 / sqrt((double)m->ano->d)); /* 1/sqrt(2^n) when global */
   }
   QDM__OK(qdm_init_linear(w->dec1_w, w->dec1_b, m->F + (c->skip ? D2 : 0), H, rng));
   QDM__OK(qdm_init_linear(w->dec2_w, w->dec2_b, H, D2, rng));
@@ -436,7 +493,7 @@ static size_t act_doubles(const qdm_unet *m) {
   size_t din = F + (c->skip ? D2 : 0), Gs = (size_t)m->G, wide = widest(m);
   return R * (D2 + 2 * H + 3 * d + 2 + d + 1) /* xr h1 h2 ln h3 amp amp_n */
                 + R * d * 2 * 8                      /* eight complex state buffers */
-                + R * 3                              /* bnorm gnorm zf */
+                + R * 3 + R * m->E * 2               /* bnorm gnorm zf xang gang */
                 + R * (F + F + din + H + D2)         /* y feat dec_in h4 h5 */
                 + R * (m->hc > 0 ? m->hc : 1)        /* cls_h */
                 + R * c->D * 2 * 2 + R               /* pred out pnorm */
@@ -466,7 +523,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->h3, R * d); TAKE(m->amp, R * d); TAKE(m->amp_n, R);
   TAKE(m->psi0, R * d * 2); TAKE(m->psi1, R * d * 2); TAKE(m->phi, R * d * 2); TAKE(m->beta, R * d * 2);
   TAKE(m->bhat, R * d * 2); TAKE(m->gam, R * d * 2); TAKE(m->psi2, R * d * 2); TAKE(m->psi3, R * d * 2);
-  TAKE(m->bnorm, R); TAKE(m->gnorm, R); TAKE(m->zf, R);
+  TAKE(m->bnorm, R); TAKE(m->gnorm, R); TAKE(m->zf, R); TAKE(m->xang, R * m->E); TAKE(m->gang, R * m->E);
   TAKE(m->y, R * F); TAKE(m->feat, R * F); TAKE(m->dec_in, R * din); TAKE(m->h4, R * H); TAKE(m->h5, R * D2);
   TAKE(m->cls_h, R * (m->hc > 0 ? m->hc : 1));
   TAKE(m->pred, R * c->D * 2); TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
@@ -476,6 +533,21 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->pwork, pair_doubles(m));
 #undef TAKE
   return QDM_OK;
+}
+
+/* The feature encoding's circuit (circuits.h): n angles (RY, eq. 16), n
+ * phases (H then P, eq. 17), 2n dense angles (eq. 19: RY(2x) then P(y),
+ * no global phase), or n bits as RY(pi b) (eq. 13). */
+static int build_encoding(qdm_unet *m) {
+  int n = m->cfg.n, e;
+  if (!(m->encc = qdm_circuit_new(n))) return QDM_ENOMEM;
+  switch (m->cfg.encoding) {
+  case QDM_ENC_ANGLE: e = qdm_enc_angle(m->encc, n, 0); break;
+  case QDM_ENC_PHASE: e = qdm_enc_phase(m->encc, n, 0); break;
+  case QDM_ENC_DENSE: e = qdm_enc_dense(m->encc, 2 * n, 0, QDM_DENSE_EQ19); break;
+  default: e = qdm_enc_basis(m->encc, n, 0);
+  }
+  return e;
 }
 
 qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
@@ -496,9 +568,10 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
     /* NULL when the ansatz has gates the pair path does not cover (or noise is on) */
     if (!err && m->noise.kind == QDM_NOISE_NONE) m->pairs = qdm__pairs_new(m->circ);
     if (!err && cfg->measure == QDM_MEASURE_ANO) {
-      m->ano = qdm_ano_new(cfg->n, cfg->n, QDM_ANO_GLOBAL, cfg->K);
+      m->ano = qdm_ano_new(cfg->n, cfg->ano_layout == QDM_ANO_GLOBAL ? cfg->n : cfg->ano_k, cfg->ano_layout, cfg->K);
       if (!m->ano) err = QDM_ENOMEM;
     }
+    if (!err && cfg->encoding != QDM_ENC_AMPLITUDE) err = build_encoding(m);
   }
   if (!err) err = alloc_params(m);
   if (!err) err = alloc_acts(m);
@@ -559,6 +632,7 @@ void qdm_unet_free(qdm_unet *m) {
   }
   qdm_circuit_free(m->circ);
   qdm__pairs_free(m->pairs);
+  qdm_circuit_free(m->encc);
   qdm__hw_free(m->hw);
   free(m->pmem);
   free(m->amem);
@@ -602,7 +676,7 @@ void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *cl
 int qdm_unet_linear_shapes(const qdm_unet *m, int *in, int *out, int max) {
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
-  const int io[4][2] = {{D2, H}, {H, m->d}, {din, H}, {H, D2}}; /* enc1 enc2 dec1 dec2 */
+  const int io[4][2] = {{D2, H}, {H, m->E}, {din, H}, {H, D2}}; /* enc1 enc2 dec1 dec2 */
   for (int i = 0; i < 4 && i < max; i++) {
     in[i] = io[i][0];
     out[i] = io[i][1];
@@ -617,17 +691,21 @@ double qdm_unet_dense_macs(const qdm_unet *m) {
   return macs;
 }
 
-/* ---------------- encoder: x_t -> psi0 (report 6.4, eqs. 14-15) ---------------- */
+/* ---------------- encoder: x_t -> psi0's values (report 6.4, section 3) ---------------- */
 
+/* amp = the E values per row the state preparation reads: unit-norm
+ * amplitudes (eqs. 14-15), or the LayerNorm's output as angles (the
+ * feature encodings need no normalisation: any angle is a state). */
 static void encoder_forward(qdm_unet *m, const qdm_cplx *x, int B) {
   const qdm_unet_cfg *c = &m->cfg;
-  int H = c->hidden, D2 = 2 * c->D, d = m->d;
+  int H = c->hidden, D2 = 2 * c->D, E = m->E;
   NN(m, qdm_cplx_to_reim, m->xr, x, B, c->D);
   NN(m, qdm_linear_forward, m->h1, m->xr, m->w.enc1_w, m->w.enc1_b, B, D2, H);
   NN(m, qdm_relu_forward, m->h1, m->h1, (size_t)B * H);
-  NN(m, qdm_linear_forward, m->h2, m->h1, m->w.enc2_w, m->w.enc2_b, B, H, d);
-  NN(m, qdm_layernorm_forward, m->h3, m->ln_mu, m->ln_rs, m->h2, m->w.ln_g, m->w.ln_b, B, d);
-  NN(m, qdm_l2norm_forward, m->amp, m->amp_n, m->h3, B, d);
+  NN(m, qdm_linear_forward, m->h2, m->h1, m->w.enc2_w, m->w.enc2_b, B, H, E);
+  NN(m, qdm_layernorm_forward, m->h3, m->ln_mu, m->ln_rs, m->h2, m->w.ln_g, m->w.ln_b, B, E);
+  if (c->encoding == QDM_ENC_AMPLITUDE) NN(m, qdm_l2norm_forward, m->amp, m->amp_n, m->h3, B, E);
+  else memcpy(m->amp, m->h3, (size_t)B * E * m->esz);
 }
 
 /* damp: B x d real gradient w.r.t. the amplitudes. dx (NULL: not wanted)
@@ -636,11 +714,12 @@ static void encoder_forward(qdm_unet *m, const qdm_cplx *x, int B) {
  * so its co-gradient is the [Re, Im] gradient read back as complex. */
 static void encoder_backward(qdm_unet *m, const void *damp, int B, qdm_cplx *dx) {
   const qdm_unet_cfg *c = &m->cfg;
-  int H = c->hidden, D2 = 2 * c->D, d = m->d;
+  int H = c->hidden, D2 = 2 * c->D, E = m->E;
   void *g3 = m->dA, *g2 = m->dB2, *g1 = m->dC, *gxr = dx ? m->dA : NULL; /* g3 is dead once g2 exists */
-  NN(m, qdm_l2norm_backward, g3, damp, m->amp, m->amp_n, B, d);
-  NN(m, qdm_layernorm_backward, g2, m->gw.ln_g, m->gw.ln_b, g3, m->h2, m->w.ln_g, m->ln_mu, m->ln_rs, B, d);
-  NN(m, qdm_linear_backward, g1, m->gw.enc2_w, m->gw.enc2_b, g2, m->h1, m->w.enc2_w, B, H, d);
+  if (c->encoding == QDM_ENC_AMPLITUDE) NN(m, qdm_l2norm_backward, g3, damp, m->amp, m->amp_n, B, E);
+  else g3 = (void *)damp;
+  NN(m, qdm_layernorm_backward, g2, m->gw.ln_g, m->gw.ln_b, g3, m->h2, m->w.ln_g, m->ln_mu, m->ln_rs, B, E);
+  NN(m, qdm_linear_backward, g1, m->gw.enc2_w, m->gw.enc2_b, g2, m->h1, m->w.enc2_w, B, H, E);
   NN(m, qdm_relu_backward, g1, g1, m->h1, (size_t)B * H);
   NN(m, qdm_linear_backward, gxr, m->gw.enc1_w, m->gw.enc1_b, g1, m->xr, m->w.enc1_w, B, D2, H);
   if (!dx) return;
@@ -881,9 +960,21 @@ static int nmeas(const qdm_unet *m) { return m->F - (m->cfg.ancilla ? 1 : 0); }
  * decoder's features (double, row order; decoder_input makes them REAL).
  * Backward mirrors both. */
 static void bottleneck_gather(qdm_unet *m, int B) {
-  int d = m->d;
+  int d = m->d, E = m->E, enc = m->cfg.encoding;
+  if (enc == QDM_ENC_AMPLITUDE) {
+    for (int i = 0; i < B; i++)
+      for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = rget(m, m->amp, (size_t)m->perm[i] * d + k);
+    return;
+  }
+  /* a feature encoding: its circuit on |0...0>, inputs x (bits for basis) */
   for (int i = 0; i < B; i++)
-    for (int k = 0; k < d; k++) m->psi0[(size_t)i * d + k] = rget(m, m->amp, (size_t)m->perm[i] * d + k);
+    for (int k = 0; k < E; k++) {
+      double v = rget(m, m->amp, (size_t)m->perm[i] * E + k);
+      m->xang[(size_t)i * E + k] = enc == QDM_ENC_BASIS ? (v > 0) : v;
+    }
+  memset(m->psi0, 0, (size_t)B * d * sizeof *m->psi0);
+  for (int i = 0; i < B; i++) m->psi0[(size_t)i * d] = 1;
+  QDM__OK(qdm_run(m->encc, NULL, m->xang, E, m->psi0, B));
 }
 
 static void bottleneck_scatter(qdm_unet *m, int B) {
@@ -905,11 +996,24 @@ static void bottleneck_scatter_backward(qdm_unet *m, const double *dfeat, double
   }
 }
 
-/* psi0 = amp + 0i: the real part of the co-gradient gpsi0 is dL/damp (REAL) */
-static void bottleneck_gather_backward(qdm_unet *m, const qdm_cplx *gpsi0, void *damp, int B) {
-  int d = m->d;
+/* Amplitude: psi0 = amp + 0i, so the real part of the co-gradient gpsi0 is
+ * dL/damp (REAL). A feature encoding: the adjoint sweep of its circuit
+ * gives dL/dx (for basis, dL/db of RY(pi b): straight-through). gpsi0 is
+ * consumed (the sweep runs in place), m->dC is scratch. */
+static void bottleneck_gather_backward(qdm_unet *m, qdm_cplx *gpsi0, void *damp, int B) {
+  int d = m->d, E = m->E;
+  if (m->cfg.encoding == QDM_ENC_AMPLITUDE) {
+    for (int i = 0; i < B; i++)
+      for (int k = 0; k < d; k++) rset(m, damp, (size_t)m->perm[i] * d + k, creal(gpsi0[(size_t)i * d + k]));
+    return;
+  }
+  qdm_cplx *psi = (qdm_cplx *)m->dC;
+  double *gx = m->gang;
+  memcpy(psi, m->psi0, (size_t)B * d * sizeof *psi);
+  memset(gx, 0, (size_t)B * E * sizeof *gx);
+  QDM__OK(qdm_run_adjoint(m->encc, NULL, m->xang, E, psi, gpsi0, B, NULL, gx));
   for (int i = 0; i < B; i++)
-    for (int k = 0; k < d; k++) rset(m, damp, (size_t)m->perm[i] * d + k, creal(gpsi0[(size_t)i * d + k]));
+    for (int k = 0; k < E; k++) rset(m, damp, (size_t)m->perm[i] * E + k, gx[(size_t)i * E + k]);
 }
 
 static int quantum_forward(qdm_unet *m, int B) {
