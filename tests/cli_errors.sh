@@ -72,5 +72,22 @@ fi
 "$qdm" train --data "$tmp/d" --out "$tmp/r0q" "${small[@]}" --layers 0 --optimizer qngd 2>"$tmp/e"; st=$?
 expect "--layers 0 --optimizer qngd" 1 "layers 0" "no angles"
 
+# the bottleneck's encoding and ANO layout: bad values, and fixed on --resume
+"$qdm" train --ano-layout sliding:x 2>"$tmp/e"; st=$?
+expect "--ano-layout sliding:x" 2 "--ano-layout: 'sliding:x', expected global, sliding:K or subsets:K"
+"$qdm" train --qubits 2 --ano-layout subsets:3 2>"$tmp/e"; st=$?
+expect "--ano-layout k > qubits" 2 "K in 1..--qubits \\(2\\)"
+"$qdm" train --encoding bits 2>"$tmp/e"; st=$?
+expect "--encoding bits" 2 "'bits': expected one of amplitude, angle, phase, dense, basis"
+"$qdm" train --data "$tmp/d" --out "$tmp/renc" "${small[@]}" --encoding dense --ano-layout sliding:1 2>"$tmp/e"; st=$?
+if [ $st = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: a dense, 1-local run: $(cat "$tmp/e")" >&2; fi
+again=(--data "$tmp/d" --out "$tmp/renc" --batch 4 --hidden 4 --T 2 --qubits 2 --ano 2 --quiet --epochs 2 --resume)
+"$qdm" train "${again[@]}" --encoding angle 2>"$tmp/e"; st=$?
+expect "--resume with another --encoding" 2 "--encoding: the run .* was trained with 'dense', not 'angle'"
+"$qdm" train "${again[@]}" --ano-layout subsets:1 2>"$tmp/e"; st=$?
+expect "--resume with another --ano-layout" 2 "--ano-layout: the run .* was trained with 'sliding', not 'subsets'"
+"$qdm" train "${again[@]}" 2>"$tmp/e"; st=$?
+if [ $st = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: resume with the same settings: $(cat "$tmp/e")" >&2; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -14,8 +14,8 @@
 #include "qdm/io.h"
 #include "qdm/train.h"
 
-#define XSET_MAXR 4       /* runs per set */
-#define XMAX_RUNS 16
+#define XSET_MAXR 8       /* runs per set */
+#define XMAX_RUNS 24
 #define XCACHE 8          /* cached real-image sets */
 #define XGRID_COLS 10     /* pictures per run in grid.png */
 #define XMAX_SEEDS 10
@@ -30,6 +30,8 @@ typedef struct {
   int skip, measure, classical, qubits; /* -1 (0 for qubits): the preset's */
   int precision;                        /* -1: the preset's; else QDM_F64 or QDM_F32 */
   const char *what;
+  int encoding;                         /* QDM_ENC_* (0: amplitude, the presets') */
+  int ano_layout, ano_k, K;             /* QDM_ANO_* and its k (0: global); K > 0: observables per site set */
 } xspec;
 
 typedef struct {
@@ -67,22 +69,40 @@ static int xreport_write(const xctx *c);
 
 /* -1 (qubits: 0) in a field: keep the preset's value */
 static const xspec qdm_xruns[] = {
-    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1"},
-    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits"},
-    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits"},
-    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection"},
-    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO"},
-    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size"},
-    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits"},
-    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits"},
-    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double"},
+    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1", 0, 0, 0, 0},
+    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits", 0, 0, 0, 0},
+    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits", 0, 0, 0, 0},
+    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection", 0, 0, 0, 0},
+    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO", 0, 0, 0, 0},
+    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size", 0, 0, 0, 0},
+    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits", 0, 0, 0, 0},
+    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits", 0, 0, 0, 0},
+    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double", 0, 0, 0, 0},
+    {"enc-angle", "default", "0,1", -1, -1, -1, 0, -1, "base with angle encoding: RY(x_q) on 4 encoder values", QDM_ENC_ANGLE, 0, 0, 0},
+    {"enc-phase", "default", "0,1", -1, -1, -1, 0, -1, "base with phase encoding: H then P(x_q), 4 values", QDM_ENC_PHASE, 0, 0, 0},
+    {"enc-dense", "default", "0,1", -1, -1, -1, 0, -1, "base with dense angle encoding (eq. 19), 8 values", QDM_ENC_DENSE, 0, 0, 0},
+    {"enc-basis", "default", "0,1", -1, -1, -1, 0, -1, "base with basis encoding: 4 bits [x > 0], straight-through",
+     QDM_ENC_BASIS, 0, 0, 0},
+    /* local layouts: K per site set, chosen for about the global 16 observables */
+    {"ano-2local", "default", "0,1", -1, -1, -1, 0, -1, "base, ANO on the 3 windows of 2 qubits, 5 each (15)", 0,
+     QDM_ANO_SLIDING, 2, 5},
+    {"ano-3local", "default", "0,1", -1, -1, -1, 0, -1, "base, ANO on the 2 windows of 3 qubits, 8 each (16)", 0,
+     QDM_ANO_SLIDING, 3, 8},
+    {"pauli-8", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 8, -1, "8 qubits, Pauli-Z readout", 0, 0, 0, 0},
+    {"ano8-2local", "default", "0,1", -1, -1, -1, 8, -1, "8 qubits, ANO on the 7 windows of 2 qubits, 2 each (14)", 0,
+     QDM_ANO_SLIDING, 2, 2},
+    {"ano8-3local", "default", "0,1", -1, -1, -1, 8, -1, "8 qubits, ANO on the 6 windows of 3 qubits, 3 each (18)", 0,
+     QDM_ANO_SLIDING, 3, 3},
 };
 static const int qdm_nxruns = sizeof qdm_xruns / sizeof *qdm_xruns;
 
 static const xset qdm_xsets[] = {
     {"fig8", "Report Fig. 8: sharp digits for {0,1}, blurred ones for all ten (authors' recipe).", {"authors-01", "authors-all"}},
     {"skip", "The skip connection matters.", {"base", "skip-off"}},
-    {"ano", "Adaptive non-local observables beat Pauli-Z readout.", {"base", "pauli"}},
+    {"ano", "Adaptive non-local observables beat Pauli-Z readout; k-local ones (4^k entries, not 4^n) at 4 and 8 qubits.",
+     {"base", "ano-2local", "ano-3local", "pauli", "qubits-8", "ano8-2local", "ano8-3local", "pauli-8"}},
+    {"encoding", "The bottleneck's state preparation (report section 3): amplitude vs angle, phase, dense, basis.",
+     {"base", "enc-angle", "enc-phase", "enc-dense", "enc-basis"}},
     {"bottleneck", "A quantum bottleneck beats a classical one with the same parameter budget.", {"base", "classical"}},
     {"qubits", "More bottleneck qubits: 4 vs 6 vs 8.", {"base", "qubits-6", "qubits-8"}},
     {"preset", "qdm's default recipe vs the authors' recipe (digits 0,1).", {"base", "authors-01"}},
@@ -144,6 +164,10 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
   if (x->classical >= 0) t->model.classical = x->classical;
   if (x->qubits > 0) t->model.n = x->qubits;
   if (x->precision >= 0) t->model.precision = (qdm_precision)x->precision;
+  t->model.encoding = x->encoding;
+  t->model.ano_layout = x->ano_layout;
+  t->model.ano_k = x->ano_k;
+  if (x->K > 0) t->model.K = x->K;
   if (o->quick) {
     t->epochs = XQUICK_EPOCHS;
     t->limit = XQUICK_LIMIT;
