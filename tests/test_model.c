@@ -567,6 +567,8 @@ int main(void) {
   check_f32_vs_f64(small_cfg(), 7, 1e-5, "f32, authors form");
   c = small_cfg(); c.classical = 1; check_f32_vs_f64(c, 7, 1e-5, "f32, classical bottleneck");
   c = small_cfg(); c.skip = 0; check_f32_vs_f64(c, 7, 1e-5, "f32, no skip");
+  c = small_cfg(); c.encoding = QDM_ENC_DENSE; c.ano_layout = QDM_ANO_SUBSETS; c.ano_k = 2;
+  check_f32_vs_f64(c, 7, 1e-5, "f32, dense encoding, 2-local ANO");
   c = small_cfg(); c.D = 64; c.hidden = 96; c.layers = 3; c.K = 8; c.T = 4; c.classes = 3;
   check_f32_vs_f64(c, 40, 1e-5, "f32, 64 pixels, 96 hidden");
   return check_done();
