@@ -142,7 +142,8 @@ typedef struct qdm_unet qdm_unet;
 
 /* Allocates the model for batches of up to max_rows rows and initialises
  * its parameters from rng (PyTorch defaults for the classical layers,
- * U(0, 2 pi) for circuit angles, complex Gaussian / sqrt(d) for ANO). */
+ * U(0, 2 pi) for circuit angles, complex Gaussian / sqrt(2^k) for ANO on k
+ * qubits, 2^n for the global form). */
 qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng);
 /* Bytes qdm_unet_new(cfg, max_rows) allocates for parameters, gradients and
  * activations (not the shots/noise paths' buffers); 0 for an invalid cfg. */
