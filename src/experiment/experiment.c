@@ -546,6 +546,7 @@ static void command_line(const qdm_experiment_opts *o, char *buf, size_t len) {
   int n = snprintf(buf, len, "qdm experiment");
   if (o->quick) n += snprintf(buf + n, len - n, " --quick");
   if (strcmp(o->sets, "all")) n += snprintf(buf + n, len - n, " --sets %s", o->sets);
+  if (o->preset[0]) n += snprintf(buf + n, len - n, " --preset %s", o->preset);
   if (o->seeds != 1) n += snprintf(buf + n, len - n, " --seeds %d", o->seeds);
   if (o->epochs) n += snprintf(buf + n, len - n, " --epochs %d", o->epochs);
   if (o->limit) n += snprintf(buf + n, len - n, " --limit %ld", o->limit);
