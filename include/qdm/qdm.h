@@ -5,6 +5,7 @@
 #ifndef QDM_H
 #define QDM_H
 #include "qdm/core.h"       /* status codes, messages, RNG, threads, clock, paths, enum names */
+#include "qdm/dist.h"       /* ranks under mpirun or srun: collectives, agreement on errors */
 #include "qdm/io.h"         /* atomic files, JSON, safetensors, PNG pictures and plots */
 #include "qdm/data.h"       /* IDX files, datasets, the authors' preprocessing */
 #include "qdm/qsim.h"       /* state vectors, gates, circuits, adjoint, fused unitaries */

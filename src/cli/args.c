@@ -7,8 +7,11 @@
 #include <unistd.h>
 #include "cli.h"
 
+/* Under MPI every rank reaches the same error (argument errors, and the
+ * library's agreed ones, qdm_dist_agree): rank 0 alone says it. */
 void cli_die(const char *cmd, int status, const char *fmt, ...) {
   va_list ap;
+  if (qdm_dist_rank() != 0) exit(status);
   fprintf(stderr, "%s: ", cmd);
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include "qdm/circuits.h"
 #include "qdm/core.h"
+#include "qdm/dist.h"
 
 typedef struct {
   int argc;

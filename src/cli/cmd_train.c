@@ -262,6 +262,7 @@ int cmd_train(int argc, char **argv) {
   snprintf(o.out, sizeof o.out, "%s", out);
   o.resume = resume;
   o.force = force;
+  o.quiet |= qdm_dist_rank() != 0; /* under MPI rank 0 speaks */
   const char *key;
   char was[1100], now[1100], flag[64];
   if (resume && qdm_train_opts_resumable(&ckpt, &o, &key, was, now, sizeof was)) {

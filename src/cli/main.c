@@ -47,6 +47,8 @@ int main(int argc, char **argv) {
     printf("qdm %s\n", QDM_VERSION);
     return 0;
   }
+  /* under mpirun or srun: MPI_Init (a plain qdm stays one process) */
+  if (qdm_dist_init()) cli_die("qdm", 1, "%s", qdm_errmsg());
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
   fprintf(stderr, "qdm: unknown command '%s'\n\n", argv[1]);

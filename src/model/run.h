@@ -3,6 +3,7 @@
  *
  *   train.c (the loop) -> figures.c (pictures, summary) -> sample.c
  *                      -> checkpoint.c                 -> run.c -> opts.c
+ *                      -> shard.c (a step over MPI ranks) -> run.c
  *
  * opts.c: presets, option names and checks, settings as key/value strings.
  * run.c: the run object (data, schedule, model, optimiser, buffers).
@@ -44,6 +45,19 @@ typedef struct {
   double best, seconds;
 } qdm__run_state;
 
+/* ---- shard.c: a step's rows over the ranks of an MPI job ---- */
+typedef struct {
+  int on;                 /* more than one rank */
+  int rank, size;
+  int B, Bl;              /* the step's rows, and this rank's */
+  int *rows, *img;        /* this rank's rows (batch row indices); scratch */
+  int *tt, *lab;          /* this rank's rows, gathered */
+  qdm_cplx *xin, *tgn;
+  qdm_cplx *states, *states2; /* QNGD: block input states of every rank */
+  int *cnt, *start;
+  double *upd;            /* QNGD: the angles handed over */
+} qdm__shard;
+
 typedef struct {
   qdm_train_opts o;
   qdm_schedule sch;
@@ -66,6 +80,7 @@ typedef struct {
   qdm__data_info info;     /* the training images' labels and fingerprint */
   int nonfinite;           /* the last step stopped on a loss or gradient that is not finite */
   void *qngd;              /* qdm_qngd per (group, block) with the QNGD optimizer */
+  qdm__shard sh;           /* the ranks' split (sh.on: more than one rank) */
 } qdm__run;
 
 /* The diffusion schedule of the settings o. */
@@ -104,6 +119,30 @@ int qdm__ckpt_load_opts(const char *path, qdm_train_opts *o);
  * needs (hist: up to maxhist epochs). */
 int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *opt, double *ema, double *hist,
                    int *nhist, int maxhist);
+
+/* ---- shard.c ---- */
+/* Rows of rank `rank` of `size` for a step of nimg images (labels lab) at K
+ * rows each (row i*K + k: image i, its k-th step): positions lo..hi-1,
+ * lo = B rank / size, of the order (k, label, image). Returns their count
+ * (rows[]), scratch: nimg ints. */
+int qdm__shard_split(const int *lab, int nimg, int K, int rank, int size, int *rows, int *scratch);
+/* The split's buffers (R->sh.on = more than one rank; R allocated). */
+int qdm__shard_init(qdm__run *R);
+void qdm__shard_free(qdm__shard *s);
+/* This rank's rows of the step's nb images (R->xin, tgn, tt, lab made):
+ * R->sh.xin, tgn, tt, lab, Bl of B. */
+void qdm__shard_take(qdm__run *R, int nb);
+/* This rank's loss and infidelity (means over its Bl rows) and its
+ * co-gradient R->g made the step's: the co-gradient scaled by Bl / B, the
+ * means summed over ranks as Bl-weighted sums over B. */
+int qdm__shard_loss(qdm__run *R, double *loss, double *infid);
+/* The flat gradient buffers summed over ranks (in place). */
+int qdm__shard_grads(qdm__run *R);
+/* QNGD over ranks: each (group, block) with rows on any rank gets all its
+ * input states (in the one-process order) on one rank, which calls `one`
+ * on them (stepping theta there); the new angles go to every rank. */
+typedef int (*qdm__shard_qngd_fn)(qdm__run *R, int g, int b, const qdm_cplx *psi, int rows);
+int qdm__shard_qngd(qdm__run *R, qdm__shard_qngd_fn one, double *theta, int G, int nb, int P, int d);
 
 /* ---- train.c ---- */
 /* One optimisation step on images order[b0 .. b0+nb-1], each at every t.

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "qdm/dist.h"
 #include "qdm/io.h"
 #include "qdm/qngd.h"
 #include "core/check.h"
@@ -46,6 +47,19 @@ static int load_data(qdm__run *R) {
   return err;
 }
 
+/* Under MPI every rank reads the data itself: all must have read the same
+ * images (one node's copy may differ), and all must have read them. */
+static int same_data(qdm__run *R, int err) {
+  if ((err = qdm_dist_agree(err)) || qdm_dist_size() == 1) return err;
+  uint64_t id0 = R->info.id;
+  if ((err = qdm_dist_bcast(&id0, sizeof id0, 0))) return err;
+  if (id0 != R->info.id)
+    err = qdm_fail(QDM_EINVAL, "train: the training images under %s are not rank 0's (fingerprint %016llx, rank 0 "
+                   "%016llx): every node must see the same data", R->o.data, (unsigned long long)R->info.id,
+                   (unsigned long long)id0);
+  return qdm_dist_agree(err);
+}
+
 /* Fisher-Yates with the run's generator: the epoch's image order. */
 static void shuffle(int *a, int n, qdm_rng *r) {
   for (int i = 0; i < n; i++) a[i] = i;
@@ -60,12 +74,12 @@ static void shuffle(int *a, int n, qdm_rng *r) {
 
 /* The loss of the prediction against the unit target, with its co-gradient
  * in R->g; the infidelity is always reported (the report's figure). */
-static void loss_and_grad(qdm__run *R, int B, double *loss, double *infid) {
+static void loss_and_grad(qdm__run *R, const qdm_cplx *tgn, int B, double *loss, double *infid) {
   int D = R->D;
-  qdm_infidelity_loss(infid, R->o.loss == QDM_LOSS_INFIDELITY ? R->g : NULL, R->out, R->tgn, B, D);
+  qdm_infidelity_loss(infid, R->o.loss == QDM_LOSS_INFIDELITY ? R->g : NULL, R->out, tgn, B, D);
   *loss = *infid;
   if (R->o.loss == QDM_LOSS_MSE)
-    qdm_mse_loss(loss, (double *)R->g, (const double *)R->out, (const double *)R->tgn, 2 * (size_t)B * D);
+    qdm_mse_loss(loss, (double *)R->g, (const double *)R->out, (const double *)tgn, 2 * (size_t)B * D);
 }
 
 /* Every gradient entry finite: g * 0 is 0 for a finite g and NaN for a NaN
@@ -91,12 +105,29 @@ static int qngd_on(const qdm__run *R) {
  * circuit averaged over the states that entered it; then the circuit
  * gradient is cleared so Adam leaves the angles alone (their Adam moments
  * stay zero until QNGD hands over). */
-static int qngd_step(qdm__run *R) {
-  int nb, P, G, rows, err = QDM_OK;
-  const qdm_circuit *c = qdm_unet_block_circuit(R->m, &nb, &P, &G);
+/* the circuit table's tensor (NULL: no circuit) */
+static qdm_unet_param *circuit_param(qdm__run *R) {
   qdm_unet_param *th = NULL;
   for (int i = 0; i < qdm_unet_nparams(R->m); i++)
     if (qdm_unet_param_at(R->m, i)->group == QDM_PG_CIRCUIT) th = qdm_unet_param_at(R->m, i);
+  return th;
+}
+
+/* The step of group g's block b on the rows' input states psi. */
+static int qngd_one(qdm__run *R, int g, int b, const qdm_cplx *psi, int rows) {
+  int nb, P, G;
+  const qdm_circuit *c = qdm_unet_block_circuit(R->m, &nb, &P, &G);
+  qdm_unet_param *th = circuit_param(R);
+  qdm_qngd *q = (qdm_qngd *)R->qngd + (size_t)g * nb + b;
+  double *theta = th->p + ((size_t)g * nb + b) * P, *grad = th->g + ((size_t)g * nb + b) * P;
+  int err = qdm_qngd_due(q) ? qdm_qngd_refresh(q, c, theta, NULL, 0, psi, rows) : QDM_OK;
+  return err ? err : qdm_qngd_step(q, theta, grad, R->o.qngd_lr);
+}
+
+static int qngd_step(qdm__run *R) {
+  int nb, P, G, rows, err = QDM_OK;
+  const qdm_circuit *c = qdm_unet_block_circuit(R->m, &nb, &P, &G);
+  qdm_unet_param *th = circuit_param(R);
   assert(c && th); /* qdm_train_opts_check refused QNGD without a circuit */
   int kind = R->o.qngd_metric, L = R->o.model.layers;
   if (!R->qngd) {
@@ -110,14 +141,12 @@ static int qngd_step(qdm__run *R) {
                           kind == QDM_METRIC_BLOCK ? bounds : NULL, R->o.qngd_lambda, 1);
     if (err) return err;
   }
-  for (int g = 0; g < G && !err; g++)
+  if (R->sh.on) err = qdm__shard_qngd(R, qngd_one, th->p, G, nb, P, 1 << c->n); /* over the ranks */
+  for (int g = 0; g < G && !err && !R->sh.on; g++)
     for (int b = 0; b < nb && !err; b++) {
       const qdm_cplx *psi;
       if ((err = qdm_unet_block_inputs(R->m, g, b, &psi, &rows)) || rows == 0) continue;
-      qdm_qngd *q = (qdm_qngd *)R->qngd + (size_t)g * nb + b;
-      double *theta = th->p + ((size_t)g * nb + b) * P, *grad = th->g + ((size_t)g * nb + b) * P;
-      if (qdm_qngd_due(q)) err = qdm_qngd_refresh(q, c, theta, NULL, 0, psi, rows);
-      if (!err) err = qdm_qngd_step(q, theta, grad, R->o.qngd_lr);
+      err = qngd_one(R, g, b, psi, rows);
     }
   memset(th->g, 0, th->n * sizeof(double));
   return err;
@@ -146,23 +175,37 @@ static void make_rows(qdm__run *R, int b0, int nb) {
   }
 }
 
-/* One optimisation step on images order[b0 .. b0+nb-1], all at every t. */
+/* One optimisation step on images order[b0 .. b0+nb-1], all at every t.
+ * Over several ranks each runs forward and backward on its share of the
+ * rows (shard.c); the loss and the gradient are summed over the ranks
+ * before anything is decided on them, so that every rank decides alike. */
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid) {
   const qdm_train_opts *o = &R->o;
-  int B = nb * R->K, err;
+  int B = nb * R->K, Bl = B, on = R->sh.on, err;
   double t0 = qdm_now(); /* the time outside the model goes to its timing.other */
   make_rows(R, b0, nb);
+  const qdm_cplx *xin = R->xin, *tgn = R->tgn;
+  const int *tt = R->tt, *lab = R->lab;
+  if (on) {
+    qdm__shard_take(R, nb);
+    xin = R->sh.xin, tgn = R->sh.tgn, tt = R->sh.tt, lab = R->sh.lab, Bl = R->sh.Bl;
+  }
   qdm_unet_zero_grad(R->m);
   double t1 = qdm_now();
-  if ((err = qdm_unet_forward(R->m, R->xin, R->tt, R->lab, B, R->out))) return err;
+  err = Bl > 0 ? qdm_unet_forward(R->m, xin, tt, lab, Bl, R->out) : QDM_OK;
+  if ((err = on ? qdm_dist_agree(err) : err)) return err;
   double t2 = qdm_now();
-  loss_and_grad(R, B, loss, infid);
+  *loss = *infid = 0;
+  if (Bl > 0) loss_and_grad(R, tgn, Bl, loss, infid);
+  if (on && (err = qdm__shard_loss(R, loss, infid))) return err;
   /* a NaN or Inf must not reach the parameters (nor, through them, a
    * checkpoint): the step stops before the optimiser */
   R->nonfinite = !isfinite(*loss) || !isfinite(*infid);
   if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the loss is %g", isfinite(*loss) ? *infid : *loss);
   double t3 = qdm_now();
-  if ((err = qdm_unet_backward(R->m, R->g, NULL))) return err;
+  err = Bl > 0 ? qdm_unet_backward(R->m, R->g, NULL) : QDM_OK;
+  if (on && !(err = qdm_dist_agree(err))) err = qdm__shard_grads(R);
+  if (err) return err;
   double t4 = qdm_now();
   R->nonfinite = !grads_finite(R);
   if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", *loss);
@@ -200,8 +243,11 @@ static void progress(const qdm__run *R, int nbatches, double rows_per_s, double 
 
 /* ---------------- files ---------------- */
 
+/* Under MPI, rank 0 alone writes the run's files (the callers agree on
+ * the outcome, qdm_dist_agree, so that a failed write stops every rank). */
 static int write_config(const qdm__run *R) {
   char p[2048];
+  if (R->sh.rank) return QDM_OK;
   qdm_atomic a;
   int err = qdm_path_join(p, sizeof p, R->o.out, "config.json");
   if (err || (err = qdm_atomic_open(&a, p))) return err;
@@ -214,6 +260,7 @@ static int write_config(const qdm__run *R) {
 
 static int write_metrics(const qdm__run *R) {
   char p[2048];
+  if (R->sh.rank) return QDM_OK;
   qdm_atomic a;
   int err = qdm_path_join(p, sizeof p, R->o.out, "metrics.csv");
   if (err || (err = qdm_atomic_open(&a, p))) return err;
@@ -227,6 +274,7 @@ static int write_metrics(const qdm__run *R) {
 
 static int save_state(qdm__run *R) {
   char p[2048];
+  if (R->sh.rank) return QDM_OK;
   int err = qdm_path_join(p, sizeof p, R->o.out, "checkpoint.safetensors");
   if (!err) err = qdm__ckpt_save(p, R->m, &R->o, &R->info, &R->st, &R->opt, R->ema, R->hist, R->nhist);
   return err;
@@ -235,6 +283,7 @@ static int save_state(qdm__run *R) {
 /* best.safetensors holds the model to sample from: the EMA weights if on */
 static int save_best(qdm__run *R) {
   char p[2048];
+  if (R->sh.rank) return QDM_OK;
   int err = qdm_path_join(p, sizeof p, R->o.out, "best.safetensors");
   if (err) return err;
   qdm__run_ema_swap(R);
@@ -412,10 +461,14 @@ static int epoch_batches(qdm__run *R, int nb, double lr, wallclock *ck) {
     ck->rows_done += (long)n * R->K;
     tick(R, ck, nb, 0);
     if (o->stop_after > 0 && ++R->batches_run >= o->stop_after) stop_flag = 1;
-    if (stop_flag) {
+    /* a signal reaches the ranks at different batches (mpirun forwards it):
+     * they stop after the same one, the first at which any rank has it */
+    int stop = stop_flag;
+    if (R->sh.on && (err = qdm_dist_max_int(&stop, 1))) return err;
+    if (stop) {
       R->st.batch++;
       if (!o->quiet) fprintf(stderr, "\ninterrupted: saving a checkpoint (continue with --resume)\n");
-      err = save_state(R);
+      err = qdm_dist_agree(save_state(R));
       return err ? err : QDM_EINTR;
     }
   }
@@ -443,7 +496,7 @@ static int epoch_close(qdm__run *R, int nb, double lr, wallclock *ck) {
   err = best ? save_best(R) : QDM_OK;
   if (!err) err = write_metrics(R);
   if (!err) err = save_state(R);
-  return err;
+  return qdm_dist_agree(err);
 }
 
 static int epochs(qdm__run *R) {
@@ -473,8 +526,10 @@ static int run_setup(qdm__run *R) {
   int err = qdm__run_alloc(R);
   if (!err) err = qdm__run_model(R, o->batch * o->model.T);
   if (!err) err = qdm__run_optimizer(R);
-  if (!err && o->resume) err = resume(R);
+  if (!err) err = qdm__shard_init(R);
+  if (!err && o->resume) err = resume(R); /* every rank reads the checkpoint */
   if (!err) err = write_config(R);
+  if ((err = qdm_dist_agree(err))) return err;
   if (!err && !o->quiet) {
     size_t nc, na, ncl;
     qdm_unet_counts(R->m, &nc, &na, &ncl);
@@ -492,10 +547,13 @@ int qdm_train(const qdm_train_opts *opts) {
   qdm__run R;
   memset(&R, 0, sizeof R);
   R.o = *opts;
+  R.sh.rank = qdm_dist_rank();
+  if (R.sh.rank) R.o.quiet = 1; /* rank 0 prints */
   if (R.o.threads > 0) qdm_set_threads(R.o.threads);
   run_dir rd = {.lock = {.fd = -1}};
   err = load_data(&R); /* before the run directory: bad data leaves nothing behind */
-  if (!err) err = dir_open(&R, &rd);
+  err = same_data(&R, err);
+  if (!err) err = qdm_dist_agree(R.sh.rank ? QDM_OK : dir_open(&R, &rd)); /* rank 0's directory */
   if (!err) err = run_setup(&R);
   if (!err) {
     void (*old_int)(int) = signal(SIGINT, on_signal);
@@ -507,10 +565,11 @@ int qdm_train(const qdm_train_opts *opts) {
     err = epochs(&R);
     signal(SIGINT, old_int);
     signal(SIGTERM, old_term);
-    if (!err) err = qdm__run_outputs(&R);
+    if (!err && !R.sh.rank) err = qdm__run_outputs(&R);
     signal(SIGXFSZ, old_xfsz);
   }
-  dir_close(&R, &rd, err);
+  if (!R.sh.rank) dir_close(&R, &rd, err);
+  qdm__shard_free(&R.sh);
   qdm__run_free(&R);
   return err;
 }
