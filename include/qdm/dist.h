@@ -29,6 +29,13 @@ int qdm_dist_init(void);
 int qdm_dist_rank(void);   /* 0 .. size-1 (0 without MPI) */
 int qdm_dist_size(void);   /* ranks (1 without MPI) */
 int qdm_dist_built(void);  /* 1 if this build has MPI */
+/* solo = 1: from now on this rank works alone (rank 0 of 1, collectives
+ * the identity) until solo = 0 restores the job's view. A distributed
+ * sweep trains each of its runs on one rank this way. */
+void qdm_dist_solo(int solo);
+/* The job's own rank and size, whatever qdm_dist_solo says. */
+int qdm_dist_job_rank(void);
+int qdm_dist_job_size(void);
 /* Ends the job: every rank (MPI_Abort) with exit status code. */
 void qdm_dist_abort(int code) __attribute__((noreturn));
 

@@ -11,11 +11,18 @@
 #include <mpi.h>
 #endif
 
-static int rank_ = 0, size_ = 1;
+static int rank_ = 0, size_ = 1;     /* the view the collectives use */
+static int job_rank_ = 0, job_size_ = 1; /* the job's */
 static qdm_dist_stats stats_;
 
 int qdm_dist_rank(void) { return rank_; }
 int qdm_dist_size(void) { return size_; }
+int qdm_dist_job_rank(void) { return job_rank_; }
+int qdm_dist_job_size(void) { return job_size_; }
+void qdm_dist_solo(int solo) {
+  rank_ = solo ? 0 : job_rank_;
+  size_ = solo ? 1 : job_size_;
+}
 void qdm_dist_stats_get(qdm_dist_stats *s) {
   if (s) *s = stats_;
 }
@@ -48,8 +55,10 @@ int qdm_dist_init(void) {
   MPI_Initialized(&have);
   if (!have && MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &prov) != MPI_SUCCESS)
     return qdm_fail(QDM_EINVAL, "MPI_Init failed (started by an MPI launcher, but MPI does not start)");
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  MPI_Comm_rank(MPI_COMM_WORLD, &job_rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &job_size_);
+  rank_ = job_rank_;
+  size_ = job_size_;
   /* errors come back as codes (never MPI's default abort without a word) */
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   on_ = 1;

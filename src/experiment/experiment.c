@@ -2,13 +2,17 @@
  * training runs, each trained (qdm_train), sampled (qdm_sample_run) and
  * measured (qdm_eval_sets), then summarised as a markdown table and a
  * picture grid. A run that several sets share (the baseline) is trained
- * once; a run directory whose key file matches is reused, so an interrupted
- * experiment continues where it stopped. */
+ * once; a run directory whose key file matches is reused (finished) or
+ * resumed from its checkpoint (interrupted), so an interrupted experiment
+ * continues where it stopped. Under MPI (mpirun -np K qdm experiment) the
+ * runs are shared out over the ranks, longest first, each trained on its
+ * rank alone; rank 0 gathers the results and writes the table. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "qdm/dist.h"
 #include "qdm/eval.h"
 #include "qdm/experiment.h"
 #include "qdm/io.h"
@@ -63,6 +67,7 @@ typedef struct {
   xres *res;     /* nruns x seeds */
   float *pics;   /* nruns x XGRID_COLS canonical images */
   double seconds;
+  char tag[32];  /* "rank R: " under MPI, else "" */
 } xctx;
 
 static int xreport_write(const xctx *c);
@@ -216,18 +221,28 @@ static int file_exists(const char *p) {
   return stat(p, &st) == 0;
 }
 
-static int reusable(const char *dir, const char *key) {
+static int has_file(const char *dir, const char *name) {
+  char p[2200];
+  snprintf(p, sizeof p, "%s/%s", dir, name);
+  return file_exists(p);
+}
+
+/* the directory's experiment.key is key: it holds (the start of) this run */
+static int same_key(const char *dir, const char *key) {
   char p[2200], *text;
   size_t len;
-  snprintf(p, sizeof p, "%s/best.safetensors", dir);
-  if (!file_exists(p)) return 0;
-  snprintf(p, sizeof p, "%s/summary.json", dir);
-  if (!file_exists(p)) return 0;
   snprintf(p, sizeof p, "%s/experiment.key", dir);
   if (read_text(p, &text, &len)) return 0;
   int same = !strcmp(text, key);
   free(text);
   return same;
+}
+
+/* 2: finished (reuse it), 1: interrupted past its first epoch (resume it), 0: train afresh */
+static int run_state(const char *dir, const char *key) {
+  if (!same_key(dir, key)) return 0;
+  if (has_file(dir, "best.safetensors") && has_file(dir, "summary.json")) return 2;
+  return has_file(dir, "checkpoint.safetensors");
 }
 
 static int write_key(const char *dir, const char *key) {
@@ -341,12 +356,16 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   char key[8192];
   if ((err = run_key(&t, key, sizeof key))) return err;
   double t0 = qdm_now();
-  int reuse = reusable(t.out, key);
+  int state = run_state(t.out, key);
+  static const char *const what[3] = {"training", "resuming", "reusing"};
   if (!o->quiet)
-    fprintf(stderr, "qdm experiment: %s seed %d: %s (%s, digits %s, %d epochs)\n", x->name, seed, reuse ? "reusing" : "training",
+    fprintf(stderr, "qdm experiment: %s%s seed %d: %s (%s, digits %s, %d epochs)\n", c->tag, x->name, seed, what[state],
             x->preset, x->digits, t.epochs);
-  t.force = 1; /* a run directory that is not reusable is one with another key, or unfinished: trained afresh */
-  if (!reuse && !(err = qdm_train(&t))) err = write_key(t.out, key);
+  /* the key goes first, so that an interrupted run is known as this one's;
+   * a directory with another key, or none, is trained afresh over */
+  t.resume = state == 1;
+  t.force = state == 0;
+  if (state < 2 && !(err = qdm_mkdirs(t.out)) && !(err = write_key(t.out, key))) err = qdm_train(&t);
   if (!err) err = read_summary(t.out, r);
   /* sample n_eval images per label into the run directory */
   qdm_sample_opts so;
@@ -374,9 +393,85 @@ static int xrun_one(xctx *c, int ri, int seed, xres *r) {
   qdm_dataset_free(&gen);
   r->ok = !err;
   if (!err && !o->quiet)
-    fprintf(stderr, "qdm experiment: %s seed %d: loss %.4g, FD %.3f (floor %.3f), score %.2f, precision %.3f, recall %.3f (%.0f s)\n",
-            x->name, seed, r->loss, r->ev.fid, r->ev.fid_floor, r->ev.classifier_score, r->ev.precision, r->ev.recall,
+    fprintf(stderr, "qdm experiment: %s%s seed %d: loss %.4g, FD %.3f (floor %.3f), score %.2f, precision %.3f, recall %.3f (%.0f s)\n",
+            c->tag, x->name, seed, r->loss, r->ev.fid, r->ev.fid_floor, r->ev.classifier_score, r->ev.precision, r->ev.recall,
             qdm_now() - t0);
+  return err;
+}
+
+/* ---- the runs, over the ranks ---- */
+
+/* A run's cost, for the order: epochs x images x rows per image x the
+ * multiply-adds of a row (dense layers, and the bottleneck's 4^n). Only
+ * the order of these numbers is used. */
+static double run_cost(const xctx *c, int i) {
+  qdm_train_opts t;
+  if (xrun_opts(c->o, c->runs[i], 1, &t)) return 0;
+  const qdm_unet_cfg *m = &t.model;
+  double imgs = t.limit > 0 ? (double)t.limit : 60000.0;
+  double row = 4.0 * m->hidden * (2.0 * m->D) + 64.0 * (double)(1L << (2 * m->n));
+  return t.epochs * imgs * qdm_unet_t_groups(m) * row;
+}
+
+/* Item j = (run j / seeds, seed j % seeds + 1): owner[j] and order[] (the
+ * items by cost, longest first). Each item goes to the rank with the least
+ * work so far (LPT: longest processing time first), so the ranks finish
+ * close together; a pure function of the runs and the rank count. */
+static int xplan(const xctx *c, int *owner, int *order, int size) {
+  int n = c->nruns * c->o->seeds;
+  double *cost = malloc((size_t)n * sizeof *cost), *load = calloc((size_t)size, sizeof *load);
+  if (!cost || !load) {
+    free(cost), free(load);
+    return qdm_fail(QDM_ENOMEM, "experiment: out of memory");
+  }
+  for (int j = 0; j < n; j++) cost[j] = run_cost(c, j / c->o->seeds), order[j] = j;
+  for (int a = 1; a < n; a++) /* insertion sort, stable: cost descending */
+    for (int b = a; b > 0 && cost[order[b]] > cost[order[b - 1]]; b--) {
+      int t = order[b];
+      order[b] = order[b - 1];
+      order[b - 1] = t;
+    }
+  for (int k = 0; k < n; k++) {
+    int r = 0;
+    for (int q = 1; q < size; q++)
+      if (load[q] < load[r]) r = q;
+    owner[order[k]] = r;
+    load[r] += cost[order[k]];
+  }
+  free(cost), free(load);
+  return QDM_OK;
+}
+
+/* Every item on its owner, alone (qdm_dist_solo: its training is one
+ * process), longest first; then each result and grid row from its owner to
+ * every rank. A failed run leaves a gap in the table; an interrupt stops
+ * this rank's rest, and the agreement then stops the experiment. */
+static int xrun_all(xctx *c) {
+  const qdm_experiment_opts *o = c->o;
+  int n = c->nruns * o->seeds, rank = qdm_dist_rank(), size = qdm_dist_size(), err = QDM_OK;
+  int *owner = malloc((size_t)n * sizeof *owner), *order = malloc((size_t)n * sizeof *order);
+  if (!owner || !order) err = qdm_fail(QDM_ENOMEM, "experiment: out of memory");
+  if (!err) err = xplan(c, owner, order, size);
+  if (size > 1) snprintf(c->tag, sizeof c->tag, "rank %d: ", rank);
+  qdm_dist_solo(1);
+  for (int k = 0; !err && k < n; k++) {
+    int j = order[k], i = j / o->seeds, s = j % o->seeds + 1;
+    if (owner[j] != rank) continue;
+    err = xrun_one(c, i, s, &c->res[j]);
+    if (err && err != QDM_EINTR) {
+      fprintf(stderr, "qdm experiment: %s%s seed %d failed: %s\n", c->tag, c->runs[i]->name, s, qdm_errmsg());
+      err = QDM_OK;
+    }
+  }
+  qdm_dist_solo(0);
+  err = qdm_dist_agree(err);
+  size_t D = QDM_EVAL_SIDE * QDM_EVAL_SIDE;
+  for (int j = 0; !err && size > 1 && j < n; j++) {
+    err = qdm_dist_bcast(&c->res[j], sizeof c->res[j], owner[j]);
+    if (!err && j % o->seeds == 0) /* seed 1 gives the grid's pictures */
+      err = qdm_dist_bcast(c->pics + (size_t)(j / o->seeds) * XGRID_COLS * D, XGRID_COLS * D * sizeof(float), owner[j]);
+  }
+  free(owner), free(order);
   return err;
 }
 
@@ -458,7 +553,7 @@ int qdm_experiment_run(const qdm_experiment_opts *o) {
     for (int r = 0; !err && c.chosen[s] && r < XSET_MAXR && qdm_xsets[s].runs[r]; r++) err = add_run(&c, qdm_xsets[s].runs[r]);
   if (err) return err;
   if (o->dry_run) {
-    for (int i = 0; i < c.nruns; i++) {
+    for (int i = 0; i < c.nruns && qdm_dist_rank() == 0; i++) {
       qdm_train_opts t;
       xrun_opts(o, c.runs[i], 1, &t);
       printf("%-12s %-8s digits %-4s epochs %3d  limit %5ld  -> %s (x %d seeds)\n", c.runs[i]->name, c.runs[i]->preset,
@@ -471,20 +566,16 @@ int qdm_experiment_run(const qdm_experiment_opts *o) {
   if (!c.res || !c.pics) err = qdm_fail(QDM_ENOMEM, "experiment: out of memory");
   if (!err) err = qdm_mkdirs(o->out);
   if (!err) err = setup_reference(&c);
-  if (!err) err = qdm_classifier_obtain(o->classifier, o->data, o->quiet, &c.clf);
+  err = qdm_dist_agree(err);
+  /* rank 0 first: a classifier that is missing is fitted and saved once */
+  if (!err && qdm_dist_rank() == 0) err = qdm_classifier_obtain(o->classifier, o->data, o->quiet, &c.clf);
+  if (!(err = qdm_dist_agree(err)) && qdm_dist_rank() != 0) err = qdm_classifier_obtain(o->classifier, o->data, 1, &c.clf);
+  if (!err) err = qdm_dist_agree(err);
   double t0 = qdm_now();
-  /* a failed run leaves a gap in the table; only an interrupt stops the rest */
-  for (int i = 0; !err && i < c.nruns; i++)
-    for (int s = 1; !err && s <= o->seeds; s++) {
-      err = xrun_one(&c, i, s, &c.res[i * o->seeds + s - 1]);
-      if (err && err != QDM_EINTR) {
-        fprintf(stderr, "qdm experiment: %s seed %d failed: %s\n", c.runs[i]->name, s, qdm_errmsg());
-        err = QDM_OK;
-      }
-    }
+  if (!err) err = xrun_all(&c);
   c.seconds = qdm_now() - t0;
-  if (!err) err = xreport_write(&c);
-  if (!err && !o->quiet) fprintf(stderr, "qdm experiment: wrote %s/results.md, results.json, grid.png (%.0f s)\n", o->out, c.seconds);
+  if (!err && qdm_dist_rank() == 0) err = xreport_write(&c);
+  if (!err && !o->quiet && qdm_dist_rank() == 0) fprintf(stderr, "qdm experiment: wrote %s/results.md, results.json, grid.png (%.0f s)\n", o->out, c.seconds);
   xctx_free(&c);
   return err;
 }
