@@ -1,6 +1,7 @@
-"""mpi_compare.py A B TOL [--bitwise] -- two qdm checkpoints agree: the loss
-history (loss and infidelity of every epoch) and every tensor, to relative
-TOL (max |a - b| / max |a|), or bit for bit. Reads safetensors directly
+"""mpi_compare.py A B TOL [--bitwise|--history] -- two qdm checkpoints
+agree: the loss history (loss and infidelity of every epoch) and every
+tensor (--history: the history alone), to relative TOL (max |a - b| /
+max |a|), or bit for bit. Reads safetensors directly
 (8-byte header length, JSON header, raw little-endian data), independent of
 qdm's reader. Exit 0 if they agree, 1 with the worst tensor named if not."""
 import json, struct, sys
@@ -25,6 +26,7 @@ def read(path):
 def main():
     pa, pb, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
     bitwise = '--bitwise' in sys.argv
+    only_history = '--history' in sys.argv
     A, ma = read(pa)
     B, mb = read(pb)
     if set(A) != set(B):
@@ -32,6 +34,8 @@ def main():
         return 1
     worst, wname = 0.0, ''
     for name in sorted(A):
+        if only_history and name != 'history':
+            continue
         a, b = A[name], B[name]
         if name == 'history':  # epochs x (loss, infidelity, lr, seconds): not the seconds
             a = [v for i, v in enumerate(a) if i % 4 != 3]
