@@ -52,6 +52,9 @@ int qdm_dist_bcast(void *buf, size_t bytes, int root);
 /* Every rank's send[0..n-1] (n may differ by rank) into recv, by rank:
  * counts[r] = rank r's n (each rank's counts are filled in). */
 int qdm_dist_gather_all(const void *send, size_t n, size_t elem, void *recv, size_t *counts);
+/* Every rank waits here for every other, sleeping (MPI's own waits spin,
+ * taking a core from a rank that works meanwhile). */
+int qdm_dist_barrier_idle(void);
 /* Collective agreement on a status: every rank passes its own; if any is
  * non-zero, every rank returns the status of the lowest failing rank with
  * its message, prefixed "rank R: " when there is more than one rank. */

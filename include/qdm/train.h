@@ -223,6 +223,10 @@ typedef struct {
   int qubits;                 /* the bottleneck's */
   double ano_zgemm_seconds;   /* the ANO's GEMMs of a step (global layout) alone, same run; 0: none */
   double ano_gflops, zgemm_gflops; /* their flops over split.ano, and over ano_zgemm_seconds */
+  int ranks;                  /* MPI ranks that ran the steps together (1: one process) */
+  double comm_bytes;          /* per step: bytes this rank summed over the ranks (allreduce payload) */
+  double comm_seconds;        /* per step: seconds in those collectives (rank 0's; includes waiting) */
+  double allreduce_seconds;   /* the gradient allreduce alone, the ranks started together (median) */
 } qdm_train_bench_result;
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res);
 

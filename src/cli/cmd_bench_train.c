@@ -31,7 +31,57 @@ static const char help[] =
     "  --json             {preset, rows_per_step, steps, runs: [{threads, precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
-    "                     ano_gflops, ano_zgemm_gflops}]}\n";
+    "                     ano_gflops, ano_zgemm_gflops}]}\n\n"
+    "Under mpirun -np K (--threads: per rank), each line is measured three ways in the same job:\n"
+    "rank 0 alone at the rank's threads (-np 1), rank 0 alone at K x those threads (one process\n"
+    "on the job's cores), and all K ranks sharing each step; printed: the three rows/s, the\n"
+    "parallel efficiency (K ranks / (K x -np 1)), K ranks against the one process, and the\n"
+    "bytes and seconds per step in the gradient allreduce (in the step, with the wait for the\n"
+    "slowest rank; and alone, the ranks started together) (--json: a list of those records).\n";
+
+/* ---- under mpirun: the ranks against one process, in the same job ---- */
+
+/* r[0]: rank 0 alone at t threads (-np 1); r[1]: rank 0 alone at K x t
+ * threads (one process on the job's cores); r[2]: all K ranks at t threads
+ * each. The others sleep while rank 0 runs alone (MPI's waits spin). */
+static void bench_ranks(const char *cmd, qdm_train_opts *o, int steps, int t, qdm_train_bench_result r[3]) {
+  int K = qdm_dist_size(), err = QDM_OK;
+  for (int i = 0; i < 2; i++) {
+    if (qdm_dist_rank() == 0) {
+      qdm_dist_solo(1);
+      bench_threads(i ? K * t : t);
+      err = qdm_train_bench(o, steps, &r[i]);
+      qdm_dist_solo(0);
+    }
+    qdm_dist_barrier_idle();
+    if ((err = qdm_dist_agree(err)) || (err = qdm_dist_bcast(&r[i], sizeof r[i], 0))) cli_die(cmd, 1, "%s", qdm_errmsg());
+  }
+  bench_threads(t);
+  if (qdm_train_bench(o, steps, &r[2])) cli_die(cmd, 1, "%s", qdm_errmsg());
+}
+
+static void print_ranks(const qdm_train_opts *o, int steps, const qdm_train_bench_result *r, int n, int json) {
+  int K = qdm_dist_size();
+  if (qdm_dist_rank() != 0) return;
+  if (!json)
+    printf("qdm bench train under MPI: %d ranks, preset %s, %d rows per step, %d timed steps per line\n"
+           "threads/rank prec | rows/s: -np 1  1 rank x %d thr  %d ranks | efficiency  vs 1 process | allreduce: "
+           "MB/step  ms/step  ms alone\n", K, o->preset, r[0].rows_per_step, steps, K, K);
+  for (int i = 0; i < n; i += 3) {
+    const qdm_train_bench_result *a = &r[i], *b = &r[i + 1], *c = &r[i + 2];
+    double eff = c->rows_per_s / (K * a->rows_per_s), vs = c->rows_per_s / b->rows_per_s;
+    if (json)
+      printf("%s{\"ranks\": %d, \"threads\": %d, \"precision\": \"%s\", \"rows_per_s_np1\": %.6g, "
+             "\"rows_per_s_one_process\": %.6g, \"rows_per_s\": %.6g, \"efficiency\": %.4f, \"vs_one_process\": %.4f, "
+             "\"allreduce_bytes_per_step\": %.0f, \"allreduce_s_per_step\": %.6g, \"allreduce_alone_s\": %.6g}%s\n", i ? " " : "[", K, a->threads,
+             qdm_enum_str(qdm_precision_names, a->precision), a->rows_per_s, b->rows_per_s, c->rows_per_s, eff, vs,
+             c->comm_bytes, c->comm_seconds, c->allreduce_seconds, i + 3 < n ? "," : "]");
+    else
+      printf("%12d %4s | %13.0f %13.0f %8.0f | %9.0f%% %13.0f%% | %12.2f %8.2f %9.2f\n", a->threads,
+             qdm_enum_str(qdm_precision_names, a->precision), a->rows_per_s, b->rows_per_s, c->rows_per_s, 100 * eff,
+             100 * vs, c->comm_bytes / 1e6, 1e3 * c->comm_seconds, 1e3 * c->allreduce_seconds);
+  }
+}
 
 /* A comma list of precision names (f64, f32). */
 static int parse_precisions(const char *cmd, const char *spec, qdm_precision *p, int max) {
@@ -139,6 +189,17 @@ int bench_train(int argc, char **argv) {
   cli_done(&a);
   qdm_train_bench_result r[128];
   int n = 0, n0 = o.model.n;
+  if (qdm_dist_size() > 1) { /* mpirun -np K qdm bench train */
+    for (int q = 0; q < nq; q++)
+      for (int i = 0; i < nth; i++)
+        for (int k = 0; k < npr && n + 3 <= 126; k++, n += 3) {
+          o.model.precision = prec[k];
+          o.model.n = qv[q] > 0 ? (int)qv[q] : n0;
+          bench_ranks(a.cmd, &o, steps, (int)th[i], r + n);
+        }
+    print_ranks(&o, steps, r, n, json);
+    return 0;
+  }
   for (int q = 0; q < nq; q++)
     for (int i = 0; i < nth; i++)
       for (int k = 0; k < npr; k++) {

@@ -2,9 +2,11 @@
  * few collectives data-parallel training and distributed sweeps need.
  * Built without MPI (QDM_HAVE_MPI undefined) every collective is the
  * identity on one rank, so the layers above have one code path. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "qdm/core.h"
 #include "qdm/dist.h"
 #ifdef QDM_HAVE_MPI
@@ -154,6 +156,18 @@ int qdm_dist_gather_all(const void *send, size_t n, size_t elem, void *recv, siz
   return QDM_OK;
 }
 
+int qdm_dist_barrier_idle(void) {
+  if (!on_ || size_ == 1) return QDM_OK;
+  MPI_Request q;
+  int done = 0, rc = MPI_Ibarrier(MPI_COMM_WORLD, &q);
+  struct timespec nap = {0, 200000}; /* 0.2 ms */
+  while (rc == MPI_SUCCESS && !done) {
+    rc = MPI_Test(&q, &done, MPI_STATUS_IGNORE);
+    if (!done) nanosleep(&nap, NULL);
+  }
+  return rc == MPI_SUCCESS ? QDM_OK : mpi_fail(rc, "qdm_dist_barrier_idle");
+}
+
 int qdm_dist_agree(int err) {
   if (!on_ || size_ == 1) return err;
   int who = err ? rank_ : size_, first = size_;
@@ -194,4 +208,5 @@ int qdm_dist_gather_all(const void *send, size_t n, size_t elem, void *recv, siz
   return QDM_OK;
 }
 int qdm_dist_agree(int err) { return err; }
+int qdm_dist_barrier_idle(void) { return QDM_OK; }
 #endif

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "qdm/dist.h"
 #include "run.h"
 
 /* One GEMM of a training step: C (M x N) = op(A) op(B) with inner size K. */
@@ -139,6 +140,7 @@ static int timed_steps(qdm__run *R, int steps, qdm_train_bench_result *res) {
   for (int i = 0; i < R->data.n; i++) R->order[i] = i;
   err = qdm__run_step(R, 0, o->batch < R->data.n ? o->batch : R->data.n, o->lr, &loss, &inf);
   qdm_unet_timing_get(R->m, NULL, 1);
+  qdm_dist_stats_reset();
   for (int s = 0; s < steps && !err; s++) {
     int b0 = (s % nb) * o->batch, n = R->data.n - b0 < o->batch ? R->data.n - b0 : o->batch;
     double t0 = qdm_now();
@@ -148,10 +150,32 @@ static int timed_steps(qdm__run *R, int steps, qdm_train_bench_result *res) {
     res->rows += (long)n * R->K;
   }
   if (!err) {
+    qdm_dist_stats c;
+    qdm_dist_stats_get(&c);
     res->step_seconds = qdm_median(dt, steps);
     res->loss = loss;
+    res->ranks = qdm_dist_size();
+    res->comm_bytes = c.bytes / steps;
+    res->comm_seconds = c.seconds / steps;
   }
   free(dt);
+  return err;
+}
+
+/* The gradient allreduce alone: each of 9 passes starts with the ranks
+ * together (a barrier), so its time is the exchange, not a wait for the
+ * slowest rank's step; the median. (The gradients are spoilt: the bench's
+ * model is thrown away.) */
+static int allreduce_alone(qdm__run *R, double *sec) {
+  double t[9];
+  int err = QDM_OK;
+  for (int i = 0; i < 9 && !err; i++) {
+    err = qdm_dist_barrier_idle();
+    double t0 = qdm_now();
+    if (!err) err = qdm__shard_grads(R);
+    t[i] = qdm_now() - t0;
+  }
+  *sec = err ? 0 : qdm_median(t, 9);
   return err;
 }
 
@@ -168,7 +192,9 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   if (!err) err = qdm__run_alloc(&R);
   if (!err) err = qdm__run_model(&R, o->batch * o->model.T);
   if (!err) err = qdm__run_optimizer(&R);
-  if (!err) err = timed_steps(&R, steps, res);
+  if (!err) err = qdm__shard_init(&R); /* under MPI: the ranks share each step */
+  if ((err = qdm_dist_agree(err)) == QDM_OK) err = timed_steps(&R, steps, res);
+  if (!err && R.sh.on) err = allreduce_alone(&R, &res->allreduce_seconds);
   gemm_shape g[24];
   int ng = err ? 0 : step_gemms(R.m, o->batch * o->model.T, g);
   if (!err) err = gemm_seconds(g, ng, o->model.precision, 9, &res->gemm_seconds);
@@ -193,6 +219,7 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
     res->qubits = o->model.n;
     if (res->ano_zgemm_seconds > 0) res->ano_gflops = ano_flops(rows, mc->K, d) / res->split.ano / 1e9;
   }
+  qdm__shard_free(&R.sh);
   qdm__run_free(&R);
   return err;
 }
