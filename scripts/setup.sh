@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev liblapacke-dev zlib1g-dev
-      libcairo2-dev nodejs npm dataset-fashion-mnist
+      libcairo2-dev libopenmpi-dev openmpi-bin nodejs npm dataset-fashion-mnist
       python3-numpy python3-torch python3-pip python3-setuptools python3-wheel)
 # --no-data is the test command's mode (scripts/test.sh): its fuzz stage
 # needs clang with libFuzzer and the sanitizer runtimes, LLVM's OpenMP, and
