@@ -226,7 +226,7 @@ typedef struct {
   int ranks;                  /* MPI ranks that ran the steps together (1: one process) */
   double comm_bytes;          /* per step: bytes this rank summed over the ranks (allreduce payload) */
   double comm_seconds;        /* per step: seconds in those collectives (rank 0's; includes waiting) */
-  double allreduce_seconds;   /* the gradient allreduce alone, the ranks started together (median) */
+  double allreduce_seconds;   /* the gradient allreduce alone, the ranks started together (best of 9) */
 } qdm_train_bench_result;
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res);
 

@@ -50,6 +50,7 @@ typedef struct {
   int on;                 /* more than one rank */
   int rank, size;
   int B, Bl;              /* the step's rows, and this rank's */
+  int stop;               /* a rank was signalled before this step's sum */
   int *rows, *img;        /* this rank's rows (batch row indices); scratch */
   int *tt, *lab;          /* this rank's rows, gathered */
   qdm_cplx *xin, *tgn;
@@ -134,10 +135,13 @@ void qdm__shard_free(qdm__shard *s);
 void qdm__shard_take(qdm__run *R, int nb);
 /* This rank's loss and infidelity (means over its Bl rows) and its
  * co-gradient R->g made the step's: the co-gradient scaled by Bl / B, the
- * means summed over ranks as Bl-weighted sums over B. */
-int qdm__shard_loss(qdm__run *R, double *loss, double *infid);
-/* The flat gradient buffers summed over ranks (in place). */
-int qdm__shard_grads(qdm__run *R);
+ * means summed over ranks as Bl-weighted sums over B; in the same sum,
+ * err (this rank's forward failed: every rank then returns the failing
+ * rank's status and message) and stop (a signal here: R->sh.stop = any). */
+int qdm__shard_loss(qdm__run *R, int err, int stop, double *loss, double *infid);
+/* The flat gradient buffers summed over ranks (in place); err: this rank's
+ * backward failed (every rank then returns its status and message). */
+int qdm__shard_grads(qdm__run *R, int err);
 /* QNGD over ranks: each (group, block) with rows on any rank gets all its
  * input states (in the one-process order) on one rank, which calls `one`
  * on them (stepping theta there); the new angles go to every rank. */

@@ -22,6 +22,7 @@
  * one process only the grouping of the sums differs (rounding, about 1e-16
  * relative per step). */
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/dist.h"
@@ -82,24 +83,33 @@ void qdm__shard_take(qdm__run *R, int nb) {
   }
 }
 
-int qdm__shard_loss(qdm__run *R, double *loss, double *infid) {
-  const qdm__shard *s = &R->sh;
-  double f = (double)s->Bl / s->B, v[2] = {*loss * s->Bl, *infid * s->Bl};
-  size_t n = (size_t)s->Bl * R->D;
+int qdm__shard_loss(qdm__run *R, int err, int stop, double *loss, double *infid) {
+  qdm__shard *s = &R->sh;
+  /* one small sum carries the step's news: the loss sums, how many ranks
+   * failed, how many were signalled (each collective costs a round trip,
+   * and a scheduler slice when the ranks share cores) */
+  double f = (double)s->Bl / s->B, v[4] = {err ? 0 : *loss * s->Bl, err ? 0 : *infid * s->Bl, err != 0, stop != 0};
+  size_t n = err ? 0 : (size_t)s->Bl * R->D;
   for (size_t k = 0; k < n; k++) R->g[k] *= f;
-  int err = qdm_dist_sum(v, 2);
+  int e = qdm_dist_sum(v, 4);
+  if (e) return e;
   *loss = v[0] / s->B;
   *infid = v[1] / s->B;
-  return err;
+  s->stop = v[3] > 0;
+  return v[2] > 0 ? qdm_dist_agree(err) : QDM_OK; /* the failing rank's message, on every rank */
 }
 
-int qdm__shard_grads(qdm__run *R) {
+int qdm__shard_grads(qdm__run *R, int err) {
   size_t n, nf;
   double *g = qdm_unet_grads(R->m, &n);
   float *gf = qdm_unet_grads_f32(R->m, &nf);
-  int err = qdm_dist_sum(g, n);
-  if (!err && nf) err = qdm_dist_sum_f32(gf, nf);
-  return err;
+  /* a rank whose backward failed sends NaN: the sum is then not finite on
+   * every rank, which (rarely) asks for the agreement with the message */
+  if (err && n) g[0] = NAN;
+  int e = qdm_dist_sum(g, n);
+  if (!e && nf) e = qdm_dist_sum_f32(gf, nf);
+  if (e) return e;
+  return n && isnan(g[0]) ? qdm_dist_agree(err) : QDM_OK;
 }
 
 /* Block b's input states of every group, from every rank, into s->states2

@@ -193,18 +193,18 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   qdm_unet_zero_grad(R->m);
   double t1 = qdm_now();
   err = Bl > 0 ? qdm_unet_forward(R->m, xin, tt, lab, Bl, R->out) : QDM_OK;
-  if ((err = on ? qdm_dist_agree(err) : err)) return err;
+  if (err && !on) return err;
   double t2 = qdm_now();
   *loss = *infid = 0;
-  if (Bl > 0) loss_and_grad(R, tgn, Bl, loss, infid);
-  if (on && (err = qdm__shard_loss(R, loss, infid))) return err;
+  if (Bl > 0 && !err) loss_and_grad(R, tgn, Bl, loss, infid);
+  if (on && (err = qdm__shard_loss(R, err, stop_flag, loss, infid))) return err;
   /* a NaN or Inf must not reach the parameters (nor, through them, a
    * checkpoint): the step stops before the optimiser */
   R->nonfinite = !isfinite(*loss) || !isfinite(*infid);
   if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the loss is %g", isfinite(*loss) ? *infid : *loss);
   double t3 = qdm_now();
   err = Bl > 0 ? qdm_unet_backward(R->m, R->g, NULL) : QDM_OK;
-  if (on && !(err = qdm_dist_agree(err))) err = qdm__shard_grads(R);
+  if (on) err = qdm__shard_grads(R, err);
   if (err) return err;
   double t4 = qdm_now();
   R->nonfinite = !grads_finite(R);
@@ -460,12 +460,11 @@ static int epoch_batches(qdm__run *R, int nb, double lr, wallclock *ck) {
     R->st.loss_n += n;
     ck->rows_done += (long)n * R->K;
     tick(R, ck, nb, 0);
-    if (o->stop_after > 0 && ++R->batches_run >= o->stop_after) stop_flag = 1;
+    int after = o->stop_after > 0 && ++R->batches_run >= o->stop_after;
     /* a signal reaches the ranks at different batches (mpirun forwards it):
-     * they stop after the same one, the first at which any rank has it */
-    int stop = stop_flag;
-    if (R->sh.on && (err = qdm_dist_max_int(&stop, 1))) return err;
-    if (stop) {
+     * they stop after the same one, the first whose loss sum carried any
+     * rank's flag (qdm__shard_loss) */
+    if (after || (R->sh.on ? R->sh.stop : stop_flag)) {
       R->st.batch++;
       if (!o->quiet) fprintf(stderr, "\ninterrupted: saving a checkpoint (continue with --resume)\n");
       err = qdm_dist_agree(save_state(R));
