@@ -100,11 +100,6 @@ static int qngd_on(const qdm__run *R) {
   return R->o.optimizer == QDM_OPTIM_QNGD && (R->o.qngd_epochs <= 0 || R->st.epoch < R->o.qngd_epochs);
 }
 
-/* theta[g, b] <- theta[g, b] - eta (G + lambda I)^-1 grad for every group of
- * the batch and every block, G the Fubini-Study metric of the block's
- * circuit averaged over the states that entered it; then the circuit
- * gradient is cleared so Adam leaves the angles alone (their Adam moments
- * stay zero until QNGD hands over). */
 /* the circuit table's tensor (NULL: no circuit) */
 static qdm_unet_param *circuit_param(qdm__run *R) {
   qdm_unet_param *th = NULL;
@@ -124,6 +119,11 @@ static int qngd_one(qdm__run *R, int g, int b, const qdm_cplx *psi, int rows) {
   return err ? err : qdm_qngd_step(q, theta, grad, R->o.qngd_lr);
 }
 
+/* theta[g, b] <- theta[g, b] - eta (G + lambda I)^-1 grad for every group of
+ * the batch and every block, G the Fubini-Study metric of the block's
+ * circuit averaged over the states that entered it; then the circuit
+ * gradient is cleared so Adam leaves the angles alone (their Adam moments
+ * stay zero until QNGD hands over). */
 static int qngd_step(qdm__run *R) {
   int nb, P, G, rows, err = QDM_OK;
   const qdm_circuit *c = qdm_unet_block_circuit(R->m, &nb, &P, &G);
