@@ -19,6 +19,10 @@ root=(); [ "$(id -u)" = 0 ] && root=(--allow-run-as-root)
 # library name can match them): leak checking is off for the ranks (the
 # one-process runs here and every other test keep it).
 export MPI_ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
+# After an interrupted job, mpirun may return before its ranks have gone
+# (a rank still saving, or being killed): wait for them, as a user would
+# before running the job again (at most 30 s).
+gone() { for _ in $(seq 1 300); do pgrep -f -- "--out $1" >/dev/null || return 0; sleep 0.1; done; }
 mpi() { local np=$1; shift; ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 300 "$mpirun" -np "$np" --oversubscribe "${root[@]}" "$@"; }
 cmp_ck() { "$py" "$here/mpi_compare.py" "$tmp/$1/checkpoint.safetensors" "$tmp/$2/checkpoint.safetensors" "${@:3}" >"$tmp/cmp" 2>&1; }
 "$py" "$here/mpi_data.py" "$tmp/data" 24
@@ -57,15 +61,17 @@ ok "resumed on 2, 3 and 1 ranks: the one-process numbers" "cmp_ck r1 r 1e-10"
 # Ctrl-C on mpirun: one checkpoint, then --resume to the end
 set -m
 loud=(--data "$tmp/data" --digits 0,1 --batch 4 --hidden 32 --layers 2 --T 4 --threads 1 --samples 1 --precision f64)
-ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 300 "$mpirun" -np 2 --oversubscribe "${root[@]}" "$qdm" train "${loud[@]}" --epochs 40 --out "$tmp/i" 2>"$tmp/i.log" &
+ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 300 "$mpirun" -np 2 --oversubscribe "${root[@]}" "$qdm" train "${loud[@]}" --epochs 1000 --out "$tmp/i" 2>"$tmp/i.log" &
 job=$!
 for _ in $(seq 1 400); do [ -e "$tmp/i/checkpoint.safetensors" ] && break; sleep 0.05; done
 kill -INT "$job"
 wait "$job"
 set +m
+gone "$tmp/i"
 ok "Ctrl-C: one 'interrupted' line" "[ \$(grep -c interrupted $tmp/i.log) = 1 ]"
-mpi 2 "$qdm" train "${f64[@]}" --epochs 40 --out "$tmp/i" --resume
-"$qdm" train "${f64[@]}" --epochs 40 --out "$tmp/i1"
+# (1000 epochs: still running when the signal lands; the resume asks for 100)
+mpi 2 "$qdm" train "${f64[@]}" --epochs 100 --out "$tmp/i" --resume
+"$qdm" train "${f64[@]}" --epochs 100 --out "$tmp/i1"
 ok "... and --resume ends at the one-process numbers" "cmp_ck i1 i 1e-10"
 
 # a rank that fails: rank 1 reads a truncated data file
@@ -114,6 +120,7 @@ for _ in $(seq 1 600); do grep -q 'seed 1: loss' "$tmp/y.log" && break; sleep 0.
 kill -INT "$job"
 wait "$job"; st=$?
 set +m
+gone "$tmp/y2"
 mpi 2 "$qdm" experiment "${sw3[@]}" --out "$tmp/y2" 2>"$tmp/y2.log"
 ok "an interrupted sweep (status $st) resumes: finished runs reused" "grep -q reusing $tmp/y2.log"
 ok "... and gives the one-process table" "same_table $tmp/y1 $tmp/y2"
