@@ -20,20 +20,7 @@ png() { # name file W H
 # Fashion-MNIST (so the pictures use its class names)
 d="$tmp/fashion-synth"
 mkdir -p "$d"
-"$py" - "$d" <<'PY'
-import struct, sys, random
-random.seed(1)
-n, d = 48, sys.argv[1]
-img = bytearray()
-for i in range(n):
-    c = i % 2
-    for r in range(28):
-        for k in range(28):
-            on = (8 <= r < 20) and ((c == 0 and 8 <= k < 20) or (c == 1 and 12 <= k < 16))
-            img.append(255 if on else random.randrange(30))
-open(f"{d}/train-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img)
-open(f"{d}/train-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + bytes(i % 2 for i in range(n)))
-PY
+"$py" "$here/synth_idx.py" "$d" 48
 
 # qdm train: one cell is 16 x 5 = 80 pixels + a 2-pixel gap; a grid is
 # 2 + cols * 82 wide beside the row labels, 2 + rows * 82 high under its

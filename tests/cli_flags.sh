@@ -6,6 +6,7 @@
 set -u
 qdm=${1:?usage: cli_flags.sh path/to/qdm}
 py=/usr/bin/python3
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d /tmp/qdm_cli_flags.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
@@ -19,21 +20,7 @@ json() { # what, command...: runs it, stdout must parse as JSON
 }
 d="$tmp/d"
 mkdir -p "$d"
-"$py" - "$d" <<'PY'
-import struct, sys, random
-random.seed(2)
-n, d = 40, sys.argv[1]
-img = bytearray()
-for i in range(n):
-    c = i % 2
-    for r in range(28):
-        for k in range(28):
-            on = (8 <= r < 20) and ((c == 0 and 8 <= k < 20) or (c == 1 and 12 <= k < 16))
-            img.append(255 if on else random.randrange(30))
-for split in ("train", "t10k"):
-    open(f"{d}/{split}-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + img)
-    open(f"{d}/{split}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + bytes(i % 2 for i in range(n)))
-PY
+"$py" "$here/synth_idx.py" "$d" 40 train t10k
 
 json "train" "$qdm" train --data "$d" --classes 0,1 --epochs 1 --limit 32 --batch 16 --samples 2 --quiet --out "$tmp/run" --threads 1 --json
 json "sample" "$qdm" sample --checkpoint "$tmp/run/best.safetensors" --n 2 --idx "$tmp/g-images-idx3-ubyte" --threads 1 --json

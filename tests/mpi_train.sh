@@ -25,7 +25,7 @@ export MPI_ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}detect_leaks=0"
 gone() { for _ in $(seq 1 300); do pgrep -f -- "--out $1" >/dev/null || return 0; sleep 0.1; done; }
 mpi() { local np=$1; shift; ASAN_OPTIONS=$MPI_ASAN_OPTIONS timeout 300 "$mpirun" -np "$np" --oversubscribe "${root[@]}" "$@"; }
 cmp_ck() { "$py" "$here/mpi_compare.py" "$tmp/$1/checkpoint.safetensors" "$tmp/$2/checkpoint.safetensors" "${@:3}" >"$tmp/cmp" 2>&1; }
-"$py" "$here/mpi_data.py" "$tmp/data" 24
+"$py" "$here/synth_idx.py" "$tmp/data" 24
 export OMP_NUM_THREADS=1
 base=(--data "$tmp/data" --digits 0,1 --batch 4 --hidden 32 --layers 2 --T 4 --threads 1 --samples 1 --quiet)
 f64=("${base[@]}" --precision f64)
@@ -102,7 +102,7 @@ ok "... with one qdm message naming rank 1 and the file" \
 ok "... leaving no run directory" "[ ! -e $tmp/f ]"
 
 # a sweep: 2 ranks against one process; then one interrupted and resumed
-"$py" "$here/mpi_data.py" "$tmp/data60" 60
+"$py" "$here/synth_idx.py" "$tmp/data60" 60
 sw=(--sets skip --seeds 2 --epochs 1 --limit 20 --n-eval 10 --data "$tmp/data60" --classifier "$tmp/clf.safetensors"
     --threads 1 --quiet)
 "$qdm" experiment "${sw[@]}" --out "$tmp/x1" 2>/dev/null
