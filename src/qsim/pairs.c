@@ -357,7 +357,6 @@ size_t qdm__pairs_bytes(const qdm__pairs *p) { return p ? p->bytes : 0; }
 typedef struct { v8 r, i; } vc;
 static inline vc vmul(vc a, vc b) { return (vc){a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
 static inline vc vmul_cj(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.i * b.r - a.r * b.i}; } /* a conj(b) */
-static inline vc vcj_mul(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.r * b.i - a.i * b.r}; } /* conj(a) b */
 static inline vc vadd(vc a, vc b) { return (vc){a.r + b.r, a.i + b.i}; }
 static inline vc vscale(qdm_cplx z, vc a) { return (vc){creal(z) * a.r - cimag(z) * a.i, creal(z) * a.i + cimag(z) * a.r}; }
 static inline vc vre(v8 x) { return (vc){x, x - x}; }
