@@ -7,7 +7,7 @@
 # the executions each harness reached.
 # usage: fuzz/run.sh [SECONDS per harness (60)] [PARALLEL harnesses (nproc)]
 # One harness again, by hand:
-#   build-fuzz/fuzz/fuzz_NAME -max_total_time=300 build-fuzz/work/NAME fuzz/corpus/NAME
+#   build-fuzz/fuzz/fuzz_NAME -max_total_time=300 build-fuzz/runs/NAME fuzz/corpus/NAME
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
@@ -26,7 +26,7 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 sym=$(command -v llvm-symbolizer-14 || command -v llvm-symbolizer || true)
 [ -z "$sym" ] || export ASAN_SYMBOLIZER_PATH=$sym
 export OMP_NUM_THREADS=1
-work=build-fuzz/work
+work=build-fuzz/runs
 mkdir -p "$work"
 
 one() { # name: fuzz it; the log keeps libFuzzer's output
