@@ -63,16 +63,19 @@ static int memorisation(const fset *G, const fset *A, const qdm_dataset *train, 
   return err;
 }
 
+/* the class the classifier reads image i of G as (first maximum on ties) */
+static int predicted(const fset *G, int i, int C) {
+  const double *p = G->prob + (size_t)i * C;
+  int best = 0;
+  for (int k = 1; k < C; k++)
+    if (p[k] > p[best]) best = k;
+  return best;
+}
+
 static double label_accuracy(const fset *G, const uint8_t *y, int C) {
   if (!y) return NAN;
   long right = 0;
-  for (int i = 0; i < G->n; i++) {
-    const double *p = G->prob + (size_t)i * C;
-    int best = 0;
-    for (int k = 1; k < C; k++)
-      if (p[k] > p[best]) best = k;
-    right += best == y[i];
-  }
+  for (int i = 0; i < G->n; i++) right += predicted(G, i, C) == y[i];
   return (double)right / G->n;
 }
 
@@ -133,14 +136,7 @@ static int eval_class(const fset *G, const uint8_t *gy, const fset *R, const uin
   r->class_n[c] = m >= 2 ? m : 0;
   if (!Gc || !Rc) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");
   long right = 0;
-  for (int i = 0; !err && i < G->n; i++) {
-    if (gy[i] != c) continue;
-    const double *p = G->prob + (size_t)i * C;
-    int best = 0;
-    for (int k = 1; k < C; k++)
-      if (p[k] > p[best]) best = k;
-    right += best == c;
-  }
+  for (int i = 0; !err && i < G->n; i++) right += gy[i] == c && predicted(G, i, C) == c;
   if (!err && ng) r->class_label_accuracy[c] = (double)right / ng;
   double *Gm = !err && m >= 2 ? gather_rows(Gc, ng, F, m, o->seed + 2 + c) : NULL;
   if (!err && m >= 2 && !Gm) err = qdm_fail(QDM_ENOMEM, "qdm_eval_sets: out of memory");
