@@ -44,9 +44,27 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+
+def same_blas_kernels():
+    """Run torch on the OpenBLAS kernels qdm runs on. OpenBLAS 0.3.21 takes
+    some CPUs (Sapphire Rapids) for a "Prescott" and the qdm command then
+    sets OPENBLAS_CORETYPE (its --version names it); torch loads the same
+    OpenBLAS, which reads the variable when it loads, so this precedes the
+    imports below."""
+    if "--qdm" not in sys.argv or "OPENBLAS_CORETYPE" in os.environ:
+        return
+    i = sys.argv.index("--qdm")
+    if i + 1 < len(sys.argv):
+        out = subprocess.run([sys.argv[i + 1], "--version"], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if line.startswith("OPENBLAS_CORETYPE="):
+                os.environ["OPENBLAS_CORETYPE"] = line.split("=", 1)[1]
+
+
+same_blas_kernels()
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 N_QUBITS, LAYERS, T_STEPS, CLASSES, K_ANO = 4, 10, 10, 10, 16
 DIM = 1 << N_QUBITS
@@ -306,7 +324,8 @@ def qdm_rows_per_s(args, threads):
 
 
 def compare(args, thread_list):
-    print(f"torch {torch.__version__} (same OpenBLAS as qdm), qdm: {args.qdm}; {args.steps} steps per run, "
+    core = os.environ.get("OPENBLAS_CORETYPE", "as OpenBLAS detects")
+    print(f"torch {torch.__version__} (same OpenBLAS as qdm, kernels: {core}), qdm: {args.qdm}; {args.steps} steps per run, "
           f"{args.rounds} interleaved rounds; load average {os.getloadavg()[0]:.2f}")
     for th in thread_list:
         q, t = [], []

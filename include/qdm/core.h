@@ -63,6 +63,17 @@ uint64_t qdm_mix64(uint64_t z);
 void qdm_set_threads(int nthreads);
 int qdm_threads(void);
 
+/* ---- BLAS: which OpenBLAS kernels run ---- */
+const char *qdm_blas_core(void);   /* OpenBLAS's name for them: "SkylakeX", "Haswell", ... */
+const char *qdm_blas_config(void); /* its build: version, threading, DYNAMIC_ARCH */
+/* The kernels OpenBLAS should run on this CPU when it fell back to its
+ * generic ones ("Prescott") on a CPU it did not recognise and
+ * OPENBLAS_CORETYPE is unset (OpenBLAS before 0.3.25 on Sapphire Rapids and
+ * newer: every GEMM about 4x slow), else NULL. It takes effect only as
+ * OPENBLAS_CORETYPE in the environment of a process that has not loaded
+ * OpenBLAS yet: the qdm command re-executes itself with it. */
+const char *qdm_blas_core_fix(void);
+
 /* ---- statistics ---- */
 /* The median of v[0..n-1] (n >= 1): the middle value, or the mean of the
  * two middle ones for even n. Sorts v in place. NaN for n < 1. */

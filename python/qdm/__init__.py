@@ -22,6 +22,8 @@ so wrong input raises ValueError (bad shape, dtype, gate, qubit) or OSError
 library is the copy inside this package, or the file named by the
 environment variable QDM_LIBRARY when that is set.
 """
+import warnings
+
 from qdm import _lib
 from qdm.circuit import (Circuit, GateInfo, Input, Param, ansatz, ansatz_about, ansatz_names, parse_qasm,
                          read_qasm)
@@ -32,6 +34,22 @@ from qdm.runs import Run, read_config, read_metrics, read_summary
 
 __version__ = _lib.lib.qdm_version().decode()
 library_path = _lib.path
+
+
+def blas_core():
+    """The OpenBLAS kernels in use ("SkylakeX", "Haswell", ...)."""
+    return _lib.lib.qdm_blas_core().decode()
+
+
+# OpenBLAS before 0.3.25 (Debian 12 has 0.3.21) takes a CPU it does not know,
+# such as Sapphire Rapids, for a "Prescott" and runs every GEMM on its generic
+# kernels, about 4x slow. The choice is made when OpenBLAS loads (by numpy,
+# torch or this package), so it can only be named here, not undone.
+_fix = _lib.lib.qdm_blas_core_fix()
+if _fix:
+    warnings.warn(f"qdm: OpenBLAS runs its generic 'Prescott' kernels on this CPU (it does not recognise it); "
+                  f"export OPENBLAS_CORETYPE={_fix.decode()} before starting Python for about 4x faster "
+                  "matrix products", RuntimeWarning, stacklevel=2)
 
 
 def set_threads(n):
@@ -45,5 +63,5 @@ def threads():
 
 __all__ = ["Circuit", "GateInfo", "Input", "Param", "ansatz", "ansatz_about", "ansatz_names", "parse_qasm",
            "read_qasm", "Model", "load", "Observables",
-           "ano_expval", "ano_hermitian", "ano_init", "ano_vjp", "expval", "expval_vjp", "set_threads", "threads",
+           "ano_expval", "ano_hermitian", "ano_init", "ano_vjp", "expval", "expval_vjp", "set_threads", "threads", "blas_core",
            "Run", "read_config", "read_metrics", "read_summary", "__version__", "library_path"]

@@ -70,6 +70,8 @@ P = c_void_p  # an array's address
 # name: (restype, argtypes)
 _API = {
     "qdm_version": (c_char_p, []),
+    "qdm_blas_core": (c_char_p, []),
+    "qdm_blas_core_fix": (c_char_p, []),
     "qdm_errmsg": (c_char_p, []),
     "qdm_set_threads": (None, [c_int]),
     "qdm_threads": (c_int, []),

@@ -28,7 +28,7 @@ static const char help[] =
     "  --qubits LIST      bottleneck sizes, e.g. 4,6,8 (default: the preset's); with the ANO, each line\n"
     "                     also gives the ANO's GFLOP/s against zgemm's on the same shapes, same run\n"
     "  --precision LIST   f64, f32 or f64,f32\n"
-    "  --json             {preset, rows_per_step, steps, runs: [{threads, precision, rows_per_s,\n"
+    "  --json             {preset, rows_per_step, steps, blas_core, runs: [{threads, precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
     "                     ano_gflops, ano_zgemm_gflops}]}\n\n"
@@ -102,9 +102,9 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
   getloadavg(load, 1);
   printf("qdm bench train: preset %s, %d rows per step (%d images x T = %d), %d timed steps per line\n", o->preset,
          r[0].rows_per_step, o->batch, o->model.T, steps);
-  printf("  data: %s; %d cores, load average %.2f at the end\n",
+  printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
-         load[0]);
+         load[0], qdm_blas_core());
   printf("qubits threads prec    rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
          " dense | ANO vs zgemm GFLOP/s | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
@@ -131,6 +131,7 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
   qdm_json_kv_str(&j, "preset", o->preset);
   qdm_json_kv_int(&j, "rows_per_step", r[0].rows_per_step);
   qdm_json_kv_int(&j, "steps", steps);
+  qdm_json_kv_str(&j, "blas_core", qdm_blas_core());
   qdm_json_key(&j, "runs");
   qdm_json_arr(&j);
   for (int i = 0; i < n; i++) {

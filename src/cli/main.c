@@ -1,7 +1,9 @@
 /* main.c -- the qdm command: dispatch to subcommands. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "cli.h"
 
 typedef struct {
@@ -35,7 +37,24 @@ static void usage(FILE *f) {
     fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].what);
 }
 
+/* OpenBLAS chose its kernels when it loaded; if it fell back to the generic
+ * ones on a CPU it does not know (core/blas.c), start again with the right
+ * ones named. A user's own OPENBLAS_CORETYPE is left alone, and so the new
+ * process never comes back here. If exec fails, run on as we are. */
+static void blas_kernels(char **argv) {
+  const char *core = qdm_blas_core_fix();
+  if (!core || setenv("OPENBLAS_CORETYPE", core, 1)) return;
+  execv("/proc/self/exe", argv);
+}
+
+static void version(void) {
+  const char *forced = getenv("OPENBLAS_CORETYPE");
+  printf("qdm %s\nBLAS: %s\n", QDM_VERSION, qdm_blas_config());
+  if (forced) printf("OPENBLAS_CORETYPE=%s\n", forced);
+}
+
 int main(int argc, char **argv) {
+  blas_kernels(argv);
   /* past a file-size limit (ulimit -f) a write fails with EFBIG, which the
    * writers report naming the file, instead of the process dying */
   signal(SIGXFSZ, SIG_IGN);
@@ -44,7 +63,7 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!strcmp(argv[1], "--version")) {
-    printf("qdm %s\n", QDM_VERSION);
+    version();
     return 0;
   }
   /* under mpirun or srun: MPI_Init (a plain qdm stays one process) */
