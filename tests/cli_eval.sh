@@ -134,5 +134,21 @@ else
   bad "experiment --dry-run failed: $(cat "$tmp/err")"
 fi
 
+# ---- experiment --sets length: base stopped at 1/6, 1/3, 2/3 of its epochs ----
+# (the epochs read back from each run's own config.json; length.png drawn)
+if "$QDM" experiment --sets length --epochs 6 --limit 12 --n-eval 10 --data "$tmp/d" --classifier "$tmp/c.safetensors" \
+  --threads 1 --quiet --out "$tmp/len" 2>"$tmp/err"; then
+  got=""
+  for r in len-1of6 len-1of3 len-2of3 base; do
+    got+="$(sed -n 's/^  "epochs": \([0-9]*\),*$/\1/p' "$tmp/len/runs/$r-s1/config.json") "
+  done
+  if [ "$got" = "1 2 4 6 " ]; then ok; else bad "length set: epochs $got, expected 1 2 4 6"; fi
+  if [ "$(head -c 8 "$tmp/len/length.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ] &&
+    grep -q '^## length' "$tmp/len/results.md"; then ok
+  else bad "length set: no length.png or no table"; fi
+else
+  bad "experiment --sets length: $(cat "$tmp/err")"
+fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -36,6 +36,7 @@ typedef struct {
   const char *what;
   int encoding;                         /* QDM_ENC_* (0: amplitude, the presets') */
   int ano_layout, ano_k, K;             /* QDM_ANO_* and its k (0: global); K > 0: observables per site set */
+  int sixths;                           /* > 0: train sixths/6 of the epochs (the preset's or --epochs) */
 } xspec;
 
 typedef struct {
@@ -74,30 +75,34 @@ static int xreport_write(const xctx *c);
 
 /* -1 (qubits: 0) in a field: keep the preset's value */
 static const xspec qdm_xruns[] = {
-    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1", 0, 0, 0, 0},
-    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits", 0, 0, 0, 0},
-    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits", 0, 0, 0, 0},
-    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection", 0, 0, 0, 0},
-    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO", 0, 0, 0, 0},
-    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size", 0, 0, 0, 0},
-    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits", 0, 0, 0, 0},
-    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits", 0, 0, 0, 0},
-    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double", 0, 0, 0, 0},
-    {"enc-angle", "default", "0,1", -1, -1, -1, 0, -1, "base with angle encoding: RY(x_q) on 4 encoder values", QDM_ENC_ANGLE, 0, 0, 0},
-    {"enc-phase", "default", "0,1", -1, -1, -1, 0, -1, "base with phase encoding: H then P(x_q), 4 values", QDM_ENC_PHASE, 0, 0, 0},
-    {"enc-dense", "default", "0,1", -1, -1, -1, 0, -1, "base with dense angle encoding (eq. 19), 8 values", QDM_ENC_DENSE, 0, 0, 0},
+    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1", 0, 0, 0, 0, 0},
+    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits", 0, 0, 0, 0, 0},
+    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits", 0, 0, 0, 0, 0},
+    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection", 0, 0, 0, 0, 0},
+    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO", 0, 0, 0, 0, 0},
+    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size", 0, 0, 0, 0, 0},
+    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits", 0, 0, 0, 0, 0},
+    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits", 0, 0, 0, 0, 0},
+    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double", 0, 0, 0, 0, 0},
+    {"enc-angle", "default", "0,1", -1, -1, -1, 0, -1, "base with angle encoding: RY(x_q) on 4 encoder values", QDM_ENC_ANGLE, 0, 0, 0, 0},
+    {"enc-phase", "default", "0,1", -1, -1, -1, 0, -1, "base with phase encoding: H then P(x_q), 4 values", QDM_ENC_PHASE, 0, 0, 0, 0},
+    {"enc-dense", "default", "0,1", -1, -1, -1, 0, -1, "base with dense angle encoding (eq. 19), 8 values", QDM_ENC_DENSE, 0, 0, 0, 0},
     {"enc-basis", "default", "0,1", -1, -1, -1, 0, -1, "base with basis encoding: 4 bits [x > 0], straight-through",
-     QDM_ENC_BASIS, 0, 0, 0},
+     QDM_ENC_BASIS, 0, 0, 0, 0},
     /* local layouts: K per site set, chosen for about the global 16 observables */
     {"ano-2local", "default", "0,1", -1, -1, -1, 0, -1, "base, ANO on the 3 windows of 2 qubits, 5 each (15)", 0,
-     QDM_ANO_SLIDING, 2, 5},
+     QDM_ANO_SLIDING, 2, 5, 0},
     {"ano-3local", "default", "0,1", -1, -1, -1, 0, -1, "base, ANO on the 2 windows of 3 qubits, 8 each (16)", 0,
-     QDM_ANO_SLIDING, 3, 8},
-    {"pauli-8", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 8, -1, "8 qubits, Pauli-Z readout", 0, 0, 0, 0},
+     QDM_ANO_SLIDING, 3, 8, 0},
+    /* the training-length curve: base stopped early */
+    {"len-1of6", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 1/6 of its epochs", 0, 0, 0, 0, 1},
+    {"len-1of3", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 1/3 of its epochs", 0, 0, 0, 0, 2},
+    {"len-2of3", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 2/3 of its epochs", 0, 0, 0, 0, 4},
+    {"pauli-8", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 8, -1, "8 qubits, Pauli-Z readout", 0, 0, 0, 0, 0},
     {"ano8-2local", "default", "0,1", -1, -1, -1, 8, -1, "8 qubits, ANO on the 7 windows of 2 qubits, 2 each (14)", 0,
-     QDM_ANO_SLIDING, 2, 2},
+     QDM_ANO_SLIDING, 2, 2, 0},
     {"ano8-3local", "default", "0,1", -1, -1, -1, 8, -1, "8 qubits, ANO on the 6 windows of 3 qubits, 3 each (18)", 0,
-     QDM_ANO_SLIDING, 3, 3},
+     QDM_ANO_SLIDING, 3, 3, 0},
 };
 static const int qdm_nxruns = sizeof qdm_xruns / sizeof *qdm_xruns;
 
@@ -110,6 +115,10 @@ static const xset qdm_xsets[] = {
      {"base", "enc-angle", "enc-phase", "enc-dense", "enc-basis"}},
     {"bottleneck", "A quantum bottleneck beats a classical one with the same parameter budget.", {"base", "classical"}},
     {"qubits", "More bottleneck qubits: 4 vs 6 vs 8.", {"base", "qubits-6", "qubits-8"}},
+    {"quantum", "What the quantum part does, in one table: skip, ANO vs Pauli, quantum vs classical, 4/6/8 qubits.",
+     {"base", "skip-off", "pauli", "classical", "qubits-6", "qubits-8"}},
+    {"length", "Where FD stops falling with training time (base at 1/6, 1/3, 2/3 and all of its epochs; length.png).",
+     {"len-1of6", "len-1of3", "len-2of3", "base"}},
     {"preset", "qdm's default recipe vs the authors' recipe (digits 0,1).", {"base", "authors-01"}},
     {"precision", "Float32 classical layers train as well as float64 (the default preset's choice).", {"base", "base-f64"}},
 };
@@ -178,6 +187,7 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
     t->limit = XQUICK_LIMIT;
   }
   if (o->epochs > 0) t->epochs = o->epochs;
+  if (x->sixths > 0) t->epochs = t->epochs * x->sixths / 6 > 0 ? t->epochs * x->sixths / 6 : 1;
   if (o->limit > 0) t->limit = o->limit;
   t->seed = (uint64_t)seed;
   t->threads = o->threads;
@@ -833,9 +843,44 @@ static int write_grid(const xctx *c) {
   return qdm_png_grid_text(p, c->pics, c->nruns * XGRID_COLS, QDM_EVAL_SIDE, QDM_EVAL_SIDE, c->nruns, XGRID_COLS, 4, &tx);
 }
 
+static int set_index(const char *name) {
+  for (int s = 0; s < qdm_nxsets; s++)
+    if (!strcmp(qdm_xsets[s].name, name)) return s;
+  return -1;
+}
+
+/* length.png: FD (with the real-vs-real floor) and label accuracy against
+ * training seconds, the means over seeds of the length set's runs, in the
+ * order of their training time. */
+static int write_length(const xctx *c) {
+  const xset *s = &qdm_xsets[set_index("length")];
+  double x[XSET_MAXR], fd[XSET_MAXR], fl[XSET_MAXR], acc[XSET_MAXR], sd;
+  const char *preset = "";
+  int n = 0;
+  for (int r = 0; r < XSET_MAXR && s->runs[r]; r++) {
+    int i = run_index(c, s->runs[r]);
+    if (i < 0) continue;
+    stats(c, i, g_secs, &x[n], &sd);
+    stats(c, i, g_fid, &fd[n], &sd);
+    stats(c, i, g_floor, &fl[n], &sd);
+    stats(c, i, g_lab, &acc[n], &sd);
+    preset = c->runs[i]->preset;
+    n++;
+  }
+  qdm_series a[2] = {{"generated vs real", x, fd, n}, {"floor: real vs real", x, fl, n}}, b = {"label accuracy", x, acc, n};
+  qdm_panel p[2] = {{"FD against training time (log scale)", "training seconds", "FD", a, 2, 1},
+                    {"label accuracy of the samples", "training seconds", "accuracy", &b, 1, 0}};
+  char path[2200], title[2400];
+  snprintf(path, sizeof path, "%s/length.png", c->o->out);
+  snprintf(title, sizeof title, "qdm experiment --sets length: %s, mean of %d seed%s", preset, c->o->seeds,
+           c->o->seeds > 1 ? "s" : "");
+  return qdm_plot_panels(path, title, p, 2, 2);
+}
+
 static int xreport_write(const xctx *c) {
   int err = write_md(c);
   if (!err) err = write_json(c);
   if (!err) err = write_grid(c);
+  if (!err && c->chosen[set_index("length")]) err = write_length(c);
   return err;
 }

@@ -83,15 +83,20 @@ static void loss_and_grad(qdm__run *R, const qdm_cplx *tgn, int B, double *loss,
 }
 
 /* Every gradient entry finite: g * 0 is 0 for a finite g and NaN for a NaN
- * or an Inf, so one sum of them says it (without overflowing). */
+ * or an Inf, so one sum of them says it (without overflowing), in any
+ * order: a reduction over vector lanes and threads (a serial sum of the
+ * authors' 1.3 M gradients waits on each add and took 0.5 ms a step). */
 static int grads_finite(qdm__run *R) {
   size_t n, nf;
   const double *g = qdm_unet_grads(R->m, &n);
   const float *gf = qdm_unet_grads_f32(R->m, &nf);
   double s = 0;
+  float sf = 0;
+#pragma omp parallel for simd reduction(+ : s) schedule(static) if (n >= ((size_t)1 << 16))
   for (size_t k = 0; k < n; k++) s += g[k] * 0.0;
-  for (size_t k = 0; k < nf; k++) s += gf[k] * 0.0f;
-  return s == 0;
+#pragma omp parallel for simd reduction(+ : sf) schedule(static) if (nf >= ((size_t)1 << 16))
+  for (size_t k = 0; k < nf; k++) sf += gf[k] * 0.0f;
+  return s == 0 && sf == 0;
 }
 
 /* ---------------- quantum natural gradient (report section 8, eq. 26) ---------------- */
