@@ -1,6 +1,6 @@
 /* qdm/core.h -- what every layer of qdm uses: status codes and messages,
- * deterministic random numbers, threads, the clock, paths, and name tables
- * for enums. Nothing here knows about quantum states or models.
+ * deterministic random numbers, threads, which BLAS kernels run, the clock,
+ * paths, and name tables for enums. Nothing here knows about quantum states or models.
  *
  * Errors (QuEST's rule): every public function validates its arguments at
  * the boundary. On bad input it returns a non-zero status and leaves a
