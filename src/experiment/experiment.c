@@ -149,6 +149,13 @@ static const xspec *xrun_find(const char *name) {
   return NULL;
 }
 
+/* the index of the set called name, or -1 */
+static int set_index(const char *name) {
+  for (int s = 0; s < qdm_nxsets; s++)
+    if (!strcmp(qdm_xsets[s].name, name)) return s;
+  return -1;
+}
+
 /* sets named in o->sets -> chosen[s] = 1 */
 static int parse_sets(const char *list, int *chosen) {
   memset(chosen, 0, qdm_nxsets * sizeof(int));
@@ -159,10 +166,9 @@ static int parse_sets(const char *list, int *chosen) {
   char buf[256];
   snprintf(buf, sizeof buf, "%s", list);
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-    int found = 0;
-    for (int s = 0; s < qdm_nxsets; s++)
-      if (!strcmp(qdm_xsets[s].name, tok)) chosen[s] = found = 1;
-    if (!found) return qdm_fail(QDM_EINVAL, "--sets: unknown set '%s' (qdm experiment --list shows them)", tok);
+    int s = set_index(tok);
+    if (s >= 0) chosen[s] = 1;
+    else return qdm_fail(QDM_EINVAL, "--sets: unknown set '%s' (qdm experiment --list shows them)", tok);
   }
   return QDM_OK;
 }
@@ -841,12 +847,6 @@ static int write_grid(const xctx *c) {
            c->o->out);
   qdm_grid_text tx = {title, labels, NULL, NULL};
   return qdm_png_grid_text(p, c->pics, c->nruns * XGRID_COLS, QDM_EVAL_SIDE, QDM_EVAL_SIDE, c->nruns, XGRID_COLS, 4, &tx);
-}
-
-static int set_index(const char *name) {
-  for (int s = 0; s < qdm_nxsets; s++)
-    if (!strcmp(qdm_xsets[s].name, name)) return s;
-  return -1;
 }
 
 /* length.png: FD (with the real-vs-real floor) and label accuracy against
