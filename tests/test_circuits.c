@@ -535,8 +535,9 @@ static void test_ano_layout(int n, int k, int layout, int per, int want_sets) {
 }
 
 static void test_ano(void) {
-  test_ano_layout(4, 4, QDM_ANO_GLOBAL, 16, 1);
-  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 3, 1);
+  test_ano_layout(4, 4, QDM_ANO_GLOBAL, 16, 1); /* d <= 4 K: the packed densities */
+  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 16, 1);
+  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 3, 1); /* d > 4 K: the complex GEMMs */
   test_ano_layout(4, 2, QDM_ANO_SLIDING, 2, 3);
   test_ano_layout(4, 2, QDM_ANO_SUBSETS, 1, 6);
   test_ano_layout(5, 3, QDM_ANO_SUBSETS, 2, 10);

@@ -27,6 +27,8 @@ static const char help[] =
     "  --threads LIST     e.g. 1,2 or 2\n"
     "  --qubits LIST      bottleneck sizes, e.g. 4,6,8 (default: the preset's); with the ANO, each line\n"
     "                     also gives the ANO's GFLOP/s against zgemm's on the same shapes, same run\n"
+    "                     (both counting the complex form's flops, Psi [H_1..H_K]^T: up to 6 qubits qdm\n"
+    "                     does a quarter of them on packed densities, so its rate can pass zgemm's)\n"
     "  --precision LIST   f64, f32 or f64,f32\n"
     "  --json             {preset, rows_per_step, steps, blas_core, runs: [{threads, precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"

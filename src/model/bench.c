@@ -81,7 +81,8 @@ static int gemm_seconds(const gemm_shape *g, int n, qdm_precision prec, int reps
   return QDM_OK;
 }
 
-/* The global ANO's GEMMs of a step (circuits/ano.c): Y = Psi H^T in the
+/* The yardstick for the global ANO (circuits/ano.c), its complex form's
+ * GEMMs of a step: Y = Psi H^T in the
  * forward and again in the backward (rows, K d, d), and dM = W^T conj(Psi)
  * (K d, d, rows); each timed warm, the median of 5 passes. */
 static double ano_flops(int rows, int K, int d) { return 3 * 8.0 * rows * K * (double)d * d; }

@@ -82,21 +82,31 @@ static void loss_and_grad(qdm__run *R, const qdm_cplx *tgn, int B, double *loss,
     qdm_mse_loss(loss, (double *)R->g, (const double *)R->out, (const double *)tgn, 2 * (size_t)B * D);
 }
 
-/* Every gradient entry finite: g * 0 is 0 for a finite g and NaN for a NaN
- * or an Inf, so one sum of them says it (without overflowing), in any
- * order: a reduction over threads (a serial sum of the
- * authors' 1.3 M gradients waits on each add and took 0.5 ms a step). */
+/* Every gradient entry finite: a NaN or an Inf is a value whose exponent
+ * bits are all ones (IEEE 754), so an OR over "exponent all ones" says it
+ * exactly, in any order. Integers, unlike a floating-point sum under strict
+ * FP, vectorise: a sum of g * 0 waited on each add (0.9 ms a step for the
+ * authors' 0.8 M float gradients on one thread). */
 static int grads_finite(qdm__run *R) {
   size_t n, nf;
   const double *g = qdm_unet_grads(R->m, &n);
   const float *gf = qdm_unet_grads_f32(R->m, &nf);
-  double s = 0;
-  float sf = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n >= ((size_t)1 << 16))
-  for (size_t k = 0; k < n; k++) s += g[k] * 0.0;
-#pragma omp parallel for reduction(+ : sf) schedule(static) if (nf >= ((size_t)1 << 16))
-  for (size_t k = 0; k < nf; k++) sf += gf[k] * 0.0f;
-  return s == 0 && sf == 0;
+  const uint64_t e64 = 0x7ff0000000000000u;
+  const uint32_t e32 = 0x7f800000u;
+  unsigned bad = 0;
+#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= ((size_t)1 << 16))
+  for (size_t k = 0; k < n; k++) {
+    uint64_t u;
+    memcpy(&u, g + k, sizeof u); /* the bits, without breaking aliasing rules */
+    bad |= (u & e64) == e64;
+  }
+#pragma omp parallel for reduction(| : bad) schedule(static) if (nf >= ((size_t)1 << 16))
+  for (size_t k = 0; k < nf; k++) {
+    uint32_t u;
+    memcpy(&u, gf + k, sizeof u);
+    bad |= (u & e32) == e32;
+  }
+  return !bad;
 }
 
 /* ---------------- quantum natural gradient (report section 8, eq. 26) ---------------- */
