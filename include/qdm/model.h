@@ -172,6 +172,9 @@ void qdm_unet_counts(const qdm_unet *m, size_t *circuit, size_t *ano, size_t *cl
  * the backward pass. */
 int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *labels, int B,
                      qdm_cplx *out);
+/* The last forward's B x D output, held by the model until its next
+ * forward (what out receives; pass out = NULL to skip the copy). */
+const qdm_cplx *qdm_unet_output(const qdm_unet *m);
 /* Backward of the last forward: dout = co-gradient w.r.t. out. Parameter
  * gradients are ACCUMULATED into each param's g; call qdm_unet_zero_grad
  * before a step. dx (B x D, may be NULL) receives the co-gradient w.r.t. x,

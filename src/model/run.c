@@ -42,17 +42,14 @@ int qdm__run_alloc(qdm__run *R) {
   R->rows_max = o->batch * R->K;
   size_t rows = R->rows_max, D2 = 2 * (size_t)R->D;
   R->x0 = malloc(o->batch * D2 * sizeof(double));
-  R->xt = malloc(rows * D2 * sizeof(double));
-  R->tgt = malloc(rows * D2 * sizeof(double));
   R->tt = malloc(rows * sizeof(int));
   R->lab = malloc(rows * sizeof(int));
   R->xin = malloc(rows * R->D * sizeof(qdm_cplx));
   R->tgn = malloc(rows * R->D * sizeof(qdm_cplx));
-  R->out = malloc(rows * R->D * sizeof(qdm_cplx));
   R->g = malloc(rows * R->D * sizeof(qdm_cplx));
   R->order = malloc((R->data.n > 0 ? R->data.n : 1) * sizeof(int));
   R->hist = calloc(4 * (size_t)(o->epochs + 1), sizeof(double));
-  if (!R->x0 || !R->xt || !R->tgt || !R->tt || !R->lab || !R->xin || !R->tgn || !R->out || !R->g || !R->order ||
+  if (!R->x0 || !R->tt || !R->lab || !R->xin || !R->tgn || !R->g || !R->order ||
       !R->hist)
     return qdm_fail(QDM_ENOMEM, "train: out of memory for batches of %d rows", R->rows_max);
   return QDM_OK;
@@ -132,7 +129,7 @@ void qdm__run_free(qdm__run *R) {
   qdm_schedule_free(&R->sch);
   qdm_dataset_free(&R->data);
   qdm_dataset_free(&R->held);
-  free(R->ema); free(R->x0); free(R->xt); free(R->tgt); free(R->tt); free(R->lab); free(R->xin);
-  free(R->tgn); free(R->out); free(R->g); free(R->order); free(R->hist);
+  free(R->ema); free(R->x0); free(R->tt); free(R->lab); free(R->xin);
+  free(R->tgn); free(R->g); free(R->order); free(R->hist);
   memset(R, 0, sizeof *R);
 }

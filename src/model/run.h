@@ -70,9 +70,9 @@ typedef struct {
   size_t np, npf;          /* parameters in the flat buffers */
   int D, T, rows_max;
   int K;                   /* rows per image: one per step, or one per stratum (t_groups) */
-  double *x0, *xt, *tgt;
+  double *x0;
   int *tt, *lab, *order;
-  qdm_cplx *xin, *tgn, *out, *g;
+  qdm_cplx *xin, *tgn, *g; /* the rows' unit-norm x_t and target; the loss's co-gradient */
   qdm__run_state st;
   double *hist;            /* per epoch: loss, infidelity, lr, seconds */
   int nhist;

@@ -76,10 +76,11 @@ static void shuffle(int *a, int n, qdm_rng *r) {
  * in R->g; the infidelity is always reported (the report's figure). */
 static void loss_and_grad(qdm__run *R, const qdm_cplx *tgn, int B, double *loss, double *infid) {
   int D = R->D;
-  qdm_infidelity_loss(infid, R->o.loss == QDM_LOSS_INFIDELITY ? R->g : NULL, R->out, tgn, B, D);
+  const qdm_cplx *out = qdm_unet_output(R->m);
+  qdm_infidelity_loss(infid, R->o.loss == QDM_LOSS_INFIDELITY ? R->g : NULL, out, tgn, B, D);
   *loss = *infid;
   if (R->o.loss == QDM_LOSS_MSE)
-    qdm_mse_loss(loss, (double *)R->g, (const double *)R->out, (const double *)tgn, 2 * (size_t)B * D);
+    qdm_mse_loss(loss, (double *)R->g, (const double *)out, (const double *)tgn, 2 * (size_t)B * D);
 }
 
 /* Every gradient entry finite: a NaN or an Inf is a value whose exponent
@@ -182,11 +183,12 @@ static void make_rows(qdm__run *R, int b0, int nb) {
     qdm_rng rng;
     qdm_rng_stream(&rng, seed, (uint64_t)i);
     qdm__images_to_x0(&R->data, R->order + b0 + i, 1, o->data_scale, R->x0 + x0);
-    QDM__OK(qdm_make_rows_strata(R->xt + r0 * 2 * D, NULL, R->tgt + r0 * 2 * D, R->tt + r0, &R->sch, o->target,
-                                 R->x0 + x0, 1, 2 * D, T, &rng));
+    qdm_cplx *xt = R->xin + r0 * D, *tg = R->tgn + r0 * D; /* normalised in place */
+    QDM__OK(qdm_make_rows_strata((double *)xt, NULL, (double *)tg, R->tt + r0, &R->sch, o->target, R->x0 + x0, 1,
+                                 2 * D, T, &rng));
     for (int t = 0; t < T; t++) R->lab[r0 + t] = R->data.y ? R->data.y[R->order[b0 + i]] : 0;
-    QDM__OK(qdm_cl2norm_forward(R->xin + r0 * D, NULL, (const qdm_cplx *)(R->xt + r0 * 2 * D), T, D));
-    QDM__OK(qdm_cl2norm_forward(R->tgn + r0 * D, NULL, (const qdm_cplx *)(R->tgt + r0 * 2 * D), T, D));
+    QDM__OK(qdm_cl2norm_forward(xt, NULL, xt, T, D));
+    QDM__OK(qdm_cl2norm_forward(tg, NULL, tg, T, D));
   }
 }
 
@@ -207,7 +209,7 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   }
   qdm_unet_zero_grad(R->m);
   double t1 = qdm_now();
-  err = Bl > 0 ? qdm_unet_forward(R->m, xin, tt, lab, Bl, R->out) : QDM_OK;
+  err = Bl > 0 ? qdm_unet_forward(R->m, xin, tt, lab, Bl, NULL) : QDM_OK;
   if (err && !on) return err;
   double t2 = qdm_now();
   *loss = *infid = 0;

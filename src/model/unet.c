@@ -1183,6 +1183,8 @@ int qdm_unet_forward(qdm_unet *m, const qdm_cplx *x, const int *t, const int *la
   return QDM_OK;
 }
 
+const qdm_cplx *qdm_unet_output(const qdm_unet *m) { return m ? m->out : NULL; }
+
 int qdm_unet_backward(qdm_unet *m, const qdm_cplx *dout, qdm_cplx *dx) {
   if (!m || !dout || m->B < 1) return qdm_fail(QDM_EINVAL, "qdm_unet_backward: no forward pass to differentiate");
   int B = m->B;
