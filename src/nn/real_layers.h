@@ -6,7 +6,17 @@
  *
  * Sums that reduce a row (LayerNorm's moments, a row norm) accumulate in
  * double in both precisions: a few hundred terms, off the hot path, and
- * the one place where float rounding would compound over a row. */
+ * the one place where float rounding would compound over a row.
+ *
+ * Row loops run over the threads when a call is big enough to pay for
+ * waking them (ROWS_PAR: 32k values, about 10 us of work): each row is
+ * computed whole by one thread, so the numbers do not depend on the thread
+ * count; column sums (a bias gradient) split the columns, not the rows. */
+#ifndef QDM_ROWS_PAR_MIN
+#define QDM_ROWS_PAR_MIN ((size_t)1 << 15)
+#define ROWS_PAR_(x) _Pragma(#x)
+#define ROWS_PAR(n) ROWS_PAR_(omp parallel for schedule(static) if ((size_t)(n) >= QDM_ROWS_PAR_MIN))
+#endif
 #define FNAME_(x) #x
 #define FNAME(x) FNAME_(x)
 
@@ -26,6 +36,7 @@ int NAME(qdm_linear_forward)(REAL *y, const REAL *x, const REAL *W, const REAL *
     return qdm_fail(QDM_EINVAL, "%s: y, x and W must be non-NULL", FNAME(NAME(qdm_linear_forward)));
   REAL beta = 0;
   if (b) { /* seed every row with the bias and let the GEMM add onto it */
+    ROWS_PAR((size_t)B * out)
     for (int r = 0; r < B; r++) memcpy(y + (size_t)r * out, b, sizeof(REAL) * out);
     beta = 1;
   }
@@ -45,11 +56,17 @@ int NAME(qdm_linear_backward)(REAL *dx, REAL *dW, REAL *db, const REAL *dy, cons
     GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1, dy, out, W, in, 0, dx, in);
   if (dW) /* dW += dy^T x: (out x B)(B x in) */
     GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
-  if (db)
-    for (int r = 0; r < B; r++) {
-      const REAL *d = dy + (size_t)r * out;
-      for (int j = 0; j < out; j++) db[j] += d[j];
+  if (db) { /* column blocks of 64 over the threads, each summed over the rows in order */
+    int nblk = (out + 63) / 64;
+    ROWS_PAR((size_t)B * out)
+    for (int k = 0; k < nblk; k++) {
+      int j0 = 64 * k, j1 = j0 + 64 < out ? j0 + 64 : out;
+      for (int r = 0; r < B; r++) {
+        const REAL *d = dy + (size_t)r * out;
+        for (int j = j0; j < j1; j++) db[j] += d[j];
+      }
     }
+  }
   return QDM_OK;
 }
 
@@ -60,6 +77,7 @@ int NAME(qdm_layernorm_forward)(REAL *y, REAL *mean, REAL *rstd, const REAL *x, 
   const char *fn = FNAME(NAME(qdm_layernorm_forward));
   if (B <= 0 || C <= 0) return qdm_fail(QDM_EINVAL, "%s: B and C must be > 0 (got %d, %d)", fn, B, C);
   if (!y || !mean || !rstd || !x) return qdm_fail(QDM_EINVAL, "%s: y, mean, rstd and x must be non-NULL", fn);
+  ROWS_PAR((size_t)B * C)
   for (int r = 0; r < B; r++) {
     const REAL *xr = x + (size_t)r * C;
     REAL *yr = y + (size_t)r * C;
@@ -114,12 +132,14 @@ int NAME(qdm_layernorm_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL
 
 int NAME(qdm_relu_forward)(REAL *y, const REAL *x, size_t n) {
   if (!y || !x) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", FNAME(NAME(qdm_relu_forward)));
+  ROWS_PAR(n)
   for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
   return QDM_OK;
 }
 
 int NAME(qdm_relu_backward)(REAL *dx, const REAL *dy, const REAL *x, size_t n) {
   if (!dx || !dy || !x) return qdm_fail(QDM_EINVAL, "%s: arrays must be non-NULL", FNAME(NAME(qdm_relu_backward)));
+  ROWS_PAR(n)
   for (size_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0;
   return QDM_OK;
 }
@@ -142,6 +162,7 @@ int NAME(qdm_l2norm_forward)(REAL *y, REAL *norm, const REAL *x, int B, int D) {
   const char *fn = FNAME(NAME(qdm_l2norm_forward));
   if (B <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "%s: B and D must be > 0 (got %d, %d)", fn, B, D);
   if (!y || !x) return qdm_fail(QDM_EINVAL, "%s: y and x must be non-NULL", fn);
+  ROWS_PAR((size_t)B * D)
   for (int r = 0; r < B; r++) {
     const REAL *xr = x + (size_t)r * D;
     REAL *yr = y + (size_t)r * D;
@@ -159,6 +180,7 @@ int NAME(qdm_l2norm_backward)(REAL *dx, const REAL *dy, const REAL *y, const REA
   const char *fn = FNAME(NAME(qdm_l2norm_backward));
   if (B <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "%s: B and D must be > 0 (got %d, %d)", fn, B, D);
   if (!dx || !dy || !y || !norm) return qdm_fail(QDM_EINVAL, "%s: dx, dy, y and norm must be non-NULL", fn);
+  ROWS_PAR((size_t)B * D)
   for (int r = 0; r < B; r++) {
     const REAL *yr = y + (size_t)r * D, *dyr = dy + (size_t)r * D;
     REAL *dxr = dx + (size_t)r * D, inv = (REAL)(1.0 / norm[r]);
@@ -179,6 +201,7 @@ static int NAME(check_rows)(const char *fn, const void *a, const void *b, int B,
 int NAME(qdm_cplx_to_reim)(REAL *out, const qdm_cplx *z, int B, int D) {
   int rc = NAME(check_rows)(FNAME(NAME(qdm_cplx_to_reim)), out, z, B, D);
   if (rc) return rc;
+  ROWS_PAR((size_t)B * D)
   for (int r = 0; r < B; r++) {
     const double *zr = (const double *)(z + (size_t)r * D); /* interleaved re, im */
     REAL *o = out + (size_t)r * 2 * D;
@@ -193,6 +216,7 @@ int NAME(qdm_cplx_to_reim)(REAL *out, const qdm_cplx *z, int B, int D) {
 int NAME(qdm_reim_to_cplx)(qdm_cplx *z, const REAL *x, int B, int D) {
   int rc = NAME(check_rows)(FNAME(NAME(qdm_reim_to_cplx)), z, x, B, D);
   if (rc) return rc;
+  ROWS_PAR((size_t)B * D)
   for (int r = 0; r < B; r++) {
     const REAL *xr = x + (size_t)r * 2 * D;
     double *zr = (double *)(z + (size_t)r * D);
@@ -222,6 +246,7 @@ int NAME(qdm_concat_forward)(REAL *out, const REAL *a, const REAL *b, int B, int
   if (B <= 0 || Da <= 0 || Db <= 0)
     return qdm_fail(QDM_EINVAL, "%s: B, Da, Db must be > 0 (got %d, %d, %d)", fn, B, Da, Db);
   size_t w = (size_t)Da + Db;
+  ROWS_PAR((size_t)B * w)
   for (int r = 0; r < B; r++) {
     memcpy(out + r * w, a + (size_t)r * Da, sizeof(REAL) * Da);
     memcpy(out + r * w + Da, b + (size_t)r * Db, sizeof(REAL) * Db);
@@ -235,6 +260,7 @@ int NAME(qdm_concat_backward)(REAL *da, REAL *db, const REAL *dout, int B, int D
   if (B <= 0 || Da <= 0 || Db <= 0)
     return qdm_fail(QDM_EINVAL, "%s: B, Da, Db must be > 0 (got %d, %d, %d)", fn, B, Da, Db);
   size_t w = (size_t)Da + Db;
+  ROWS_PAR((size_t)B * w)
   for (int r = 0; r < B; r++) {
     if (da) memcpy(da + (size_t)r * Da, dout + r * w, sizeof(REAL) * Da);
     if (db) memcpy(db + (size_t)r * Db, dout + r * w + Da, sizeof(REAL) * Db);
