@@ -119,6 +119,22 @@ static void rset(const qdm_unet *m, void *p, size_t i, double v) {
   else ((double *)p)[i] = v;
 }
 
+/* y += x over n REAL values, typed so that it vectorises, over the threads
+ * when large (each element on one thread: no dependence on their count) */
+static void add_rows(const qdm_unet *m, void *y, const void *x, size_t n) {
+  if (m->f32) {
+    float *a = y;
+    const float *b = x;
+#pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 16))
+    for (size_t k = 0; k < n; k++) a[k] += b[k];
+  } else {
+    double *a = y;
+    const double *b = x;
+#pragma omp parallel for schedule(static) if (n >= ((size_t)1 << 16))
+    for (size_t k = 0; k < n; k++) a[k] += b[k];
+  }
+}
+
 const qdm_enum_name qdm_ancilla_mode_names[] = {{"project", QDM_ANCILLA_PROJECT}, {"sum", QDM_ANCILLA_SUM}, {NULL, 0}};
 const qdm_enum_name qdm_encoding_names[] = {{"amplitude", QDM_ENC_AMPLITUDE}, {"angle", QDM_ENC_ANGLE},
                                             {"phase", QDM_ENC_PHASE},         {"dense", QDM_ENC_DENSE},
@@ -643,7 +659,14 @@ void qdm_unet_free(qdm_unet *m) {
 /* The gradient buffers are contiguous (gd then gf): one memset. Serial:
  * it is memory-bound, and splitting it over threads costs a parallel
  * region's wake-up, which on a busy machine was milliseconds. */
-void qdm_unet_zero_grad(qdm_unet *m) { memset(m->gd, 0, (size_t)((char *)(m->gf + m->npf) - (char *)m->gd)); }
+/* the gradients are one buffer (doubles, then floats): cleared in page-sized
+ * slices over the threads */
+void qdm_unet_zero_grad(qdm_unet *m) {
+  char *g = (char *)m->gd;
+  size_t n = (size_t)((char *)(m->gf + m->npf) - g), nb = (n + 65535) / 65536;
+#pragma omp parallel for schedule(static) if (nb >= 8)
+  for (size_t b = 0; b < nb; b++) memset(g + b * 65536, 0, b + 1 < nb ? 65536 : n - b * 65536);
+}
 
 double *qdm_unet_params(qdm_unet *m, size_t *n) {
   if (n) *n = m ? m->np : 0;
@@ -723,8 +746,7 @@ static void encoder_backward(qdm_unet *m, const void *damp, int B, qdm_cplx *dx)
   NN(m, qdm_relu_backward, g1, g1, m->h1, (size_t)B * H);
   NN(m, qdm_linear_backward, gxr, m->gw.enc1_w, m->gw.enc1_b, g1, m->xr, m->w.enc1_w, B, D2, H);
   if (!dx) return;
-  if (c->skip)
-    for (size_t k = 0; k < (size_t)B * D2; k++) rset(m, gxr, k, rget(m, gxr, k) + rget(m, m->dskip, k));
+  if (c->skip) add_rows(m, gxr, m->dskip, (size_t)B * D2);
   NN(m, qdm_cplx_to_reim_backward, dx, gxr, B, c->D);
 }
 
@@ -1095,6 +1117,7 @@ static void classical_backward(qdm_unet *m, const double *dfeat, void *damp, int
 static void decoder_input(qdm_unet *m, int B) {
   int F = m->F, D2 = 2 * m->cfg.D, skip = m->cfg.skip;
   size_t din = (size_t)F + (skip ? D2 : 0);
+#pragma omp parallel for schedule(static) if ((size_t)B * din >= ((size_t)1 << 16))
   for (int r = 0; r < B; r++) {
     for (int j = 0; j < F; j++) rset(m, m->dec_in, r * din + j, m->feat[(size_t)r * F + j]);
     if (skip) memcpy(rat(m, m->dec_in, r * din + F), rat(m, m->xr, (size_t)r * D2), D2 * m->esz);
@@ -1105,6 +1128,7 @@ static void decoder_input(qdm_unet *m, int B) {
 static void decoder_input_backward(qdm_unet *m, const void *gin, int B, double *dfeat) {
   int F = m->F, D2 = 2 * m->cfg.D, skip = m->cfg.skip;
   size_t din = (size_t)F + (skip ? D2 : 0);
+#pragma omp parallel for schedule(static) if ((size_t)B * din >= ((size_t)1 << 16))
   for (int r = 0; r < B; r++) {
     for (int j = 0; j < F; j++) dfeat[(size_t)r * F + j] = rget(m, gin, r * din + j);
     if (skip) memcpy(rat(m, m->dskip, (size_t)r * D2), rat(m, gin, r * din + F), D2 * m->esz);
