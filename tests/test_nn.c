@@ -288,6 +288,24 @@ static void test_losses(void) {
   fd(inf_loss, &c, (double *)c.p, 2 * FB * FD, num);
   check_grad("infidelity co-gradient", (const double *)g, num, 2 * FB * FD);
 
+  /* many rows (past 64 spans, over the threads) of a width past 8 (the
+   * partial sums and their tail), against the formula written plainly */
+  enum { LB = 130, LD = 131 }; /* 17,030 values: the threaded path */
+  qdm_cplx *lp = malloc(LB * LD * sizeof *lp), *lt = malloc(LB * LD * sizeof *lt), *lg = malloc(LB * LD * sizeof *lg);
+  qdm_rng_haar_state(&rng, lp, LB * LD);
+  qdm_rng_haar_state(&rng, lt, LB * LD);
+  double want = 0, gworst = 0;
+  qdm_infidelity_loss(&L, lg, lp, lt, LB, LD);
+  for (int r = 0; r < LB; r++) {
+    qdm_cplx tp = 0;
+    for (int i = 0; i < LD; i++) tp += conj(lt[r * LD + i]) * lp[r * LD + i];
+    want += (1 - cabs(tp) * cabs(tp)) / LB;
+    for (int i = 0; i < LD; i++) gworst = fmax(gworst, cabs(lg[r * LD + i] - (-2.0 / LB) * tp * lt[r * LD + i]));
+  }
+  CHECK_NEAR(L, want, 1e-14, "infidelity over 130 rows of 131");
+  CHECK(gworst < 1e-15, "its co-gradient -2/B <t|p> t (worst %g)", gworst);
+  free(lp), free(lt), free(lg);
+
   double a[2] = {1, 3}, b[2] = {0, 1}, gm[2];
   qdm_mse_loss(&L, gm, a, b, 2);
   CHECK(L == 2.5 && gm[0] == 1 && gm[1] == 2, "mse (1+4)/2 and grad (2*1/2, 2*2/2)");

@@ -256,8 +256,8 @@ static void add_unpacked(const double *G, int K, int d, qdm_cplx *dM) {
   }
 }
 
-static int ano_global_packed(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y, const double *dy, qdm_cplx *gpsi,
-                      qdm_cplx *dM) {
+static int ano_global_packed(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y, const double *dy,
+                             qdm_cplx *gpsi, qdm_cplx *dM) {
   int d = a->d, K = a->K, d2 = d * d, ch = global_rows(a, rows), e = QDM_OK;
   double *V = malloc((size_t)K * d2 * sizeof *V), *R = malloc((size_t)ch * d2 * sizeof *R);
   double *G = dM ? malloc((size_t)K * d2 * sizeof *G) : NULL;
@@ -297,8 +297,8 @@ static int complex_rows(const qdm_ano *a, int rows) {
   return c < 1 ? 1 : c < rows ? (int)c : rows;
 }
 
-static int ano_global_complex(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y, const double *dy, qdm_cplx *gpsi,
-                      qdm_cplx *dM) {
+static int ano_global_complex(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y, const double *dy,
+                              qdm_cplx *gpsi, qdm_cplx *dM) {
   int d = a->d, K = a->K, ch = complex_rows(a, rows), e = QDM_OK;
   size_t Kd = (size_t)K * d;
   qdm_cplx *H = malloc(Kd * d * sizeof *H), *Y = malloc((size_t)ch * Kd * sizeof *Y);
