@@ -61,6 +61,12 @@ if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   ok "sample --labels all from the fashion model: 2 images of each of its 10 classes" \
     "[ $st = 0 ] && [ \$(od -An -j4 -N4 -tu1 $tmp/fs-labels | awk '{print \$4}') = 20 ]"
 fi
+"$qdm" bench train --plot "$tmp/split.svg" 2>"$tmp/e"; st=$?
+ok "bench train --plot FILE.svg exits 2 naming the option, before any run" "[ $st = 2 ] && grep -q -- --plot $tmp/e"
+"$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f64,f32 --data "$tmp/none" --plot "$tmp/split.png" \
+  >/dev/null 2>"$tmp/e"; st=$?
+ok "bench train --plot writes a PNG of the split" \
+  "[ $st = 0 ] && [ \"\$(head -c 8 $tmp/split.png | od -An -tx1 | tr -d ' ')\" = 89504e470d0a1a0a ]"
 "$qdm" bench train --qubits 11 2>"$tmp/e"; st=$?
 ok "bench train --qubits 11 exits 2 naming the option" "[ $st = 2 ] && grep -q -- --qubits $tmp/e"
 "$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f64 --qubits 2,3 --data "$tmp/none" --json >"$tmp/q.json"; st=$?

@@ -2,9 +2,11 @@
  * for each thread count and precision asked, with the time split and the
  * dense-only ceiling measured in the same run (qdm_train_bench). */
 #define _DEFAULT_SOURCE /* getloadavg */
+#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "cli.h"
 #include "qdm/io.h"
 #include "qdm/train.h"
@@ -13,7 +15,7 @@ void cli_model_options(cli_args *a, qdm_train_opts *o);
 
 static const char help[] =
     "usage: qdm bench train [--preset NAME] [--steps N] [--threads LIST] [--precision LIST]\n"
-    "                       [--qubits LIST] [--json] [--data DIR] [--digits LIST] [--batch N]\n"
+    "                       [--qubits LIST] [--plot FILE.png] [--json] [--data DIR] [--digits LIST] [--batch N]\n"
     "                       [model options as in qdm train]\n\n"
     "For each thread count and precision (defaults: 1,2 threads where there are 2 cores; f64,f32),\n"
     "runs N optimisation steps (default 30, after one warm-up step) of a training configuration\n"
@@ -30,6 +32,9 @@ static const char help[] =
     "                     (both counting the complex form's flops, Psi [H_1..H_K]^T: up to 6 qubits qdm\n"
     "                     does a quarter of them on packed densities, so its rate can pass zgemm's)\n"
     "  --precision LIST   f64, f32 or f64,f32\n"
+    "  --plot FILE.png    the split as bars: ms per step in the dense layers, circuits, ANO and the\n"
+    "                     rest for each line, the dense bar marked at the step's GEMMs alone (the\n"
+    "                     dense-only ceiling's time)\n"
     "  --json             {preset, rows_per_step, steps, blas_core, runs: [{threads, precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
@@ -165,6 +170,33 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
   qdm_json_end(&j);
 }
 
+/* --plot: one group of bars per line (dense, circuits, ANO, the rest, in ms
+ * per step), the dense bar marked where the GEMMs alone would end. */
+static void plot_split(const char *cmd, const char *path, const qdm_train_opts *o, const qdm_train_bench_result *r,
+                       int n) {
+  static const char *const series[4] = {"dense layers", "circuits", "ANO", "the rest (rows, loss, Adam)"};
+  char lab[128][48], title[160];
+  const char *cat[128];
+  double v[4][128], ref[4][128];
+  int mixed = 0; /* several bottleneck sizes: say each line's */
+  for (int i = 1; i < n; i++) mixed |= r[i].qubits != r[0].qubits;
+  for (int i = 0; i < n; i++) {
+    const qdm_train_bench_result *x = &r[i];
+    int k = mixed ? snprintf(lab[i], sizeof lab[i], "%d qubits, ", x->qubits) : 0;
+    snprintf(lab[i] + k, sizeof lab[i] - k, "%d thread%s, %s", x->threads, x->threads > 1 ? "s" : "",
+             qdm_enum_str(qdm_precision_names, x->precision));
+    cat[i] = lab[i];
+    const double t[4] = {x->split.dense, x->split.circuit, x->split.ano, x->split.other};
+    for (int s = 0; s < 4; s++) v[s][i] = 1e3 * t[s], ref[s][i] = NAN;
+    ref[0][i] = 1e3 * x->rows_per_step / x->ceiling_rows_per_s;
+  }
+  snprintf(title, sizeof title, "qdm bench train --preset %s: time per step of %d rows", o->preset, r[0].rows_per_step);
+  const double *vp[4] = {v[0], v[1], v[2], v[3]}, *rp[4] = {ref[0], ref[1], ref[2], ref[3]};
+  qdm_bars b = {title, NULL, "ms per step", "the step's GEMMs alone (dense-only ceiling)", cat, n, series, 4, vp, rp, 0};
+  if (qdm_plot_bars(path, &b)) cli_die(cmd, 1, "%s", qdm_errmsg());
+  fprintf(stderr, "qdm bench train: wrote %s\n", path);
+}
+
 int bench_train(int argc, char **argv) {
   cli_args a;
   cli_init(&a, "qdm bench train", argc, argv);
@@ -188,6 +220,11 @@ int bench_train(int argc, char **argv) {
   o.batch = (int)cli_int(&a, "--batch", o.batch, 1, 100000);
   for (int i = 0; qs && i < a.argc; i++) /* the list is ours: qdm train's --qubits takes one number */
     if (!strncmp(a.argv[i], "--qubits", 8) && (a.argv[i][8] == 0 || a.argv[i][8] == '=')) a.argv[i] = (char *)"--qubits-list";
+  const char *plot = cli_str(&a, "--plot", NULL);
+  size_t pl = plot ? strlen(plot) : 0;
+  if (plot && (pl < 5 || strcasecmp(plot + pl - 4, ".png")))
+    cli_die(a.cmd, 2, "--plot: expected a FILE.png (got '%s')", plot);
+  if (plot && qdm_dist_size() > 1) cli_die(a.cmd, 2, "--plot: not under mpirun (the per-rank lines are a table)");
   cli_model_options(&a, &o);
   cli_done(&a);
   qdm_train_bench_result r[128];
@@ -213,5 +250,6 @@ int bench_train(int argc, char **argv) {
       }
   if (json) print_json(&o, steps, r, n);
   else print_table(&o, steps, r, n);
+  if (plot) plot_split(a.cmd, plot, &o, r, n);
   return 0;
 }
