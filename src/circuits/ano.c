@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/circuits.h"
+#include "core/parallel.h"
 
 static long long binom(int n, int k) {
   long long r = 1;
@@ -268,7 +269,7 @@ static int ano_global_packed(const qdm_ano *a, const qdm_cplx *psi, int rows, do
     const qdm_cplx *P = psi + (size_t)r0 * d;
     const double *dY = dy ? dy + (size_t)r0 * K : NULL;
     if (y || dM) {
-#pragma omp parallel for schedule(static) if ((long)nr * d2 >= (1L << 16))
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)nr * d2))
       for (int r = 0; r < nr; r++) pack_density(P + (size_t)r * d, d, R + (size_t)r * d2);
     }
     if (y) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, K, d2, 1, R, d2, V, d2, 0, y + (size_t)r0 * K, K);
@@ -278,7 +279,7 @@ static int ano_global_packed(const qdm_ano *a, const qdm_cplx *psi, int rows, do
     }
     if (gpsi) { /* R now holds E = dY V */
       cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, d2, K, 1, dY, K, V, d2, 0, R, d2);
-#pragma omp parallel for schedule(static) if ((long)nr * d2 >= (1L << 16))
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)nr * d2))
       for (int r = 0; r < nr; r++) add_heff_psi(R + (size_t)r * d2, P + (size_t)r * d, d, gpsi + (size_t)(r0 + r) * d);
     }
   }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "qdm/core.h"
+#include "parallel.h"
 
 const char *qdm_version(void) { return QDM_VERSION; }
 
@@ -18,6 +19,8 @@ void qdm_set_threads(int n) {
 }
 
 int qdm_threads(void) { return nthreads_ > 0 ? nthreads_ : omp_get_max_threads(); }
+
+int qdm__parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;

@@ -14,6 +14,7 @@
 #include "qdm/io.h"
 #include "qdm/qngd.h"
 #include "core/check.h"
+#include "core/parallel.h"
 #include "run.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -95,13 +96,13 @@ static int grads_finite(qdm__run *R) {
   const uint64_t e64 = 0x7ff0000000000000u;
   const uint32_t e32 = 0x7f800000u;
   unsigned bad = 0;
-#pragma omp parallel for reduction(| : bad) schedule(static) if (n >= ((size_t)1 << 16))
+#pragma omp parallel for reduction(| : bad) schedule(static) if (qdm__parallel_worth((double)n))
   for (size_t k = 0; k < n; k++) {
     uint64_t u;
     memcpy(&u, g + k, sizeof u); /* the bits, without breaking aliasing rules */
     bad |= (u & e64) == e64;
   }
-#pragma omp parallel for reduction(| : bad) schedule(static) if (nf >= ((size_t)1 << 16))
+#pragma omp parallel for reduction(| : bad) schedule(static) if (qdm__parallel_worth((double)nf))
   for (size_t k = 0; k < nf; k++) {
     uint32_t u;
     memcpy(&u, gf + k, sizeof u);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/nn.h"
+#include "core/parallel.h"
 
 int qdm_adam_init(qdm_adam *opt, double beta1, double beta2, double eps, int decoupled) {
   if (!opt) return qdm_fail(QDM_EINVAL, "qdm_adam_init: opt must be non-NULL");
@@ -139,8 +140,7 @@ int qdm_adam_step(qdm_adam *opt, double lr) {
   adam_k k = {lr, opt->beta1, opt->beta2, 1.0 - pow(opt->beta1, (double)opt->t),
               sqrt(1.0 - pow(opt->beta2, (double)opt->t)), opt->eps, opt->decoupled};
   size_t total = opt->n + opt->nf;
-  /* below ~32k elements (~10 us) one thread is faster than waking others */
-#pragma omp parallel if (total >= ((size_t)1 << 15))
+#pragma omp parallel if (qdm__parallel_worth((double)total))
   {
     size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
     size_t per = ((total + nt - 1) / nt + 15) / 16 * 16, lo = id * per, hi = lo + per < total ? lo + per : total;

@@ -2,6 +2,7 @@
  * predicted and target posterior means as quantum states, and MSE (eq. 6). */
 #include <complex.h>
 #include "qdm/nn.h"
+#include "core/parallel.h"
 
 /* <t|p> over D complex values as real sums on the [Re, Im] pairs, in 8
  * interleaved partial sums (one vector register wide: the loop vectorises
@@ -38,7 +39,7 @@ int qdm_infidelity_loss(double *loss, qdm_cplx *grad, const qdm_cplx *pred,
   enum { SPANS = 64 };
   double part[SPANS], sum = 0, scale = -2.0 / B;
   int per = (B + SPANS - 1) / SPANS;
-#pragma omp parallel for schedule(static) if ((size_t)B * D >= ((size_t)1 << 14))
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)B * D))
   for (int sp = 0; sp < SPANS; sp++) {
     double s = 0;
     for (int r = sp * per; r < B && r < (sp + 1) * per; r++) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <cblas.h>
 #include "qdm/nn.h"
+#include "core/parallel.h"
 
 #define REAL double
 #define NAME(f) f

@@ -9,13 +9,12 @@
  * the one place where float rounding would compound over a row.
  *
  * Row loops run over the threads when a call is big enough to pay for
- * waking them (ROWS_PAR: 32k values, about 10 us of work): each row is
- * computed whole by one thread, so the numbers do not depend on the thread
- * count; column sums (a bias gradient) split the columns, not the rows. */
-#ifndef QDM_ROWS_PAR_MIN
-#define QDM_ROWS_PAR_MIN ((size_t)1 << 15)
+ * waking them (ROWS_PAR(n values), core/parallel.h): each row is computed
+ * whole by one thread, so the numbers do not depend on the thread count;
+ * column sums (a bias gradient) split the columns, not the rows. */
+#ifndef ROWS_PAR
 #define ROWS_PAR_(x) _Pragma(#x)
-#define ROWS_PAR(n) ROWS_PAR_(omp parallel for schedule(static) if ((size_t)(n) >= QDM_ROWS_PAR_MIN))
+#define ROWS_PAR(n) ROWS_PAR_(omp parallel for schedule(static) if (qdm__parallel_worth((double)(n))))
 #endif
 #define FNAME_(x) #x
 #define FNAME(x) FNAME_(x)

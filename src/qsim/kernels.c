@@ -13,9 +13,6 @@ int qdm__sim_path = 0;
 void qdm_set_sim_path(int path) { qdm__sim_path = path; }
 
 
-/* A parallel region costs about 1.2 us here (docs/architecture.md, "Where the time goes"): thread only
- * loops of at least ~2^15 amplitude updates. */
-int qdm__parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
 
 qdm_circuit qdm_circuit_view(const qdm_circuit *c, int from, int to) {

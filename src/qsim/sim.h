@@ -9,6 +9,7 @@
 #ifndef QDM_SIM_H
 #define QDM_SIM_H
 #include "qdm/qsim.h"
+#include "core/parallel.h" /* qdm__parallel_worth: amplitude-gate updates */
 
 
 enum { OP_GENERAL, OP_DIAG, OP_REAL, OP_RX, OP_SWAP };
@@ -64,7 +65,5 @@ void qdm__sim_apply(qdm_cplx *psi, int n, const sim_op *op);
 double qdm__sim_dot(const qdm_cplx *lam, const qdm_cplx *psi, int n, const sim_op *op, const qdm_cplx *D);
 
 
-/* whether the engine threads a loop of this many amplitude-gate updates */
-int qdm__parallel_worth(double work);
 extern int qdm__sim_path;
 #endif

@@ -1,0 +1,10 @@
+/* parallel.h -- when a loop is worth the threads. Entering an OpenMP
+ * parallel region costs about 1.2 us here even when its if() is false
+ * (docs/architecture.md, "Where the time goes"), so every threaded loop of
+ * the library asks this one rule, with its work in value updates. */
+#ifndef QDM_CORE_PARALLEL_H
+#define QDM_CORE_PARALLEL_H
+
+/* more than one thread and at least ~2^15 updates */
+int qdm__parallel_worth(double work);
+#endif
