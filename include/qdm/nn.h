@@ -38,6 +38,8 @@ extern "C" {
 
 /* The precision of real arrays: QDM_F64 (double) or QDM_F32 (float). */
 typedef enum { QDM_F64 = 0, QDM_F32 = 1 } qdm_precision;
+/* The precision of a model's state vectors: complex128 or complex64. */
+typedef enum { QDM_C128 = 0, QDM_C64 = 1 } qdm_circuit_precision;
 
 /* ---- Linear: y = x W^T + b, W is out x in row-major (PyTorch layout) ----
  * x: B x in, y: B x out, b: out (NULL = no bias). One dgemm per call. */

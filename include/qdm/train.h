@@ -27,6 +27,7 @@ extern const qdm_enum_name qdm_loss_names[];     /* infidelity mse */
 extern const qdm_enum_name qdm_sampler_names[];  /* mean ddpm ddim sde ode */
 extern const qdm_enum_name qdm_optim_names[];    /* adam qngd */
 extern const qdm_enum_name qdm_precision_names[]; /* f64 f32 (qdm_unet_cfg.precision) */
+extern const qdm_enum_name qdm_circuit_precision_names[]; /* c128 c64 (qdm_unet_cfg.circuit_precision) */
 
 typedef struct {
   char preset[16];        /* "default" or "authors" */
@@ -207,6 +208,7 @@ int qdm_train_opts_get(const qdm_train_opts *o, int i, const char **key, char *v
  * matrix products would run at ceiling_rows_per_s. */
 typedef struct {
   qdm_precision precision;
+  qdm_circuit_precision circuit_precision;
   int threads;
   int mnist;                  /* 1: the configured data set; 0: random stand-in images */
   int rows_per_step;          /* batch x T */

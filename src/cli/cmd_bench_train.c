@@ -15,7 +15,7 @@ void cli_model_options(cli_args *a, qdm_train_opts *o);
 
 static const char help[] =
     "usage: qdm bench train [--preset NAME] [--steps N] [--threads LIST] [--precision LIST]\n"
-    "                       [--qubits LIST] [--plot FILE.png] [--json] [--data DIR] [--digits LIST] [--batch N]\n"
+    "                       [--circuit-precision LIST] [--qubits LIST] [--plot FILE.png] [--json] [--data DIR] [--digits LIST] [--batch N]\n"
     "                       [model options as in qdm train]\n\n"
     "For each thread count and precision (defaults: 1,2 threads where there are 2 cores; f64,f32),\n"
     "runs N optimisation steps (default 30, after one warm-up step) of a training configuration\n"
@@ -31,11 +31,14 @@ static const char help[] =
     "                     also gives the ANO's GFLOP/s against zgemm's on the same shapes, same run\n"
     "                     (both counting the complex form's flops, Psi [H_1..H_K]^T: up to 6 qubits qdm\n"
     "                     does a quarter of them on packed densities, so its rate can pass zgemm's)\n"
-    "  --precision LIST   f64, f32 or f64,f32\n"
+    "  --precision LIST   f64, f32 or f64,f32 (the classical part)\n"
+    "  --circuit-precision LIST  c128 (default), c64 or c128,c64: the circuits' state vectors (each\n"
+    "                     with each --precision)\n"
     "  --plot FILE.png    the split as bars: ms per step in the dense layers, circuits, ANO and the\n"
     "                     rest for each line, the dense bar marked at the step's GEMMs alone (the\n"
     "                     dense-only ceiling's time)\n"
-    "  --json             {preset, rows_per_step, steps, blas_core, runs: [{threads, precision, rows_per_s,\n"
+    "  --json             {preset, rows_per_step, steps, blas_core, runs: [{threads, precision,\n"
+    "                     circuit_precision, rows_per_s,\n"
     "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
     "                     ano_gflops, ano_zgemm_gflops}]}\n\n"
@@ -45,6 +48,12 @@ static const char help[] =
     "parallel efficiency (K ranks / (K x -np 1)), K ranks against the one process, and the\n"
     "bytes and seconds per step in the gradient allreduce (in the step, with the wait for the\n"
     "slowest rank; and alone, the ranks started together) (--json: a list of those records).\n";
+
+/* a line's precisions: the classical part's, then "+c64" for complex64 circuits */
+static const char *prec_label(const qdm_train_bench_result *x) {
+  static const char *const lab[2][2] = {{"f64", "f64+c64"}, {"f32", "f32+c64"}};
+  return lab[x->precision == QDM_F32][x->circuit_precision == QDM_C64];
+}
 
 /* ---- under mpirun: the ranks against one process, in the same job ---- */
 
@@ -72,35 +81,36 @@ static void print_ranks(const qdm_train_opts *o, int steps, const qdm_train_benc
   if (qdm_dist_rank() != 0) return;
   if (!json)
     printf("qdm bench train under MPI: %d ranks, preset %s, %d rows per step, %d timed steps per line\n"
-           "threads/rank prec | rows/s: -np 1  1 rank x %d thr  %d ranks | efficiency  vs 1 process | allreduce: "
+           "threads/rank prec    | rows/s: -np 1  1 rank x %d thr  %d ranks | efficiency  vs 1 process | allreduce: "
            "MB/step  ms/step  ms alone\n", K, o->preset, r[0].rows_per_step, steps, K, K);
   for (int i = 0; i < n; i += 3) {
     const qdm_train_bench_result *a = &r[i], *b = &r[i + 1], *c = &r[i + 2];
     double eff = c->rows_per_s / (K * a->rows_per_s), vs = c->rows_per_s / b->rows_per_s;
     if (json)
-      printf("%s{\"ranks\": %d, \"threads\": %d, \"precision\": \"%s\", \"rows_per_s_np1\": %.6g, "
+      printf("%s{\"ranks\": %d, \"threads\": %d, \"precision\": \"%s\", \"circuit_precision\": \"%s\", \"rows_per_s_np1\": %.6g, "
              "\"rows_per_s_one_process\": %.6g, \"rows_per_s\": %.6g, \"efficiency\": %.4f, \"vs_one_process\": %.4f, "
              "\"allreduce_bytes_per_step\": %.0f, \"allreduce_s_per_step\": %.6g, \"allreduce_alone_s\": %.6g}%s\n", i ? " " : "[", K, a->threads,
-             qdm_enum_str(qdm_precision_names, a->precision), a->rows_per_s, b->rows_per_s, c->rows_per_s, eff, vs,
+             qdm_enum_str(qdm_precision_names, a->precision),
+             qdm_enum_str(qdm_circuit_precision_names, a->circuit_precision), a->rows_per_s, b->rows_per_s, c->rows_per_s, eff, vs,
              c->comm_bytes, c->comm_seconds, c->allreduce_seconds, i + 3 < n ? "," : "]");
     else
-      printf("%12d %4s | %13.0f %13.0f %8.0f | %9.0f%% %13.0f%% | %12.2f %8.2f %9.2f\n", a->threads,
-             qdm_enum_str(qdm_precision_names, a->precision), a->rows_per_s, b->rows_per_s, c->rows_per_s, 100 * eff,
+      printf("%12d %-7s | %13.0f %13.0f %8.0f | %9.0f%% %13.0f%% | %12.2f %8.2f %9.2f\n", a->threads,
+             prec_label(a), a->rows_per_s, b->rows_per_s, c->rows_per_s, 100 * eff,
              100 * vs, c->comm_bytes / 1e6, 1e3 * c->comm_seconds, 1e3 * c->allreduce_seconds);
   }
 }
 
-/* A comma list of precision names (f64, f32). */
-static int parse_precisions(const char *cmd, const char *spec, qdm_precision *p, int max) {
+/* A comma list of names of table tab (f64, f32; c128, c64) for flag. */
+static int parse_names(const char *cmd, const char *flag, const qdm_enum_name *tab, const char *spec, int *p, int max) {
   char buf[64];
   int n = 0;
   snprintf(buf, sizeof buf, "%s", spec);
   for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-    int v = qdm_enum_parse(qdm_precision_names, "--precision", tok);
-    if (v < 0 || n == max) cli_die(cmd, 2, "%s", v < 0 ? qdm_errmsg() : "--precision: at most 2 names");
-    p[n++] = (qdm_precision)v;
+    int v = qdm_enum_parse(tab, flag, tok);
+    if (v < 0 || n == max) cli_die(cmd, 2, v < 0 ? "%s" : "%s: at most 2 names", v < 0 ? qdm_errmsg() : flag);
+    p[n++] = v;
   }
-  if (!n) cli_die(cmd, 2, "--precision: empty list");
+  if (!n) cli_die(cmd, 2, "%s: empty list", flag);
   return n;
 }
 
@@ -112,22 +122,23 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
   printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
          load[0], qdm_blas_core());
-  printf("qubits threads prec    rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
+  printf("qubits threads prec       rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
          " dense | ANO vs zgemm GFLOP/s | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
     const qdm_train_bench_result *x = &r[i];
-    printf("%6d %7d  %s %9.0f %8.0f  %9.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %8.1f vs %6.1f | %6.1f min\n",
+    printf("%6d %7d  %-7s %9.0f %8.0f  %9.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %8.1f vs %6.1f | %6.1f min\n",
            x->qubits, x->threads,
-           qdm_enum_str(qdm_precision_names, x->precision), x->rows_per_s, x->ceiling_rows_per_s,
+           prec_label(x), x->rows_per_s, x->ceiling_rows_per_s,
            100 * x->rows_per_s / x->ceiling_rows_per_s, 1e3 * x->split.dense, 1e3 * x->split.circuit,
            1e3 * x->split.ano, 1e3 * x->split.other, x->gemm_gflops, x->dense_gflops, x->ano_gflops, x->zgemm_gflops,
            8096.0 * 10 * 100 / x->rows_per_s / 60);
   }
   for (int i = 0; i < n; i++) /* each precision at its most threads against its fewest */
     for (int j = 0; j < n; j++)
-      if (r[j].precision == r[i].precision && r[j].qubits == r[i].qubits && r[j].threads > r[i].threads &&
+      if (r[j].precision == r[i].precision && r[j].circuit_precision == r[i].circuit_precision &&
+          r[j].qubits == r[i].qubits && r[j].threads > r[i].threads &&
           r[i].threads == 1)
-        printf("  %s: %d threads %.2fx 1 thread\n", qdm_enum_str(qdm_precision_names, r[i].precision), r[j].threads,
+        printf("  %s: %d threads %.2fx 1 thread\n", prec_label(&r[i]), r[j].threads,
                r[j].rows_per_s / r[i].rows_per_s);
 }
 
@@ -146,6 +157,7 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
     qdm_json_obj(&j);
     qdm_json_kv_int(&j, "threads", x->threads);
     qdm_json_kv_str(&j, "precision", qdm_enum_str(qdm_precision_names, x->precision));
+    qdm_json_kv_str(&j, "circuit_precision", qdm_enum_str(qdm_circuit_precision_names, x->circuit_precision));
     qdm_json_kv_num(&j, "rows_per_s", x->rows_per_s);
     qdm_json_kv_num(&j, "ceiling_rows_per_s", x->ceiling_rows_per_s);
     qdm_json_kv_num(&j, "ceiling_fraction", x->rows_per_s / x->ceiling_rows_per_s);
@@ -183,8 +195,7 @@ static void plot_split(const char *cmd, const char *path, const qdm_train_opts *
   for (int i = 0; i < n; i++) {
     const qdm_train_bench_result *x = &r[i];
     int k = mixed ? snprintf(lab[i], sizeof lab[i], "%d qubits, ", x->qubits) : 0;
-    snprintf(lab[i] + k, sizeof lab[i] - k, "%d thread%s, %s", x->threads, x->threads > 1 ? "s" : "",
-             qdm_enum_str(qdm_precision_names, x->precision));
+    snprintf(lab[i] + k, sizeof lab[i] - k, "%d thread%s, %s", x->threads, x->threads > 1 ? "s" : "", prec_label(x));
     cat[i] = lab[i];
     const double t[4] = {x->split.dense, x->split.circuit, x->split.ano, x->split.other};
     for (int s = 0; s < 4; s++) v[s][i] = 1e3 * t[s], ref[s][i] = NAN;
@@ -208,12 +219,14 @@ int bench_train(int argc, char **argv) {
   if (qdm_train_preset(&o, cli_str(&a, "--preset", "authors"))) cli_die(a.cmd, 2, "--preset: %s", qdm_errmsg());
   int steps = (int)cli_int(&a, "--steps", 30, 1, 1000000), json = cli_flag(&a, "--json");
   double th[8], qv[8];
-  qdm_precision prec[2];
+  int prec[2], cprec[2];
   int nth = cli_num_list(a.cmd, "--threads", cli_str(&a, "--threads", omp_get_num_procs() >= 2 ? "1,2" : "1"), 1, 256, 1,
                          th, 8);
   const char *qs = cli_str(&a, "--qubits", NULL); /* absent: the preset's (qv[0] = 0) */
   int nq = qs ? cli_num_list(a.cmd, "--qubits", qs, 1, 10, 1, qv, 8) : (qv[0] = 0, 1);
-  int npr = parse_precisions(a.cmd, cli_str(&a, "--precision", "f64,f32"), prec, 2);
+  int npr = parse_names(a.cmd, "--precision", qdm_precision_names, cli_str(&a, "--precision", "f64,f32"), prec, 2);
+  int ncp = parse_names(a.cmd, "--circuit-precision", qdm_circuit_precision_names,
+                        cli_str(&a, "--circuit-precision", "c128"), cprec, 2);
   const char *dig = cli_classes(&a), *data = cli_str(&a, "--data", NULL);
   if (dig) snprintf(o.digits, sizeof o.digits, "%s", dig);
   if (data && snprintf(o.data, sizeof o.data, "%s", data) >= (int)sizeof o.data) cli_die(a.cmd, 2, "--data: path too long");
@@ -232,8 +245,9 @@ int bench_train(int argc, char **argv) {
   if (qdm_dist_size() > 1) { /* mpirun -np K qdm bench train */
     for (int q = 0; q < nq; q++)
       for (int i = 0; i < nth; i++)
-        for (int k = 0; k < npr && n + 3 <= 126; k++, n += 3) {
-          o.model.precision = prec[k];
+        for (int k = 0; k < npr * ncp && n + 3 <= 126; k++, n += 3) {
+          o.model.precision = (qdm_precision)prec[k / ncp];
+          o.model.circuit_precision = (qdm_circuit_precision)cprec[k % ncp];
           o.model.n = qv[q] > 0 ? (int)qv[q] : n0;
           bench_ranks(a.cmd, &o, steps, (int)th[i], r + n);
         }
@@ -242,9 +256,10 @@ int bench_train(int argc, char **argv) {
   }
   for (int q = 0; q < nq; q++)
     for (int i = 0; i < nth; i++)
-      for (int k = 0; k < npr; k++) {
+      for (int k = 0; k < npr * ncp; k++) {
         bench_threads((int)th[i]);
-        o.model.precision = prec[k];
+        o.model.precision = (qdm_precision)prec[k / ncp];
+        o.model.circuit_precision = (qdm_circuit_precision)cprec[k % ncp];
         o.model.n = qv[q] > 0 ? (int)qv[q] : n0;
         if (qdm_train_bench(&o, steps, &r[n++])) cli_die(a.cmd, 1, "%s", qdm_errmsg());
       }

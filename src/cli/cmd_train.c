@@ -55,6 +55,10 @@ static const char *train_help =
     "  --precision f32|f64  the classical part (encoder, LayerNorm, decoder, their Adam state) in\n"
     "            float with sgemm (both presets) or double; circuits are complex128 either way.\n"
     "            --resume at the other precision converts the checkpoint (and says so)\n"
+    "  --circuit-precision c128|c64  the circuit blocks' state vectors in complex128 (default,\n"
+    "            the authors') or complex64 (16 groups per vector, faster; gate matrices, angle\n"
+    "            gradients and the ANO stay double); c64 applies to ansatzes of one- and two-qubit\n"
+    "            gates without --noise, others run complex128. May change on --resume\n"
     "  --optimizer adam|qngd   qngd: quantum natural gradient (report eq. 26) for the circuit\n"
     "            angles, Fubini-Study metric per (t, label) group and block; Adam for the rest\n"
     "  --qngd-metric block|diag|full (block)  --qngd-lr X (0.05)  --qngd-lambda X (1e-3)\n"
@@ -230,6 +234,8 @@ static void train_flags(cli_args *a, qdm_train_opts *o) {
   o->weight_decay = cli_double(a, "--weight-decay", o->weight_decay, 0, 10);
   o->ema = cli_double(a, "--ema", o->ema, 0, 0.999999);
   o->model.precision = (qdm_precision)cli_enum(a, "--precision", qdm_precision_names, o->model.precision);
+  o->model.circuit_precision = (qdm_circuit_precision)cli_enum(a, "--circuit-precision", qdm_circuit_precision_names,
+                                                               o->model.circuit_precision);
   o->optimizer = (qdm_optim_kind)cli_enum(a, "--optimizer", qdm_optim_names, o->optimizer);
   o->qngd_metric = cli_enum(a, "--qngd-metric", qdm_metric_names, o->qngd_metric);
   o->qngd_lr = cli_double(a, "--qngd-lr", o->qngd_lr, 1e-9, 100);

@@ -215,6 +215,7 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
     res->split = (qdm_unet_timing){t.dense / steps, t.circuit / steps, t.ano / steps, t.other / steps};
     int rows = o->batch * o->model.T; /* a full batch; the timed steps are full unless the data are tiny */
     res->precision = o->model.precision;
+    res->circuit_precision = o->model.circuit_precision;
     res->threads = qdm_threads();
     res->rows_per_step = rows;
     res->rows_per_s = rows / res->step_seconds;

@@ -19,6 +19,7 @@ const qdm_enum_name qdm_sampler_names[] = {{"mean", QDM_SAMPLER_MEAN}, {"ddpm", 
                                            {"ode", QDM_SAMPLER_ODE}, {NULL, 0}};
 const qdm_enum_name qdm_optim_names[] = {{"adam", QDM_OPTIM_ADAM}, {"qngd", QDM_OPTIM_QNGD}, {NULL, 0}};
 const qdm_enum_name qdm_precision_names[] = {{"f64", QDM_F64}, {"f32", QDM_F32}, {NULL, 0}};
+const qdm_enum_name qdm_circuit_precision_names[] = {{"c128", QDM_C128}, {"c64", QDM_C64}, {NULL, 0}};
 static const qdm_enum_name measure_names[] = {{"ano", QDM_MEASURE_ANO}, {"pauli", QDM_MEASURE_PAULI}, {NULL, 0}};
 
 /* ---------------- presets ---------------- */
@@ -191,7 +192,8 @@ typedef struct {
   {k, ty, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), NULL, FIXED}
 #define F_ME(k, mem, tab) \
   {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab, FIXED}
-/* a model setting that may change on resume: the checkpoint is converted (precision) */
+/* a model setting that may change on resume (precision: the checkpoint is
+ * converted; circuit_precision: nothing stored depends on it) */
 #define F_ME_CHANGE(k, mem, tab)                                                                              \
   {k, T_ENUM, offsetof(qdm_train_opts, model) + offsetof(qdm_unet_cfg, mem), sizeof(((qdm_unet_cfg *)0)->mem), tab, \
    MAY_CHANGE}
@@ -219,6 +221,7 @@ static const field fields[] = {
     F_O("qngd_lr", T_DBL, qngd_lr, FIXED), F_O("qngd_lambda", T_DBL, qngd_lambda, FIXED),
     F_O("qngd_epochs", T_INT, qngd_epochs, FIXED), F_M("shots", T_LONG, shots), F_M("noise", T_STR, noise),
     F_ME_CHANGE("precision", precision, qdm_precision_names),
+    F_ME_CHANGE("circuit_precision", circuit_precision, qdm_circuit_precision_names),
 };
 #define NFIELDS (int)(sizeof fields / sizeof *fields)
 
@@ -226,7 +229,7 @@ static const field fields[] = {
 _Static_assert(sizeof(qdm_sched_kind) == sizeof(int) && sizeof(qdm_sampler_kind) == sizeof(int) &&
                    sizeof(qdm_optim_kind) == sizeof(int) && sizeof(qdm_pred_kind) == sizeof(int) &&
                    sizeof(qdm_loss_kind) == sizeof(int) && sizeof(qdm_subset) == sizeof(int) &&
-                   sizeof(qdm_precision) == sizeof(int),
+                   sizeof(qdm_precision) == sizeof(int) && sizeof(qdm_circuit_precision) == sizeof(int),
                "enum settings are stored as int");
 
 static void field_str(const qdm_train_opts *o, const field *f, char *buf, size_t len) {

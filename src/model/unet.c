@@ -271,6 +271,8 @@ int qdm_unet_cfg_check(const qdm_unet_cfg *c) {
   if (c->hidden < 1 || c->hidden > 65536) return qdm_fail(QDM_EINVAL, "model: hidden = %d, expected 1..65536", c->hidden);
   if (c->precision != QDM_F64 && c->precision != QDM_F32)
     return qdm_fail(QDM_EINVAL, "model: precision %d, expected QDM_F64 or QDM_F32", (int)c->precision);
+  if (c->circuit_precision != QDM_C128 && c->circuit_precision != QDM_C64)
+    return qdm_fail(QDM_EINVAL, "model: circuit_precision %d, expected QDM_C128 or QDM_C64", (int)c->circuit_precision);
   if (c->n < 1 || c->n > 10) return qdm_fail(QDM_EINVAL, "model: qubits = %d, expected 1..10", c->n);
   if (c->layers < 0 || c->layers > 200) return qdm_fail(QDM_EINVAL, "model: layers = %d, expected 0..200", c->layers);
   if (c->T < 1 || c->T > 10000) return qdm_fail(QDM_EINVAL, "model: T = %d steps, expected 1..10000", c->T);
@@ -583,7 +585,7 @@ qdm_unet *qdm_unet_new(const qdm_unet_cfg *cfg, int max_rows, qdm_rng *rng) {
     m->circ = qdm_circuit_new(cfg->n);
     if (!m->circ || build_block(m->circ, cfg) < 0) err = QDM_EINVAL;
     /* NULL when the ansatz has gates the pair path does not cover (or noise is on) */
-    if (!err && m->noise.kind == QDM_NOISE_NONE) m->pairs = qdm__pairs_new(m->circ);
+    if (!err && m->noise.kind == QDM_NOISE_NONE) m->pairs = qdm__pairs_new(m->circ, cfg->circuit_precision == QDM_C64);
     if (!err && cfg->measure == QDM_MEASURE_ANO) {
       m->ano = qdm_ano_new(cfg->n, cfg->ano_layout == QDM_ANO_GLOBAL ? cfg->n : cfg->ano_k, cfg->ano_layout, cfg->K);
       if (!m->ano) err = QDM_ENOMEM;
@@ -623,7 +625,7 @@ size_t qdm_unet_bytes(const qdm_unet_cfg *cfg, int max_rows) {
   qdm_circuit *c = NULL;
   qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &nz);
   if (!cfg->classical && (c = qdm_circuit_new(cfg->n)) && build_block(c, cfg) >= 0 && nz.kind == QDM_NOISE_NONE)
-    m.pairs = qdm__pairs_new(c);
+    m.pairs = qdm__pairs_new(c, 0); /* the same size either way */
   size_t bytes = 2 * param_half_bytes(np, npf) + act_doubles(&m) * sizeof(double) + act_ints(&m) * sizeof(int) +
                  qdm__pairs_bytes(m.pairs) + qdm__circuit_bytes(c);
   qdm__pairs_free(m.pairs);

@@ -35,9 +35,9 @@
  * step's 4x4 M = F_k ... F_1, kept for the adjoint.
  *
  * Run: batches of 8 groups, one per 512-bit vector lane (each lane its own
- * group's matrices), the groups' rows in slots: slot s is row s of every
- * lane's group, so a lane's matrices are gathered once per step for all
- * its rows. Groups are batched by decreasing size, so the lanes of a batch
+ * group's matrices; for c64, 16 groups in float lanes, pairs_tiles.h), the
+ * groups' rows in slots: slot s is row s of every lane's group, so a
+ * lane's matrices are gathered once per step for all its rows. Groups are batched by decreasing size, so the lanes of a batch
  * have about as many rows and the vectors stay full whatever the sizes.
  *
  * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
@@ -77,6 +77,7 @@ struct qdm__pairs {
   qdm_cplx *konst;
   size_t gd;    /* doubles per group: nops 4x4 matrices, then 8 values per factor */
   size_t bytes; /* this plan's own allocations */
+  int c64;      /* sweeps in complex64 lanes (pairs_tiles.h) */
 };
 
 #define GT 8
@@ -308,7 +309,7 @@ static int factors(qdm__pairs *p, const qdm_circuit *c, const item *it, int ni, 
   return 1;
 }
 
-qdm__pairs *qdm__pairs_new(const qdm_circuit *c) {
+qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64) {
   if (!c || c->n < 2 || c->ninputs || c->n > 16) return NULL;
   int ng = c->ngates > 0 ? c->ngates : 1, ni = 0;
   item *it = malloc((size_t)ng * sizeof *it);
@@ -323,7 +324,7 @@ qdm__pairs *qdm__pairs_new(const qdm_circuit *c) {
     for (int k = 0; k < ng; k++) u.eidx[k] = -1;
     u.ni = ni;
     fuse(&u, it, ni);
-    p->n = c->n, p->ngates = c->ngates;
+    p->n = c->n, p->ngates = c->ngates, p->c64 = !!c64;
     ok = factors(p, c, it, ni, &u);
     p->gd = (size_t)p->nops * 32 + (size_t)p->nfac * 8;
   } else if (ok) {
@@ -568,16 +569,7 @@ void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, c
   }
 }
 
-/* ---------------- tiles ---------------- */
-
-typedef struct { v8 r[16], i[16]; } lanemat;
-
-static void lane_mats(double *const *w, int o, lanemat *L) {
-  for (int l = 0; l < GT; l++) {
-    const double *m = w[l] + (size_t)o * 32;
-    for (int e = 0; e < 16; e++) L->r[e][l] = m[2 * e], L->i[e][l] = m[2 * e + 1];
-  }
-}
+/* ---------------- sweeps over rows ---------------- */
 
 /* the four amplitudes of sub-block k of step P */
 static inline void quad(const pop *P, size_t k, size_t *ix) {
@@ -587,53 +579,10 @@ static inline void quad(const pop *P, size_t k, size_t *ix) {
   ix[0] = k, ix[1] = k | bl, ix[2] = k | bh, ix[3] = k | bl | bh;
 }
 
-static void step_fwd(v8 *xr, v8 *xi, int n, const pop *P, const lanemat *L) {
-  size_t cnt = (size_t)1 << (n - 2), ix[4];
-  for (size_t k = 0; k < cnt; k++) {
-    quad(P, k, ix);
-    v8 ar[4], ai[4];
-    for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
-    for (int l = 0; l < 4; l++) {
-      v8 sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
-      for (int j = 1; j < 4; j++) {
-        sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
-        si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
-      }
-      xr[ix[l]] = sr, xi[ix[l]] = si;
-    }
-  }
-}
+/* ---------------- batches: 8 or 16 groups, their rows in slots ---------------- */
 
-/* psi <- M^dagger psi, lam <- M^dagger lam, R += lam_in psi_in^dagger (= M^dagger lam_out psi_in^dagger) */
-static void step_adj(v8 *pr, v8 *pi, v8 *qr, v8 *qi, int n, const pop *P, const lanemat *L, v8 *Rr, v8 *Ri) {
-  size_t cnt = (size_t)1 << (n - 2), ix[4];
-  for (size_t k = 0; k < cnt; k++) {
-    quad(P, k, ix);
-    v8 ar[4], ai[4], br[4], bi[4], cr[4], ci[4], dr[4], di[4];
-    for (int j = 0; j < 4; j++) ar[j] = pr[ix[j]], ai[j] = pi[ix[j]], br[j] = qr[ix[j]], bi[j] = qi[ix[j]];
-    for (int l = 0; l < 4; l++) { /* (M^dagger)_{lj} = conj(M_{jl}) */
-      v8 sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
-      v8 tr = L->r[l] * br[0] + L->i[l] * bi[0], ti = L->r[l] * bi[0] - L->i[l] * br[0];
-      for (int j = 1; j < 4; j++) {
-        v8 mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
-        sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
-        tr += mr * br[j] + mi * bi[j], ti += mr * bi[j] - mi * br[j];
-      }
-      cr[l] = sr, ci[l] = si, dr[l] = tr, di[l] = ti;
-    }
-    for (int l = 0; l < 4; l++)
-      for (int j = 0; j < 4; j++) {
-        Rr[l * 4 + j] += dr[l] * cr[j] + di[l] * ci[j];
-        Ri[l * 4 + j] += di[l] * cr[j] - dr[l] * ci[j];
-      }
-    for (int j = 0; j < 4; j++) pr[ix[j]] = cr[j], pi[ix[j]] = ci[j], qr[ix[j]] = dr[j], qi[ix[j]] = di[j];
-  }
-}
-
-/* ---------------- batches: 8 groups, their rows in slots ---------------- */
-
-/* A batch puts one group in each lane and the group's rows in slots: slot
- * s holds row s of every lane's group (zeros where a group has fewer), so
+/* A batch puts one group in each lane (8 for c128, 16 for c64) and the
+ * group's rows in slots: slot s holds row s of every lane's group (zeros where a group has fewer), so
  * a lane's matrices are gathered once per step for all its rows, and the
  * adjoint's R of a group and step sums within its lane. Groups are batched
  * by decreasing size so that a batch's lanes have about as many rows. */
@@ -665,57 +614,9 @@ static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
 
 #define SLOTS 16 /* slots per pass: 16 x 2 states of 2^n amplitudes x 8 lanes stay in L1/L2 for n = 4 */
 
-/* Slots [s0, s0 + ns) of batch b (nl lanes) in or out of x (ns x 2 x dim vectors). */
-static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_cplx *src, const qdm_cplx *csrc,
-                     v8 *x, int dim) {
-  if (csrc) memset(x, 0, (size_t)ns * 2 * dim * sizeof *x);
-  for (int l = 0; l < nl; l++)
-    for (int s = s0; s < s0 + ns && s < b[l].count; s++) {
-      size_t r = (size_t)(pos ? pos[b[l].start + s] : b[l].start + s) * dim;
-      v8 *xr = x + (size_t)(s - s0) * 2 * dim, *xi = xr + dim;
-      if (csrc)
-        for (int i = 0; i < dim; i++) xr[i][l] = creal(csrc[r + i]), xi[i][l] = cimag(csrc[r + i]);
-      else
-        for (int i = 0; i < dim; i++) src[r + i] = xr[i][l] + I * xi[i][l];
-    }
-}
-
-static void batch_lanes(const qdm__pairs *p, const double *work, const prun *b, int nl, double **w) {
-  for (int l = 0; l < GT; l++) w[l] = (double *)work + (size_t)b[l < nl ? l : nl - 1].g * p->gd;
-}
-
-static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
-                      const qdm_cplx *in, qdm_cplx *out, v8 *x, lanemat *L) {
-  int dim = 1 << p->n;
-  double *w[GT];
-  batch_lanes(p, work, b, nl, w);
-  for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
-    int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
-    slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
-    for (int o = 0; o < p->nops; o++) {
-      lane_mats(w, o, L);
-      for (int s = 0; s < ns; s++) step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], L);
-    }
-    slots_io(b, nl, s0, ns, pos, out, NULL, x, dim);
-  }
-}
-
-void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
-                        qdm_cplx *out, int rows) {
-  int dim = 1 << p->n, nrun;
-  prun *runs = runs_of(grp, rows, &nrun, 0);
-  if (!runs) return; /* out of memory: rows == 0 or malloc failed */
-  int nb = (nrun + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 4);
-#pragma omp parallel if (par)
-  {
-    v8 *x = aligned_alloc(64, (size_t)SLOTS * 2 * dim * sizeof *x);
-    lanemat *L = aligned_alloc(64, sizeof *L);
-#pragma omp for schedule(dynamic)
-    for (int t = 0; t < nb; t++)
-      if (x && L) batch_fwd(p, work, runs + t * GT, nrun - t * GT < GT ? nrun - t * GT : GT, pos, in, out, x, L);
-    free(x), free(L);
-  }
-  free(runs);
+/* the lanes' work areas (repeats of the last fill a short batch) */
+static void batch_lanes(const qdm__pairs *p, const double *work, const prun *b, int nl, double **w, int lanes) {
+  for (int l = 0; l < lanes; l++) w[l] = (double *)work + (size_t)b[l < nl ? l : nl - 1].g * p->gd;
 }
 
 /* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
@@ -749,75 +650,56 @@ static void step_grads(const qdm__pairs *p, int o, const v8 *Rr, const v8 *Ri, d
   }
 }
 
-/* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
- * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
-static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos, qdm_cplx *psi,
-                      qdm_cplx *lam, double *dtheta, int ld, const int *ids, v8 *x, v8 *Rb, lanemat *L) {
-  int dim = 1 << p->n;
-  double *w[GT], *dl[GT];
-  batch_lanes(p, work, b, nl, w);
-  for (int l = 0; l < GT; l++) {
-    int g = b[l < nl ? l : nl - 1].g;
-    dl[l] = dtheta + (size_t)(ids ? ids[g] : g) * ld;
+static void grads_c128(const qdm__pairs *p, int o, const v8 *Rr, const v8 *Ri, double *const *w, double *const *dth,
+                       int nl) {
+  step_grads(p, o, Rr, Ri, w, dth, nl);
+}
+
+typedef float v16f __attribute__((vector_size(2 * GT * sizeof(float))));
+
+/* a c64 batch's R in double, its two halves of 8 lanes in turn */
+static void grads_c64(const qdm__pairs *p, int o, const v16f *Rr, const v16f *Ri, double *const *w,
+                      double *const *dth, int nl) {
+  for (int h = 0; h < 2 && h * GT < nl; h++) {
+    v8 r[16], i[16];
+    for (int e = 0; e < 16; e++)
+      for (int l = 0; l < GT; l++) r[e][l] = Rr[e][h * GT + l], i[e][l] = Ri[e][h * GT + l];
+    step_grads(p, o, r, i, w + h * GT, dth + h * GT, nl - h * GT < GT ? nl - h * GT : GT);
   }
-  v8 *y = x + (size_t)SLOTS * 2 * dim;
-  if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, R in place */
-    int ns = b[0].count;
-    slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
-    slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
-    for (int o = p->nops - 1; o >= 0; o--) {
-      lane_mats(w, o, L);
-      memset(Rb, 0, 32 * sizeof *Rb);
-      for (int s = 0; s < ns; s++) {
-        v8 *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rb, Rb + 16);
-      }
-      step_grads(p, o, Rb, Rb + 16, w, dl, nl);
-    }
-    slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
-    slots_io(b, nl, 0, ns, pos, lam, NULL, y, dim);
-    return;
-  }
-  memset(Rb, 0, (size_t)p->nops * 32 * sizeof *Rb);
-  for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
-    int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
-    slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
-    slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
-    for (int o = p->nops - 1; o >= 0; o--) {
-      lane_mats(w, o, L);
-      v8 *Rr = Rb + (size_t)o * 32;
-      for (int s = 0; s < ns; s++) {
-        v8 *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rr, Rr + 16);
-      }
-    }
-    slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
-    slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
-  }
-  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, w, dl, nl);
+}
+
+#define LT double
+#define NLANE GT
+#define VT v8
+#define SFX(name) name##_c128
+#include "pairs_tiles.h"
+#undef LT
+#undef NLANE
+#undef VT
+#undef SFX
+#define LT float
+#define NLANE (2 * GT)
+#define VT v16f
+#define SFX(name) name##_c64
+#include "pairs_tiles.h"
+
+void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
+                        qdm_cplx *out, int rows) {
+  int nrun;
+  prun *runs = runs_of(grp, rows, &nrun, 0);
+  if (!runs) return; /* out of memory: rows == 0 or malloc failed */
+  (p->c64 ? forward_c64 : forward_c128)(p, work, runs, nrun, rows, pos, in, out);
+  free(runs);
 }
 
 int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
                        qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids) {
   if (rows <= 0) return QDM_OK;
-  int dim = 1 << p->n, nrun;
+  int nrun;
   prun *runs = runs_of(grp, rows, &nrun, 1);
   if (nrun < 0) return qdm_fail(QDM_EINVAL, "qdm__pairs_adjoint: rows not sorted by group");
   if (!runs) return qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
-  int nb = (nrun + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 12), err = 0;
-  /* batches are whole groups: each writes its groups' dtheta rows only */
-#pragma omp parallel if (par) reduction(| : err)
-  {
-    v8 *x = aligned_alloc(64, ((size_t)SLOTS * 4 * dim + (size_t)p->nops * 32) * sizeof *x);
-    lanemat *L = aligned_alloc(64, sizeof *L);
-#pragma omp for schedule(dynamic)
-    for (int t = 0; t < nb; t++) {
-      if (!x || !L) err = 1;
-      else batch_adj(p, work, runs + t * GT, nrun - t * GT < GT ? nrun - t * GT : GT, pos, psi, lam, dtheta, ld, ids, x,
-                     x + (size_t)SLOTS * 4 * dim, L);
-    }
-    free(x), free(L);
-  }
+  int err = (p->c64 ? adjoint_c64 : adjoint_c128)(p, work, runs, nrun, rows, pos, psi, lam, dtheta, ld, ids);
   free(runs);
   return err ? qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory") : QDM_OK;
 }

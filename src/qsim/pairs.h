@@ -14,11 +14,14 @@
 
 typedef struct qdm__pairs qdm__pairs;
 
-/* NULL, with no error set, when the circuit has a gate the pair program
+/* c64: the sweeps over rows (forward, adjoint) run in complex64, 16
+ * groups per vector (the model's circuit_precision); the matrices are
+ * built and the angle gradients summed in double either way.
+ * NULL, with no error set, when the circuit has a gate the pair program
  * does not cover (three or more qubits with controls, a trainable gate
  * other than RX, RY, RZ, P or the Vatan-Williams unit's, per-row inputs,
  * one qubit); NULL with QDM_ENOMEM set when out of memory. */
-qdm__pairs *qdm__pairs_new(const qdm_circuit *c);
+qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64);
 void qdm__pairs_free(qdm__pairs *p);
 /* number of fused 4x4 steps, and of the circuit's gates they replace */
 int qdm__pairs_nops(const qdm__pairs *p, int *ngates);
