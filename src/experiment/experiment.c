@@ -37,6 +37,7 @@ typedef struct {
   int encoding;                         /* QDM_ENC_* (0: amplitude, the presets') */
   int ano_layout, ano_k, K;             /* QDM_ANO_* and its k (0: global); K > 0: observables per site set */
   int sixths;                           /* > 0: train sixths/6 of the epochs (the preset's or --epochs) */
+  int c64;                              /* 1: complex64 circuits (QDM_C64) */
 } xspec;
 
 typedef struct {
@@ -75,34 +76,35 @@ static int xreport_write(const xctx *c);
 
 /* -1 (qubits: 0) in a field: keep the preset's value */
 static const xspec qdm_xruns[] = {
-    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1", 0, 0, 0, 0, 0},
-    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits", 0, 0, 0, 0, 0},
-    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits", 0, 0, 0, 0, 0},
-    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection", 0, 0, 0, 0, 0},
-    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO", 0, 0, 0, 0, 0},
-    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size", 0, 0, 0, 0, 0},
-    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits", 0, 0, 0, 0, 0},
-    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits", 0, 0, 0, 0, 0},
-    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double", 0, 0, 0, 0, 0},
-    {"enc-angle", "default", "0,1", -1, -1, -1, 0, -1, "base with angle encoding: RY(x_q) on 4 encoder values", QDM_ENC_ANGLE, 0, 0, 0, 0},
-    {"enc-phase", "default", "0,1", -1, -1, -1, 0, -1, "base with phase encoding: H then P(x_q), 4 values", QDM_ENC_PHASE, 0, 0, 0, 0},
-    {"enc-dense", "default", "0,1", -1, -1, -1, 0, -1, "base with dense angle encoding (eq. 19), 8 values", QDM_ENC_DENSE, 0, 0, 0, 0},
+    {"authors-01", "authors", "0,1", -1, -1, -1, 0, -1, "authors' preset, digits 0 and 1", 0, 0, 0, 0, 0, 0},
+    {"authors-all", "authors", "all", -1, -1, -1, 0, -1, "authors' preset, all ten digits", 0, 0, 0, 0, 0, 0},
+    {"base", "default", "0,1", -1, -1, -1, 0, -1, "qdm default: skip on, ANO, quantum, 4 qubits", 0, 0, 0, 0, 0, 0},
+    {"skip-off", "default", "0,1", 0, -1, -1, 0, -1, "base without the skip connection", 0, 0, 0, 0, 0, 0},
+    {"pauli", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 0, -1, "base with Pauli-Z readout in place of ANO", 0, 0, 0, 0, 0, 0},
+    {"classical", "default", "0,1", -1, -1, 1, 0, -1, "base with a classical bottleneck of matched size", 0, 0, 0, 0, 0, 0},
+    {"qubits-6", "default", "0,1", -1, -1, -1, 6, -1, "base with 6 bottleneck qubits", 0, 0, 0, 0, 0, 0},
+    {"qubits-8", "default", "0,1", -1, -1, -1, 8, -1, "base with 8 bottleneck qubits", 0, 0, 0, 0, 0, 0},
+    {"base-f64", "default", "0,1", -1, -1, -1, 0, QDM_F64, "base with the classical layers in double", 0, 0, 0, 0, 0, 0},
+    {"base-c64", "default", "0,1", -1, -1, -1, 0, -1, "base with complex64 circuits", 0, 0, 0, 0, 0, 1},
+    {"enc-angle", "default", "0,1", -1, -1, -1, 0, -1, "base with angle encoding: RY(x_q) on 4 encoder values", QDM_ENC_ANGLE, 0, 0, 0, 0, 0},
+    {"enc-phase", "default", "0,1", -1, -1, -1, 0, -1, "base with phase encoding: H then P(x_q), 4 values", QDM_ENC_PHASE, 0, 0, 0, 0, 0},
+    {"enc-dense", "default", "0,1", -1, -1, -1, 0, -1, "base with dense angle encoding (eq. 19), 8 values", QDM_ENC_DENSE, 0, 0, 0, 0, 0},
     {"enc-basis", "default", "0,1", -1, -1, -1, 0, -1, "base with basis encoding: 4 bits [x > 0], straight-through",
-     QDM_ENC_BASIS, 0, 0, 0, 0},
+     QDM_ENC_BASIS, 0, 0, 0, 0, 0},
     /* local layouts: K per site set, chosen for about the global 16 observables */
     {"ano-2local", "default", "0,1", -1, -1, -1, 0, -1, "base, ANO on the 3 windows of 2 qubits, 5 each (15)", 0,
-     QDM_ANO_SLIDING, 2, 5, 0},
+     QDM_ANO_SLIDING, 2, 5, 0, 0},
     {"ano-3local", "default", "0,1", -1, -1, -1, 0, -1, "base, ANO on the 2 windows of 3 qubits, 8 each (16)", 0,
-     QDM_ANO_SLIDING, 3, 8, 0},
+     QDM_ANO_SLIDING, 3, 8, 0, 0},
     /* the training-length curve: base stopped early */
-    {"len-1of6", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 1/6 of its epochs", 0, 0, 0, 0, 1},
-    {"len-1of3", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 1/3 of its epochs", 0, 0, 0, 0, 2},
-    {"len-2of3", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 2/3 of its epochs", 0, 0, 0, 0, 4},
-    {"pauli-8", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 8, -1, "8 qubits, Pauli-Z readout", 0, 0, 0, 0, 0},
+    {"len-1of6", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 1/6 of its epochs", 0, 0, 0, 0, 1, 0},
+    {"len-1of3", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 1/3 of its epochs", 0, 0, 0, 0, 2, 0},
+    {"len-2of3", "default", "0,1", -1, -1, -1, 0, -1, "base trained for 2/3 of its epochs", 0, 0, 0, 0, 4, 0},
+    {"pauli-8", "default", "0,1", -1, QDM_MEASURE_PAULI, -1, 8, -1, "8 qubits, Pauli-Z readout", 0, 0, 0, 0, 0, 0},
     {"ano8-2local", "default", "0,1", -1, -1, -1, 8, -1, "8 qubits, ANO on the 7 windows of 2 qubits, 2 each (14)", 0,
-     QDM_ANO_SLIDING, 2, 2, 0},
+     QDM_ANO_SLIDING, 2, 2, 0, 0},
     {"ano8-3local", "default", "0,1", -1, -1, -1, 8, -1, "8 qubits, ANO on the 6 windows of 3 qubits, 3 each (18)", 0,
-     QDM_ANO_SLIDING, 3, 3, 0},
+     QDM_ANO_SLIDING, 3, 3, 0, 0},
 };
 static const int qdm_nxruns = sizeof qdm_xruns / sizeof *qdm_xruns;
 
@@ -120,7 +122,8 @@ static const xset qdm_xsets[] = {
     {"length", "Where FD stops falling with training time (base at 1/6, 1/3, 2/3 and all of its epochs; length.png).",
      {"len-1of6", "len-1of3", "len-2of3", "base"}},
     {"preset", "qdm's default recipe vs the authors' recipe (digits 0,1).", {"base", "authors-01"}},
-    {"precision", "Float32 classical layers train as well as float64 (the default preset's choice).", {"base", "base-f64"}},
+    {"precision", "Float32 classical layers train as well as float64 (the default preset's choice); complex64 circuits as well as complex128.",
+     {"base", "base-f64", "base-c64"}},
 };
 static const int qdm_nxsets = sizeof qdm_xsets / sizeof *qdm_xsets;
 
@@ -184,6 +187,7 @@ static int xrun_opts(const qdm_experiment_opts *o, const xspec *x, int seed, qdm
   if (x->classical >= 0) t->model.classical = x->classical;
   if (x->qubits > 0) t->model.n = x->qubits;
   if (x->precision >= 0) t->model.precision = (qdm_precision)x->precision;
+  if (x->c64) t->model.circuit_precision = QDM_C64;
   t->model.encoding = x->encoding;
   t->model.ano_layout = x->ano_layout;
   t->model.ano_k = x->ano_k;
