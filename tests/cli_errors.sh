@@ -89,5 +89,15 @@ expect "--resume with another --ano-layout" 2 "--ano-layout: the run .* was trai
 "$qdm" train "${again[@]}" 2>"$tmp/e"; st=$?
 if [ $st = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: resume with the same settings: $(cat "$tmp/e")" >&2; fi
 
+# complex64 circuits: a bad name; a c64 run, recorded, that resumes in complex128 (may change)
+"$qdm" train --circuit-precision c32 2>"$tmp/e"; st=$?
+expect "--circuit-precision c32" 2 "--circuit-precision 'c32': expected one of c128, c64"
+"$qdm" train --data "$tmp/d" --out "$tmp/rc64" "${small[@]}" --circuit-precision c64 2>"$tmp/e"; st=$?
+if [ $st = 0 ] && grep -q '"circuit_precision": "c64"' "$tmp/rc64/config.json"; then pass=$((pass + 1)); else
+  fail=$((fail + 1)); echo "FAIL: a c64 run, its config: $(cat "$tmp/e")" >&2; fi
+"$qdm" train --data "$tmp/d" --out "$tmp/rc64" --batch 4 --hidden 4 --T 2 --qubits 2 --ano 2 --quiet --epochs 2 --resume \
+  --circuit-precision c128 2>"$tmp/e"; st=$?
+if [ $st = 0 ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: resume a c64 run in c128: $(cat "$tmp/e")" >&2; fi
+
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

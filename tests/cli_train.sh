@@ -47,6 +47,10 @@ ok "bench train --json runs (random images without data)" "[ $st = 0 ]"
 ok "bench train --json: a run per precision with rows/s, ceiling and split" \
   "grep -q '\"precision\": \"f64\"' $tmp/b.json && grep -q '\"precision\": \"f32\"' $tmp/b.json && \
    grep -q ceiling_rows_per_s $tmp/b.json && grep -q other_s $tmp/b.json && grep -q '\"mnist\": 0' $tmp/b.json"
+"$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f32 --circuit-precision c128,c64 --data "$tmp/none" \
+  --json >"$tmp/c.json"; st=$?
+ok "bench train --circuit-precision c128,c64: a run of each" \
+  "[ $st = 0 ] && grep -q '\"circuit_precision\": \"c64\"' $tmp/c.json && grep -q '\"circuit_precision\": \"c128\"' $tmp/c.json"
 # the ten-class presets: fashion reads Debian's Fashion-MNIST (when installed) with all ten
 # classes, and sampling then gives one row per class; --clip off overrides the preset's
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then

@@ -182,6 +182,52 @@ static void check_bytes(const qdm_unet_cfg *cfg, int rows, const char *what) {
 #endif
 }
 
+/* QDM_C64: the circuit blocks in complex64. From the same seed (the same
+ * weights, checked) and batch, the loss, output and every gradient tensor
+ * equal the complex128 model's (which the finite differences above check)
+ * to float tolerance; and they are not bitwise the same, so the complex64
+ * path did run. */
+static void check_c64_vs_c128(qdm_unet_cfg c, int B, double tol, const char *what) {
+  fixture f;
+  c.circuit_precision = QDM_C128;
+  fixture_init(&f, &c, B, 21);
+  c.circuit_precision = QDM_C64;
+  qdm_rng r;
+  qdm_rng_seed(&r, 21);
+  qdm_unet *m = qdm_unet_new(&c, B, &r);
+  CHECK(m != NULL, "%s: c64 model built: %s", what, qdm_errmsg());
+  if (!f.m || !m) return;
+  int same = 1;
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f.m, i);
+    same &= p->n == q->n && !memcmp(p->p, q->p, p->n * sizeof *p->p);
+  }
+  CHECK(same, "%s: the same seed gives the same weights", what);
+  qdm_unet_zero_grad(f.m);
+  double L128 = loss_of(&f), L64 = NAN;
+  qdm_unet_backward(f.m, f.g, NULL);
+  qdm_cplx *out = malloc((size_t)B * c.D * sizeof *out), *g = malloc((size_t)B * c.D * sizeof *g);
+  qdm_unet_zero_grad(m);
+  CHECK(qdm_unet_forward(m, f.x, f.t, f.lab, B, out) == QDM_OK, "%s: c64 forward", what);
+  qdm_infidelity_loss(&L64, g, out, f.target, B, c.D);
+  CHECK(qdm_unet_backward(m, g, NULL) == QDM_OK, "%s: c64 backward", what);
+  CHECK(fabs(L64 - L128) <= tol * fabs(L128), "%s: loss c64 %.9g, c128 %.9g", what, L64, L128);
+  double od = 0;
+  for (int k = 0; k < B * c.D; k++) od = fmax(od, cabs(out[k] - f.out[k]));
+  CHECK(od <= tol && od > 0, "%s: output differs by %.3g (0 would mean c64 did not run)", what, od);
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f.m, i);
+    double err = 0, scale = 0;
+    for (size_t j = 0; j < p->n; j++) err = fmax(err, fabs(p->g[j] - q->g[j])), scale = fmax(scale, fabs(q->g[j]));
+    CHECK(scale > 0 && err <= tol * scale, "%s: d loss / d %s, c64 vs c128 max diff %.3g of %.3g", what, p->name, err,
+          scale);
+  }
+  free(out);
+  free(g);
+  qdm_unet_free(m);
+  fixture_free(&f);
+}
+
 /* QDM_F32: the classical part in float, the circuits in double. On the
  * same weights (the f64 model's rounded to float, and those rounded values
  * put back into the f64 model) and the same batch, the f32 loss, output
@@ -571,5 +617,7 @@ int main(void) {
   check_f32_vs_f64(c, 7, 1e-5, "f32, dense encoding, 2-local ANO");
   c = small_cfg(); c.D = 64; c.hidden = 96; c.layers = 3; c.K = 8; c.T = 4; c.classes = 3;
   check_f32_vs_f64(c, 40, 1e-5, "f32, 64 pixels, 96 hidden");
+  check_c64_vs_c128(small_cfg(), 7, 1e-5, "c64, authors form");
+  c = small_cfg(); c.ancilla_mode = QDM_ANCILLA_PROJECT; check_c64_vs_c128(c, 7, 1e-5, "c64, projection");
   return check_done();
 }

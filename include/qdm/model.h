@@ -64,13 +64,14 @@ typedef struct {
   qdm_precision precision; /* of the classical part (encoder, LayerNorm, decoder, the
                      * classical bottleneck): their weights, activations and
                      * GEMMs in double (QDM_F64, 0) or float (QDM_F32, sgemm).
-                     * The circuits, their angles and the ANO matrices are
-                     * complex128 / double in both. */
+                     * The circuits (see circuit_precision), their angles and
+                     * the ANO matrices are complex128 / double in both. */
   qdm_circuit_precision circuit_precision; /* the blocks' state vectors on the pair
                      * path (ansatzes of one- and two-qubit gates, no noise):
-                     * QDM_C128 (0, the authors') or QDM_C64, complex64 sweeps
-                     * with twice the groups per vector; the gates' matrices,
-                     * the angles' gradients and the ANO stay double. */
+                     * QDM_C128 (0, the authors') or QDM_C64: the blocks' fused
+                     * matrices, sweeps and angle gradients in complex64, twice
+                     * the groups per vector; the angles, their sines and
+                     * cosines, the rows between blocks and the ANO stay double. */
   /* hardware realism (docs/noise.md). Both default to off, and
    * off leaves the exact state-vector path untouched. */
   long shots;       /* 0: exact expectation values; N >= 1: every measured

@@ -46,8 +46,8 @@
  * R = lam_out psi_in^dagger being dL/dM as Re tr(R^dagger dM). Then per
  * group and step, for factor j with M = A_j F_j B_j, dL/dv = Re
  * tr(S_j^dagger dF_j/dv) with S_j = A_j^dagger R B_j^dagger, by the
- * recurrence S_1 = F_1 R', S_{j+1} = F_{j+1} S_j F_j^dagger, 8 groups at
- * once. A batch is whole groups and its sums run in a fixed order, so the
+ * recurrence S_1 = F_1 R', S_{j+1} = F_{j+1} S_j F_j^dagger, a vector's
+ * groups at once. A batch is whole groups and its sums run in a fixed order, so the
  * gradients do not depend on the thread count. */
 #include <math.h>
 #include <omp.h>
@@ -351,19 +351,7 @@ int qdm__pairs_nops(const qdm__pairs *p, int *ngates) {
 size_t qdm__pairs_group_doubles(const qdm__pairs *p) { return p->gd; }
 size_t qdm__pairs_bytes(const qdm__pairs *p) { return p ? p->bytes : 0; }
 
-/* ---------------- factors as 4x4 matrices ---------------- */
-
-/* The build and the gradients below take 8 groups at once, one per vector
- * lane (the groups share the program's structure; their values differ). */
-typedef struct { v8 r, i; } vc;
-static inline vc vmul(vc a, vc b) { return (vc){a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
-static inline vc vmul_cj(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.i * b.r - a.r * b.i}; } /* a conj(b) */
-static inline vc vadd(vc a, vc b) { return (vc){a.r + b.r, a.i + b.i}; }
-static inline vc vscale(qdm_cplx z, vc a) { return (vc){creal(z) * a.r - cimag(z) * a.i, creal(z) * a.i + cimag(z) * a.r}; }
-static inline vc vre(v8 x) { return (vc){x, x - x}; }
-
-/* A ROT or VW factor mixes two pairs of local indices by 2x2 matrices. */
-typedef struct { int a[2][2]; vc A[2][4]; } mix;
+/* ---------------- the angles' sines and cosines ---------------- */
 
 static double ang_val(const qdm_angle *a, const double *th) { return a->a * (a->src >= 0 ? th[a->src] : 0) + a->b; }
 
@@ -412,164 +400,7 @@ static void factor_values(const qdm__pairs *p, int k, const double *const *th, d
     for (int e = 0; e < 2 * na; e++) w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e] = v[e][l];
 }
 
-/* the rotation at (c, s), as in the comment of factor_values */
-static void rot_form(int kind, v8 c, v8 s, vc *G) {
-  v8 z = c - c;
-  switch (kind) {
-  case QDM_GRX: G[0] = G[3] = vre(c); G[1] = G[2] = (vc){z, -s}; break;
-  case QDM_GRY: G[0] = G[3] = vre(c); G[1] = vre(-s); G[2] = vre(s); break;
-  case QDM_GRZ: G[0] = (vc){c, -s}; G[3] = (vc){c, s}; G[1] = G[2] = vre(z); break;
-  default: G[0] = vre(z + 1); G[3] = (vc){c, s}; G[1] = G[2] = vre(z); /* P */
-  }
-}
-
-static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4} */
-
-/* the unit's two 2x2 blocks, each weighted: w0 U [[c1, -i s1], [-i s1, c1]], w1 V [[c2, ...]] */
-static void vw_blocks(const v8 *v, qdm_cplx w0, qdm_cplx w1, v8 c1, v8 s1, v8 c2, v8 s2, mix *x) {
-  vc U = vscale(EM * w0, (vc){v[4], -v[5]}), V = vscale(EM * w1, (vc){v[4], v[5]});
-  x->A[0][0] = x->A[0][3] = (vc){U.r * c1, U.i * c1}, x->A[0][1] = x->A[0][2] = (vc){U.i * s1, -U.r * s1};
-  x->A[1][0] = x->A[1][3] = (vc){V.r * c2, V.i * c2}, x->A[1][1] = x->A[1][2] = (vc){V.i * s2, -V.r * s2};
-}
-
-/* The factor (j < 0) or its derivative by its angle j, as a mix; v[k]: value k of each lane. */
-static void mix_of(const pfac *f, const v8 *v, int j, mix *x) {
-  if (f->type == F_ROT) {
-    int b = f->bit;
-    x->a[0][0] = 0, x->a[0][1] = 1 << b, x->a[1][0] = 3 - (1 << b), x->a[1][1] = 3;
-    if (j < 0) rot_form(f->kind, v[0], v[1], x->A[0]);
-    else if (f->kind == QDM_GP) x->A[0][0] = x->A[0][1] = x->A[0][2] = vre(v[0] - v[0]), x->A[0][3] = (vc){-v[1], v[0]};
-    else { /* dG/dv of exp(-i v P / 2): half the form at (c, s) -> (-s, c) */
-      rot_form(f->kind, -0.5 * v[1], 0.5 * v[0], x->A[0]); /* the forms are linear in (c, s) */
-    }
-    memcpy(x->A[1], x->A[0], sizeof x->A[0]);
-    return;
-  }
-  x->a[0][0] = 0, x->a[0][1] = 3, x->a[1][0] = 1, x->a[1][1] = 2;
-  v8 c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
-  if (j < 0) vw_blocks(v, 1, 1, c1, s1, c2, s2, x);
-  /* d/dv1 = d/dalpha / 2, d/dv2 = -d/dbeta / 2, d/dv3 = d/dgamma / 2 */
-  else if (j == 0) vw_blocks(v, 0.5, 0.5, -s1, c1, -s2, c2, x);
-  else if (j == 1) vw_blocks(v, -0.5, -0.5, s1, -c1, -s2, c2, x);
-  else vw_blocks(v, -0.5 * I, 0.5 * I, c1, s1, c2, s2, x);
-}
-
-/* X <- F X (F a mix, or the constant K when x is NULL) */
-static void lmul(const qdm_cplx *K, const mix *x, vc *X) {
-  if (!x) {
-    vc T[16];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        vc s = vre(X[0].r - X[0].r);
-        for (int k = 0; k < 4; k++)
-          if (!is0(K[i * 4 + k])) s = vadd(s, vscale(K[i * 4 + k], X[k * 4 + j]));
-        T[i * 4 + j] = s;
-      }
-    memcpy(X, T, sizeof T);
-    return;
-  }
-  for (int q = 0; q < 2; q++) {
-    int a = x->a[q][0], b = x->a[q][1];
-    const vc *A = x->A[q];
-    for (int j = 0; j < 4; j++) {
-      vc xa = X[a * 4 + j], xb = X[b * 4 + j];
-      X[a * 4 + j] = vadd(vmul(A[0], xa), vmul(A[1], xb));
-      X[b * 4 + j] = vadd(vmul(A[2], xa), vmul(A[3], xb));
-    }
-  }
-}
-
-/* X <- X F^dagger */
-static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
-  if (!x) {
-    vc T[16];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        vc s = vre(X[0].r - X[0].r);
-        for (int k = 0; k < 4; k++)
-          if (!is0(K[j * 4 + k])) s = vadd(s, vscale(conj(K[j * 4 + k]), X[i * 4 + k]));
-        T[i * 4 + j] = s;
-      }
-    memcpy(X, T, sizeof T);
-    return;
-  }
-  for (int q = 0; q < 2; q++) {
-    int a = x->a[q][0], b = x->a[q][1];
-    const vc *A = x->A[q];
-    for (int i = 0; i < 4; i++) {
-      vc xa = X[i * 4 + a], xb = X[i * 4 + b];
-      X[i * 4 + a] = vadd(vmul_cj(xa, A[0]), vmul_cj(xb, A[1]));
-      X[i * 4 + b] = vadd(vmul_cj(xa, A[2]), vmul_cj(xb, A[3]));
-    }
-  }
-}
-
-/* Re tr(S^dagger D) for D the mix x, per lane */
-static v8 contract(const vc *S, const mix *x) {
-  v8 s = S[0].r - S[0].r;
-  for (int q = 0; q < 2; q++)
-    for (int r = 0; r < 2; r++)
-      for (int k = 0; k < 2; k++) {
-        vc a = S[x->a[q][r] * 4 + x->a[q][k]], b = x->A[q][r * 2 + k];
-        s += a.r * b.r + a.i * b.i;
-      }
-  return s;
-}
-
-/* factor k's 8 values for the lanes' groups */
-static void lane_values(const qdm__pairs *p, double *const *w, int k, v8 *v) {
-  int ne = p->f[k].type == F_VW ? 6 : p->f[k].type == F_ROT ? 2 : 0;
-  for (int l = 0; l < GT; l++)
-    for (int e = 0; e < ne; e++) v[e][l] = w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e];
-}
-
-/* the factor's mix (NULL for a constant, whose matrix is *K) */
-static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const v8 *v, mix *x, const qdm_cplx **K) {
-  *K = f->type == F_CONST ? p->konst + 16 * f->konst : NULL;
-  if (*K) return NULL;
-  mix_of(f, v, -1, x);
-  return x;
-}
-
-/* ---------------- build ---------------- */
-
-/* Lanes' groups: theta rows th[l], work areas w[l] (repeats fill a short batch). */
-static void build_lanes(const qdm__pairs *p, const double *const *th, double *const *w, int nl) {
-  for (int k = 0; k < p->nfac; k++) factor_values(p, k, th, w, nl);
-  for (int o = 0; o < p->nops; o++) {
-    vc X[16];
-    v8 z = {0};
-    for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
-    const pop *P = &p->op[o];
-    for (int k = P->f0; k < P->f0 + P->nf; k++) {
-      v8 v[8];
-      mix x;
-      const qdm_cplx *K;
-      lane_values(p, w, k, v);
-      const mix *xm = factor_mix(p, &p->f[k], v, &x, &K);
-      lmul(K, xm, X);
-    }
-    for (int l = 0; l < nl; l++)
-      for (int e = 0; e < 16; e++) w[l][(size_t)o * 32 + 2 * e] = X[e].r[l], w[l][(size_t)o * 32 + 2 * e + 1] = X[e].i[l];
-  }
-}
-
-void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work) {
-  int nb = (n + GT - 1) / GT, par = nb > 1 && qdm__parallel_worth((double)n * p->nops * 64);
-#pragma omp parallel for schedule(static) if (par)
-  for (int bt = 0; bt < nb; bt++) {
-    const double *tl[GT];
-    double *wl[GT];
-    int nl = n - bt * GT < GT ? n - bt * GT : GT;
-    for (int l = 0; l < GT; l++) {
-      int i = bt * GT + (l < nl ? l : nl - 1);
-      tl[l] = theta + (size_t)(ids ? ids[i] : i) * ld, wl[l] = work + (size_t)i * p->gd;
-    }
-    build_lanes(p, tl, wl, nl);
-  }
-}
-
-/* ---------------- sweeps over rows ---------------- */
+/* ---------------- a step's sub-blocks ---------------- */
 
 /* the four amplitudes of sub-block k of step P */
 static inline void quad(const pop *P, size_t k, size_t *ix) {
@@ -582,8 +413,9 @@ static inline void quad(const pop *P, size_t k, size_t *ix) {
 /* ---------------- batches: 8 or 16 groups, their rows in slots ---------------- */
 
 /* A batch puts one group in each lane (8 for c128, 16 for c64) and the
- * group's rows in slots: slot s holds row s of every lane's group (zeros where a group has fewer), so
- * a lane's matrices are gathered once per step for all its rows, and the
+ * group's rows in slots: slot s holds row s of every lane's group (zeros
+ * where a group has fewer), so a lane's matrices are gathered once per
+ * step for all its rows, and the
  * adjoint's R of a group and step sums within its lane. Groups are batched
  * by decreasing size so that a batch's lanes have about as many rows. */
 typedef struct { int start, count, g; } prun;
@@ -619,60 +451,14 @@ static void batch_lanes(const qdm__pairs *p, const double *work, const prun *b, 
   for (int l = 0; l < lanes; l++) w[l] = (double *)work + (size_t)b[l < nl ? l : nl - 1].g * p->gd;
 }
 
-/* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
- * vectors each), by the recurrence of the file comment. */
-static void step_grads(const qdm__pairs *p, int o, const v8 *Rr, const v8 *Ri, double *const *w, double *const *dth,
-                       int nl) {
-  const pop *P = &p->op[o];
-  if (P->lastp < 0) return;
-  vc S[16]; /* M^dagger R, as the sweep summed it */
-  for (int e = 0; e < 16; e++) S[e] = (vc){Rr[e], Ri[e]};
-  mix xs[2];
-  const mix *prev = NULL;
-  const qdm_cplx *Kprev = NULL;
-  for (int j = 0; j <= P->lastp; j++) {
-    const pfac *f = &p->f[P->f0 + j];
-    v8 v[8];
-    const qdm_cplx *K;
-    lane_values(p, w, P->f0 + j, v);
-    if (j > 0) rmul_dag(Kprev, prev, S);
-    prev = factor_mix(p, f, v, &xs[j & 1], &K);
-    Kprev = K;
-    lmul(K, prev, S);
-    if (f->type == F_CONST) continue;
-    for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
-      if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
-      mix d;
-      mix_of(f, v, a, &d);
-      v8 g = contract(S, &d);
-      for (int l = 0; l < nl; l++) dth[l][f->ang[a].src] += f->ang[a].a * g[l];
-    }
-  }
-}
-
-static void grads_c128(const qdm__pairs *p, int o, const v8 *Rr, const v8 *Ri, double *const *w, double *const *dth,
-                       int nl) {
-  step_grads(p, o, Rr, Ri, w, dth, nl);
-}
-
 typedef float v16f __attribute__((vector_size(2 * GT * sizeof(float))));
-
-/* a c64 batch's R in double, its two halves of 8 lanes in turn */
-static void grads_c64(const qdm__pairs *p, int o, const v16f *Rr, const v16f *Ri, double *const *w,
-                      double *const *dth, int nl) {
-  for (int h = 0; h < 2 && h * GT < nl; h++) {
-    v8 r[16], i[16];
-    for (int e = 0; e < 16; e++)
-      for (int l = 0; l < GT; l++) r[e][l] = Rr[e][h * GT + l], i[e][l] = Ri[e][h * GT + l];
-    step_grads(p, o, r, i, w + h * GT, dth + h * GT, nl - h * GT < GT ? nl - h * GT : GT);
-  }
-}
+static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4}, in the VW unit's blocks */
 
 #define LT double
 #define NLANE GT
 #define VT v8
 #define SFX(name) name##_c128
-#include "pairs_tiles.h"
+#include "pairs_lanes.h"
 #undef LT
 #undef NLANE
 #undef VT
@@ -681,7 +467,23 @@ static void grads_c64(const qdm__pairs *p, int o, const v16f *Rr, const v16f *Ri
 #define NLANE (2 * GT)
 #define VT v16f
 #define SFX(name) name##_c64
-#include "pairs_tiles.h"
+#include "pairs_lanes.h"
+
+void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work) {
+  int lanes = p->c64 ? 2 * GT : GT, nb = (n + lanes - 1) / lanes;
+  int par = nb > 1 && qdm__parallel_worth((double)n * p->nops * 64);
+#pragma omp parallel for schedule(static) if (par)
+  for (int bt = 0; bt < nb; bt++) {
+    const double *tl[2 * GT];
+    double *wl[2 * GT];
+    int nl = n - bt * lanes < lanes ? n - bt * lanes : lanes;
+    for (int l = 0; l < lanes; l++) {
+      int i = bt * lanes + (l < nl ? l : nl - 1);
+      tl[l] = theta + (size_t)(ids ? ids[i] : i) * ld, wl[l] = work + (size_t)i * p->gd;
+    }
+    (p->c64 ? build_lanes_c64 : build_lanes_c128)(p, tl, wl, nl);
+  }
+}
 
 void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
                         qdm_cplx *out, int rows) {

@@ -14,9 +14,9 @@
 
 typedef struct qdm__pairs qdm__pairs;
 
-/* c64: the sweeps over rows (forward, adjoint) run in complex64, 16
- * groups per vector (the model's circuit_precision); the matrices are
- * built and the angle gradients summed in double either way.
+/* c64: the steps' matrices, the sweeps over rows and the angle gradients
+ * in complex64, 16 groups per vector (the model's circuit_precision); the
+ * angles' sines and cosines, the rows in and out and dtheta stay double.
  * NULL, with no error set, when the circuit has a gate the pair program
  * does not cover (three or more qubits with controls, a trainable gate
  * other than RX, RY, RZ, P or the Vatan-Williams unit's, per-row inputs,

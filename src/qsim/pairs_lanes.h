@@ -1,0 +1,423 @@
+/* pairs_lanes.h -- everything of the pair program that runs on vector
+ * lanes, one group per lane, written once and included twice by pairs.c:
+ * complex128 (8 groups per 512-bit vector of doubles) and complex64 (16
+ * groups per vector of floats, qdm__pairs_new's c64). Both build the
+ * steps' 4x4s and take the angle gradients in their own lanes' precision;
+ * the angles' sines and cosines are double in both (factor_values), and
+ * the rows come in and go out as complex128. Before including: LT the
+ * lanes' real type, NLANE their number, VT the vector type, SFX(name) the
+ * instance's names; the names below map the plain ones used in this file
+ * to the instance's. pairs.c's file comment has the math. */
+
+#define vc SFX(vc)
+#define vmul SFX(vmul)
+#define vmul_cj SFX(vmul_cj)
+#define vadd SFX(vadd)
+#define vscale SFX(vscale)
+#define vre SFX(vre)
+#define mix SFX(mix)
+#define rot_form SFX(rot_form)
+#define vw_blocks SFX(vw_blocks)
+#define mix_of SFX(mix_of)
+#define lmul SFX(lmul)
+#define rmul_dag SFX(rmul_dag)
+#define contract SFX(contract)
+#define lane_values SFX(lane_values)
+#define factor_mix SFX(factor_mix)
+#define build_lanes SFX(build_lanes)
+#define step_grads SFX(step_grads)
+#define lanemat SFX(lanemat)
+#define lane_mats SFX(lane_mats)
+#define step_fwd SFX(step_fwd)
+#define step_adj SFX(step_adj)
+#define slots_io SFX(slots_io)
+#define batch_fwd SFX(batch_fwd)
+#define forward SFX(forward)
+#define batch_adj SFX(batch_adj)
+#define adjoint SFX(adjoint)
+
+typedef struct { VT r, i; } vc;
+static inline vc vmul(vc a, vc b) { return (vc){a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
+static inline vc vmul_cj(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.i * b.r - a.r * b.i}; } /* a conj(b) */
+static inline vc vadd(vc a, vc b) { return (vc){a.r + b.r, a.i + b.i}; }
+static inline vc vscale(qdm_cplx z, vc a) {
+  LT zr = (LT)creal(z), zi = (LT)cimag(z);
+  return (vc){zr * a.r - zi * a.i, zr * a.i + zi * a.r};
+}
+static inline vc vre(VT x) { return (vc){x, x - x}; }
+
+/* A ROT or VW factor mixes two pairs of local indices by 2x2 matrices. */
+typedef struct { int a[2][2]; vc A[2][4]; } mix;
+
+/* ---------------- factors as 4x4 matrices ---------------- */
+
+/* the rotation at (c, s), as in the comment of factor_values */
+static void rot_form(int kind, VT c, VT s, vc *G) {
+  VT z = c - c;
+  switch (kind) {
+  case QDM_GRX: G[0] = G[3] = vre(c); G[1] = G[2] = (vc){z, -s}; break;
+  case QDM_GRY: G[0] = G[3] = vre(c); G[1] = vre(-s); G[2] = vre(s); break;
+  case QDM_GRZ: G[0] = (vc){c, -s}; G[3] = (vc){c, s}; G[1] = G[2] = vre(z); break;
+  default: G[0] = vre(z + 1); G[3] = (vc){c, s}; G[1] = G[2] = vre(z); /* P */
+  }
+}
+
+/* the unit's two 2x2 blocks, each weighted: w0 U [[c1, -i s1], [-i s1, c1]], w1 V [[c2, ...]] */
+static void vw_blocks(const VT *v, qdm_cplx w0, qdm_cplx w1, VT c1, VT s1, VT c2, VT s2, mix *x) {
+  vc U = vscale(EM * w0, (vc){v[4], -v[5]}), V = vscale(EM * w1, (vc){v[4], v[5]});
+  x->A[0][0] = x->A[0][3] = (vc){U.r * c1, U.i * c1}, x->A[0][1] = x->A[0][2] = (vc){U.i * s1, -U.r * s1};
+  x->A[1][0] = x->A[1][3] = (vc){V.r * c2, V.i * c2}, x->A[1][1] = x->A[1][2] = (vc){V.i * s2, -V.r * s2};
+}
+
+/* The factor (j < 0) or its derivative by its angle j, as a mix; v[k]: value k of each lane. */
+static void mix_of(const pfac *f, const VT *v, int j, mix *x) {
+  if (f->type == F_ROT) {
+    int b = f->bit;
+    x->a[0][0] = 0, x->a[0][1] = 1 << b, x->a[1][0] = 3 - (1 << b), x->a[1][1] = 3;
+    if (j < 0) rot_form(f->kind, v[0], v[1], x->A[0]);
+    else if (f->kind == QDM_GP) x->A[0][0] = x->A[0][1] = x->A[0][2] = vre(v[0] - v[0]), x->A[0][3] = (vc){-v[1], v[0]};
+    else { /* dG/dv of exp(-i v P / 2): half the form at (c, s) -> (-s, c) */
+      rot_form(f->kind, (LT)-0.5 * v[1], (LT)0.5 * v[0], x->A[0]); /* the forms are linear in (c, s) */
+    }
+    memcpy(x->A[1], x->A[0], sizeof x->A[0]);
+    return;
+  }
+  x->a[0][0] = 0, x->a[0][1] = 3, x->a[1][0] = 1, x->a[1][1] = 2;
+  VT c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
+  if (j < 0) vw_blocks(v, 1, 1, c1, s1, c2, s2, x);
+  /* d/dv1 = d/dalpha / 2, d/dv2 = -d/dbeta / 2, d/dv3 = d/dgamma / 2 */
+  else if (j == 0) vw_blocks(v, 0.5, 0.5, -s1, c1, -s2, c2, x);
+  else if (j == 1) vw_blocks(v, -0.5, -0.5, s1, -c1, -s2, c2, x);
+  else vw_blocks(v, -0.5 * I, 0.5 * I, c1, s1, c2, s2, x);
+}
+
+/* X <- F X (F a mix, or the constant K when x is NULL) */
+static void lmul(const qdm_cplx *K, const mix *x, vc *X) {
+  if (!x) {
+    vc T[16];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        vc s = vre(X[0].r - X[0].r);
+        for (int k = 0; k < 4; k++)
+          if (!is0(K[i * 4 + k])) s = vadd(s, vscale(K[i * 4 + k], X[k * 4 + j]));
+        T[i * 4 + j] = s;
+      }
+    memcpy(X, T, sizeof T);
+    return;
+  }
+  for (int q = 0; q < 2; q++) {
+    int a = x->a[q][0], b = x->a[q][1];
+    const vc *A = x->A[q];
+    for (int j = 0; j < 4; j++) {
+      vc xa = X[a * 4 + j], xb = X[b * 4 + j];
+      X[a * 4 + j] = vadd(vmul(A[0], xa), vmul(A[1], xb));
+      X[b * 4 + j] = vadd(vmul(A[2], xa), vmul(A[3], xb));
+    }
+  }
+}
+
+/* X <- X F^dagger */
+static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
+  if (!x) {
+    vc T[16];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        vc s = vre(X[0].r - X[0].r);
+        for (int k = 0; k < 4; k++)
+          if (!is0(K[j * 4 + k])) s = vadd(s, vscale(conj(K[j * 4 + k]), X[i * 4 + k]));
+        T[i * 4 + j] = s;
+      }
+    memcpy(X, T, sizeof T);
+    return;
+  }
+  for (int q = 0; q < 2; q++) {
+    int a = x->a[q][0], b = x->a[q][1];
+    const vc *A = x->A[q];
+    for (int i = 0; i < 4; i++) {
+      vc xa = X[i * 4 + a], xb = X[i * 4 + b];
+      X[i * 4 + a] = vadd(vmul_cj(xa, A[0]), vmul_cj(xb, A[1]));
+      X[i * 4 + b] = vadd(vmul_cj(xa, A[2]), vmul_cj(xb, A[3]));
+    }
+  }
+}
+
+/* Re tr(S^dagger D) for D the mix x, per lane */
+static VT contract(const vc *S, const mix *x) {
+  VT s = S[0].r - S[0].r;
+  for (int q = 0; q < 2; q++)
+    for (int r = 0; r < 2; r++)
+      for (int k = 0; k < 2; k++) {
+        vc a = S[x->a[q][r] * 4 + x->a[q][k]], b = x->A[q][r * 2 + k];
+        s += a.r * b.r + a.i * b.i;
+      }
+  return s;
+}
+
+/* factor k's 8 values for the lanes' groups */
+static void lane_values(const qdm__pairs *p, double *const *w, int k, VT *v) {
+  int ne = p->f[k].type == F_VW ? 6 : p->f[k].type == F_ROT ? 2 : 0;
+  for (int l = 0; l < NLANE; l++)
+    for (int e = 0; e < ne; e++) v[e][l] = (LT)w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e];
+}
+
+/* the factor's mix (NULL for a constant, whose matrix is *K) */
+static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mix *x, const qdm_cplx **K) {
+  *K = f->type == F_CONST ? p->konst + 16 * f->konst : NULL;
+  if (*K) return NULL;
+  mix_of(f, v, -1, x);
+  return x;
+}
+
+/* Lanes' groups: theta rows th[l], work areas w[l] (repeats fill a short batch). */
+static void build_lanes(const qdm__pairs *p, const double *const *th, double *const *w, int nl) {
+  for (int h = 0; h * GT < nl; h++) /* the angles' sines and cosines in double, 8 lanes at a time */
+    for (int k = 0; k < p->nfac; k++) factor_values(p, k, th + h * GT, w + h * GT, nl - h * GT < GT ? nl - h * GT : GT);
+  for (int o = 0; o < p->nops; o++) {
+    vc X[16];
+    VT z = {0};
+    for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
+    const pop *P = &p->op[o];
+    for (int k = P->f0; k < P->f0 + P->nf; k++) {
+      VT v[8];
+      mix x;
+      const qdm_cplx *K;
+      lane_values(p, w, k, v);
+      const mix *xm = factor_mix(p, &p->f[k], v, &x, &K);
+      lmul(K, xm, X);
+    }
+    for (int l = 0; l < nl; l++)
+      for (int e = 0; e < 16; e++) w[l][(size_t)o * 32 + 2 * e] = X[e].r[l], w[l][(size_t)o * 32 + 2 * e + 1] = X[e].i[l];
+  }
+}
+
+/* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
+ * vectors each), by the recurrence of the file comment. */
+static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, double *const *w, double *const *dth,
+                       int nl) {
+  const pop *P = &p->op[o];
+  if (P->lastp < 0) return;
+  vc S[16]; /* M^dagger R, as the sweep summed it */
+  for (int e = 0; e < 16; e++) S[e] = (vc){Rr[e], Ri[e]};
+  mix xs[2];
+  const mix *prev = NULL;
+  const qdm_cplx *Kprev = NULL;
+  for (int j = 0; j <= P->lastp; j++) {
+    const pfac *f = &p->f[P->f0 + j];
+    VT v[8];
+    const qdm_cplx *K;
+    lane_values(p, w, P->f0 + j, v);
+    if (j > 0) rmul_dag(Kprev, prev, S);
+    prev = factor_mix(p, f, v, &xs[j & 1], &K);
+    Kprev = K;
+    lmul(K, prev, S);
+    if (f->type == F_CONST) continue;
+    for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
+      if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
+      mix d;
+      mix_of(f, v, a, &d);
+      VT g = contract(S, &d);
+      for (int l = 0; l < nl; l++) dth[l][f->ang[a].src] += f->ang[a].a * g[l];
+    }
+  }
+}
+
+/* ---------------- sweeps over rows ---------------- */
+
+typedef struct { VT r[16], i[16]; } lanemat;
+
+/* Step o's matrices of the lanes' groups, as vectors across the lanes
+ * (gathering the next step's into a second lanemat while a step runs, to
+ * spare the vector loads a store-forwarding wait, measured no faster). */
+static void lane_mats(double *const *w, int o, lanemat *L) {
+  for (int l = 0; l < NLANE; l++) {
+    const double *m = w[l] + (size_t)o * 32;
+    for (int e = 0; e < 16; e++) L->r[e][l] = (LT)m[2 * e], L->i[e][l] = (LT)m[2 * e + 1];
+  }
+}
+
+static void step_fwd(VT *xr, VT *xi, int n, const pop *P, const lanemat *L) {
+  size_t cnt = (size_t)1 << (n - 2), ix[4];
+  for (size_t k = 0; k < cnt; k++) {
+    quad(P, k, ix);
+    VT ar[4], ai[4];
+    for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
+    for (int l = 0; l < 4; l++) {
+      VT sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
+      for (int j = 1; j < 4; j++) {
+        sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
+        si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
+      }
+      xr[ix[l]] = sr, xi[ix[l]] = si;
+    }
+  }
+}
+
+/* psi <- M^dagger psi, lam <- M^dagger lam, R += lam_in psi_in^dagger (= M^dagger lam_out psi_in^dagger) */
+static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const lanemat *L, VT *Rr, VT *Ri) {
+  size_t cnt = (size_t)1 << (n - 2), ix[4];
+  for (size_t k = 0; k < cnt; k++) {
+    quad(P, k, ix);
+    VT ar[4], ai[4], br[4], bi[4], cr[4], ci[4], dr[4], di[4];
+    for (int j = 0; j < 4; j++) ar[j] = pr[ix[j]], ai[j] = pi[ix[j]], br[j] = qr[ix[j]], bi[j] = qi[ix[j]];
+    for (int l = 0; l < 4; l++) { /* (M^dagger)_{lj} = conj(M_{jl}) */
+      VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
+      VT tr = L->r[l] * br[0] + L->i[l] * bi[0], ti = L->r[l] * bi[0] - L->i[l] * br[0];
+      for (int j = 1; j < 4; j++) {
+        VT mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
+        sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
+        tr += mr * br[j] + mi * bi[j], ti += mr * bi[j] - mi * br[j];
+      }
+      cr[l] = sr, ci[l] = si, dr[l] = tr, di[l] = ti;
+    }
+    for (int l = 0; l < 4; l++)
+      for (int j = 0; j < 4; j++) {
+        Rr[l * 4 + j] += dr[l] * cr[j] + di[l] * ci[j];
+        Ri[l * 4 + j] += di[l] * cr[j] - dr[l] * ci[j];
+      }
+    for (int j = 0; j < 4; j++) pr[ix[j]] = cr[j], pi[ix[j]] = ci[j], qr[ix[j]] = dr[j], qi[ix[j]] = di[j];
+  }
+}
+
+/* Slots [s0, s0 + ns) of batch b (nl lanes) in or out of x (ns x 2 x dim vectors). */
+static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_cplx *src, const qdm_cplx *csrc,
+                          VT *x, int dim) {
+  if (csrc) memset(x, 0, (size_t)ns * 2 * dim * sizeof *x);
+  for (int l = 0; l < nl; l++)
+    for (int s = s0; s < s0 + ns && s < b[l].count; s++) {
+      size_t r = (size_t)(pos ? pos[b[l].start + s] : b[l].start + s) * dim;
+      VT *xr = x + (size_t)(s - s0) * 2 * dim, *xi = xr + dim;
+      if (csrc)
+        for (int i = 0; i < dim; i++) xr[i][l] = (LT)creal(csrc[r + i]), xi[i][l] = (LT)cimag(csrc[r + i]);
+      else
+        for (int i = 0; i < dim; i++) src[r + i] = (double)xr[i][l] + I * (double)xi[i][l];
+    }
+}
+
+static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
+                           const qdm_cplx *in, qdm_cplx *out, VT *x, lanemat *L) {
+  int dim = 1 << p->n;
+  double *w[NLANE];
+  batch_lanes(p, work, b, nl, w, NLANE);
+  for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
+    int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
+    slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
+    for (int o = 0; o < p->nops; o++) {
+      lane_mats(w, o, L);
+      for (int s = 0; s < ns; s++)
+        step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], L);
+    }
+    slots_io(b, nl, s0, ns, pos, out, NULL, x, dim);
+  }
+}
+
+static void forward(const qdm__pairs *p, const double *work, const prun *runs, int nrun, int rows,
+                         const int *pos, const qdm_cplx *in, qdm_cplx *out) {
+  int dim = 1 << p->n;
+  int nb = (nrun + NLANE - 1) / NLANE, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 4);
+#pragma omp parallel if (par)
+  {
+    VT *x = aligned_alloc(64, (size_t)SLOTS * 2 * dim * sizeof *x);
+    lanemat *L = aligned_alloc(64, sizeof *L);
+#pragma omp for schedule(dynamic)
+    for (int t = 0; t < nb; t++)
+      if (x && L)
+        batch_fwd(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, in, out, x, L);
+    free(x), free(L);
+  }
+}
+
+/* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
+ * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
+static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
+                           qdm_cplx *psi, qdm_cplx *lam, double *dtheta, int ld, const int *ids, VT *x, VT *Rb,
+                           lanemat *L) {
+  int dim = 1 << p->n;
+  double *w[NLANE], *dl[NLANE];
+  batch_lanes(p, work, b, nl, w, NLANE);
+  for (int l = 0; l < NLANE; l++) {
+    int g = b[l < nl ? l : nl - 1].g;
+    dl[l] = dtheta + (size_t)(ids ? ids[g] : g) * ld;
+  }
+  VT *y = x + (size_t)SLOTS * 2 * dim;
+  if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, R in place */
+    int ns = b[0].count;
+    slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
+    slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
+    for (int o = p->nops - 1; o >= 0; o--) {
+      lane_mats(w, o, L);
+      memset(Rb, 0, 32 * sizeof *Rb);
+      for (int s = 0; s < ns; s++) {
+        VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rb, Rb + 16);
+      }
+      step_grads(p, o, Rb, Rb + 16, w, dl, nl);
+    }
+    slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
+    slots_io(b, nl, 0, ns, pos, lam, NULL, y, dim);
+    return;
+  }
+  memset(Rb, 0, (size_t)p->nops * 32 * sizeof *Rb);
+  for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
+    int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
+    slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
+    slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
+    for (int o = p->nops - 1; o >= 0; o--) {
+      lane_mats(w, o, L);
+      VT *Rr = Rb + (size_t)o * 32;
+      for (int s = 0; s < ns; s++) {
+        VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rr, Rr + 16);
+      }
+    }
+    slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
+    slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
+  }
+  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, w, dl, nl);
+}
+
+/* batches are whole groups: each writes its groups' dtheta rows only */
+static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, int nrun, int rows, const int *pos,
+                        qdm_cplx *psi, qdm_cplx *lam, double *dtheta, int ld, const int *ids) {
+  int dim = 1 << p->n, err = 0;
+  int nb = (nrun + NLANE - 1) / NLANE, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 12);
+#pragma omp parallel if (par) reduction(| : err)
+  {
+    VT *x = aligned_alloc(64, ((size_t)SLOTS * 4 * dim + (size_t)p->nops * 32) * sizeof *x);
+    lanemat *L = aligned_alloc(64, sizeof *L);
+#pragma omp for schedule(dynamic)
+    for (int t = 0; t < nb; t++) {
+      if (!x || !L) err = 1;
+      else batch_adj(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, psi, lam,
+                          dtheta, ld, ids, x, x + (size_t)SLOTS * 4 * dim, L);
+    }
+    free(x), free(L);
+  }
+  return err;
+}
+
+#undef vc
+#undef vmul
+#undef vmul_cj
+#undef vadd
+#undef vscale
+#undef vre
+#undef mix
+#undef rot_form
+#undef vw_blocks
+#undef mix_of
+#undef lmul
+#undef rmul_dag
+#undef contract
+#undef lane_values
+#undef factor_mix
+#undef build_lanes
+#undef step_grads
+#undef lanemat
+#undef lane_mats
+#undef step_fwd
+#undef step_adj
+#undef slots_io
+#undef batch_fwd
+#undef forward
+#undef batch_adj
+#undef adjoint
