@@ -80,14 +80,19 @@ static qdm_circuit *mixed(int n) {
 typedef struct { int G, rows, *grp, *pos; } layout;
 
 /* G groups of 0..5 rows, ascending, but group 1 with 21 (more than a
- * batch's pass of 16 slots); the rows at shuffled positions */
-static void make_layout(layout *L, int G) {
+ * batch's pass of 16 slots); the rows at shuffled positions. sorted: the
+ * groups' sizes 1..6 by decreasing size, as the model numbers them, so
+ * that every batch is one chunk of the work, read in place (pairs.h);
+ * otherwise batches gather. */
+static void make_layout(layout *L, int G, int sorted) {
   L->G = G;
   L->grp = malloc((6 * G + 21) * sizeof(int));
   L->pos = malloc((6 * G + 21) * sizeof(int));
   L->rows = 0;
-  for (int g = 0; g < G; g++)
-    for (int k = g == 1 ? 21 : (int)(qdm_rng_uniform(&rng) * 6); k > 0; k--) L->grp[L->rows++] = g;
+  for (int g = 0; g < G; g++) {
+    int k = sorted ? 6 - 6 * g / G : g == 1 ? 21 : (int)(qdm_rng_uniform(&rng) * 6);
+    for (; k > 0; k--) L->grp[L->rows++] = g;
+  }
   for (int r = 0; r < L->rows; r++) L->pos[r] = r;
   for (int r = L->rows - 1; r > 0; r--) {
     int j = (int)(qdm_rng_uniform(&rng) * (r + 1)), t = L->pos[r];
@@ -101,16 +106,16 @@ static void rand_states(qdm_cplx *x, int dim, int rows) {
 
 /* c64: complex64 sweeps, held to float tolerances (a float's 6e-8 times
  * the ~100 operations a row's amplitude goes through) */
-static void test_circuit(const char *name, qdm_circuit *c, int G, int c64) {
+static void test_circuit(const char *name, qdm_circuit *c, int G, int c64, int sorted) {
   qdm__pairs *p = qdm__pairs_new(c, c64);
   double tol = c64 ? 2e-6 : 1e-12, gtol = c64 ? 1e-5 : 1e-7;
   CHECK(p != NULL, "%s: the pair program covers it", name);
   if (!p) return;
   int dim = 1 << c->n, P = c->nparams, ld = P + 1;
   layout L;
-  make_layout(&L, G);
+  make_layout(&L, G, sorted);
   size_t nd = (size_t)L.rows * dim;
-  double *th = malloc(G * ld * sizeof *th), *work = malloc(G * qdm__pairs_group_doubles(p) * sizeof *work);
+  double *th = malloc(G * ld * sizeof *th), *work = aligned_alloc(64, qdm__pairs_work_doubles(p, G) * sizeof *work);
   double *d1 = calloc(G * ld, sizeof *d1), *d2 = calloc(G * ld, sizeof *d2);
   qdm_cplx *in = malloc(nd * sizeof *in), *out = malloc(nd * sizeof *out), *w = malloc(nd * sizeof *w);
   qdm_cplx *psi = malloc(nd * sizeof *psi), *lam = malloc(nd * sizeof *lam), *ref = malloc(nd * sizeof *ref);
@@ -174,9 +179,10 @@ static void test_vw_unit(void) {
   qdm__pairs *p = qdm__pairs_new(c, 0);
   int ng = 0;
   CHECK(p && qdm__pairs_nops(p, &ng) == 1 && ng == 8, "a VW unit is one step");
-  double th[3] = {0.3, -1.1, 0.7}, *work = malloc(qdm__pairs_group_doubles(p) * sizeof *work);
+  double th[3] = {0.3, -1.1, 0.7}, *work = aligned_alloc(64, qdm__pairs_work_doubles(p, 1) * sizeof *work);
   qdm__pairs_build(p, th, 3, 1, NULL, work);
-  const qdm_cplx *M = (const qdm_cplx *)work; /* the step's matrix comes first */
+  qdm_cplx M[16];
+  qdm__pairs_matrix(p, work, 0, 0, M);
   double e = 0;
   for (int j = 0; j < 4; j++) {
     qdm_cplx col[4] = {0};
@@ -220,12 +226,15 @@ int main(void) {
   test_fusion();
   qdm_circuit *c = qdm_circuit_new(4);
   qdm_authors(c, 3, 0);
-  test_circuit("authors n=4", c, 9, 0);
-  test_circuit("authors n=4 c64", c, 37, 1); /* 16 groups a batch: two full, one short */
+  test_circuit("authors n=4", c, 9, 0, 0);
+  test_circuit("authors n=4 c64", c, 37, 1, 0); /* 16 groups a batch: two full, one short */
+  test_circuit("authors n=4, in place", c, 21, 0, 1);
+  test_circuit("authors n=4 c64, in place", c, 37, 1, 1);
   qdm_circuit_free(c);
   c = mixed(5);
-  test_circuit("mixed n=5", c, 7, 0);
-  test_circuit("mixed n=5 c64", c, 19, 1);
+  test_circuit("mixed n=5", c, 7, 0, 0);
+  test_circuit("mixed n=5 c64", c, 19, 1, 0);
+  test_circuit("mixed n=5 c64, in place", c, 19, 1, 1);
   qdm_circuit_free(c);
   return check_done();
 }

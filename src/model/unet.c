@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,7 @@ struct qdm_unet {
   qdm__pairs *pairs;
   double *pwork;
   int *ppos, *pg0, *pgrp, *puse, npair;
+  int pslots; /* work areas per block: the pair groups, padded to whole chunks (pairs.h) */
   double *amem;
   double t_dense, t_circuit, t_ano, t_other; /* seconds, as qdm_unet_timing */
   qdm_noise noise;      /* parsed cfg.noise; kind NONE: the exact path */
@@ -497,13 +499,18 @@ static size_t widest(const qdm_unet *m) {
 }
 
 /* the pair path's matrices: every block of each group a batch can hold */
+/* the pair path's work: every block's groups padded to whole chunks, and 8
+ * doubles to align it to 64 bytes (alloc_acts) */
 static size_t pair_doubles(const qdm_unet *m) {
-  size_t ng = (size_t)(m->G < m->max_rows ? m->G : m->max_rows);
-  return m->pairs ? ng * m->nblk * qdm__pairs_group_doubles(m->pairs) : 0;
+  int ng = m->G < m->max_rows ? m->G : m->max_rows, L = m->pairs ? qdm__pairs_lanes(m->pairs) : 0;
+  return m->pairs ? qdm__pairs_work_doubles(m->pairs, m->nblk * ((ng + L - 1) / L * L)) + 8 : 0;
 }
 
-/* ints beside the activations: grp, perm, gstart, ppos, pg0, pgrp, puse */
-static size_t act_ints(const qdm_unet *m) { return 5 * (size_t)m->max_rows + (size_t)m->G * (m->nblk + 1) + 1; }
+/* ints beside the activations: grp, perm, gstart, ppos, pg0, pgrp, puse
+ * (every block's pair groups padded to chunks of at most 16) */
+static size_t act_ints(const qdm_unet *m) {
+  return 5 * (size_t)m->max_rows + (size_t)m->G + 1 + (size_t)(m->G + 16) * m->nblk;
+}
 
 /* Doubles of the activation arena for max_rows rows (alloc_acts). */
 static size_t act_doubles(const qdm_unet *m) {
@@ -551,6 +558,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
   TAKE(m->pwork, pair_doubles(m));
 #undef TAKE
+  m->pwork = (double *)(((uintptr_t)m->pwork + 63) & ~(uintptr_t)63); /* the sweeps' vectors */
   return QDM_OK;
 }
 
@@ -625,7 +633,7 @@ size_t qdm_unet_bytes(const qdm_unet_cfg *cfg, int max_rows) {
   qdm_circuit *c = NULL;
   qdm_noise_parse(cfg->noise[0] ? cfg->noise : "none", &nz);
   if (!cfg->classical && (c = qdm_circuit_new(cfg->n)) && build_block(c, cfg) >= 0 && nz.kind == QDM_NOISE_NONE)
-    m.pairs = qdm__pairs_new(c, 0); /* the same size either way */
+    m.pairs = qdm__pairs_new(c, cfg->circuit_precision == QDM_C64); /* lanes per chunk */
   size_t bytes = 2 * param_half_bytes(np, npf) + act_doubles(&m) * sizeof(double) + act_ints(&m) * sizeof(int) +
                  qdm__pairs_bytes(m.pairs) + qdm__circuit_bytes(c);
   qdm__pairs_free(m.pairs);
@@ -831,27 +839,45 @@ static void branch_weights(const qdm_unet *m, double *a, double *b) {
 
 /* The rows whose group runs on the pair path: groups of fewer than 2d rows
  * (building a d x d unitary costs about d rows of pair steps, and its
- * adjoint as much again), in group order; their (group, block) matrices
- * built once for the forward and the backward. */
+ * adjoint as much again); their (group, block) matrices built once for the
+ * forward and the backward. */
 static int on_pairs(const qdm_unet *m, int nr) { return m->pairs && !m->gate_path && nr > 0 && nr < 2 * m->d; }
 
+/* The pair groups in slots by decreasing row count (ties: group order), a
+ * counting sort; group g's block blk is work area blk * pslots + slot. The
+ * sweeps batch groups in that order, so each batch is one chunk of the
+ * work, read in place (pairs.h). The rows go in slot order (the adjoint
+ * wants each area's rows together). */
 static void pairs_setup(qdm_unet *m) {
-  m->npair = 0;
+  m->npair = m->pslots = 0;
   if (!m->pairs || m->gate_path) return;
-  int ns = 0; /* the groups on the pair path, in order: slot s has work areas s nblk + blk */
+  int top = 2 * m->d, first[2 * 1024 + 1] = {0}, *gof = m->pgrp, ns = 0; /* d <= 2^10 (qdm_unet_cfg_check) */
   for (int g = 0; g < m->G; g++) {
     int nr = m->gstart[g + 1] - m->gstart[g];
-    if (!on_pairs(m, nr)) continue;
-    for (int r = m->gstart[g]; r < m->gstart[g + 1]; r++) m->ppos[m->npair] = r, m->pg0[m->npair++] = ns;
-    for (int b = 0; b < m->nblk; b++) m->puse[ns * m->nblk + b] = g * m->nblk + b; /* its theta rows */
-    ns++;
+    if (on_pairs(m, nr)) first[top - nr]++, ns++; /* index top - nr: larger groups first */
   }
-  qdm__pairs_build(m->pairs, m->w.theta, m->P, ns * m->nblk, m->puse, m->pwork);
+  if (!ns) return;
+  for (int k = 0, at = 0; k <= top; k++) { /* counts -> first slot of each size */
+    int c = first[k];
+    first[k] = at, at += c;
+  }
+  for (int g = 0; g < m->G; g++) {
+    int nr = m->gstart[g + 1] - m->gstart[g];
+    if (on_pairs(m, nr)) gof[first[top - nr]++] = g;
+  }
+  int L = qdm__pairs_lanes(m->pairs);
+  m->pslots = (ns + L - 1) / L * L;
+  for (int s = 0; s < m->pslots; s++) {
+    int g = gof[s < ns ? s : ns - 1]; /* padding repeats the last group's theta rows; it has no rows */
+    for (int r = m->gstart[g]; s < ns && r < m->gstart[g + 1]; r++) m->ppos[m->npair] = r, m->pg0[m->npair++] = s;
+    for (int b = 0; b < m->nblk; b++) m->puse[b * m->pslots + s] = g * m->nblk + b; /* its theta rows */
+  }
+  qdm__pairs_build(m->pairs, m->w.theta, m->P, m->pslots * m->nblk, m->puse, m->pwork);
 }
 
 /* the pair rows' work areas for block blk */
 static const int *pair_groups(qdm_unet *m, int blk) {
-  for (int i = 0; i < m->npair; i++) m->pgrp[i] = m->pg0[i] * m->nblk + blk;
+  for (int i = 0; i < m->npair; i++) m->pgrp[i] = blk * m->pslots + m->pg0[i];
   return m->pgrp;
 }
 

@@ -37,7 +37,8 @@
  * Run: batches of 8 groups, one per 512-bit vector lane (each lane its own
  * group's matrices; for c64, 16 groups in float lanes, pairs_tiles.h), the
  * groups' rows in slots: slot s is row s of every lane's group, so a
- * lane's matrices are gathered once per step for all its rows. Groups are batched by decreasing size, so the lanes of a batch
+ * lane's matrices serve all its rows; the build stores them lane-wise, as
+ * the sweeps read them (pairs.h). Groups are batched by decreasing size, so the lanes of a batch
  * have about as many rows and the vectors stay full whatever the sizes.
  *
  * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
@@ -49,8 +50,10 @@
  * recurrence S_1 = F_1 R', S_{j+1} = F_{j+1} S_j F_j^dagger, a vector's
  * groups at once. A batch is whole groups and its sums run in a fixed order, so the
  * gradients do not depend on the thread count. */
+#include <assert.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sim.h"
@@ -75,7 +78,7 @@ struct qdm__pairs {
   pop *op;
   pfac *f;
   qdm_cplx *konst;
-  size_t gd;    /* doubles per group: nops 4x4 matrices, then 8 values per factor */
+  size_t gd;    /* vectors per chunk (pairs.h): nops lanemats of 32, then 8 per factor */
   size_t bytes; /* this plan's own allocations */
   int c64;      /* sweeps in complex64 lanes (pairs_tiles.h) */
 };
@@ -348,7 +351,6 @@ int qdm__pairs_nops(const qdm__pairs *p, int *ngates) {
   if (ngates) *ngates = p->ngates;
   return p->nops;
 }
-size_t qdm__pairs_group_doubles(const qdm__pairs *p) { return p->gd; }
 size_t qdm__pairs_bytes(const qdm__pairs *p) { return p ? p->bytes : 0; }
 
 /* ---------------- the angles' sines and cosines ---------------- */
@@ -379,16 +381,19 @@ static void vsincos(v8 x, v8 *sn, v8 *cs) {
     if (!(fabs(x[l]) <= 1e5)) (*sn)[l] = sin(x[l]), (*cs)[l] = cos(x[l]);
 }
 
-/* Factor k's values for the lanes' parameters th[l], into w[l]: ROT (cos,
- * sin) of half its angle (of the angle for P); VW cos and sin of alpha -
- * beta, alpha + beta, gamma. */
-static void factor_values(const qdm__pairs *p, int k, const double *const *th, double *const *w, int nl) {
+/* the values factor k keeps in the work: 2 for ROT, 6 for VW, 0 for CONST */
+static int factor_nvalues(const pfac *f) { return f->type == F_VW ? 6 : f->type == F_ROT ? 2 : 0; }
+
+/* Factor k's values for 8 lanes' parameters th[l], into v: ROT (cos, sin)
+ * of half its angle (of the angle for P); VW cos and sin of alpha - beta,
+ * alpha + beta, gamma. */
+static void factor_values(const qdm__pairs *p, int k, const double *const *th, v8 *v) {
   const pfac *f = &p->f[k];
   if (f->type == F_CONST) return;
-  v8 a[3], h[3], v[6];
+  v8 a[3], h[3];
   int na = f->type == F_VW ? 3 : 1;
   for (int j = 0; j < na; j++)
-    for (int l = 0; l < GT; l++) a[j][l] = ang_val(&f->ang[j], th[l < nl ? l : nl - 1]);
+    for (int l = 0; l < GT; l++) a[j][l] = ang_val(&f->ang[j], th[l]);
   if (f->type == F_ROT) {
     h[0] = f->kind == QDM_GP ? a[0] : 0.5 * a[0];
   } else {
@@ -396,8 +401,6 @@ static void factor_values(const qdm__pairs *p, int k, const double *const *th, d
     h[0] = al - be, h[1] = al + be, h[2] = 0.5 * (a[2] - M_PI / 2);
   }
   for (int j = 0; j < na; j++) vsincos(h[j], &v[2 * j + 1], &v[2 * j]);
-  for (int l = 0; l < nl; l++)
-    for (int e = 0; e < 2 * na; e++) w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e] = v[e][l];
 }
 
 /* ---------------- a step's sub-blocks ---------------- */
@@ -446,11 +449,6 @@ static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
 
 #define SLOTS 16 /* slots per pass: 16 x 2 states of 2^n amplitudes x 8 lanes stay in L1/L2 for n = 4 */
 
-/* the lanes' work areas (repeats of the last fill a short batch) */
-static void batch_lanes(const qdm__pairs *p, const double *work, const prun *b, int nl, double **w, int lanes) {
-  for (int l = 0; l < lanes; l++) w[l] = (double *)work + (size_t)b[l < nl ? l : nl - 1].g * p->gd;
-}
-
 typedef float v16f __attribute__((vector_size(2 * GT * sizeof(float))));
 static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4}, in the VW unit's blocks */
 
@@ -469,24 +467,42 @@ static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4}, in the VW 
 #define SFX(name) name##_c64
 #include "pairs_lanes.h"
 
+int qdm__pairs_lanes(const qdm__pairs *p) { return p->c64 ? 2 * GT : GT; }
+
+/* a chunk is gd vectors of 64 bytes, 8 doubles */
+size_t qdm__pairs_work_doubles(const qdm__pairs *p, int n) {
+  int lanes = qdm__pairs_lanes(p);
+  return (size_t)((n + lanes - 1) / lanes) * p->gd * GT;
+}
+
 void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work) {
-  int lanes = p->c64 ? 2 * GT : GT, nb = (n + lanes - 1) / lanes;
+  assert(((uintptr_t)work & 63) == 0);
+  int lanes = qdm__pairs_lanes(p), nb = (n + lanes - 1) / lanes;
   int par = nb > 1 && qdm__parallel_worth((double)n * p->nops * 64);
 #pragma omp parallel for schedule(static) if (par)
   for (int bt = 0; bt < nb; bt++) {
     const double *tl[2 * GT];
-    double *wl[2 * GT];
-    int nl = n - bt * lanes < lanes ? n - bt * lanes : lanes;
-    for (int l = 0; l < lanes; l++) {
-      int i = bt * lanes + (l < nl ? l : nl - 1);
-      tl[l] = theta + (size_t)(ids ? ids[i] : i) * ld, wl[l] = work + (size_t)i * p->gd;
+    for (int l = 0; l < lanes; l++) { /* repeats of the last fill a short chunk */
+      int i = bt * lanes + l < n ? bt * lanes + l : n - 1;
+      tl[l] = theta + (size_t)(ids ? ids[i] : i) * ld;
     }
-    (p->c64 ? build_lanes_c64 : build_lanes_c128)(p, tl, wl, nl);
+    (p->c64 ? build_lanes_c64 : build_lanes_c128)(p, tl, work + (size_t)bt * p->gd * GT);
+  }
+}
+
+void qdm__pairs_matrix(const qdm__pairs *p, const double *work, int i, int o, qdm_cplx *M) {
+  int lanes = qdm__pairs_lanes(p), l = i % lanes;
+  const double *ch = work + (size_t)(i / lanes) * p->gd * GT + (size_t)o * 32 * GT; /* step o's lanemat */
+  for (int e = 0; e < 16; e++) {
+    double re = p->c64 ? ((const float *)ch)[e * lanes + l] : ch[e * lanes + l];
+    double im = p->c64 ? ((const float *)ch)[(16 + e) * lanes + l] : ch[(16 + e) * lanes + l];
+    M[e] = re + I * im;
   }
 }
 
 void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
                         qdm_cplx *out, int rows) {
+  assert(((uintptr_t)work & 63) == 0);
   int nrun;
   prun *runs = runs_of(grp, rows, &nrun, 0);
   if (!runs) return; /* out of memory: rows == 0 or malloc failed */
@@ -497,6 +513,7 @@ void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp,
 int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
                        qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids) {
   if (rows <= 0) return QDM_OK;
+  assert(((uintptr_t)work & 63) == 0);
   int nrun;
   prun *runs = runs_of(grp, rows, &nrun, 1);
   if (nrun < 0) return qdm_fail(QDM_EINVAL, "qdm__pairs_adjoint: rows not sorted by group");

@@ -2,9 +2,10 @@
  * lanes, one group per lane, written once and included twice by pairs.c:
  * complex128 (8 groups per 512-bit vector of doubles) and complex64 (16
  * groups per vector of floats, qdm__pairs_new's c64). Both build the
- * steps' 4x4s and take the angle gradients in their own lanes' precision;
- * the angles' sines and cosines are double in both (factor_values), and
- * the rows come in and go out as complex128. Before including: LT the
+ * steps' 4x4s and take the angle gradients in their own lanes' precision,
+ * in chunks of the work laid out as the sweeps read them (pairs.h); the
+ * angles' sines and cosines are double in both (factor_values), and the
+ * rows come in and go out as complex128. Before including: LT the
  * lanes' real type, NLANE their number, VT the vector type, SFX(name) the
  * instance's names; the names below map the plain ones used in this file
  * to the instance's. pairs.c's file comment has the math. */
@@ -27,7 +28,7 @@
 #define build_lanes SFX(build_lanes)
 #define step_grads SFX(step_grads)
 #define lanemat SFX(lanemat)
-#define lane_mats SFX(lane_mats)
+#define batch_chunk SFX(batch_chunk)
 #define step_fwd SFX(step_fwd)
 #define step_adj SFX(step_adj)
 #define slots_io SFX(slots_io)
@@ -153,11 +154,14 @@ static VT contract(const vc *S, const mix *x) {
   return s;
 }
 
-/* factor k's 8 values for the lanes' groups */
-static void lane_values(const qdm__pairs *p, double *const *w, int k, VT *v) {
-  int ne = p->f[k].type == F_VW ? 6 : p->f[k].type == F_ROT ? 2 : 0;
-  for (int l = 0; l < NLANE; l++)
-    for (int e = 0; e < ne; e++) v[e][l] = (LT)w[l][(size_t)p->nops * 32 + 8 * (size_t)k + e];
+/* A chunk (pairs.h): the lanes' groups' step matrices, step o's as a
+ * lanemat at ch + 32 o, then factor k's values at ch + 32 nops + 8 k. */
+typedef struct { VT r[16], i[16]; } lanemat;
+
+/* factor k's values for the lanes' groups */
+static void lane_values(const qdm__pairs *p, const VT *ch, int k, VT *v) {
+  const VT *src = ch + (size_t)p->nops * 32 + 8 * (size_t)k;
+  for (int e = 0; e < factor_nvalues(&p->f[k]); e++) v[e] = src[e];
 }
 
 /* the factor's mix (NULL for a constant, whose matrix is *K) */
@@ -168,10 +172,18 @@ static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mi
   return x;
 }
 
-/* Lanes' groups: theta rows th[l], work areas w[l] (repeats fill a short batch). */
-static void build_lanes(const qdm__pairs *p, const double *const *th, double *const *w, int nl) {
-  for (int h = 0; h * GT < nl; h++) /* the angles' sines and cosines in double, 8 lanes at a time */
-    for (int k = 0; k < p->nfac; k++) factor_values(p, k, th + h * GT, w + h * GT, nl - h * GT < GT ? nl - h * GT : GT);
+/* The chunk at work of the lanes' groups, theta rows th[l]: the factors'
+ * values (sines and cosines in double, 8 lanes at a time), then each
+ * step's product of its factors, stored as the sweeps read it. */
+static void build_lanes(const qdm__pairs *p, const double *const *th, double *work) {
+  VT *ch = (VT *)work, *val = ch + (size_t)p->nops * 32;
+  for (int k = 0; k < p->nfac; k++)
+    for (int h = 0; h < NLANE / GT && factor_nvalues(&p->f[k]); h++) {
+      v8 v[6];
+      factor_values(p, k, th + h * GT, v);
+      for (int e = 0; e < factor_nvalues(&p->f[k]); e++)
+        for (int l = 0; l < GT; l++) val[8 * (size_t)k + e][h * GT + l] = (LT)v[e][l];
+    }
   for (int o = 0; o < p->nops; o++) {
     vc X[16];
     VT z = {0};
@@ -181,18 +193,18 @@ static void build_lanes(const qdm__pairs *p, const double *const *th, double *co
       VT v[8];
       mix x;
       const qdm_cplx *K;
-      lane_values(p, w, k, v);
+      lane_values(p, ch, k, v);
       const mix *xm = factor_mix(p, &p->f[k], v, &x, &K);
       lmul(K, xm, X);
     }
-    for (int l = 0; l < nl; l++)
-      for (int e = 0; e < 16; e++) w[l][(size_t)o * 32 + 2 * e] = X[e].r[l], w[l][(size_t)o * 32 + 2 * e + 1] = X[e].i[l];
+    lanemat *L = (lanemat *)(ch + (size_t)o * 32);
+    for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
   }
 }
 
 /* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
  * vectors each), by the recurrence of the file comment. */
-static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, double *const *w, double *const *dth,
+static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, const VT *ch, double *const *dth,
                        int nl) {
   const pop *P = &p->op[o];
   if (P->lastp < 0) return;
@@ -205,7 +217,7 @@ static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, d
     const pfac *f = &p->f[P->f0 + j];
     VT v[8];
     const qdm_cplx *K;
-    lane_values(p, w, P->f0 + j, v);
+    lane_values(p, ch, P->f0 + j, v);
     if (j > 0) rmul_dag(Kprev, prev, S);
     prev = factor_mix(p, f, v, &xs[j & 1], &K);
     Kprev = K;
@@ -223,16 +235,20 @@ static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, d
 
 /* ---------------- sweeps over rows ---------------- */
 
-typedef struct { VT r[16], i[16]; } lanemat;
-
-/* Step o's matrices of the lanes' groups, as vectors across the lanes
- * (gathering the next step's into a second lanemat while a step runs, to
- * spare the vector loads a store-forwarding wait, measured no faster). */
-static void lane_mats(double *const *w, int o, lanemat *L) {
+/* The batch's chunk: the work's own when its lanes are one chunk's
+ * groups in order (as the model lays them out), else gathered into
+ * scratch (gd vectors). Lanes past nl repeat the last. */
+static const VT *batch_chunk(const qdm__pairs *p, const double *work, const prun *b, int nl, VT *scratch) {
+  const VT *w = (const VT *)work;
+  int a0 = b[0].g, own = a0 % NLANE == 0;
+  for (int l = 1; l < nl && own; l++) own = b[l].g == a0 + l;
+  if (own) return w + (size_t)(a0 / NLANE) * p->gd;
   for (int l = 0; l < NLANE; l++) {
-    const double *m = w[l] + (size_t)o * 32;
-    for (int e = 0; e < 16; e++) L->r[e][l] = (LT)m[2 * e], L->i[e][l] = (LT)m[2 * e + 1];
+    int a = b[l < nl ? l : nl - 1].g;
+    const VT *src = w + (size_t)(a / NLANE) * p->gd;
+    for (size_t e = 0; e < p->gd; e++) scratch[e][l] = src[e][a % NLANE];
   }
+  return scratch;
 }
 
 static void step_fwd(VT *xr, VT *xi, int n, const pop *P, const lanemat *L) {
@@ -294,15 +310,14 @@ static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_
 }
 
 static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
-                           const qdm_cplx *in, qdm_cplx *out, VT *x, lanemat *L) {
+                      const qdm_cplx *in, qdm_cplx *out, VT *x, VT *scratch) {
   int dim = 1 << p->n;
-  double *w[NLANE];
-  batch_lanes(p, work, b, nl, w, NLANE);
+  const VT *ch = batch_chunk(p, work, b, nl, scratch);
   for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
     int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
     slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
     for (int o = 0; o < p->nops; o++) {
-      lane_mats(w, o, L);
+      const lanemat *L = (const lanemat *)(ch + (size_t)o * 32);
       for (int s = 0; s < ns; s++)
         step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], L);
     }
@@ -311,29 +326,28 @@ static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, in
 }
 
 static void forward(const qdm__pairs *p, const double *work, const prun *runs, int nrun, int rows,
-                         const int *pos, const qdm_cplx *in, qdm_cplx *out) {
+                    const int *pos, const qdm_cplx *in, qdm_cplx *out) {
   int dim = 1 << p->n;
   int nb = (nrun + NLANE - 1) / NLANE, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 4);
 #pragma omp parallel if (par)
   {
-    VT *x = aligned_alloc(64, (size_t)SLOTS * 2 * dim * sizeof *x);
-    lanemat *L = aligned_alloc(64, sizeof *L);
+    VT *x = aligned_alloc(64, ((size_t)SLOTS * 2 * dim + p->gd) * sizeof *x);
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < nb; t++)
-      if (x && L)
-        batch_fwd(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, in, out, x, L);
-    free(x), free(L);
+      if (x)
+        batch_fwd(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, in, out, x,
+                  x + (size_t)SLOTS * 2 * dim);
+    free(x);
   }
 }
 
 /* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
  * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
-static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
-                           qdm_cplx *psi, qdm_cplx *lam, double *dtheta, int ld, const int *ids, VT *x, VT *Rb,
-                           lanemat *L) {
+static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos, qdm_cplx *psi,
+                      qdm_cplx *lam, double *dtheta, int ld, const int *ids, VT *x, VT *Rb, VT *scratch) {
   int dim = 1 << p->n;
-  double *w[NLANE], *dl[NLANE];
-  batch_lanes(p, work, b, nl, w, NLANE);
+  double *dl[NLANE];
+  const VT *ch = batch_chunk(p, work, b, nl, scratch);
   for (int l = 0; l < NLANE; l++) {
     int g = b[l < nl ? l : nl - 1].g;
     dl[l] = dtheta + (size_t)(ids ? ids[g] : g) * ld;
@@ -344,13 +358,13 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
-      lane_mats(w, o, L);
+      const lanemat *L = (const lanemat *)(ch + (size_t)o * 32);
       memset(Rb, 0, 32 * sizeof *Rb);
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
         step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rb, Rb + 16);
       }
-      step_grads(p, o, Rb, Rb + 16, w, dl, nl);
+      step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
     }
     slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
     slots_io(b, nl, 0, ns, pos, lam, NULL, y, dim);
@@ -362,7 +376,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
-      lane_mats(w, o, L);
+      const lanemat *L = (const lanemat *)(ch + (size_t)o * 32);
       VT *Rr = Rb + (size_t)o * 32;
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
@@ -372,25 +386,25 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
     slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
   }
-  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, w, dl, nl);
+  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, ch, dl, nl);
 }
 
 /* batches are whole groups: each writes its groups' dtheta rows only */
 static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, int nrun, int rows, const int *pos,
-                        qdm_cplx *psi, qdm_cplx *lam, double *dtheta, int ld, const int *ids) {
+                   qdm_cplx *psi, qdm_cplx *lam, double *dtheta, int ld, const int *ids) {
   int dim = 1 << p->n, err = 0;
   int nb = (nrun + NLANE - 1) / NLANE, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 12);
+  size_t nx = (size_t)SLOTS * 4 * dim, nR = (size_t)p->nops * 32;
 #pragma omp parallel if (par) reduction(| : err)
   {
-    VT *x = aligned_alloc(64, ((size_t)SLOTS * 4 * dim + (size_t)p->nops * 32) * sizeof *x);
-    lanemat *L = aligned_alloc(64, sizeof *L);
+    VT *x = aligned_alloc(64, (nx + nR + p->gd) * sizeof *x);
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < nb; t++) {
-      if (!x || !L) err = 1;
+      if (!x) err = 1;
       else batch_adj(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, psi, lam,
-                          dtheta, ld, ids, x, x + (size_t)SLOTS * 4 * dim, L);
+                     dtheta, ld, ids, x, x + nx, x + nx + nR);
     }
-    free(x), free(L);
+    free(x);
   }
   return err;
 }
@@ -413,7 +427,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef build_lanes
 #undef step_grads
 #undef lanemat
-#undef lane_mats
+#undef batch_chunk
 #undef step_fwd
 #undef step_adj
 #undef slots_io
