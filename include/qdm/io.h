@@ -161,7 +161,8 @@ typedef struct {
  * up to 4 panels, at 1x beyond (a 4 x 3 grid is 2400 x 2000 pixels). */
 int qdm_plot_panels(const char *path, const char *title, const qdm_panel *panels, int npanels, int cols);
 
-/* Grouped bars: ncat categories along x (category[c] under each group), in
+/* Grouped bars: ncat categories along x (category[c] under each group, one
+ * line or two split by "\n"), in
  * each group one bar per series (value[s][c], 1..6 series, legend from
  * series[s]); ref (NULL, or ref[s][c], NaN for none) is drawn as a black
  * line across its bar, named ref_label in the legend. y from 0 to ymax

@@ -195,7 +195,7 @@ static void plot_split(const char *cmd, const char *path, const qdm_train_opts *
   for (int i = 0; i < n; i++) {
     const qdm_train_bench_result *x = &r[i];
     int k = mixed ? snprintf(lab[i], sizeof lab[i], "%d qubits, ", x->qubits) : 0;
-    snprintf(lab[i] + k, sizeof lab[i] - k, "%d thread%s, %s", x->threads, x->threads > 1 ? "s" : "", prec_label(x));
+    snprintf(lab[i] + k, sizeof lab[i] - k, "%d thread%s\n%s", x->threads, x->threads > 1 ? "s" : "", prec_label(x));
     cat[i] = lab[i];
     const double t[4] = {x->split.dense, x->split.circuit, x->split.ano, x->split.other};
     for (int s = 0; s < 4; s++) v[s][i] = 1e3 * t[s], ref[s][i] = NAN;

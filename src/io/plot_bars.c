@@ -3,9 +3,11 @@
  * per series in each group (the series' colour, legend on top), values on
  * a linear y axis from 0, and for each bar an optional reference value
  * drawn as a short black line across it (the real-vs-real value the bar is
- * read against). Non-finite values leave their bar out. */
+ * read against). Non-finite values leave their bar out. A category's name
+ * may have two lines ("a\nb"). */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 #include "io/canvas.h"
 #include "qdm/io.h"
 
@@ -27,15 +29,33 @@ static double bars_top(const qdm_bars *b) {
   return mx > 0 ? ceil(mx / step * 1.0001) * step : 1;
 }
 
-/* Width of the picture: the groups at BW_GROUP each, or wider so that the
- * legend fits, and at least MIN_W (then the groups widen to fill it); the
- * title shrinks to fit (bars_axes). */
+/* A category's name, its lines centred under x from y down (width: its
+ * widest line, drawn when draw). */
+static double cat_name(cairo_t *cr, const char *name, double x, double y, int draw) {
+  char line[2][128];
+  const char *nl = strchr(name, '\n');
+  snprintf(line[0], sizeof line[0], "%.*s", nl ? (int)(nl - name) : 127, name);
+  snprintf(line[1], sizeof line[1], "%s", nl ? nl + 1 : "");
+  double w = 0;
+  for (int k = 0; k < 2; k++) {
+    w = fmax(w, qdm__canvas_text_w(cr, line[k]));
+    if (draw) qdm__canvas_text(cr, line[k], x, y + 15 * k, 0.5, 0);
+  }
+  return w;
+}
+
+/* Width of the picture: the groups at BW_GROUP each (or their names' width),
+ * or wider so that the legend fits, and at least MIN_W (then the groups
+ * widen to fill it); the title shrinks to fit (bars_axes). */
 enum { MIN_W = 640 };
 static int bars_width(const qdm_bars *b) {
   double w = ML + MR + BW_GROUP * b->ncat, lw = 0;
   qdm__canvas cv;
   if (qdm__canvas_open(&cv, 1, 1, 1, "qdm_plot_bars")) return (int)w;
   qdm__canvas_font(cv.cr, 13, 0);
+  double cw = BW_GROUP;
+  for (int c = 0; c < b->ncat; c++) cw = fmax(cw, 12 + cat_name(cv.cr, b->category[c], 0, 0, 0));
+  w = ML + MR + cw * b->ncat;
   for (int s = 0; s < b->nseries; s++) lw += 34 + qdm__canvas_text_w(cv.cr, b->series[s]);
   if (b->ref && b->ref_label) lw += 22 + qdm__canvas_text_w(cv.cr, b->ref_label);
   qdm__canvas_close(&cv);
@@ -56,8 +76,7 @@ static void bars_axes(cairo_t *cr, const qdm_bars *b, double top, int W, double 
     qdm__canvas_gray(cr, 0.2);
     qdm__canvas_text(cr, lab, ML - 6, y, 1, 0.5);
   }
-  for (int c = 0; c < b->ncat; c++)
-    qdm__canvas_text(cr, b->category[c], ML + gw * (c + 0.5), y0 + 8, 0.5, 0);
+  for (int c = 0; c < b->ncat; c++) cat_name(cr, b->category[c], ML + gw * (c + 0.5), y0 + 8, 1);
   if (b->ylabel) qdm__canvas_text_up(cr, b->ylabel, 18, MT + h / 2);
   if (b->xlabel) qdm__canvas_text(cr, b->xlabel, ML + gw * b->ncat / 2.0, BH - 22, 0.5, 0);
   qdm__canvas_font(cr, 17, 1);
