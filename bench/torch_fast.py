@@ -5,7 +5,9 @@ against; with --qdm, the driver that times it and `qdm bench train` in one invoc
 
 What "written for speed" means here (none of it is in the authors' code, which applies
 PennyLane gates one by one):
-  * float32 dense layers (the authors' precision); circuits in complex128, as theirs;
+  * float32 dense layers (the authors' precision); circuits in complex128, as theirs
+    (--circuit-precision c64: the blocks' 4x4s and rows in complex64, the angles, the rows
+    between blocks and the ANO in double, as `qdm train --circuit-precision c64`);
   * each conv unit N(a, b, c) (report 4.3, the Vatan-Williams block) is one 4x4 matrix in
     closed form, e^{-i pi/4} exp(-i(a' XX + b' YY + c' ZZ)) with (a', b', c') =
     (-a, -b, c - pi/2) (see qdm_vw_block in include/qdm/circuits.h);
@@ -27,9 +29,9 @@ schedule, the posterior-mean target, both rows scaled to unit norm, infidelity l
 Usage:
   /usr/bin/python3 bench/torch_fast.py [--threads N] [--steps N] [--data DIR]
       rows/s of this implementation (median step after warm-up)
-  /usr/bin/python3 bench/torch_fast.py --qdm build/qdm [--threads 1,2] [--rounds 3]
+  /usr/bin/python3 bench/torch_fast.py --qdm build/qdm [--threads 1,2] [--rounds 3] [--circuit-precision c64]
       the same interleaved with `qdm bench train --precision f32 --json` in rounds, and the
-      ratio qdm / torch per thread count (medians over rounds)
+      ratio qdm / torch per thread count (medians over rounds), both at the circuit precision
   /usr/bin/python3 bench/torch_fast.py --check [--qdm build/qdm]
       the fast circuit builder against a gate-by-gate product (and, with --qdm, against
       `qdm circuit --state` for the authors' ansatz); exits 1 on a mismatch
@@ -131,6 +133,7 @@ def make_rows(x0, lab, sch, gen):
 
 # ---------------------------------------------------------------- the circuits, fast
 
+CIRCUIT_DTYPE = torch.complex128  # of the blocks' 4x4s and rows (--circuit-precision)
 _PHASE = complex(math.cos(math.pi / 4), -math.sin(math.pi / 4))  # e^{-i pi/4}
 
 
@@ -269,8 +272,9 @@ class HybridUNet(torch.nn.Module):
     def forward(self, xr, g):
         amp = F.normalize(self.ln(self.enc2(F.relu(self.enc1(xr)))), dim=1)
         psi = amp.to(torch.complex128)
-        mats = [m.view(m.shape[0], -1, BLOCKS, 4, 4) for m in small_matrices(self.theta)]
-        block = lambda k, s: apply_block([m[:, :, k][:, g] for m in mats], s)  # each row its group's
+        mats = [m.to(CIRCUIT_DTYPE).view(m.shape[0], -1, BLOCKS, 4, 4) for m in small_matrices(self.theta)]
+        # each row its group's; in and out of a block in complex128 (no-ops unless c64)
+        block = lambda k, s: apply_block([m[:, :, k][:, g] for m in mats], s.to(CIRCUIT_DTYPE)).to(torch.complex128)
         psi1 = block(0, psi)
         phi = block(1, psi1)  # block 2: the ancilla's |0> branch (I + U) psi / 2, <Z> = Re <psi|U|psi>
         z = (psi1.conj() * phi).sum(1).real
@@ -319,7 +323,8 @@ def rows_per_s(args, threads):
 
 def qdm_rows_per_s(args, threads):
     out = subprocess.run([args.qdm, "bench", "train", "--json", "--precision", "f32", "--threads", str(threads),
-                          "--steps", str(args.steps)], check=True, capture_output=True, text=True).stdout
+                          "--circuit-precision", args.circuit_precision, "--steps", str(args.steps)],
+                         check=True, capture_output=True, text=True).stdout
     return json.loads(out)["runs"][0]["rows_per_s"]
 
 
@@ -333,7 +338,7 @@ def compare(args, thread_list):
             t.append(rows_per_s(args, th)[0])
             q.append(qdm_rows_per_s(args, th))
         mq, mt = statistics.median(q), statistics.median(t)
-        print(f"threads {th}: qdm (f32) {mq:8.0f} rows/s   torch fast {mt:8.0f} rows/s   qdm / torch = {mq / mt:.2f}x"
+        print(f"threads {th}: qdm (f32, {args.circuit_precision}) {mq:8.0f} rows/s   torch fast {mt:8.0f} rows/s   qdm / torch = {mq / mt:.2f}x"
               f"   (rounds: qdm {', '.join(f'{v:.0f}' for v in q)}; torch {', '.join(f'{v:.0f}' for v in t)})")
 
 
@@ -369,7 +374,11 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--qdm", help="the qdm binary: run `qdm bench train` interleaved and print the ratio")
     ap.add_argument("--check", action="store_true", help="check the fast circuit builder and exit")
+    ap.add_argument("--circuit-precision", choices=["c128", "c64"], default="c128",
+                    help="the circuit blocks' complex precision, for both implementations")
     args = ap.parse_args()
+    global CIRCUIT_DTYPE
+    CIRCUIT_DTYPE = torch.complex64 if args.circuit_precision == "c64" else torch.complex128
     if args.check:
         return check(args)
     threads = [int(v) for v in args.threads.split(",")]
