@@ -583,6 +583,9 @@ int main(void) {
   qdm_unet_cfg_authors(&c);
   c.precision = QDM_F32;
   check_bytes(&c, 640, "authors' model in f32, 640 rows");
+  c.circuit_precision = QDM_C64;
+  check_bytes(&c, 640, "authors' model in f32 with c64 circuits, 640 rows");
+  c.circuit_precision = QDM_C128;
   size_t b64, b32 = qdm_unet_bytes(&c, 640);
   c.precision = QDM_F64;
   b64 = qdm_unet_bytes(&c, 640);
