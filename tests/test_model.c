@@ -182,11 +182,42 @@ static void check_bytes(const qdm_unet_cfg *cfg, int rows, const char *what) {
 #endif
 }
 
+/* Model m against the fixture's model f.m on f's batch: the loss, the
+ * output and every gradient tensor equal f.m's (which the finite
+ * differences above check) to tolerance tol (max |g - g_ref| <= tol *
+ * max |g_ref| per tensor). Returns the output's largest difference. */
+static double compare_with_reference(qdm_unet *m, fixture *f, int B, double tol, const char *what) {
+  int D = qdm_unet_config(m)->D;
+  qdm_unet_zero_grad(f->m);
+  double Lref = loss_of(f), L = NAN;
+  qdm_unet_backward(f->m, f->g, NULL);
+  qdm_cplx *out = malloc((size_t)B * D * sizeof *out), *g = malloc((size_t)B * D * sizeof *g);
+  qdm_unet_zero_grad(m);
+  CHECK(qdm_unet_forward(m, f->x, f->t, f->lab, B, out) == QDM_OK, "%s: forward", what);
+  qdm_infidelity_loss(&L, g, out, f->target, B, D);
+  CHECK(qdm_unet_backward(m, g, NULL) == QDM_OK, "%s: backward", what);
+  CHECK(fabs(L - Lref) <= tol * fabs(Lref), "%s: loss %.9g, reference %.9g", what, L, Lref);
+  double od = 0;
+  for (int k = 0; k < B * D; k++) od = fmax(od, cabs(out[k] - f->out[k]));
+  CHECK(od <= tol, "%s: output differs by %.3g", what, od);
+  for (int i = 0; i < qdm_unet_nparams(m); i++) {
+    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f->m, i);
+    double err = 0, scale = 0;
+    for (size_t j = 0; j < p->n; j++) {
+      double a = p->dtype == QDM_F32 ? p->gf[j] : p->g[j];
+      err = fmax(err, fabs(a - q->g[j]));
+      scale = fmax(scale, fabs(q->g[j]));
+    }
+    CHECK(scale > 0 && err <= tol * scale, "%s: d loss / d %s, max diff %.3g of %.3g", what, p->name, err, scale);
+  }
+  free(out);
+  free(g);
+  return od;
+}
+
 /* QDM_C64: the circuit blocks in complex64. From the same seed (the same
- * weights, checked) and batch, the loss, output and every gradient tensor
- * equal the complex128 model's (which the finite differences above check)
- * to float tolerance; and they are not bitwise the same, so the complex64
- * path did run. */
+ * weights, checked) and batch, the complex128 model's numbers to float
+ * tolerance; and not bitwise the same, so the complex64 path did run. */
 static void check_c64_vs_c128(qdm_unet_cfg c, int B, double tol, const char *what) {
   fixture f;
   c.circuit_precision = QDM_C128;
@@ -203,37 +234,15 @@ static void check_c64_vs_c128(qdm_unet_cfg c, int B, double tol, const char *wha
     same &= p->n == q->n && !memcmp(p->p, q->p, p->n * sizeof *p->p);
   }
   CHECK(same, "%s: the same seed gives the same weights", what);
-  qdm_unet_zero_grad(f.m);
-  double L128 = loss_of(&f), L64 = NAN;
-  qdm_unet_backward(f.m, f.g, NULL);
-  qdm_cplx *out = malloc((size_t)B * c.D * sizeof *out), *g = malloc((size_t)B * c.D * sizeof *g);
-  qdm_unet_zero_grad(m);
-  CHECK(qdm_unet_forward(m, f.x, f.t, f.lab, B, out) == QDM_OK, "%s: c64 forward", what);
-  qdm_infidelity_loss(&L64, g, out, f.target, B, c.D);
-  CHECK(qdm_unet_backward(m, g, NULL) == QDM_OK, "%s: c64 backward", what);
-  CHECK(fabs(L64 - L128) <= tol * fabs(L128), "%s: loss c64 %.9g, c128 %.9g", what, L64, L128);
-  double od = 0;
-  for (int k = 0; k < B * c.D; k++) od = fmax(od, cabs(out[k] - f.out[k]));
-  CHECK(od <= tol && od > 0, "%s: output differs by %.3g (0 would mean c64 did not run)", what, od);
-  for (int i = 0; i < qdm_unet_nparams(m); i++) {
-    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f.m, i);
-    double err = 0, scale = 0;
-    for (size_t j = 0; j < p->n; j++) err = fmax(err, fabs(p->g[j] - q->g[j])), scale = fmax(scale, fabs(q->g[j]));
-    CHECK(scale > 0 && err <= tol * scale, "%s: d loss / d %s, c64 vs c128 max diff %.3g of %.3g", what, p->name, err,
-          scale);
-  }
-  free(out);
-  free(g);
+  CHECK(compare_with_reference(m, &f, B, tol, what) > 0, "%s: the output is not c128's bits (c64 ran)", what);
   qdm_unet_free(m);
   fixture_free(&f);
 }
 
 /* QDM_F32: the classical part in float, the circuits in double. On the
  * same weights (the f64 model's rounded to float, and those rounded values
- * put back into the f64 model) and the same batch, the f32 loss, output
- * and every gradient tensor equal the f64 ones (which the finite
- * differences above check) to float tolerance: max |g32 - g64| <= tol *
- * max |g64| per tensor. */
+ * put back into the f64 model) and the same batch, the f64 model's
+ * numbers to float tolerance. */
 static void check_f32_vs_f64(qdm_unet_cfg c, int B, double tol, const char *what) {
   fixture f;
   c.precision = QDM_F64;
@@ -263,33 +272,7 @@ static void check_f32_vs_f64(qdm_unet_cfg c, int B, double tol, const char *what
   CHECK(rounded, "%s: the same seed gives the f64 model's weights, rounded to float", what);
   size_t nf;
   CHECK(qdm_unet_params_f32(m, &nf) && nf > 0 && qdm_unet_params_f32(f.m, NULL) == NULL, "%s: a float buffer in f32 only", what);
-  qdm_unet_zero_grad(f.m);
-  double L64 = loss_of(&f);
-  qdm_unet_backward(f.m, f.g, NULL);
-  int D = c.D;
-  qdm_cplx *out = malloc((size_t)B * D * sizeof *out), *g = malloc((size_t)B * D * sizeof *g);
-  qdm_unet_zero_grad(m);
-  double L32 = NAN;
-  CHECK(qdm_unet_forward(m, f.x, f.t, f.lab, B, out) == QDM_OK, "%s: f32 forward", what);
-  qdm_infidelity_loss(&L32, g, out, f.target, B, D);
-  CHECK(qdm_unet_backward(m, g, NULL) == QDM_OK, "%s: f32 backward", what);
-  CHECK(fabs(L32 - L64) <= tol * fabs(L64), "%s: loss f32 %.9g, f64 %.9g", what, L32, L64);
-  double od = 0;
-  for (int k = 0; k < B * D; k++) od = fmax(od, cabs(out[k] - f.out[k]));
-  CHECK(od <= tol, "%s: output differs by %.3g", what, od);
-  for (int i = 0; i < qdm_unet_nparams(m); i++) {
-    qdm_unet_param *p = qdm_unet_param_at(m, i), *q = qdm_unet_param_at(f.m, i);
-    double err = 0, scale = 0;
-    for (size_t j = 0; j < p->n; j++) {
-      double a = p->dtype == QDM_F32 ? p->gf[j] : p->g[j];
-      err = fmax(err, fabs(a - q->g[j]));
-      scale = fmax(scale, fabs(q->g[j]));
-    }
-    CHECK(scale > 0 && err <= tol * scale, "%s: d loss / d %s, f32 vs f64 max diff %.3g of %.3g", what, p->name, err,
-          scale);
-  }
-  free(out);
-  free(g);
+  compare_with_reference(m, &f, B, tol, what);
   qdm_unet_free(m);
   fixture_free(&f);
 }
