@@ -498,7 +498,6 @@ static size_t widest(const qdm_unet *m) {
   return wide;
 }
 
-/* the pair path's matrices: every block of each group a batch can hold */
 /* the pair path's work: every block's groups padded to whole chunks, and 8
  * doubles to align it to 64 bytes (alloc_acts) */
 static size_t pair_doubles(const qdm_unet *m) {
@@ -558,7 +557,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
   TAKE(m->pwork, pair_doubles(m));
 #undef TAKE
-  m->pwork = (double *)(((uintptr_t)m->pwork + 63) & ~(uintptr_t)63); /* the sweeps' vectors */
+  if (m->pairs) m->pwork = (double *)(((uintptr_t)m->pwork + 63) & ~(uintptr_t)63); /* the sweeps' vectors */
   return QDM_OK;
 }
 
