@@ -15,7 +15,8 @@ void cli_model_options(cli_args *a, qdm_train_opts *o);
 
 static const char help[] =
     "usage: qdm bench train [--preset NAME] [--steps N] [--threads LIST] [--precision LIST]\n"
-    "                       [--circuit-precision LIST] [--qubits LIST] [--plot FILE.png] [--json] [--data DIR] [--digits LIST] [--batch N]\n"
+    "                       [--circuit-precision LIST] [--qubits LIST] [--plot FILE.png] [--json]\n"
+    "                       [--data DIR] [--digits LIST] [--batch N]\n"
     "                       [model options as in qdm train]\n\n"
     "For each thread count and precision (defaults: 1,2 threads where there are 2 cores; f64,f32),\n"
     "runs N optimisation steps (default 30, after one warm-up step) of a training configuration\n"
