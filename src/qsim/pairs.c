@@ -35,11 +35,12 @@
  * step's 4x4 M = F_k ... F_1, kept for the adjoint.
  *
  * Run: batches of 8 groups, one per 512-bit vector lane (each lane its own
- * group's matrices; for c64, 16 groups in float lanes, pairs_tiles.h), the
+ * group's matrices; for c64, 16 groups in float lanes, pairs_lanes.h), the
  * groups' rows in slots: slot s is row s of every lane's group, so a
  * lane's matrices serve all its rows; the build stores them lane-wise, as
- * the sweeps read them (pairs.h). Groups are batched by decreasing size, so the lanes of a batch
- * have about as many rows and the vectors stay full whatever the sizes.
+ * the sweeps read them (pairs.h). Groups are batched by decreasing size,
+ * so the lanes of a batch have about as many rows and the vectors stay
+ * full whatever the sizes.
  *
  * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
  * psi, pull lam back, and sum over the step's 2^(n-2) sub-blocks and the
@@ -48,8 +49,8 @@
  * group and step, for factor j with M = A_j F_j B_j, dL/dv = Re
  * tr(S_j^dagger dF_j/dv) with S_j = A_j^dagger R B_j^dagger, by the
  * recurrence S_1 = F_1 R', S_{j+1} = F_{j+1} S_j F_j^dagger, a vector's
- * groups at once. A batch is whole groups and its sums run in a fixed order, so the
- * gradients do not depend on the thread count. */
+ * groups at once. A batch is whole groups and its sums run in a fixed
+ * order, so the gradients do not depend on the thread count. */
 #include <assert.h>
 #include <math.h>
 #include <omp.h>
@@ -80,7 +81,7 @@ struct qdm__pairs {
   qdm_cplx *konst;
   size_t gd;    /* vectors per chunk (pairs.h): nops lanemats of 32, then 8 per factor */
   size_t bytes; /* this plan's own allocations */
-  int c64;      /* sweeps in complex64 lanes (pairs_tiles.h) */
+  int c64;      /* complex64 lanes (pairs_lanes.h) */
 };
 
 #define GT 8
@@ -417,10 +418,10 @@ static inline void quad(const pop *P, size_t k, size_t *ix) {
 
 /* A batch puts one group in each lane (8 for c128, 16 for c64) and the
  * group's rows in slots: slot s holds row s of every lane's group (zeros
- * where a group has fewer), so a lane's matrices are gathered once per
- * step for all its rows, and the
- * adjoint's R of a group and step sums within its lane. Groups are batched
- * by decreasing size so that a batch's lanes have about as many rows. */
+ * where a group has fewer), so a lane's matrices serve all its rows, and
+ * the adjoint's R of a group and step sums within its lane. Groups are
+ * batched by decreasing size so that a batch's lanes have about as many
+ * rows. */
 typedef struct { int start, count, g; } prun;
 
 static int run_cmp(const void *a, const void *b) {

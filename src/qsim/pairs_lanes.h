@@ -158,10 +158,9 @@ static VT contract(const vc *S, const mix *x) {
  * lanemat at ch + 32 o, then factor k's values at ch + 32 nops + 8 k. */
 typedef struct { VT r[16], i[16]; } lanemat;
 
-/* factor k's values for the lanes' groups */
-static void lane_values(const qdm__pairs *p, const VT *ch, int k, VT *v) {
-  const VT *src = ch + (size_t)p->nops * 32 + 8 * (size_t)k;
-  for (int e = 0; e < factor_nvalues(&p->f[k]); e++) v[e] = src[e];
+/* factor k's values for the lanes' groups, in the chunk */
+static const VT *lane_values(const qdm__pairs *p, const VT *ch, int k) {
+  return ch + (size_t)p->nops * 32 + 8 * (size_t)k;
 }
 
 /* the factor's mix (NULL for a constant, whose matrix is *K) */
@@ -190,11 +189,9 @@ static void build_lanes(const qdm__pairs *p, const double *const *th, double *wo
     for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
     const pop *P = &p->op[o];
     for (int k = P->f0; k < P->f0 + P->nf; k++) {
-      VT v[8];
       mix x;
       const qdm_cplx *K;
-      lane_values(p, ch, k, v);
-      const mix *xm = factor_mix(p, &p->f[k], v, &x, &K);
+      const mix *xm = factor_mix(p, &p->f[k], lane_values(p, ch, k), &x, &K);
       lmul(K, xm, X);
     }
     lanemat *L = (lanemat *)(ch + (size_t)o * 32);
@@ -215,9 +212,8 @@ static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, c
   const qdm_cplx *Kprev = NULL;
   for (int j = 0; j <= P->lastp; j++) {
     const pfac *f = &p->f[P->f0 + j];
-    VT v[8];
+    const VT *v = lane_values(p, ch, P->f0 + j);
     const qdm_cplx *K;
-    lane_values(p, ch, P->f0 + j, v);
     if (j > 0) rmul_dag(Kprev, prev, S);
     prev = factor_mix(p, f, v, &xs[j & 1], &K);
     Kprev = K;
@@ -296,7 +292,7 @@ static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const 
 
 /* Slots [s0, s0 + ns) of batch b (nl lanes) in or out of x (ns x 2 x dim vectors). */
 static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_cplx *src, const qdm_cplx *csrc,
-                          VT *x, int dim) {
+                     VT *x, int dim) {
   if (csrc) memset(x, 0, (size_t)ns * 2 * dim * sizeof *x);
   for (int l = 0; l < nl; l++)
     for (int s = s0; s < s0 + ns && s < b[l].count; s++) {
