@@ -51,6 +51,9 @@ ok "bench train --json: a run per precision with rows/s, ceiling and split" \
   --json >"$tmp/c.json"; st=$?
 ok "bench train --circuit-precision c128,c64: a run of each" \
   "[ $st = 0 ] && grep -q '\"circuit_precision\": \"c64\"' $tmp/c.json && grep -q '\"circuit_precision\": \"c128\"' $tmp/c.json"
+"$qdm" bench train --qubits 2,3,4,5,6,7,8,9 --threads 1,2,3,4,5,6,7,8 --precision f64,f32 --circuit-precision c128,c64 \
+  2>"$tmp/e"; st=$?
+ok "bench train: more lines than a bench holds exits 2 before any run" "[ $st = 2 ] && grep -q '256 lines, at most 128' $tmp/e"
 # the ten-class presets: fashion reads Debian's Fashion-MNIST (when installed) with all ten
 # classes, and sampling then gives one row per class; --clip off overrides the preset's
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then

@@ -337,7 +337,6 @@ static int ano_global_complex(const qdm_ano *a, const qdm_cplx *psi, int rows, d
   return e;
 }
 
-
 /* Packed (a quarter of the multiply-adds, d^2 doubles per row) or complex
  * (2 K d doubles per row): at d <= 4 K the packed form is the faster
  * (measured, `qdm bench train --qubits 4,6,8`: 4 and 6 qubits 2x and 1.2x

@@ -50,6 +50,8 @@ static const char help[] =
     "bytes and seconds per step in the gradient allreduce (in the step, with the wait for the\n"
     "slowest rank; and alone, the ranks started together) (--json: a list of those records).\n";
 
+enum { MAXLINES = 128 }; /* lines of one bench (each rank's three count three under mpirun) */
+
 /* a line's precisions: the classical part's, then "+c64" for complex64 circuits */
 static const char *prec_label(const qdm_train_bench_result *x) {
   static const char *const lab[2][2] = {{"f64", "f64+c64"}, {"f32", "f32+c64"}};
@@ -188,9 +190,9 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
 static void plot_split(const char *cmd, const char *path, const qdm_train_opts *o, const qdm_train_bench_result *r,
                        int n) {
   static const char *const series[4] = {"dense layers", "circuits", "ANO", "the rest (rows, loss, Adam)"};
-  char lab[128][48], title[160];
-  const char *cat[128];
-  double v[4][128], ref[4][128];
+  char lab[MAXLINES][48], title[160];
+  const char *cat[MAXLINES];
+  double v[4][MAXLINES], ref[4][MAXLINES];
   int mixed = 0; /* several bottleneck sizes: say each line's */
   for (int i = 1; i < n; i++) mixed |= r[i].qubits != r[0].qubits;
   for (int i = 0; i < n; i++) {
@@ -241,12 +243,15 @@ int bench_train(int argc, char **argv) {
   if (plot && qdm_dist_size() > 1) cli_die(a.cmd, 2, "--plot: not under mpirun (the per-rank lines are a table)");
   cli_model_options(&a, &o);
   cli_done(&a);
-  qdm_train_bench_result r[128];
+  if (nq * nth * npr * ncp * (qdm_dist_size() > 1 ? 3 : 1) > MAXLINES)
+    cli_die(a.cmd, 2, "--qubits x --threads x --precision x --circuit-precision: %d lines, at most %d",
+            nq * nth * npr * ncp, MAXLINES / (qdm_dist_size() > 1 ? 3 : 1));
+  qdm_train_bench_result r[MAXLINES];
   int n = 0, n0 = o.model.n;
   if (qdm_dist_size() > 1) { /* mpirun -np K qdm bench train */
     for (int q = 0; q < nq; q++)
       for (int i = 0; i < nth; i++)
-        for (int k = 0; k < npr * ncp && n + 3 <= 126; k++, n += 3) {
+        for (int k = 0; k < npr * ncp; k++, n += 3) {
           o.model.precision = (qdm_precision)prec[k / ncp];
           o.model.circuit_precision = (qdm_circuit_precision)cprec[k % ncp];
           o.model.n = qv[q] > 0 ? (int)qv[q] : n0;
