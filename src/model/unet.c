@@ -123,7 +123,9 @@ static void rset(const qdm_unet *m, void *p, size_t i, double v) {
 }
 
 /* y += x over n REAL values, typed so that it vectorises, over the threads
- * when large (each element on one thread: no dependence on their count) */
+ * when large (each element on one thread: no dependence on their count).
+ * BLAS's axpy does the same; measured 1-2% slower a step here on 2
+ * threads (interleaved runs), so the loop stays. */
 static void add_rows(const qdm_unet *m, void *y, const void *x, size_t n) {
   if (m->f32) {
     float *a = y;
