@@ -79,6 +79,8 @@ ok "bench train --qubits 11 exits 2 naming the option" "[ $st = 2 ] && grep -q -
 "$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f64 --qubits 2,3 --data "$tmp/none" --json >"$tmp/q.json"; st=$?
 ok "bench train --qubits 2,3: a run per size, with the ANO's rate beside zgemm's" \
   "[ $st = 0 ] && grep -q '\"qubits\": 2' $tmp/q.json && grep -q '\"qubits\": 3' $tmp/q.json && grep -q ano_zgemm_gflops $tmp/q.json"
+ok "bench train --json: the circuits' GFLOP/s (non-zero: the pair path ran) and their GEMM yardstick" \
+  "[ \$(grep -Ec '\"circuit_(gemm_)?gflops\": [0-9.]*[1-9]' $tmp/q.json) = 4 ]"
 "$qdm" nosuch 2>/dev/null; ok "unknown command exits 2" "[ $? = 2 ]"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

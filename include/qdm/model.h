@@ -233,9 +233,12 @@ int qdm_unet_write_qasm(qdm_unet *m, const char *dir);
  * circuit, the bottleneck's circuits (or the classical bottleneck); ano,
  * the measurement (ANO or Pauli readout, forward and backward); other,
  * what a training step does besides the model (data rows, loss, optimiser),
- * as reported by the training loop. reset: set all four to 0 after reading. */
+ * as reported by the training loop. circuit_flops: the arithmetic of the
+ * circuits' fused 4x4 steps in those seconds (rows on the pair path only;
+ * 8 flops a complex multiply-add), the numerator of a circuit GFLOP/s.
+ * reset: set all five to 0 after reading. */
 typedef struct {
-  double dense, circuit, ano, other;
+  double dense, circuit, ano, other, circuit_flops;
 } qdm_unet_timing;
 void qdm_unet_timing_get(qdm_unet *m, qdm_unet_timing *t, int reset);
 

@@ -225,6 +225,11 @@ typedef struct {
   int qubits;                 /* the bottleneck's */
   double ano_zgemm_seconds;   /* the ANO's GEMMs of a step (global layout) alone, same run; 0: none */
   double ano_gflops, zgemm_gflops; /* their flops over split.ano, and over ano_zgemm_seconds */
+  double circuit_gflops;      /* split.circuit_flops over split.circuit (the pair path's rows; 0: none) */
+  double circuit_gemm_gflops; /* zgemm's rate (cgemm's for complex64 circuits) on the ANO's shapes, same run */
+  double matmul_ceiling_rows_per_s; /* rows_per_step over: gemm_seconds, plus the ANO's complex-form flops at
+                                       zgemm_gflops, plus split.circuit_flops at circuit_gemm_gflops (the whole
+                                       step at the matrix-multiply rate, for sizes where the quantum part dominates) */
   int ranks;                  /* MPI ranks that ran the steps together (1: one process) */
   double comm_bytes;          /* per step: bytes this rank summed over the ranks (allreduce payload) */
   double comm_seconds;        /* per step: seconds in those collectives (rank 0's; includes waiting) */

@@ -24,14 +24,19 @@ static const char help[] =
     "prints rows/s (median step), the time per step in the dense layers, the circuits, the ANO\n"
     "measurement and the rest (data rows, loss, Adam), and the dense-only ceiling: the rows/s of\n"
     "a step that did nothing but its own GEMMs (every Linear layer's forward, weight gradient and\n"
-    "input gradient at the step's shapes), timed with sgemm or dgemm in the same run and threads.\n"
+    "input gradient at the step's shapes), timed with sgemm or dgemm in the same run and threads;\n"
+    "and the all-GEMM ceiling: that, plus the ANO's and the circuits' flops at zgemm's rate (cgemm's\n"
+    "for c64 circuits) measured on the ANO's shapes: the step at the matrix-multiply rate where the\n"
+    "quantum part dominates (6 and 8 qubits).\n"
     "Uses the MNIST of --data (default: as qdm train) when present, so that the (t, label)\n"
     "groups have their real sizes; random images otherwise (said in the output).\n\n"
     "  --threads LIST     e.g. 1,2 or 2\n"
     "  --qubits LIST      bottleneck sizes, e.g. 4,6,8 (default: the preset's); with the ANO, each line\n"
     "                     also gives the ANO's GFLOP/s against zgemm's on the same shapes, same run\n"
     "                     (both counting the complex form's flops, Psi [H_1..H_K]^T: up to 6 qubits qdm\n"
-    "                     does a quarter of them on packed densities, so its rate can pass zgemm's)\n"
+    "                     does a quarter of them on packed densities, so its rate can pass zgemm's),\n"
+    "                     and the circuits' GFLOP/s (their fused 4x4 steps' multiply-adds, 8 flops each,\n"
+    "                     over the circuit time) against zgemm's (cgemm's for c64) on those shapes\n"
     "  --precision LIST   f64, f32 or f64,f32 (the classical part)\n"
     "  --circuit-precision LIST  c128 (default), c64 or c128,c64: the circuits' state vectors (each\n"
     "                     with each --precision)\n"
@@ -40,9 +45,10 @@ static const char help[] =
     "                     dense-only ceiling's time)\n"
     "  --json             {preset, rows_per_step, steps, blas_core, runs: [{threads, precision,\n"
     "                     circuit_precision, rows_per_s,\n"
-    "                     ceiling_rows_per_s, ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
+    "                     ceiling_rows_per_s, ceiling_fraction, matmul_ceiling_rows_per_s,\n"
+    "                     matmul_ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
-    "                     ano_gflops, ano_zgemm_gflops}]}\n\n"
+    "                     ano_gflops, ano_zgemm_gflops, circuit_gflops, circuit_gemm_gflops}]}\n\n"
     "Under mpirun -np K (--threads: per rank), each line is measured three ways in the same job:\n"
     "rank 0 alone at the rank's threads (-np 1), rank 0 alone at K x those threads (one process\n"
     "on the job's cores), and all K ranks sharing each step; printed: the three rows/s, the\n"
@@ -125,15 +131,19 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
   printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
          load[0], qdm_blas_core());
-  printf("qubits threads prec       rows/s  ceiling  of ceiling | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
-         " dense | ANO vs zgemm GFLOP/s | 100 authors' epochs\n");
+  printf("qubits threads prec       rows/s  ceiling  of ceiling  all-GEMM  of it | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
+         " dense | GFLOP/s: ANO vs zgemm, circuits vs z/cgemm | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
     const qdm_train_bench_result *x = &r[i];
-    printf("%6d %7d  %-7s %9.0f %8.0f  %9.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %8.1f vs %6.1f | %6.1f min\n",
+    printf("%6d %7d  %-7s %9.0f %8.0f  %9.0f%% %9.0f %5.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %12.1f vs %5.1f, %6.1f vs %5.1f"
+           " (%3.0f%%) | %6.1f min\n",
            x->qubits, x->threads,
            prec_label(x), x->rows_per_s, x->ceiling_rows_per_s,
-           100 * x->rows_per_s / x->ceiling_rows_per_s, 1e3 * x->split.dense, 1e3 * x->split.circuit,
+           100 * x->rows_per_s / x->ceiling_rows_per_s, x->matmul_ceiling_rows_per_s,
+           100 * x->rows_per_s / x->matmul_ceiling_rows_per_s, 1e3 * x->split.dense, 1e3 * x->split.circuit,
            1e3 * x->split.ano, 1e3 * x->split.other, x->gemm_gflops, x->dense_gflops, x->ano_gflops, x->zgemm_gflops,
+           x->circuit_gflops, x->circuit_gemm_gflops,
+           x->circuit_gemm_gflops > 0 ? 100 * x->circuit_gflops / x->circuit_gemm_gflops : 0,
            8096.0 * 10 * 100 / x->rows_per_s / 60);
   }
   for (int i = 0; i < n; i++) /* each precision at its most threads against its fewest */
@@ -164,6 +174,8 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
     qdm_json_kv_num(&j, "rows_per_s", x->rows_per_s);
     qdm_json_kv_num(&j, "ceiling_rows_per_s", x->ceiling_rows_per_s);
     qdm_json_kv_num(&j, "ceiling_fraction", x->rows_per_s / x->ceiling_rows_per_s);
+    qdm_json_kv_num(&j, "matmul_ceiling_rows_per_s", x->matmul_ceiling_rows_per_s);
+    qdm_json_kv_num(&j, "matmul_ceiling_fraction", x->rows_per_s / x->matmul_ceiling_rows_per_s);
     qdm_json_key(&j, "split");
     qdm_json_obj(&j);
     qdm_json_kv_num(&j, "dense_s", x->split.dense);
@@ -178,6 +190,8 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
     qdm_json_kv_int(&j, "qubits", x->qubits);
     qdm_json_kv_num(&j, "ano_gflops", x->ano_gflops);
     qdm_json_kv_num(&j, "ano_zgemm_gflops", x->zgemm_gflops);
+    qdm_json_kv_num(&j, "circuit_gflops", x->circuit_gflops);
+    qdm_json_kv_num(&j, "circuit_gemm_gflops", x->circuit_gemm_gflops);
     qdm_json_obj_end(&j);
   }
   qdm_json_arr_end(&j);

@@ -3,6 +3,7 @@
  * the rest), beside the BLAS rate of the step's own GEMMs measured in the
  * same run: their time alone is the dense-only ceiling of the step. */
 #include <cblas.h>
+#include <complex.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,28 +83,41 @@ static int gemm_seconds(const gemm_shape *g, int n, qdm_precision prec, int reps
 }
 
 /* The yardstick for the global ANO (circuits/ano.c), its complex form's
- * GEMMs of a step: Y = Psi H^T in the
- * forward and again in the backward (rows, K d, d), and dM = W^T conj(Psi)
- * (K d, d, rows); each timed warm, the median of 5 passes. */
+ * GEMMs of a step: Y = Psi H^T in the forward and again in the backward
+ * (rows, K d, d), and dM = W^T conj(Psi) (K d, d, rows); each timed warm,
+ * the median of 5 passes. In complex128 (zgemm), or complex64 (cgemm) as
+ * the yardstick of complex64 circuits: the same products, so the machine's
+ * complex rate at each precision on shapes BLAS runs well. */
 static double ano_flops(int rows, int K, int d) { return 3 * 8.0 * rows * K * (double)d * d; }
 
-static int ano_seconds(int rows, int K, int d, double *sec) {
+static void cgemm_pass(int c64, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K, const void *A, int lda,
+                       const void *B, int ldb, int beta1, void *C, int ldc) {
+  static const qdm_cplx one = 1, zero = 0;
+  static const float complex onef = 1, zerof = 0;
+  if (c64) cblas_cgemm(CblasRowMajor, ta, tb, M, N, K, &onef, A, lda, B, ldb, beta1 ? &onef : &zerof, C, ldc);
+  else cblas_zgemm(CblasRowMajor, ta, tb, M, N, K, &one, A, lda, B, ldb, beta1 ? &one : &zero, C, ldc);
+}
+
+static int ano_seconds(int rows, int K, int d, int c64, double *sec) {
   size_t Kd = (size_t)K * d, big = (size_t)rows * Kd > Kd * d ? (size_t)rows * Kd : Kd * d;
-  qdm_cplx *A = malloc(big * sizeof *A), *B = malloc(big * sizeof *B), *C = calloc(big, sizeof *C);
+  size_t esz = c64 ? sizeof(float complex) : sizeof(qdm_cplx);
+  char *A = malloc(big * esz), *B = malloc(big * esz), *C = calloc(big, esz);
   double t[5];
   if (!A || !B || !C) {
     free(A); free(B); free(C);
     return qdm_fail(QDM_ENOMEM, "bench: out of memory for the ANO's GEMM operands");
   }
-  for (size_t i = 0; i < big; i++) A[i] = 1e-3 * (double)(i % 97), B[i] = 1e-3 * (double)(i % 89);
-  const qdm_cplx one = 1, zero = 0;
+  for (size_t i = 0; i < big; i++) {
+    double a = 1e-3 * (double)(i % 97), b = 1e-3 * (double)(i % 89);
+    if (c64) ((float complex *)A)[i] = (float)a, ((float complex *)B)[i] = (float)b;
+    else ((qdm_cplx *)A)[i] = a, ((qdm_cplx *)B)[i] = b;
+  }
   for (int r = 0; r < 5; r++) {
     t[r] = 0;
     for (int w = 0; w < 2; w++) {
       double t0 = qdm_now();
-      for (int k = 0; k < 2; k++)
-        cblas_zgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)Kd, d, &one, A, d, B, d, &zero, C, (int)Kd);
-      cblas_zgemm(CblasRowMajor, CblasTrans, CblasConjNoTrans, (int)Kd, d, rows, &one, A, (int)Kd, B, d, &one, C, d);
+      for (int k = 0; k < 2; k++) cgemm_pass(c64, CblasNoTrans, CblasTrans, rows, (int)Kd, d, A, d, B, d, 0, C, (int)Kd);
+      cgemm_pass(c64, CblasTrans, CblasConjNoTrans, (int)Kd, d, rows, A, (int)Kd, B, d, 1, C, d);
       if (w) t[r] = qdm_now() - t0;
     }
   }
@@ -206,13 +220,21 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   const qdm_unet_cfg *mc = err ? NULL : qdm_unet_config(R.m);
   int rows_all = o->batch * o->model.T, d = 1 << o->model.n;
   if (!err && !mc->classical && mc->measure == QDM_MEASURE_ANO) { /* the model's ANO is global */
-    err = ano_seconds(rows_all, mc->K, d, &res->ano_zgemm_seconds);
+    err = ano_seconds(rows_all, mc->K, d, 0, &res->ano_zgemm_seconds);
     res->zgemm_gflops = ano_flops(rows_all, mc->K, d) / res->ano_zgemm_seconds / 1e9;
+  }
+  if (!err && !mc->classical) { /* the circuits' yardstick: those shapes (K = 16 without an ANO), their precision */
+    int K = mc->measure == QDM_MEASURE_ANO ? mc->K : 16, c64 = mc->circuit_precision == QDM_C64;
+    double sec = res->ano_zgemm_seconds;
+    if (c64 || !(sec > 0)) err = ano_seconds(rows_all, K, d, c64, &sec);
+    res->circuit_gemm_gflops = err ? 0 : ano_flops(rows_all, K, d) / sec / 1e9;
   }
   if (!err) {
     qdm_unet_timing t;
     qdm_unet_timing_get(R.m, &t, 0);
-    res->split = (qdm_unet_timing){t.dense / steps, t.circuit / steps, t.ano / steps, t.other / steps};
+    res->split = (qdm_unet_timing){t.dense / steps, t.circuit / steps, t.ano / steps, t.other / steps,
+                                   t.circuit_flops / steps};
+    res->circuit_gflops = res->split.circuit > 0 ? res->split.circuit_flops / res->split.circuit / 1e9 : 0;
     int rows = o->batch * o->model.T; /* a full batch; the timed steps are full unless the data are tiny */
     res->precision = o->model.precision;
     res->circuit_precision = o->model.circuit_precision;
@@ -224,6 +246,9 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
     res->dense_gflops = gemm_flops(g, ng) / res->split.dense / 1e9;
     res->qubits = o->model.n;
     if (res->ano_zgemm_seconds > 0) res->ano_gflops = ano_flops(rows, mc->K, d) / res->split.ano / 1e9;
+    double qsec = res->ano_zgemm_seconds; /* the ANO's flops at zgemm's rate (0: no ANO) */
+    if (res->circuit_gemm_gflops > 0) qsec += res->split.circuit_flops / (res->circuit_gemm_gflops * 1e9);
+    res->matmul_ceiling_rows_per_s = rows / (res->gemm_seconds + qsec);
   }
   qdm__shard_free(&R.sh);
   qdm__run_free(&R);

@@ -92,15 +92,15 @@ struct qdm_unet {
   int *ppos, *pg0, *pgrp, *puse, npair;
   int pslots; /* work areas per block: the pair groups, padded to whole chunks (pairs.h) */
   double *amem;
-  double t_dense, t_circuit, t_ano, t_other; /* seconds, as qdm_unet_timing */
+  double t_dense, t_circuit, t_ano, t_other, c_flops; /* seconds and flops, as qdm_unet_timing */
   qdm_noise noise;      /* parsed cfg.noise; kind NONE: the exact path */
   qdm__hw *hw;          /* shots / noise state, NULL when both are off */
 };
 
 void qdm_unet_timing_get(qdm_unet *m, qdm_unet_timing *t, int reset) {
   if (!m) return;
-  if (t) *t = (qdm_unet_timing){m->t_dense, m->t_circuit, m->t_ano, m->t_other};
-  if (reset) m->t_dense = m->t_circuit = m->t_ano = m->t_other = 0;
+  if (t) *t = (qdm_unet_timing){m->t_dense, m->t_circuit, m->t_ano, m->t_other, m->c_flops};
+  if (reset) m->t_dense = m->t_circuit = m->t_ano = m->t_other = m->c_flops = 0;
 }
 
 void qdm__unet_add_other(qdm_unet *m, double seconds) { m->t_other += seconds; }
@@ -957,10 +957,21 @@ static void ancilla_backward(qdm_unet *m, int r0, int nr, qdm_cplx *g2, qdm_cplx
     }
 }
 
+/* The pair path's arithmetic for one pass over the blocks (qdm_unet_timing):
+ * a step applies a 4x4 to each of a row's d/4 amplitude quadruples, 16
+ * complex multiply-adds (8 flops each), so 32 d flops a row; the adjoint
+ * does three such products per quadruple (psi back, lambda back, the 4x4
+ * gradient sum lambda psi^dagger). */
+static double pair_flops(const qdm_unet *m, int products) {
+  if (!m->npair) return 0;
+  return (double)m->npair * m->nblk * qdm__pairs_nops(m->pairs, NULL) * products * 32.0 * m->d;
+}
+
 /* All blocks on all B rows (group order): psi0 -> psi3, block by block so
  * that the pair path's tiles take rows of every group at once. */
 static void circuits_forward(qdm_unet *m, int B) {
   pairs_setup(m);
+  m->c_flops += pair_flops(m, 1);
   blocks_forward(m, 0, m->psi0, m->psi1, B);
   const qdm_cplx *in3 = m->psi1;
   if (m->cfg.ancilla) {
@@ -975,6 +986,7 @@ static void circuits_forward(qdm_unet *m, int B) {
  * doubles as scratch in between). dz = dL/d<Z_anc> per row. */
 static void circuits_backward(qdm_unet *m, int B, const double *dz) {
   int last = m->nblk - 1;
+  m->c_flops += pair_flops(m, 3);
   qdm_cplx *g3 = m->gz3, *g2 = m->gz2, *g1 = m->gz1;
   const qdm_cplx *in3 = m->cfg.ancilla ? m->psi2 : m->psi1;
   blocks_backward(m, last, in3, m->psi3, g3, m->cfg.ancilla ? g2 : g1, B);
