@@ -219,12 +219,13 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   if (!err) err = gemm_seconds(g, ng, o->model.precision, 9, &res->gemm_seconds);
   const qdm_unet_cfg *mc = err ? NULL : qdm_unet_config(R.m);
   int rows_all = o->batch * o->model.T, d = 1 << o->model.n;
-  if (!err && !mc->classical && mc->measure == QDM_MEASURE_ANO) { /* the model's ANO is global */
+  int global = !err && mc->measure == QDM_MEASURE_ANO && mc->ano_layout == QDM_ANO_GLOBAL;
+  if (!err && !mc->classical && global) { /* the yardstick is the global form's */
     err = ano_seconds(rows_all, mc->K, d, 0, &res->ano_zgemm_seconds);
     res->zgemm_gflops = ano_flops(rows_all, mc->K, d) / res->ano_zgemm_seconds / 1e9;
   }
   if (!err && !mc->classical) { /* the circuits' yardstick: those shapes (K = 16 without an ANO), their precision */
-    int K = mc->measure == QDM_MEASURE_ANO ? mc->K : 16, c64 = mc->circuit_precision == QDM_C64;
+    int K = global ? mc->K : 16, c64 = mc->circuit_precision == QDM_C64;
     double sec = res->ano_zgemm_seconds;
     if (c64 || !(sec > 0)) err = ano_seconds(rows_all, K, d, c64, &sec);
     res->circuit_gemm_gflops = err ? 0 : ano_flops(rows_all, K, d) / sec / 1e9;
@@ -246,7 +247,7 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
     res->dense_gflops = gemm_flops(g, ng) / res->split.dense / 1e9;
     res->qubits = o->model.n;
     if (res->ano_zgemm_seconds > 0) res->ano_gflops = ano_flops(rows, mc->K, d) / res->split.ano / 1e9;
-    double qsec = res->ano_zgemm_seconds; /* the ANO's flops at zgemm's rate (0: no ANO) */
+    double qsec = res->ano_zgemm_seconds; /* the global ANO at zgemm's rate (0: none; a local one is small) */
     if (res->circuit_gemm_gflops > 0) qsec += res->split.circuit_flops / (res->circuit_gemm_gflops * 1e9);
     res->matmul_ceiling_rows_per_s = rows / (res->gemm_seconds + qsec);
   }
