@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < nt; i++) free(t[i].data);
   const qdm_jv *meta = qdm_jv_get(hdr, "__metadata__");
   char buf[64];
-  for (int i = 0; meta && i < meta->n && i < MAXN; i++)
+  for (int i = 0; meta && meta->type == QDM_JOBJ && i < meta->n && i < MAXN; i++)
     fuzz_check_msg(qdm_safetensors_meta(path, meta->key[i], buf, sizeof buf), path);
   fuzz_check_msg(qdm_safetensors_meta(path, "format", buf, sizeof buf), path);
   qdm_jv_free(hdr);
