@@ -131,12 +131,12 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
   printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
          load[0], qdm_blas_core());
-  printf("qubits threads prec       rows/s  ceiling  of ceiling  all-GEMM  of it | ms/step: dense circuit    ano  other | GFLOP/s: GEMMs"
-         " dense | GFLOP/s: ANO vs zgemm, circuits vs z/cgemm | 100 authors' epochs\n");
+  printf("qubits threads prec       rows/s  ceiling  of ceiling  all-GEMM  of it | ms/step: dense circuit    ano  other"
+         " | GFLOP/s: GEMMs dense | GFLOP/s: ANO vs zgemm, circuits vs z/cgemm | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
     const qdm_train_bench_result *x = &r[i];
-    printf("%6d %7d  %-7s %9.0f %8.0f  %9.0f%% %9.0f %5.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f | %12.1f vs %5.1f, %6.1f vs %5.1f"
-           " (%3.0f%%) | %6.1f min\n",
+    printf("%6d %7d  %-7s %9.0f %8.0f  %9.0f%% %9.0f %5.0f%% | %14.1f %7.1f %6.1f %6.1f | %14.1f %5.1f"
+           " | %12.1f vs %5.1f, %6.1f vs %5.1f (%3.0f%%) | %6.1f min\n",
            x->qubits, x->threads,
            prec_label(x), x->rows_per_s, x->ceiling_rows_per_s,
            100 * x->rows_per_s / x->ceiling_rows_per_s, x->matmul_ceiling_rows_per_s,

@@ -116,7 +116,8 @@ static int ano_seconds(int rows, int K, int d, int c64, double *sec) {
     t[r] = 0;
     for (int w = 0; w < 2; w++) {
       double t0 = qdm_now();
-      for (int k = 0; k < 2; k++) cgemm_pass(c64, CblasNoTrans, CblasTrans, rows, (int)Kd, d, A, d, B, d, 0, C, (int)Kd);
+      for (int k = 0; k < 2; k++)
+        cgemm_pass(c64, CblasNoTrans, CblasTrans, rows, (int)Kd, d, A, d, B, d, 0, C, (int)Kd);
       cgemm_pass(c64, CblasTrans, CblasConjNoTrans, (int)Kd, d, rows, A, (int)Kd, B, d, 1, C, d);
       if (w) t[r] = qdm_now() - t0;
     }
