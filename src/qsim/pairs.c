@@ -65,6 +65,7 @@ enum { F_CONST, F_ROT, F_VW };
 typedef struct {
   uint8_t type, kind, bit; /* ROT: gate kind and local bit (0 = the pair's lower qubit) */
   int konst;               /* CONST: index of its 4x4 in konst */
+  int val;                 /* ROT, VW: its values' first vector in a chunk (pairs.h) */
   qdm_angle ang[3];        /* ROT: ang[0]; VW: v1, v2, v3 */
 } pfac;
 
@@ -72,6 +73,7 @@ typedef struct {
   int8_t lo, hi; /* qubits, lo < hi: local index l = b_lo + 2 b_hi */
   int f0, nf;    /* factors f[f0 .. f0 + nf - 1], F_1 first */
   int lastp;     /* last factor with a trainable angle, or -1 */
+  int at;        /* its lanemat's first vector in a chunk */
 } pop;
 
 struct qdm__pairs {
@@ -79,10 +81,26 @@ struct qdm__pairs {
   pop *op;
   pfac *f;
   qdm_cplx *konst;
-  size_t gd;    /* vectors per chunk (pairs.h): nops lanemats of 32, then 8 per factor */
+  size_t gd;    /* vectors per chunk (pairs.h): per step, its lanemat of 32 and its factors' values */
   size_t bytes; /* this plan's own allocations */
   int c64;      /* complex64 lanes (pairs_lanes.h) */
 };
+
+/* the values factor f keeps in the work: 2 for ROT, 6 for VW, 0 for CONST */
+static int factor_nvalues(const pfac *f) { return f->type == F_VW ? 6 : f->type == F_ROT ? 2 : 0; }
+
+/* A chunk in the order the sweeps read it: step o's lanemat, then the
+ * values of its factors (the adjoint's gradients read them right after
+ * its sweep), then step o + 1's. */
+static size_t chunk_layout(qdm__pairs *p) {
+  size_t at = 0;
+  for (int o = 0; o < p->nops; o++) {
+    pop *P = &p->op[o];
+    P->at = (int)at, at += 32;
+    for (int k = P->f0; k < P->f0 + P->nf; k++) p->f[k].val = (int)at, at += factor_nvalues(&p->f[k]);
+  }
+  return at;
+}
 
 #define GT 8
 typedef double v8 __attribute__((vector_size(GT * sizeof(double))));
@@ -330,7 +348,7 @@ qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64) {
     fuse(&u, it, ni);
     p->n = c->n, p->ngates = c->ngates, p->c64 = !!c64;
     ok = factors(p, c, it, ni, &u);
-    p->gd = (size_t)p->nops * 32 + (size_t)p->nfac * 8;
+    if (ok) p->gd = chunk_layout(p);
   } else if (ok) {
     ok = -1; /* not covered */
   }
@@ -356,7 +374,15 @@ size_t qdm__pairs_bytes(const qdm__pairs *p) { return p ? p->bytes : 0; }
 
 /* ---------------- the angles' sines and cosines ---------------- */
 
-static double ang_val(const qdm_angle *a, const double *th) { return a->a * (a->src >= 0 ? th[a->src] : 0) + a->b; }
+/* angle a of the 8 lanes' parameter rows th[l], as one vector: built in
+ * registers (an element-wise fill of a vector in memory, read back whole,
+ * stalls on store forwarding: the build's largest cost once) */
+static v8 ang_lanes(const qdm_angle *a, const double *const *th) {
+  if (a->src < 0) return (v8){0} + a->b;
+  int s = a->src;
+  v8 t = {th[0][s], th[1][s], th[2][s], th[3][s], th[4][s], th[5][s], th[6][s], th[7][s]};
+  return a->a * t + a->b;
+}
 
 /* sin and cos of 8 angles: x = k pi/2 + r, |r| <= pi/4 (Cody-Waite: pi/2
  * in three parts, k pi/2 exact to 2^20), then fdlibm's kernel polynomials
@@ -378,12 +404,13 @@ static void vsincos(v8 x, v8 *sn, v8 *cs) {
   v8 s = (v8)(((v8i)cr & odd) | ((v8i)sr & ~odd)), c = (v8)(((v8i)sr & odd) | ((v8i)cr & ~odd));
   v8 ss = 1 - 2 * __builtin_convertvector((q >> 1) & 1, v8), sc = 1 - 2 * __builtin_convertvector(((q + 1) >> 1) & 1, v8);
   *sn = ss * s, *cs = sc * c;
-  for (int l = 0; l < GT; l++)
-    if (!(fabs(x[l]) <= 1e5)) (*sn)[l] = sin(x[l]), (*cs)[l] = cos(x[l]);
+  v8i big = ~((x <= 1e5) & (x >= -1e5)); /* NaN too */
+  long long any = 0;
+  for (int l = 0; l < GT; l++) any |= big[l];
+  if (any)
+    for (int l = 0; l < GT; l++)
+      if (big[l]) (*sn)[l] = sin(x[l]), (*cs)[l] = cos(x[l]);
 }
-
-/* the values factor k keeps in the work: 2 for ROT, 6 for VW, 0 for CONST */
-static int factor_nvalues(const pfac *f) { return f->type == F_VW ? 6 : f->type == F_ROT ? 2 : 0; }
 
 /* Factor k's values for 8 lanes' parameters th[l], into v: ROT (cos, sin)
  * of half its angle (of the angle for P); VW cos and sin of alpha - beta,
@@ -393,8 +420,7 @@ static void factor_values(const qdm__pairs *p, int k, const double *const *th, v
   if (f->type == F_CONST) return;
   v8 a[3], h[3];
   int na = f->type == F_VW ? 3 : 1;
-  for (int j = 0; j < na; j++)
-    for (int l = 0; l < GT; l++) a[j][l] = ang_val(&f->ang[j], th[l]);
+  for (int j = 0; j < na; j++) a[j] = ang_lanes(&f->ang[j], th);
   if (f->type == F_ROT) {
     h[0] = f->kind == QDM_GP ? a[0] : 0.5 * a[0];
   } else {
@@ -493,7 +519,7 @@ void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, c
 
 void qdm__pairs_matrix(const qdm__pairs *p, const double *work, int i, int o, qdm_cplx *M) {
   int lanes = qdm__pairs_lanes(p), l = i % lanes;
-  const double *ch = work + (size_t)(i / lanes) * p->gd * GT + (size_t)o * 32 * GT; /* step o's lanemat */
+  const double *ch = work + (size_t)(i / lanes) * p->gd * GT + (size_t)p->op[o].at * GT; /* step o's lanemat */
   for (int e = 0; e < 16; e++) {
     double re = p->c64 ? ((const float *)ch)[e * lanes + l] : ch[e * lanes + l];
     double im = p->c64 ? ((const float *)ch)[(16 + e) * lanes + l] : ch[(16 + e) * lanes + l];

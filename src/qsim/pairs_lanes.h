@@ -21,6 +21,7 @@
 #define vw_blocks SFX(vw_blocks)
 #define mix_of SFX(mix_of)
 #define lmul SFX(lmul)
+#define nz_after SFX(nz_after)
 #define rmul_dag SFX(rmul_dag)
 #define contract SFX(contract)
 #define lane_values SFX(lane_values)
@@ -92,15 +93,17 @@ static void mix_of(const pfac *f, const VT *v, int j, mix *x) {
   else vw_blocks(v, -0.5 * I, 0.5 * I, c1, s1, c2, s2, x);
 }
 
-/* X <- F X (F a mix, or the constant K when x is NULL) */
-static void lmul(const qdm_cplx *K, const mix *x, vc *X) {
+/* X <- F X (F a mix, or the constant K when x is NULL); nz: bit 4 i + j
+ * clear where X_ij is known to be 0 (a step's product starts sparse),
+ * whose terms are skipped */
+static void lmul(const qdm_cplx *K, const mix *x, vc *X, unsigned nz) {
   if (!x) {
     vc T[16];
     for (int i = 0; i < 4; i++)
       for (int j = 0; j < 4; j++) {
         vc s = vre(X[0].r - X[0].r);
         for (int k = 0; k < 4; k++)
-          if (!is0(K[i * 4 + k])) s = vadd(s, vscale(K[i * 4 + k], X[k * 4 + j]));
+          if (!is0(K[i * 4 + k]) && nz >> (k * 4 + j) & 1) s = vadd(s, vscale(K[i * 4 + k], X[k * 4 + j]));
         T[i * 4 + j] = s;
       }
     memcpy(X, T, sizeof T);
@@ -110,6 +113,7 @@ static void lmul(const qdm_cplx *K, const mix *x, vc *X) {
     int a = x->a[q][0], b = x->a[q][1];
     const vc *A = x->A[q];
     for (int j = 0; j < 4; j++) {
+      if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
       vc xa = X[a * 4 + j], xb = X[b * 4 + j];
       X[a * 4 + j] = vadd(vmul(A[0], xa), vmul(A[1], xb));
       X[b * 4 + j] = vadd(vmul(A[2], xa), vmul(A[3], xb));
@@ -154,13 +158,14 @@ static VT contract(const vc *S, const mix *x) {
   return s;
 }
 
-/* A chunk (pairs.h): the lanes' groups' step matrices, step o's as a
- * lanemat at ch + 32 o, then factor k's values at ch + 32 nops + 8 k. */
+/* A chunk (pairs.h, pairs.c's chunk_layout): the lanes' groups' step
+ * matrices, step o's as a lanemat at ch + op[o].at, each followed by its
+ * factors' values, factor k's at ch + f[k].val. */
 typedef struct { VT r[16], i[16]; } lanemat;
 
 /* factor k's values for the lanes' groups, in the chunk */
 static const VT *lane_values(const qdm__pairs *p, const VT *ch, int k) {
-  return ch + (size_t)p->nops * 32 + 8 * (size_t)k;
+  return ch + p->f[k].val;
 }
 
 /* the factor's mix (NULL for a constant, whose matrix is *K) */
@@ -171,30 +176,54 @@ static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mi
   return x;
 }
 
+/* the nonzero pattern (as lmul's nz) of F X, X's being nz */
+static unsigned nz_after(const qdm_cplx *K, const mix *x, unsigned nz) {
+  unsigned out = 0, row[4];
+  for (int i = 0; i < 4; i++) row[i] = nz >> (4 * i) & 15;
+  for (int i = 0; i < 4; i++) {
+    unsigned r = 0;
+    if (!x) {
+      for (int k = 0; k < 4; k++) r |= is0(K[i * 4 + k]) ? 0 : row[k];
+    } else {
+      int q = x->a[1][0] == i || x->a[1][1] == i; /* the pair holding i */
+      r = row[x->a[q][0]] | row[x->a[q][1]];
+    }
+    out |= r << (4 * i);
+  }
+  return out;
+}
+
 /* The chunk at work of the lanes' groups, theta rows th[l]: the factors'
  * values (sines and cosines in double, 8 lanes at a time), then each
- * step's product of its factors, stored as the sweeps read it. */
+ * step's product of its factors, stored as the sweeps read it. The
+ * product starts as the identity's pattern and multiplies only the
+ * entries that can be nonzero (a step's first factors are sparse: a CZ's
+ * diagonal, a VW unit's two 2x2 blocks). */
 static void build_lanes(const qdm__pairs *p, const double *const *th, double *work) {
-  VT *ch = (VT *)work, *val = ch + (size_t)p->nops * 32;
+  VT *ch = (VT *)work;
   for (int k = 0; k < p->nfac; k++)
     for (int h = 0; h < NLANE / GT && factor_nvalues(&p->f[k]); h++) {
       v8 v[6];
       factor_values(p, k, th + h * GT, v);
+      VT *dst = ch + p->f[k].val;
       for (int e = 0; e < factor_nvalues(&p->f[k]); e++)
-        for (int l = 0; l < GT; l++) val[8 * (size_t)k + e][h * GT + l] = (LT)v[e][l];
+        if (NLANE == GT) dst[e] = (VT)v[e]; /* whole vectors: no lane-wise stores to read back */
+        else for (int l = 0; l < GT; l++) dst[e][h * GT + l] = (LT)v[e][l];
     }
   for (int o = 0; o < p->nops; o++) {
     vc X[16];
     VT z = {0};
+    unsigned nz = 0x8421; /* the identity */
     for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
     const pop *P = &p->op[o];
     for (int k = P->f0; k < P->f0 + P->nf; k++) {
       mix x;
       const qdm_cplx *K;
       const mix *xm = factor_mix(p, &p->f[k], lane_values(p, ch, k), &x, &K);
-      lmul(K, xm, X);
+      lmul(K, xm, X, nz);
+      nz = nz_after(K, xm, nz);
     }
-    lanemat *L = (lanemat *)(ch + (size_t)o * 32);
+    lanemat *L = (lanemat *)(ch + p->op[o].at);
     for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
   }
 }
@@ -217,7 +246,7 @@ static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, c
     if (j > 0) rmul_dag(Kprev, prev, S);
     prev = factor_mix(p, f, v, &xs[j & 1], &K);
     Kprev = K;
-    lmul(K, prev, S);
+    lmul(K, prev, S, 0xffff);
     if (f->type == F_CONST) continue;
     for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
       if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
@@ -313,7 +342,7 @@ static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, in
     int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
     slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
     for (int o = 0; o < p->nops; o++) {
-      const lanemat *L = (const lanemat *)(ch + (size_t)o * 32);
+      const lanemat *L = (const lanemat *)(ch + p->op[o].at);
       for (int s = 0; s < ns; s++)
         step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], L);
     }
@@ -354,7 +383,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
-      const lanemat *L = (const lanemat *)(ch + (size_t)o * 32);
+      const lanemat *L = (const lanemat *)(ch + p->op[o].at);
       memset(Rb, 0, 32 * sizeof *Rb);
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
@@ -372,7 +401,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
-      const lanemat *L = (const lanemat *)(ch + (size_t)o * 32);
+      const lanemat *L = (const lanemat *)(ch + p->op[o].at);
       VT *Rr = Rb + (size_t)o * 32;
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
@@ -416,6 +445,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef vw_blocks
 #undef mix_of
 #undef lmul
+#undef nz_after
 #undef rmul_dag
 #undef contract
 #undef lane_values
