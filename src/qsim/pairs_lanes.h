@@ -32,6 +32,7 @@
 #define batch_chunk SFX(batch_chunk)
 #define step_fwd SFX(step_fwd)
 #define step_adj SFX(step_adj)
+#define step_outer SFX(step_outer)
 #define slots_io SFX(slots_io)
 #define batch_fwd SFX(batch_fwd)
 #define forward SFX(forward)
@@ -293,12 +294,12 @@ static void step_fwd(VT *xr, VT *xi, int n, const pop *P, const lanemat *L) {
   }
 }
 
-/* psi <- M^dagger psi, lam <- M^dagger lam, R += lam_in psi_in^dagger (= M^dagger lam_out psi_in^dagger) */
-static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const lanemat *L, VT *Rr, VT *Ri) {
+/* psi <- M^dagger psi, lam <- M^dagger lam: the step undone on both */
+static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const lanemat *L) {
   size_t cnt = (size_t)1 << (n - 2), ix[4];
   for (size_t k = 0; k < cnt; k++) {
     quad(P, k, ix);
-    VT ar[4], ai[4], br[4], bi[4], cr[4], ci[4], dr[4], di[4];
+    VT ar[4], ai[4], br[4], bi[4];
     for (int j = 0; j < 4; j++) ar[j] = pr[ix[j]], ai[j] = pi[ix[j]], br[j] = qr[ix[j]], bi[j] = qi[ix[j]];
     for (int l = 0; l < 4; l++) { /* (M^dagger)_{lj} = conj(M_{jl}) */
       VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
@@ -308,14 +309,37 @@ static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const 
         sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
         tr += mr * br[j] + mi * bi[j], ti += mr * bi[j] - mi * br[j];
       }
-      cr[l] = sr, ci[l] = si, dr[l] = tr, di[l] = ti;
+      pr[ix[l]] = sr, pi[ix[l]] = si, qr[ix[l]] = tr, qi[ix[l]] = ti;
     }
-    for (int l = 0; l < 4; l++)
-      for (int j = 0; j < 4; j++) {
-        Rr[l * 4 + j] += dr[l] * cr[j] + di[l] * ci[j];
-        Ri[l * 4 + j] += di[l] * cr[j] - dr[l] * ci[j];
+  }
+}
+
+/* R += sum over the ns slots' quadruples of lam_in psi_in^dagger (the
+ * step's 4x4 gradient sum, lam_in = M^dagger lam_out), taken after
+ * step_adj. Two rows of R at a time stay in registers over all the
+ * quadruples: summed in place per quadruple, R's 32 vectors were loaded
+ * and stored for 64 multiply-adds, and the stores bound the sweep. */
+static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT *Rr, VT *Ri) {
+  size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
+  for (int l0 = 0; l0 < 4; l0 += 2) {
+    VT sr[2][4], si[2][4];
+    for (int h = 0; h < 2; h++)
+      for (int j = 0; j < 4; j++) sr[h][j] = Rr[(l0 + h) * 4 + j], si[h][j] = Ri[(l0 + h) * 4 + j];
+    for (int s = 0; s < ns; s++) {
+      const VT *pr = x + (size_t)s * 2 * dim, *pi = pr + dim, *qr = y + (size_t)s * 2 * dim, *qi = qr + dim;
+      for (size_t k = 0; k < cnt; k++) {
+        quad(P, k, ix);
+        for (int h = 0; h < 2; h++) {
+          VT dr = qr[ix[l0 + h]], di = qi[ix[l0 + h]];
+          for (int j = 0; j < 4; j++) {
+            sr[h][j] += dr * pr[ix[j]] + di * pi[ix[j]];
+            si[h][j] += di * pr[ix[j]] - dr * pi[ix[j]];
+          }
+        }
       }
-    for (int j = 0; j < 4; j++) pr[ix[j]] = cr[j], pi[ix[j]] = ci[j], qr[ix[j]] = dr[j], qi[ix[j]] = di[j];
+    }
+    for (int h = 0; h < 2; h++)
+      for (int j = 0; j < 4; j++) Rr[(l0 + h) * 4 + j] = sr[h][j], Ri[(l0 + h) * 4 + j] = si[h][j];
   }
 }
 
@@ -387,8 +411,9 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
       memset(Rb, 0, 32 * sizeof *Rb);
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rb, Rb + 16);
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L);
       }
+      step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16);
       step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
     }
     slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
@@ -405,8 +430,9 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
       VT *Rr = Rb + (size_t)o * 32;
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L, Rr, Rr + 16);
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L);
       }
+      step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16);
     }
     slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
     slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
@@ -456,6 +482,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef batch_chunk
 #undef step_fwd
 #undef step_adj
+#undef step_outer
 #undef slots_io
 #undef batch_fwd
 #undef forward
