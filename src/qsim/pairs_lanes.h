@@ -32,6 +32,7 @@
 #define batch_chunk SFX(batch_chunk)
 #define step_fwd SFX(step_fwd)
 #define step_adj SFX(step_adj)
+#define step_back SFX(step_back)
 #define step_outer SFX(step_outer)
 #define slots_io SFX(slots_io)
 #define batch_fwd SFX(batch_fwd)
@@ -277,11 +278,11 @@ static const VT *batch_chunk(const qdm__pairs *p, const double *work, const prun
   return scratch;
 }
 
-static void step_fwd(VT *xr, VT *xi, int n, const pop *P, const lanemat *L) {
+static void step_fwd(VT *restrict xr, VT *restrict xi, int n, const pop *P, const lanemat *restrict L) {
   size_t cnt = (size_t)1 << (n - 2), ix[4];
   for (size_t k = 0; k < cnt; k++) {
     quad(P, k, ix);
-    VT ar[4], ai[4];
+    VT ar[4], ai[4], cr[4], ci[4];
     for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
     for (int l = 0; l < 4; l++) {
       VT sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
@@ -289,29 +290,37 @@ static void step_fwd(VT *xr, VT *xi, int n, const pop *P, const lanemat *L) {
         sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
         si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
       }
-      xr[ix[l]] = sr, xi[ix[l]] = si;
+      cr[l] = sr, ci[l] = si;
     }
+    for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
+  }
+}
+
+/* x <- M^dagger x: the step undone on one state, (M^dagger)_{lj} =
+ * conj(M_{jl}); as step_fwd, the four outputs are stored after all are
+ * summed */
+static void step_back(VT *restrict xr, VT *restrict xi, int n, const pop *P, const lanemat *restrict L) {
+  size_t cnt = (size_t)1 << (n - 2), ix[4];
+  for (size_t k = 0; k < cnt; k++) {
+    quad(P, k, ix);
+    VT ar[4], ai[4], cr[4], ci[4];
+    for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
+    for (int l = 0; l < 4; l++) {
+      VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
+      for (int j = 1; j < 4; j++) {
+        VT mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
+        sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
+      }
+      cr[l] = sr, ci[l] = si;
+    }
+    for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
   }
 }
 
 /* psi <- M^dagger psi, lam <- M^dagger lam: the step undone on both */
 static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const lanemat *L) {
-  size_t cnt = (size_t)1 << (n - 2), ix[4];
-  for (size_t k = 0; k < cnt; k++) {
-    quad(P, k, ix);
-    VT ar[4], ai[4], br[4], bi[4];
-    for (int j = 0; j < 4; j++) ar[j] = pr[ix[j]], ai[j] = pi[ix[j]], br[j] = qr[ix[j]], bi[j] = qi[ix[j]];
-    for (int l = 0; l < 4; l++) { /* (M^dagger)_{lj} = conj(M_{jl}) */
-      VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
-      VT tr = L->r[l] * br[0] + L->i[l] * bi[0], ti = L->r[l] * bi[0] - L->i[l] * br[0];
-      for (int j = 1; j < 4; j++) {
-        VT mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
-        sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
-        tr += mr * br[j] + mi * bi[j], ti += mr * bi[j] - mi * br[j];
-      }
-      pr[ix[l]] = sr, pi[ix[l]] = si, qr[ix[l]] = tr, qi[ix[l]] = ti;
-    }
-  }
+  step_back(pr, pi, n, P, L);
+  step_back(qr, qi, n, P, L);
 }
 
 /* R += sum over the ns slots' quadruples of lam_in psi_in^dagger (the
@@ -482,6 +491,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef batch_chunk
 #undef step_fwd
 #undef step_adj
+#undef step_back
 #undef step_outer
 #undef slots_io
 #undef batch_fwd
