@@ -111,14 +111,14 @@ static void lmul(const qdm_cplx *K, const mix *x, vc *X, unsigned nz) {
     memcpy(X, T, sizeof T);
     return;
   }
-  for (int q = 0; q < 2; q++) {
+  for (int q = 0; q < 2; q++) { /* the 2x2 in locals: X's stores could alias it */
     int a = x->a[q][0], b = x->a[q][1];
-    const vc *A = x->A[q];
+    vc A0 = x->A[q][0], A1 = x->A[q][1], A2 = x->A[q][2], A3 = x->A[q][3];
     for (int j = 0; j < 4; j++) {
       if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
       vc xa = X[a * 4 + j], xb = X[b * 4 + j];
-      X[a * 4 + j] = vadd(vmul(A[0], xa), vmul(A[1], xb));
-      X[b * 4 + j] = vadd(vmul(A[2], xa), vmul(A[3], xb));
+      X[a * 4 + j] = vadd(vmul(A0, xa), vmul(A1, xb));
+      X[b * 4 + j] = vadd(vmul(A2, xa), vmul(A3, xb));
     }
   }
 }
@@ -139,11 +139,11 @@ static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
   }
   for (int q = 0; q < 2; q++) {
     int a = x->a[q][0], b = x->a[q][1];
-    const vc *A = x->A[q];
+    vc A0 = x->A[q][0], A1 = x->A[q][1], A2 = x->A[q][2], A3 = x->A[q][3];
     for (int i = 0; i < 4; i++) {
       vc xa = X[i * 4 + a], xb = X[i * 4 + b];
-      X[i * 4 + a] = vadd(vmul_cj(xa, A[0]), vmul_cj(xb, A[1]));
-      X[i * 4 + b] = vadd(vmul_cj(xa, A[2]), vmul_cj(xb, A[3]));
+      X[i * 4 + a] = vadd(vmul_cj(xa, A0), vmul_cj(xb, A1));
+      X[i * 4 + b] = vadd(vmul_cj(xa, A2), vmul_cj(xb, A3));
     }
   }
 }
