@@ -840,8 +840,8 @@ static void branch_weights(const qdm_unet *m, double *a, double *b) {
 
 /* The rows whose group runs on the pair path: groups of fewer than 2d rows
  * (building a d x d unitary costs about d rows of pair steps, and its
- * adjoint as much again); their (group, block) matrices built once for the
- * forward and the backward. */
+ * adjoint as much again); their (group, block) factor values built once
+ * for the forward and the backward. */
 static int on_pairs(const qdm_unet *m, int nr) { return m->pairs && !m->gate_path && nr > 0 && nr < 2 * m->d; }
 
 /* The pair groups in slots by decreasing row count (ties: group order), a
@@ -891,9 +891,9 @@ static void blocks_forward(qdm_unet *m, int blk, const qdm_cplx *in, qdm_cplx *o
     if (nr > 0 && !on_pairs(m, nr)) block_forward(m, g, blk, in + (size_t)r0 * d, out + (size_t)r0 * d, nr);
   }
   if (!m->npair) return;
-  /* the block's matrices right before its sweep, which reads them while
-   * they are still in cache (all blocks' at once, the first block's were
-   * evicted by the others' before it ran: 0.2 ms a step of the authors') */
+  /* the block's factor values right before its sweep, which reads them
+   * while they are still in cache (all blocks' at once, the first block's
+   * were evicted by the others' before it ran) */
   int n0 = blk * m->pslots;
   double *w = m->pwork + qdm__pairs_work_doubles(m->pairs, n0);
   qdm__pairs_build(m->pairs, m->w.theta, m->P, m->pslots, m->puse + n0, w);

@@ -31,14 +31,17 @@
  * (v1 - pi/2) / 2, beta = -(v2 + pi/2) / 2, gamma = (v3 - pi/2) / 2, for
  * any angles, so the chain rule goes to the gate angles as for any gate.
  *
- * Build (per step, per group): the factors' sines and cosines and each
- * step's 4x4 M = F_k ... F_1, kept for the adjoint.
+ * Build (per step, per group): the factors' sines and cosines, kept for
+ * the adjoint. Each step's 4x4 M = F_k ... F_1 is formed from them in the
+ * sweep that applies it, forward and adjoint (pairs_lanes.h, step_matrix):
+ * kept, the 4x4s were five times the values' bytes and cost more to read
+ * back than to form again.
  *
  * Run: batches of 8 groups, one per 512-bit vector lane (each lane its own
  * group's matrices; for c64, 16 groups in float lanes, pairs_lanes.h), the
  * groups' rows in slots: slot s is row s of every lane's group, so a
- * lane's matrices serve all its rows; the build stores them lane-wise, as
- * the sweeps read them (pairs.h). Groups are batched by decreasing size,
+ * lane's matrices serve all its rows; the build stores the values
+ * lane-wise, as the sweeps read them (pairs.h). Groups are batched by decreasing size,
  * so the lanes of a batch have about as many rows and the vectors stay
  * full whatever the sizes.
  *
@@ -73,7 +76,6 @@ typedef struct {
   int8_t lo, hi; /* qubits, lo < hi: local index l = b_lo + 2 b_hi */
   int f0, nf;    /* factors f[f0 .. f0 + nf - 1], F_1 first */
   int lastp;     /* last factor with a trainable angle, or -1 */
-  int at;        /* its lanemat's first vector in a chunk */
 } pop;
 
 struct qdm__pairs {
@@ -81,7 +83,7 @@ struct qdm__pairs {
   pop *op;
   pfac *f;
   qdm_cplx *konst;
-  size_t gd;    /* vectors per chunk (pairs.h): per step, its lanemat of 32 and its factors' values */
+  size_t gd;    /* vectors per chunk (pairs.h): the factors' values, step by step */
   size_t bytes; /* this plan's own allocations */
   int c64;      /* complex64 lanes (pairs_lanes.h) */
 };
@@ -89,17 +91,16 @@ struct qdm__pairs {
 /* the values factor f keeps in the work: 2 for ROT, 6 for VW, 0 for CONST */
 static int factor_nvalues(const pfac *f) { return f->type == F_VW ? 6 : f->type == F_ROT ? 2 : 0; }
 
-/* A chunk in the order the sweeps read it: step o's lanemat, then the
- * values of its factors (the adjoint's gradients read them right after
- * its sweep), then step o + 1's. */
+/* A chunk in the order the sweeps read it: step o's factors' values (its
+ * 4x4 is formed from them, and the adjoint's gradients read them again
+ * right after its sweep), then step o + 1's. */
 static size_t chunk_layout(qdm__pairs *p) {
   size_t at = 0;
   for (int o = 0; o < p->nops; o++) {
     pop *P = &p->op[o];
-    P->at = (int)at, at += 32;
     for (int k = P->f0; k < P->f0 + P->nf; k++) p->f[k].val = (int)at, at += factor_nvalues(&p->f[k]);
   }
-  return at;
+  return at > 0 ? at : 1; /* a chunk of constants only keeps one vector */
 }
 
 #define GT 8
@@ -518,13 +519,10 @@ void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, c
 }
 
 void qdm__pairs_matrix(const qdm__pairs *p, const double *work, int i, int o, qdm_cplx *M) {
-  int lanes = qdm__pairs_lanes(p), l = i % lanes;
-  const double *ch = work + (size_t)(i / lanes) * p->gd * GT + (size_t)p->op[o].at * GT; /* step o's lanemat */
-  for (int e = 0; e < 16; e++) {
-    double re = p->c64 ? ((const float *)ch)[e * lanes + l] : ch[e * lanes + l];
-    double im = p->c64 ? ((const float *)ch)[(16 + e) * lanes + l] : ch[(16 + e) * lanes + l];
-    M[e] = re + I * im;
-  }
+  int lanes = qdm__pairs_lanes(p);
+  const double *ch = work + (size_t)(i / lanes) * p->gd * GT;
+  if (p->c64) lane_matrix_c64(p, (const v16f *)ch, o, i % lanes, M);
+  else lane_matrix_c128(p, (const v8 *)ch, o, i % lanes, M);
 }
 
 void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,

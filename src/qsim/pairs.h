@@ -41,10 +41,10 @@ size_t qdm__circuit_bytes(const qdm_circuit *c);
 size_t qdm__pairs_bytes(const qdm__pairs *p);
 
 /* Work areas i < n (work 64-byte aligned, qdm__pairs_work_doubles(p, n)
- * doubles): the fused matrices and the factors' sines and cosines of the
- * parameters at theta + ids[i] * ld (ids NULL: i). */
+ * doubles): the factors' sines and cosines of the parameters at theta +
+ * ids[i] * ld (ids NULL: i), from which the sweeps form each step's 4x4. */
 void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work);
-/* M = work area i's step o, as built (row-major 4x4; for tests) */
+/* M = work area i's step o, as the sweeps form it (row-major 4x4; for tests) */
 void qdm__pairs_matrix(const qdm__pairs *p, const double *work, int i, int o, qdm_cplx *M);
 
 /* Rows pos[0..rows-1] (pos NULL: 0..rows-1) of the (. x 2^n) arrays; row

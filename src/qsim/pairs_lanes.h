@@ -27,6 +27,8 @@
 #define lane_values SFX(lane_values)
 #define factor_mix SFX(factor_mix)
 #define build_lanes SFX(build_lanes)
+#define step_matrix SFX(step_matrix)
+#define lane_matrix SFX(lane_matrix)
 #define step_grads SFX(step_grads)
 #define lanemat SFX(lanemat)
 #define batch_chunk SFX(batch_chunk)
@@ -160,9 +162,10 @@ static VT contract(const vc *S, const mix *x) {
   return s;
 }
 
-/* A chunk (pairs.h, pairs.c's chunk_layout): the lanes' groups' step
- * matrices, step o's as a lanemat at ch + op[o].at, each followed by its
- * factors' values, factor k's at ch + f[k].val. */
+/* A step's 4x4 for the lanes' groups, entry e of every lane one vector.
+ * It is formed from the chunk (pairs.h, pairs.c's chunk_layout: the
+ * factors' values, factor k's at ch + f[k].val) by step_matrix, in the
+ * sweep that applies it. */
 typedef struct { VT r[16], i[16]; } lanemat;
 
 /* factor k's values for the lanes' groups, in the chunk */
@@ -196,11 +199,8 @@ static unsigned nz_after(const qdm_cplx *K, const mix *x, unsigned nz) {
 }
 
 /* The chunk at work of the lanes' groups, theta rows th[l]: the factors'
- * values (sines and cosines in double, 8 lanes at a time), then each
- * step's product of its factors, stored as the sweeps read it. The
- * product starts as the identity's pattern and multiplies only the
- * entries that can be nonzero (a step's first factors are sparse: a CZ's
- * diagonal, a VW unit's two 2x2 blocks). */
+ * values (sines and cosines in double, 8 lanes at a time), stored as the
+ * sweeps read them. */
 static void build_lanes(const qdm__pairs *p, const double *const *th, double *work) {
   VT *ch = (VT *)work;
   for (int k = 0; k < p->nfac; k++)
@@ -212,22 +212,29 @@ static void build_lanes(const qdm__pairs *p, const double *const *th, double *wo
         if (NLANE == GT) dst[e] = (VT)v[e]; /* whole vectors: no lane-wise stores to read back */
         else for (int l = 0; l < GT; l++) dst[e][h * GT + l] = (LT)v[e][l];
     }
-  for (int o = 0; o < p->nops; o++) {
-    vc X[16];
-    VT z = {0};
-    unsigned nz = 0x8421; /* the identity */
-    for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
-    const pop *P = &p->op[o];
-    for (int k = P->f0; k < P->f0 + P->nf; k++) {
-      mix x;
-      const qdm_cplx *K;
-      const mix *xm = factor_mix(p, &p->f[k], lane_values(p, ch, k), &x, &K);
-      lmul(K, xm, X, nz);
-      nz = nz_after(K, xm, nz);
-    }
-    lanemat *L = (lanemat *)(ch + p->op[o].at);
-    for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
+}
+
+/* Step o's M = F_k ... F_1 from the chunk's values, into L. Formed where
+ * it is applied (forward and adjoint), not kept: stored for the adjoint,
+ * the 4x4s were five times the values' bytes, and reading them back after
+ * the decoder's layers had evicted them cost more than forming them
+ * again. The product starts as the identity's pattern and multiplies only
+ * the entries that can be nonzero (a step's first factors are sparse: a
+ * CZ's diagonal, a VW unit's two 2x2 blocks). */
+static void step_matrix(const qdm__pairs *p, const VT *ch, int o, lanemat *L) {
+  vc X[16];
+  VT z = {0};
+  unsigned nz = 0x8421; /* the identity */
+  for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
+  const pop *P = &p->op[o];
+  for (int k = P->f0; k < P->f0 + P->nf; k++) {
+    mix x;
+    const qdm_cplx *K;
+    const mix *xm = factor_mix(p, &p->f[k], lane_values(p, ch, k), &x, &K);
+    lmul(K, xm, X, nz);
+    nz = nz_after(K, xm, nz);
   }
+  for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
 }
 
 /* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
@@ -367,6 +374,13 @@ static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_
     }
 }
 
+/* Step o of lane l's group in the chunk at ch, as the sweeps form it (qdm__pairs_matrix) */
+static void lane_matrix(const qdm__pairs *p, const VT *ch, int o, int l, qdm_cplx *M) {
+  lanemat L;
+  step_matrix(p, ch, o, &L);
+  for (int e = 0; e < 16; e++) M[e] = (double)L.r[e][l] + I * (double)L.i[e][l];
+}
+
 static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
                       const qdm_cplx *in, qdm_cplx *out, VT *x, VT *scratch) {
   int dim = 1 << p->n;
@@ -375,9 +389,10 @@ static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, in
     int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
     slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
     for (int o = 0; o < p->nops; o++) {
-      const lanemat *L = (const lanemat *)(ch + p->op[o].at);
+      lanemat L;
+      step_matrix(p, ch, o, &L);
       for (int s = 0; s < ns; s++)
-        step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], L);
+        step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], &L);
     }
     slots_io(b, nl, s0, ns, pos, out, NULL, x, dim);
   }
@@ -416,11 +431,12 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
-      const lanemat *L = (const lanemat *)(ch + p->op[o].at);
+      lanemat L;
+      step_matrix(p, ch, o, &L);
       memset(Rb, 0, 32 * sizeof *Rb);
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L);
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], &L);
       }
       step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16);
       step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
@@ -435,11 +451,12 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
-      const lanemat *L = (const lanemat *)(ch + p->op[o].at);
+      lanemat L;
+      step_matrix(p, ch, o, &L);
       VT *Rr = Rb + (size_t)o * 32;
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], L);
+        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], &L);
       }
       step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16);
     }
@@ -486,6 +503,8 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef lane_values
 #undef factor_mix
 #undef build_lanes
+#undef step_matrix
+#undef lane_matrix
 #undef step_grads
 #undef lanemat
 #undef batch_chunk
