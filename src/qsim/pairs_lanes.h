@@ -330,17 +330,18 @@ static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const 
   step_back(qr, qi, n, P, L);
 }
 
-/* R += sum over the ns slots' quadruples of lam_in psi_in^dagger (the
+/* R (+)= sum over the ns slots' quadruples of lam_in psi_in^dagger (the
  * step's 4x4 gradient sum, lam_in = M^dagger lam_out), taken after
- * step_adj. Two rows of R at a time stay in registers over all the
+ * step_adj; add 0: R is set, not added to. Two rows of R at a time stay in registers over all the
  * quadruples: summed in place per quadruple, R's 32 vectors were loaded
  * and stored for 64 multiply-adds, and the stores bound the sweep. */
-static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT *Rr, VT *Ri) {
+static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT *Rr, VT *Ri, int add) {
   size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
   for (int l0 = 0; l0 < 4; l0 += 2) {
-    VT sr[2][4], si[2][4];
+    VT sr[2][4], si[2][4], z = {0};
     for (int h = 0; h < 2; h++)
-      for (int j = 0; j < 4; j++) sr[h][j] = Rr[(l0 + h) * 4 + j], si[h][j] = Ri[(l0 + h) * 4 + j];
+      for (int j = 0; j < 4; j++)
+        sr[h][j] = add ? Rr[(l0 + h) * 4 + j] : z, si[h][j] = add ? Ri[(l0 + h) * 4 + j] : z;
     for (int s = 0; s < ns; s++) {
       const VT *pr = x + (size_t)s * 2 * dim, *pi = pr + dim, *qr = y + (size_t)s * 2 * dim, *qi = qr + dim;
       for (size_t k = 0; k < cnt; k++) {
@@ -433,12 +434,11 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
       step_matrix(p, ch, o, &L);
-      memset(Rb, 0, 32 * sizeof *Rb);
       for (int s = 0; s < ns; s++) {
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
         step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], &L);
       }
-      step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16);
+      step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
       step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
     }
     slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
@@ -458,7 +458,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
         VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
         step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], &L);
       }
-      step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16);
+      step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
     }
     slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
     slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
