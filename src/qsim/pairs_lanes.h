@@ -285,49 +285,58 @@ static const VT *batch_chunk(const qdm__pairs *p, const double *work, const prun
   return scratch;
 }
 
-static void step_fwd(VT *restrict xr, VT *restrict xi, int n, const pop *P, const lanemat *restrict L) {
-  size_t cnt = (size_t)1 << (n - 2), ix[4];
+/* Step o on the ns slots' states at x (slot s: 2^n real parts, then 2^n
+ * imaginary, at x + 2 s 2^n): x <- M x. A quadruple's indices serve all
+ * slots; a slot's four outputs are stored after all are summed (stored
+ * inside the loop, each store held the next output's loads of M behind
+ * it: they may alias). */
+static void step_fwd(VT *restrict x, int ns, int n, const pop *P, const lanemat *restrict L) {
+  size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
   for (size_t k = 0; k < cnt; k++) {
     quad(P, k, ix);
-    VT ar[4], ai[4], cr[4], ci[4];
-    for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
-    for (int l = 0; l < 4; l++) {
-      VT sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
-      for (int j = 1; j < 4; j++) {
-        sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
-        si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
+    for (int s = 0; s < ns; s++) {
+      VT *xr = x + (size_t)s * 2 * dim, *xi = xr + dim, ar[4], ai[4], cr[4], ci[4];
+      for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
+      for (int l = 0; l < 4; l++) {
+        VT sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
+        for (int j = 1; j < 4; j++) {
+          sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
+          si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
+        }
+        cr[l] = sr, ci[l] = si;
       }
-      cr[l] = sr, ci[l] = si;
+      for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
     }
-    for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
   }
 }
 
-/* x <- M^dagger x: the step undone on one state, (M^dagger)_{lj} =
- * conj(M_{jl}); as step_fwd, the four outputs are stored after all are
- * summed */
-static void step_back(VT *restrict xr, VT *restrict xi, int n, const pop *P, const lanemat *restrict L) {
-  size_t cnt = (size_t)1 << (n - 2), ix[4];
+/* x <- M^dagger x on the ns slots at x: the step undone, (M^dagger)_{lj} =
+ * conj(M_{jl}), as step_fwd */
+static void step_back(VT *restrict x, int ns, int n, const pop *P, const lanemat *restrict L) {
+  size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
   for (size_t k = 0; k < cnt; k++) {
     quad(P, k, ix);
-    VT ar[4], ai[4], cr[4], ci[4];
-    for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
-    for (int l = 0; l < 4; l++) {
-      VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
-      for (int j = 1; j < 4; j++) {
-        VT mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
-        sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
+    for (int s = 0; s < ns; s++) {
+      VT *xr = x + (size_t)s * 2 * dim, *xi = xr + dim, ar[4], ai[4], cr[4], ci[4];
+      for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
+      for (int l = 0; l < 4; l++) {
+        VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
+        for (int j = 1; j < 4; j++) {
+          VT mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
+          sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
+        }
+        cr[l] = sr, ci[l] = si;
       }
-      cr[l] = sr, ci[l] = si;
+      for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
     }
-    for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
   }
 }
 
-/* psi <- M^dagger psi, lam <- M^dagger lam: the step undone on both */
-static void step_adj(VT *pr, VT *pi, VT *qr, VT *qi, int n, const pop *P, const lanemat *L) {
-  step_back(pr, pi, n, P, L);
-  step_back(qr, qi, n, P, L);
+/* psi <- M^dagger psi, lam <- M^dagger lam on the ns slots: the step
+ * undone on both */
+static void step_adj(VT *x, VT *y, int ns, int n, const pop *P, const lanemat *L) {
+  step_back(x, ns, n, P, L);
+  step_back(y, ns, n, P, L);
 }
 
 /* R (+)= sum over the ns slots' quadruples of lam_in psi_in^dagger (the
@@ -392,8 +401,7 @@ static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, in
     for (int o = 0; o < p->nops; o++) {
       lanemat L;
       step_matrix(p, ch, o, &L);
-      for (int s = 0; s < ns; s++)
-        step_fwd(x + (size_t)s * 2 * dim, x + (size_t)s * 2 * dim + dim, p->n, &p->op[o], &L);
+      step_fwd(x, ns, p->n, &p->op[o], &L);
     }
     slots_io(b, nl, s0, ns, pos, out, NULL, x, dim);
   }
@@ -434,10 +442,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
       step_matrix(p, ch, o, &L);
-      for (int s = 0; s < ns; s++) {
-        VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], &L);
-      }
+      step_adj(x, y, ns, p->n, &p->op[o], &L);
       step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
       step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
     }
@@ -454,10 +459,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
       lanemat L;
       step_matrix(p, ch, o, &L);
       VT *Rr = Rb + (size_t)o * 32;
-      for (int s = 0; s < ns; s++) {
-        VT *xs = x + (size_t)s * 2 * dim, *ys = y + (size_t)s * 2 * dim;
-        step_adj(xs, xs + dim, ys, ys + dim, p->n, &p->op[o], &L);
-      }
+      step_adj(x, y, ns, p->n, &p->op[o], &L);
       step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
     }
     slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
