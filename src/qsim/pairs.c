@@ -41,9 +41,9 @@
  * group's matrices; for c64, 16 groups in float lanes, pairs_lanes.h), the
  * groups' rows in slots: slot s is row s of every lane's group, so a
  * lane's matrices serve all its rows; the build stores the values
- * lane-wise, as the sweeps read them (pairs.h). Groups are batched by decreasing size,
- * so the lanes of a batch have about as many rows and the vectors stay
- * full whatever the sizes.
+ * lane-wise, as the sweeps read them (pairs.h). Groups are batched by
+ * decreasing size, so the lanes of a batch have about as many rows and
+ * the vectors stay full whatever the sizes.
  *
  * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
  * psi, pull lam back, and sum over the step's 2^(n-2) sub-blocks and the

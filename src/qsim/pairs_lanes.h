@@ -341,9 +341,10 @@ static void step_adj(VT *x, VT *y, int ns, int n, const pop *P, const lanemat *L
 
 /* R (+)= sum over the ns slots' quadruples of lam_in psi_in^dagger (the
  * step's 4x4 gradient sum, lam_in = M^dagger lam_out), taken after
- * step_adj; add 0: R is set, not added to. Two rows of R at a time stay in registers over all the
- * quadruples: summed in place per quadruple, R's 32 vectors were loaded
- * and stored for 64 multiply-adds, and the stores bound the sweep. */
+ * step_adj; add 0: R is set, not added to. Two rows of R at a time stay
+ * in registers over all the quadruples: summed in place per quadruple,
+ * R's 32 vectors were loaded and stored for 64 multiply-adds, and the
+ * stores bound the sweep. */
 static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT *Rr, VT *Ri, int add) {
   size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
   for (int l0 = 0; l0 < 4; l0 += 2) {
