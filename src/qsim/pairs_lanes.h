@@ -436,7 +436,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     dl[l] = dtheta + (size_t)(ids ? ids[g] : g) * ld;
   }
   VT *y = x + (size_t)SLOTS * 2 * dim;
-  if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, R in place */
+  if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, one step's R at a time */
     int ns = b[0].count;
     slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
     slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
