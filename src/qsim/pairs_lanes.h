@@ -32,9 +32,8 @@
 #define step_grads SFX(step_grads)
 #define lanemat SFX(lanemat)
 #define batch_chunk SFX(batch_chunk)
-#define step_fwd SFX(step_fwd)
+#define step_apply SFX(step_apply)
 #define step_adj SFX(step_adj)
-#define step_back SFX(step_back)
 #define step_outer SFX(step_outer)
 #define slots_io SFX(slots_io)
 #define batch_fwd SFX(batch_fwd)
@@ -286,11 +285,13 @@ static const VT *batch_chunk(const qdm__pairs *p, const double *work, const prun
 }
 
 /* Step o on the ns slots' states at x (slot s: 2^n real parts, then 2^n
- * imaginary, at x + 2 s 2^n): x <- M x. A quadruple's indices serve all
+ * imaginary, at x + 2 s 2^n): x <- M x, or x <- M^dagger x when dag
+ * ((M^dagger)_{lj} = conj(M_{jl}); dag is a constant at every call, so
+ * each call compiles to its own loop). A quadruple's indices serve all
  * slots; a slot's four outputs are stored after all are summed (stored
  * inside the loop, each store held the next output's loads of M behind
  * it: they may alias). */
-static void step_fwd(VT *restrict x, int ns, int n, const pop *P, const lanemat *restrict L) {
+static inline void step_apply(VT *restrict x, int ns, int n, const pop *P, const lanemat *restrict L, int dag) {
   size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
   for (size_t k = 0; k < cnt; k++) {
     quad(P, k, ix);
@@ -298,32 +299,11 @@ static void step_fwd(VT *restrict x, int ns, int n, const pop *P, const lanemat 
       VT *xr = x + (size_t)s * 2 * dim, *xi = xr + dim, ar[4], ai[4], cr[4], ci[4];
       for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
       for (int l = 0; l < 4; l++) {
-        VT sr = L->r[l * 4] * ar[0] - L->i[l * 4] * ai[0], si = L->r[l * 4] * ai[0] + L->i[l * 4] * ar[0];
-        for (int j = 1; j < 4; j++) {
-          sr += L->r[l * 4 + j] * ar[j] - L->i[l * 4 + j] * ai[j];
-          si += L->r[l * 4 + j] * ai[j] + L->i[l * 4 + j] * ar[j];
-        }
-        cr[l] = sr, ci[l] = si;
-      }
-      for (int l = 0; l < 4; l++) xr[ix[l]] = cr[l], xi[ix[l]] = ci[l];
-    }
-  }
-}
-
-/* x <- M^dagger x on the ns slots at x: the step undone, (M^dagger)_{lj} =
- * conj(M_{jl}), as step_fwd */
-static void step_back(VT *restrict x, int ns, int n, const pop *P, const lanemat *restrict L) {
-  size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
-  for (size_t k = 0; k < cnt; k++) {
-    quad(P, k, ix);
-    for (int s = 0; s < ns; s++) {
-      VT *xr = x + (size_t)s * 2 * dim, *xi = xr + dim, ar[4], ai[4], cr[4], ci[4];
-      for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
-      for (int l = 0; l < 4; l++) {
-        VT sr = L->r[l] * ar[0] + L->i[l] * ai[0], si = L->r[l] * ai[0] - L->i[l] * ar[0];
-        for (int j = 1; j < 4; j++) {
-          VT mr = L->r[j * 4 + l], mi = L->i[j * 4 + l];
-          sr += mr * ar[j] + mi * ai[j], si += mr * ai[j] - mi * ar[j];
+        VT sr = ar[0] - ar[0], si = sr;
+        for (int j = 0; j < 4; j++) {
+          int e = dag ? j * 4 + l : l * 4 + j;
+          VT mr = L->r[e], mi = dag ? -L->i[e] : L->i[e];
+          sr += mr * ar[j] - mi * ai[j], si += mr * ai[j] + mi * ar[j];
         }
         cr[l] = sr, ci[l] = si;
       }
@@ -335,8 +315,8 @@ static void step_back(VT *restrict x, int ns, int n, const pop *P, const lanemat
 /* psi <- M^dagger psi, lam <- M^dagger lam on the ns slots: the step
  * undone on both */
 static void step_adj(VT *x, VT *y, int ns, int n, const pop *P, const lanemat *L) {
-  step_back(x, ns, n, P, L);
-  step_back(y, ns, n, P, L);
+  step_apply(x, ns, n, P, L, 1);
+  step_apply(y, ns, n, P, L, 1);
 }
 
 /* R (+)= sum over the ns slots' quadruples of lam_in psi_in^dagger (the
@@ -402,7 +382,7 @@ static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, in
     for (int o = 0; o < p->nops; o++) {
       lanemat L;
       step_matrix(p, ch, o, &L);
-      step_fwd(x, ns, p->n, &p->op[o], &L);
+      step_apply(x, ns, p->n, &p->op[o], &L, 0);
     }
     slots_io(b, nl, s0, ns, pos, out, NULL, x, dim);
   }
@@ -511,9 +491,8 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef step_grads
 #undef lanemat
 #undef batch_chunk
-#undef step_fwd
+#undef step_apply
 #undef step_adj
-#undef step_back
 #undef step_outer
 #undef slots_io
 #undef batch_fwd
