@@ -217,7 +217,9 @@ static void build_lanes(const qdm__pairs *p, const double *const *th, double *wo
  * it is applied (forward and adjoint), not kept: stored for the adjoint,
  * the 4x4s were five times the values' bytes, and reading them back after
  * the decoder's layers had evicted them cost more than forming them
- * again. The product starts as the identity's pattern and multiplies only
+ * again (a batch of more than SLOTS rows forms it once per pass of
+ * slots: one 4x4 product against the pass's 16 slots' sweep). The
+ * product starts as the identity's pattern and multiplies only
  * the entries that can be nonzero (a step's first factors are sparse: a
  * CZ's diagonal, a VW unit's two 2x2 blocks). */
 static void step_matrix(const qdm__pairs *p, const VT *ch, int o, lanemat *L) {
