@@ -264,7 +264,10 @@ class HybridUNet(torch.nn.Module):
         d2 = 512
         self.enc1, self.enc2 = torch.nn.Linear(d2, 512), torch.nn.Linear(512, DIM)
         self.ln = torch.nn.LayerNorm(DIM)
-        self.dec1, self.dec2 = torch.nn.Linear(K_ANO + 1 + d2, 512), torch.nn.Linear(512, d2)
+        # dec1 on [features, x_t] as two Linears: autograd then forms no
+        # gradient for x_t's 512 columns (qdm skips them likewise)
+        self.dec1f, self.dec1s = torch.nn.Linear(K_ANO + 1, 512), torch.nn.Linear(d2, 512, bias=False)
+        self.dec2 = torch.nn.Linear(512, d2)
         groups = T_STEPS * CLASSES
         self.theta = torch.nn.Parameter(torch.rand(groups * BLOCKS, LAYERS * P_LAYER, dtype=torch.float64) * 2 * math.pi)
         self.ano = torch.nn.Parameter(torch.randn(K_ANO, DIM, DIM, 2, dtype=torch.float64) / math.sqrt(DIM))
@@ -285,7 +288,7 @@ class HybridUNet(torch.nn.Module):
         h = 0.5 * (m + m.conj().transpose(1, 2))  # y_k = <psi|H_k|psi>, all K at once
         y = ((psi3 @ h.transpose(1, 2).reshape(DIM, -1)).view(-1, K_ANO, DIM) * psi3.conj()[:, None, :]).sum(-1).real
         feat = torch.cat([y, z[:, None]], 1).float()
-        out = self.dec2(F.relu(self.dec1(torch.cat([feat, xr], 1))))
+        out = self.dec2(F.relu(self.dec1f(feat) + self.dec1s(xr)))
         return F.normalize(out, dim=1)  # [Re, Im] of the unit prediction
 
 

@@ -92,6 +92,19 @@ static void test_linear(void) {
   fd(lin_loss, &c, c.W, LOUT * LIN, num); check_grad("linear dW (accumulated)", dW, num, LOUT * LIN);
   fd(lin_loss, &c, c.b, LOUT, num); check_grad("linear db (accumulated)", db, num, LOUT);
 
+  /* the input gradient's first columns alone, against the same finite
+   * differences (the later columns' entries of num are not read) */
+  enum { HEAD = 3 };
+  double dxh[LB * HEAD];
+  fd(lin_loss, &c, c.x, LB * LIN, num);
+  CHECK(qdm_linear_backward_head(dxh, HEAD, c.w, c.W, LB, LIN, LOUT) == QDM_OK, "linear backward head");
+  double eh = 0;
+  for (int r = 0; r < LB; r++)
+    for (int i = 0; i < HEAD; i++) eh = fmax(eh, fabs(dxh[r * HEAD + i] - num[r * LIN + i]));
+  CHECK(eh < 1e-6, "linear dx head vs finite differences: err %g", eh);
+  CHECK(qdm_linear_backward_head(dxh, LIN + 1, c.w, c.W, LB, LIN, LOUT) == QDM_EINVAL && strstr(qdm_errmsg(), "cols"),
+        "head wider than the input rejected, naming cols: %s", qdm_errmsg());
+
   CHECK(qdm_linear_forward(y, x, W, b, 0, IN, OUT) == QDM_EINVAL, "linear B=0 rejected");
   CHECK(strstr(qdm_errmsg(), "B") != NULL, "message names B: %s", qdm_errmsg());
   CHECK(qdm_linear_backward(dx, NULL, NULL, c.w, c.x, NULL, LB, LIN, LOUT) == QDM_EINVAL,
@@ -405,6 +418,12 @@ static void test_float_layers(void) {
   close_f32("linear dx", dxf, dxd, B * IN, 1e-5);
   close_f32("linear dW", dWf, dWd, OUT * IN, 1e-5);
   close_f32("linear db", dbf, dbd, OUT, 1e-5);
+  float dxhf[B * 5];
+  CHECK(qdm_linear_backward_head_f32(dxhf, 5, dyf, Wf, B, IN, OUT) == QDM_OK, "linear f32 backward head");
+  double eh = 0;
+  for (int r = 0; r < B; r++)
+    for (int i = 0; i < 5; i++) eh = fmax(eh, fabs(dxhf[r * 5 + i] - dxd[r * IN + i]));
+  CHECK(eh < 1e-5, "linear f32 dx head vs the double dx's first columns: err %g", eh);
   CHECK(qdm_linear_forward_f32(yf, xf, Wf, bf, 0, IN, OUT) == QDM_EINVAL && strstr(qdm_errmsg(), "_f32: B"),
         "f32 linear names itself: %s", qdm_errmsg());
 

@@ -243,9 +243,12 @@ typedef struct {
 void qdm_unet_timing_get(qdm_unet *m, qdm_unet_timing *t, int reset);
 
 /* The Linear layers of the encoder and decoder in forward order (enc1,
- * enc2, dec1, dec2): layer i maps in[i] -> out[i] values per row. Writes at
- * most max entries; returns the number of layers (4). */
-int qdm_unet_linear_shapes(const qdm_unet *m, int *in, int *out, int max);
+ * enc2, dec1, dec2): layer i maps in[i] -> out[i] values per row, and a
+ * training step (qdm_unet_backward with dx NULL) forms dx_cols[i] columns
+ * of its input gradient: none for enc1 (its input is data), only the
+ * features' for dec1 (not the skip's). dx_cols may be NULL. Writes at most
+ * max entries; returns the number of layers (4). */
+int qdm_unet_linear_shapes(const qdm_unet *m, int *in, int *out, int *dx_cols, int max);
 /* Dense multiply-adds per row of those layers (forward), for GFLOP/s
  * accounting: the sum of in[i] * out[i]. */
 double qdm_unet_dense_macs(const qdm_unet *m);

@@ -48,6 +48,9 @@ int qdm_linear_forward(double *y, const double *x, const double *W, const double
 /* dx = dy W (B x in, written); dW += dy^T x; db += column sums of dy. */
 int qdm_linear_backward(double *dx, double *dW, double *db, const double *dy,
                         const double *x, const double *W, int B, int in, int out);
+/* dx's first cols columns only (B x cols, written): the input gradient of a
+ * layer whose later inputs need none, at cols/in of the work. */
+int qdm_linear_backward_head(double *dx, int cols, const double *dy, const double *W, int B, int in, int out);
 
 /* ---- LayerNorm over the last dim C (PyTorch: biased variance, eps inside
  * the square root): y = (x - mean) * rstd * gamma + beta,
@@ -110,6 +113,7 @@ int qdm_concat_backward(double *da, double *db, const double *dout, int B, int D
 int qdm_linear_forward_f32(float *y, const float *x, const float *W, const float *b, int B, int in, int out);
 int qdm_linear_backward_f32(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                             int B, int in, int out);
+int qdm_linear_backward_head_f32(float *dx, int cols, const float *dy, const float *W, int B, int in, int out);
 int qdm_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x, const float *gamma,
                               const float *beta, int B, int C);
 int qdm_layernorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,

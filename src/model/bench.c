@@ -18,14 +18,15 @@ typedef struct {
 
 /* The step's GEMMs for B rows (qdm_linear_forward/backward): per layer
  * in -> out the forward x W^T (B, out, in), the weight gradient dy^T x
- * (out, in, B), and, for every layer but the first (training asks no dx
- * of the input), dx = dy W (B, in, out). */
+ * (out, in, B), and the input gradient's columns a training step forms,
+ * dx = dy W (B, dx_cols, out): none for the first layer, the features'
+ * only for dec1 (qdm_unet_linear_shapes). */
 static int step_gemms(const qdm_unet *m, int B, gemm_shape *g) {
-  int in[8], out[8], nl = qdm_unet_linear_shapes(m, in, out, 8), n = 0;
+  int in[8], out[8], dxc[8], nl = qdm_unet_linear_shapes(m, in, out, dxc, 8), n = 0;
   for (int l = 0; l < nl; l++) {
     g[n++] = (gemm_shape){B, out[l], in[l], 0, 1};
     g[n++] = (gemm_shape){out[l], in[l], B, 1, 0};
-    if (l > 0) g[n++] = (gemm_shape){B, in[l], out[l], 0, 0};
+    if (dxc[l] > 0) g[n++] = (gemm_shape){B, dxc[l], out[l], 0, 0};
   }
   return n;
 }

@@ -69,6 +69,18 @@ int NAME(qdm_linear_backward)(REAL *dx, REAL *dW, REAL *db, const REAL *dy, cons
   return QDM_OK;
 }
 
+/* dx = dy W restricted to its first cols columns: W's later columns are
+ * skipped by its leading dimension, so the GEMM does cols/in of the work. */
+int NAME(qdm_linear_backward_head)(REAL *dx, int cols, const REAL *dy, const REAL *W, int B, int in, int out) {
+  const char *fn = FNAME(NAME(qdm_linear_backward_head));
+  int rc = NAME(check_dims)(fn, B, in, out);
+  if (rc) return rc;
+  if (!dx || !dy || !W) return qdm_fail(QDM_EINVAL, "%s: dx, dy and W must be non-NULL", fn);
+  if (cols < 1 || cols > in) return qdm_fail(QDM_EINVAL, "%s: cols must be in 1..in = %d (got %d)", fn, in, cols);
+  GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, cols, out, 1, dy, out, W, in, 0, dx, cols);
+  return QDM_OK;
+}
+
 /* ---- LayerNorm over the last dim (PyTorch: biased variance, eps inside the root) ---- */
 
 int NAME(qdm_layernorm_forward)(REAL *y, REAL *mean, REAL *rstd, const REAL *x, const REAL *gamma, const REAL *beta,
