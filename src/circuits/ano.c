@@ -192,8 +192,12 @@ static int global_rows(const qdm_ano *a, int rows) {
       for (int i = i0; i < i0 + 32 && i < (d); i++)                                  \
         for (int j = j0 > i ? j0 : i; j < j0 + 32 && j < (d); j++)
 
+/* One observable per thread at a time: each k writes only its own V_k
+ * (and add_unpacked its own dM_k), so the numbers do not depend on the
+ * thread count; serial, they held the second core idle at 6 qubits. */
 static void pack_hermitian(const qdm_ano *a, double *V) {
   int d = a->d;
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)a->K * d * d))
   for (int k = 0; k < a->K; k++) {
     const qdm_cplx *M = a->M + (size_t)k * d * d;
     double *v = V + (size_t)k * d * d;
@@ -243,6 +247,7 @@ static void add_heff_psi(const double *E, const qdm_cplx *p, int d, qdm_cplx *g)
 
 /* dM_k += unpack(G_k): rho_ij = (R[ij] + i R[ji]) / 2 above the diagonal, its conjugate below */
 static void add_unpacked(const double *G, int K, int d, qdm_cplx *dM) {
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)K * d * d))
   for (int k = 0; k < K; k++) {
     const double *g = G + (size_t)k * d * d;
     qdm_cplx *m = dM + (size_t)k * d * d;
