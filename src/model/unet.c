@@ -964,6 +964,23 @@ static void ancilla_backward(qdm_unet *m, int r0, int nr, qdm_cplx *g2, qdm_cplx
     }
 }
 
+/* Both over the threads in chunks of rows (each row whole in one thread,
+ * so the same bits on any count): serial, they held the second core idle
+ * between the blocks. */
+enum { ANC_ROWS = 32 };
+static void ancilla_forward_all(qdm_unet *m, int B) {
+  int nc = (B + ANC_ROWS - 1) / ANC_ROWS;
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth(8.0 * B * m->d))
+  for (int c = 0; c < nc; c++) ancilla_forward(m, c * ANC_ROWS, B - c * ANC_ROWS < ANC_ROWS ? B - c * ANC_ROWS : ANC_ROWS);
+}
+
+static void ancilla_backward_all(qdm_unet *m, int B, qdm_cplx *g2, qdm_cplx *gph, qdm_cplx *g1, const double *dz) {
+  int nc = (B + ANC_ROWS - 1) / ANC_ROWS;
+#pragma omp parallel for schedule(static) if (qdm__parallel_worth(8.0 * B * m->d))
+  for (int c = 0; c < nc; c++)
+    ancilla_backward(m, c * ANC_ROWS, B - c * ANC_ROWS < ANC_ROWS ? B - c * ANC_ROWS : ANC_ROWS, g2, gph, g1, dz);
+}
+
 /* The pair path's arithmetic for one pass over the blocks (qdm_unet_timing):
  * a step applies a 4x4 to each of a row's d/4 amplitude quadruples, 16
  * complex multiply-adds (8 flops each), so 32 d flops a row; the adjoint
@@ -983,7 +1000,7 @@ static void circuits_forward(qdm_unet *m, int B) {
   const qdm_cplx *in3 = m->psi1;
   if (m->cfg.ancilla) {
     blocks_forward(m, 1, m->psi1, m->phi, B);
-    ancilla_forward(m, 0, B);
+    ancilla_forward_all(m, B);
     in3 = m->psi2;
   }
   blocks_forward(m, m->nblk - 1, in3, m->psi3, B);
@@ -998,7 +1015,7 @@ static void circuits_backward(qdm_unet *m, int B, const double *dz) {
   const qdm_cplx *in3 = m->cfg.ancilla ? m->psi2 : m->psi1;
   blocks_backward(m, last, in3, m->psi3, g3, m->cfg.ancilla ? g2 : g1, B);
   if (m->cfg.ancilla) {
-    ancilla_backward(m, 0, B, g2, g3, g1, dz); /* g3 is free again: dL/dphi */
+    ancilla_backward_all(m, B, g2, g3, g1, dz); /* g3 is free again: dL/dphi */
     blocks_backward(m, 1, m->psi1, m->phi, g3, g2, B);
     for (size_t k = 0; k < (size_t)B * m->d; k++) g1[k] += g2[k];
   }
