@@ -964,21 +964,33 @@ static void ancilla_backward(qdm_unet *m, int r0, int nr, qdm_cplx *g2, qdm_cplx
     }
 }
 
-/* Both over the threads in chunks of rows (each row whole in one thread,
- * so the same bits on any count): serial, they held the second core idle
- * between the blocks. */
-enum { ANC_ROWS = 32 };
+/* Both over the threads, one range of rows each (every row whole in one
+ * thread, so the same bits on any count): serial, they held the second
+ * core idle between the blocks. */
+static int ancilla_ranges(const qdm_unet *m, int B) {
+  return qdm__parallel_worth(8.0 * B * m->d) ? omp_get_max_threads() : 1;
+}
+
 static void ancilla_forward_all(qdm_unet *m, int B) {
-  int nc = (B + ANC_ROWS - 1) / ANC_ROWS;
-#pragma omp parallel for schedule(static) if (qdm__parallel_worth(8.0 * B * m->d))
-  for (int c = 0; c < nc; c++) ancilla_forward(m, c * ANC_ROWS, B - c * ANC_ROWS < ANC_ROWS ? B - c * ANC_ROWS : ANC_ROWS);
+  int nt = ancilla_ranges(m, B), per = (B + nt - 1) / nt;
+  if (nt == 1) {
+    ancilla_forward(m, 0, B);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < nt; t++)
+    if (t * per < B) ancilla_forward(m, t * per, B - t * per < per ? B - t * per : per);
 }
 
 static void ancilla_backward_all(qdm_unet *m, int B, qdm_cplx *g2, qdm_cplx *gph, qdm_cplx *g1, const double *dz) {
-  int nc = (B + ANC_ROWS - 1) / ANC_ROWS;
-#pragma omp parallel for schedule(static) if (qdm__parallel_worth(8.0 * B * m->d))
-  for (int c = 0; c < nc; c++)
-    ancilla_backward(m, c * ANC_ROWS, B - c * ANC_ROWS < ANC_ROWS ? B - c * ANC_ROWS : ANC_ROWS, g2, gph, g1, dz);
+  int nt = ancilla_ranges(m, B), per = (B + nt - 1) / nt;
+  if (nt == 1) {
+    ancilla_backward(m, 0, B, g2, gph, g1, dz);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < nt; t++)
+    if (t * per < B) ancilla_backward(m, t * per, B - t * per < per ? B - t * per : per, g2, gph, g1, dz);
 }
 
 /* The pair path's arithmetic for one pass over the blocks (qdm_unet_timing):
