@@ -136,7 +136,8 @@ static void test_circuit(const char *name, qdm_circuit *c, int G, int c64, int s
     qdm_set_threads(nth);
     memcpy(psi, out, nd * sizeof *psi);
     memcpy(lam, w, nd * sizeof *lam);
-    CHECK(qdm__pairs_adjoint(p, work, L.grp, L.pos, psi, lam, L.rows, nth == 1 ? d1 : d2, ld, NULL) == QDM_OK, "adjoint");
+    CHECK(qdm__pairs_adjoint(p, work, L.grp, L.pos, psi, psi, lam, lam, L.rows, nth == 1 ? d1 : d2, ld, NULL) == QDM_OK,
+          "adjoint");
   }
   CHECK(!memcmp(d1, d2, G * ld * sizeof *d1), "%s: dtheta bitwise the same on 1 and 2 threads", name);
   e = 0;
@@ -167,6 +168,20 @@ static void test_circuit(const char *name, qdm_circuit *c, int G, int c64, int s
     CHECK(d1[g * ld + P] == 0, "the unused column stays 0");
   }
   CHECK(emax < gtol && gmax > 1e-3, "%s: dtheta vs finite differences: %.3g (largest %.3g)", name, emax, gmax);
+
+  /* out of place, psi_in not wanted (the model's call): the same dL/din
+   * and dtheta as in place, and the outputs it read left as they were */
+  qdm_cplx *lam2 = malloc(nd * sizeof *lam2), *w0 = malloc(nd * sizeof *w0);
+  memcpy(ref, out, nd * sizeof *ref);
+  memcpy(w0, w, nd * sizeof *w0);
+  memset(d2, 0, G * ld * sizeof *d2);
+  CHECK(qdm__pairs_adjoint(p, work, L.grp, L.pos, out, NULL, w, lam2, L.rows, d2, ld, NULL) == QDM_OK,
+        "adjoint out of place");
+  CHECK(!memcmp(lam2, lam, nd * sizeof *lam) && !memcmp(d2, d1, G * ld * sizeof *d1),
+        "%s: out of place: dL/din and dtheta bitwise as in place", name);
+  CHECK(!memcmp(ref, out, nd * sizeof *ref) && !memcmp(w0, w, nd * sizeof *w0), "%s: out of place: outputs unchanged",
+        name);
+  free(lam2), free(w0);
   free(th), free(work), free(d1), free(d2), free(in), free(out), free(w), free(psi), free(lam), free(ref);
   free(L.grp), free(L.pos);
   qdm__pairs_free(p);

@@ -902,7 +902,8 @@ static void blocks_forward(qdm_unet *m, int blk, const qdm_cplx *in, qdm_cplx *o
 }
 
 /* The mirror: gin = U^dagger gout, dtheta[g, blk] += dL/dtheta (scratch:
- * m->dC). */
+ * m->dC, for the groups off the pair path; the pair path reads out and
+ * gout as they are and writes gin only). */
 static void blocks_backward(qdm_unet *m, int blk, const qdm_cplx *in, const qdm_cplx *out, const qdm_cplx *gout,
                             qdm_cplx *gin, int B) {
   int d = m->d;
@@ -913,12 +914,8 @@ static void blocks_backward(qdm_unet *m, int blk, const qdm_cplx *in, const qdm_
     if (nr > 0 && !on_pairs(m, nr)) block_backward(m, g, blk, in + o, out + o, gout + o, gin + o, tmp + o, nr);
   }
   if (!m->npair) return;
-  for (int i = 0; i < m->npair; i++) {
-    size_t o = (size_t)m->ppos[i] * d;
-    memcpy(tmp + o, out + o, d * sizeof *tmp);
-    memcpy(gin + o, gout + o, d * sizeof *gin);
-  }
-  QDM__OK(qdm__pairs_adjoint(m->pairs, m->pwork, pair_groups(m, blk), m->ppos, tmp, gin, m->npair, m->gw.theta, m->P, m->puse));
+  QDM__OK(qdm__pairs_adjoint(m->pairs, m->pwork, pair_groups(m, blk), m->ppos, out, NULL, gout, gin, m->npair,
+                             m->gw.theta, m->P, m->puse));
 }
 
 /* Between blocks 1 and 2 (rows r0 .. r0 + nr - 1): z = Re <psi1|phi>,

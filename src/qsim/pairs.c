@@ -451,6 +451,15 @@ static inline void quad(const pop *P, size_t k, size_t *ix) {
  * rows. */
 typedef struct { int start, count, g; } prun;
 
+/* The adjoint's rows: read from the outputs, written to the inputs (psi_in
+ * NULL: the block's input states are not wanted, only dL/din). */
+typedef struct {
+  const qdm_cplx *psi_out;
+  qdm_cplx *psi_in;
+  const qdm_cplx *lam_out;
+  qdm_cplx *lam_in;
+} adj_io;
+
 static int run_cmp(const void *a, const void *b) {
   const prun *x = a, *y = b;
   return x->count != y->count ? y->count - x->count : x->g - y->g;
@@ -535,15 +544,17 @@ void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp,
   free(runs);
 }
 
-int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
-                       qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids) {
+int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos,
+                       const qdm_cplx *psi_out, qdm_cplx *psi_in, const qdm_cplx *lam_out, qdm_cplx *lam_in, int rows,
+                       double *dtheta, int ld, const int *ids) {
   if (rows <= 0) return QDM_OK;
   assert(((uintptr_t)work & 63) == 0);
   int nrun;
   prun *runs = runs_of(grp, rows, &nrun, 1);
   if (nrun < 0) return qdm_fail(QDM_EINVAL, "qdm__pairs_adjoint: rows not sorted by group");
   if (!runs) return qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory");
-  int err = (p->c64 ? adjoint_c64 : adjoint_c128)(p, work, runs, nrun, rows, pos, psi, lam, dtheta, ld, ids);
+  const adj_io io = {psi_out, psi_in, lam_out, lam_in};
+  int err = (p->c64 ? adjoint_c64 : adjoint_c128)(p, work, runs, nrun, rows, pos, &io, dtheta, ld, ids);
   free(runs);
   return err ? qdm_fail(QDM_ENOMEM, "qdm__pairs_adjoint: out of memory") : QDM_OK;
 }

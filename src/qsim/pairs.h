@@ -52,9 +52,11 @@ void qdm__pairs_matrix(const qdm__pairs *p, const double *work, int i, int o, qd
  * allowed). */
 void qdm__pairs_forward(const qdm__pairs *p, const double *work, const int *grp, const int *pos, const qdm_cplx *in,
                         qdm_cplx *out, int rows);
-/* The adjoint: psi (outputs -> inputs), lam (dL/dout -> dL/din), and
- * dtheta + ids[i] * ld (ids NULL: i) += dL/dtheta of work area i. grp
- * must be ascending (each area's rows consecutive). */
-int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos, qdm_cplx *psi,
-                       qdm_cplx *lam, int rows, double *dtheta, int ld, const int *ids);
+/* The adjoint: from the outputs psi_out and dL/dout lam_out, the inputs
+ * psi_in (NULL: not wanted) and dL/din lam_in, and dtheta + ids[i] * ld
+ * (ids NULL: i) += dL/dtheta of work area i; each in may be its out (in
+ * place). grp must be ascending (each area's rows consecutive). */
+int qdm__pairs_adjoint(const qdm__pairs *p, const double *work, const int *grp, const int *pos,
+                       const qdm_cplx *psi_out, qdm_cplx *psi_in, const qdm_cplx *lam_out, qdm_cplx *lam_in, int rows,
+                       double *dtheta, int ld, const int *ids);
 #endif

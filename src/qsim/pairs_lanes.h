@@ -408,8 +408,8 @@ static void forward(const qdm__pairs *p, const double *work, const prun *runs, i
 
 /* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
  * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
-static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos, qdm_cplx *psi,
-                      qdm_cplx *lam, double *dtheta, int ld, const int *ids, VT *x, VT *Rb, VT *scratch) {
+static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
+                      const adj_io *io, double *dtheta, int ld, const int *ids, VT *x, VT *Rb, VT *scratch) {
   int dim = 1 << p->n;
   double *dl[NLANE];
   const VT *ch = batch_chunk(p, work, b, nl, scratch);
@@ -420,8 +420,8 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
   VT *y = x + (size_t)SLOTS * 2 * dim;
   if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, one step's R at a time */
     int ns = b[0].count;
-    slots_io(b, nl, 0, ns, pos, NULL, psi, x, dim);
-    slots_io(b, nl, 0, ns, pos, NULL, lam, y, dim);
+    slots_io(b, nl, 0, ns, pos, NULL, io->psi_out, x, dim);
+    slots_io(b, nl, 0, ns, pos, NULL, io->lam_out, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
       step_matrix(p, ch, o, &L);
@@ -429,15 +429,15 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
       step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
       step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
     }
-    slots_io(b, nl, 0, ns, pos, psi, NULL, x, dim);
-    slots_io(b, nl, 0, ns, pos, lam, NULL, y, dim);
+    if (io->psi_in) slots_io(b, nl, 0, ns, pos, io->psi_in, NULL, x, dim);
+    slots_io(b, nl, 0, ns, pos, io->lam_in, NULL, y, dim);
     return;
   }
   memset(Rb, 0, (size_t)p->nops * 32 * sizeof *Rb);
   for (int s0 = 0; s0 < b[0].count; s0 += SLOTS) {
     int ns = b[0].count - s0 < SLOTS ? b[0].count - s0 : SLOTS;
-    slots_io(b, nl, s0, ns, pos, NULL, psi, x, dim);
-    slots_io(b, nl, s0, ns, pos, NULL, lam, y, dim);
+    slots_io(b, nl, s0, ns, pos, NULL, io->psi_out, x, dim);
+    slots_io(b, nl, s0, ns, pos, NULL, io->lam_out, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
       step_matrix(p, ch, o, &L);
@@ -445,15 +445,15 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
       step_adj(x, y, ns, p->n, &p->op[o], &L);
       step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
     }
-    slots_io(b, nl, s0, ns, pos, psi, NULL, x, dim);
-    slots_io(b, nl, s0, ns, pos, lam, NULL, y, dim);
+    if (io->psi_in) slots_io(b, nl, s0, ns, pos, io->psi_in, NULL, x, dim);
+    slots_io(b, nl, s0, ns, pos, io->lam_in, NULL, y, dim);
   }
   for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, ch, dl, nl);
 }
 
 /* batches are whole groups: each writes its groups' dtheta rows only */
 static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, int nrun, int rows, const int *pos,
-                   qdm_cplx *psi, qdm_cplx *lam, double *dtheta, int ld, const int *ids) {
+                   const adj_io *io, double *dtheta, int ld, const int *ids) {
   int dim = 1 << p->n, err = 0;
   int nb = (nrun + NLANE - 1) / NLANE, par = nb > 1 && qdm__parallel_worth((double)rows * dim * p->nops * 12);
   size_t nx = (size_t)SLOTS * 4 * dim, nR = (size_t)p->nops * 32;
@@ -463,8 +463,8 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < nb; t++) {
       if (!x) err = 1;
-      else batch_adj(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, psi, lam,
-                     dtheta, ld, ids, x, x + nx, x + nx + nR);
+      else batch_adj(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, io, dtheta,
+                     ld, ids, x, x + nx, x + nx + nR);
     }
     free(x);
   }
