@@ -479,7 +479,9 @@ static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
       return NULL;
     }
   }
-  qsort(r, n, sizeof *r, run_cmp);
+  int sorted = 1; /* the model's rows come in this order already (unet.c's pairs_setup) */
+  for (int i = 1; i < n && sorted; i++) sorted = run_cmp(&r[i - 1], &r[i]) <= 0;
+  if (!sorted) qsort(r, n, sizeof *r, run_cmp);
   *nrun = n;
   return r;
 }
