@@ -961,33 +961,18 @@ static void ancilla_backward(qdm_unet *m, int r0, int nr, qdm_cplx *g2, qdm_cplx
     }
 }
 
-/* Both over the threads, one range of rows each (every row whole in one
+/* Either over the threads, one range of rows each (every row whole in one
  * thread, so the same bits on any count): serial, they held the second
- * core idle between the blocks. */
-static int ancilla_ranges(const qdm_unet *m, int B) {
-  return qdm__parallel_worth(8.0 * B * m->d) ? omp_get_max_threads() : 1;
-}
-
-static void ancilla_forward_all(qdm_unet *m, int B) {
-  int nt = ancilla_ranges(m, B), per = (B + nt - 1) / nt;
-  if (nt == 1) {
-    ancilla_forward(m, 0, B);
-    return;
+ * core idle between the blocks. back: ancilla_backward with g2, gph, g1,
+ * dz; else ancilla_forward (they are unused). */
+static void ancilla_rows(qdm_unet *m, int B, int back, qdm_cplx *g2, qdm_cplx *gph, qdm_cplx *g1, const double *dz) {
+#pragma omp parallel if (qdm__parallel_worth(8.0 * B * m->d))
+  {
+    int nt = omp_get_num_threads(), per = (B + nt - 1) / nt, r0 = omp_get_thread_num() * per;
+    int nr = B - r0 < per ? B - r0 : per;
+    if (nr > 0 && back) ancilla_backward(m, r0, nr, g2, gph, g1, dz);
+    else if (nr > 0) ancilla_forward(m, r0, nr);
   }
-#pragma omp parallel for schedule(static)
-  for (int t = 0; t < nt; t++)
-    if (t * per < B) ancilla_forward(m, t * per, B - t * per < per ? B - t * per : per);
-}
-
-static void ancilla_backward_all(qdm_unet *m, int B, qdm_cplx *g2, qdm_cplx *gph, qdm_cplx *g1, const double *dz) {
-  int nt = ancilla_ranges(m, B), per = (B + nt - 1) / nt;
-  if (nt == 1) {
-    ancilla_backward(m, 0, B, g2, gph, g1, dz);
-    return;
-  }
-#pragma omp parallel for schedule(static)
-  for (int t = 0; t < nt; t++)
-    if (t * per < B) ancilla_backward(m, t * per, B - t * per < per ? B - t * per : per, g2, gph, g1, dz);
 }
 
 /* The pair path's arithmetic for one pass over the blocks (qdm_unet_timing):
@@ -1009,7 +994,7 @@ static void circuits_forward(qdm_unet *m, int B) {
   const qdm_cplx *in3 = m->psi1;
   if (m->cfg.ancilla) {
     blocks_forward(m, 1, m->psi1, m->phi, B);
-    ancilla_forward_all(m, B);
+    ancilla_rows(m, B, 0, NULL, NULL, NULL, NULL);
     in3 = m->psi2;
   }
   blocks_forward(m, m->nblk - 1, in3, m->psi3, B);
@@ -1024,7 +1009,7 @@ static void circuits_backward(qdm_unet *m, int B, const double *dz) {
   const qdm_cplx *in3 = m->cfg.ancilla ? m->psi2 : m->psi1;
   blocks_backward(m, last, in3, m->psi3, g3, m->cfg.ancilla ? g2 : g1, B);
   if (m->cfg.ancilla) {
-    ancilla_backward_all(m, B, g2, g3, g1, dz); /* g3 is free again: dL/dphi */
+    ancilla_rows(m, B, 1, g2, g3, g1, dz); /* g3 is free again: dL/dphi */
     blocks_backward(m, 1, m->psi1, m->phi, g3, g2, B);
     for (size_t k = 0; k < (size_t)B * m->d; k++) g1[k] += g2[k];
   }
@@ -1234,14 +1219,10 @@ static void decoder_backward(qdm_unet *m, const qdm_cplx *dout, int B, double *d
   NN(m, qdm_reim_to_cplx_backward, g5, gp, B, c->D);
   NN(m, qdm_linear_backward, g4, m->gw.dec2_w, m->gw.dec2_b, g5, m->h4, m->w.dec2_w, B, H, D2);
   NN(m, qdm_relu_backward, g4, g4, m->h4, (size_t)B * H);
-  if (want_dx || !c->skip) {
-    NN(m, qdm_linear_backward, gin, m->gw.dec1_w, m->gw.dec1_b, g4, m->dec_in, m->w.dec1_w, B, din, H);
-    decoder_input_backward(m, gin, din, B, dfeat);
-    return;
-  }
-  NN(m, qdm_linear_backward, NULL, m->gw.dec1_w, m->gw.dec1_b, g4, m->dec_in, m->w.dec1_w, B, din, H);
-  NN(m, qdm_linear_backward_head, gin, m->F, g4, m->w.dec1_w, B, din, H);
-  decoder_input_backward(m, gin, m->F, B, dfeat);
+  int head = c->skip && !want_dx; /* only the features' columns of dL/d(dec_in) */
+  NN(m, qdm_linear_backward, head ? NULL : gin, m->gw.dec1_w, m->gw.dec1_b, g4, m->dec_in, m->w.dec1_w, B, din, H);
+  if (head) NN(m, qdm_linear_backward_head, gin, m->F, g4, m->w.dec1_w, B, din, H);
+  decoder_input_backward(m, gin, head ? (size_t)m->F : (size_t)din, B, dfeat);
 }
 
 /* ---------------- the whole model ---------------- */
