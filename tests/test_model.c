@@ -277,6 +277,54 @@ static void check_f32_vs_f64(qdm_unet_cfg c, int B, double tol, const char *what
   fixture_free(&f);
 }
 
+/* On exactly two threads, above 2^20 multiply-adds, the backward runs
+ * enc1's and dec1's weight gradients side by side and each Linear's dx
+ * and dW side by side (first_layers_backward, qdm_linear_backward), one
+ * per thread: the gradients equal the one-thread path's, which the finite
+ * differences above check, to rounding (tol relative to each buffer's
+ * largest entry). */
+static void grads_copy(qdm_unet *m, double **g, float **gf, size_t *n, size_t *nf) {
+  const double *a = qdm_unet_grads(m, n);
+  const float *b = qdm_unet_grads_f32(m, nf);
+  *g = malloc(*n * sizeof **g);
+  *gf = malloc((*nf ? *nf : 1) * sizeof **gf);
+  memcpy(*g, a, *n * sizeof **g);
+  if (*nf) memcpy(*gf, b, *nf * sizeof **gf);
+}
+static double max_rel(const double *a, const double *b, const float *af, const float *bf, size_t n, size_t nf) {
+  double err = 0, scale = 0, errf = 0, scalef = 0;
+  for (size_t i = 0; i < n; i++) err = fmax(err, fabs(a[i] - b[i])), scale = fmax(scale, fabs(b[i]));
+  for (size_t i = 0; i < nf; i++) errf = fmax(errf, fabs(af[i] - bf[i])), scalef = fmax(scalef, fabs(bf[i]));
+  return fmax(scale > 0 ? err / scale : 1, nf ? (scalef > 0 ? errf / scalef : 1) : 0);
+}
+static void check_two_threads(qdm_unet_cfg c, int B, double tol, const char *what) {
+  fixture f;
+  fixture_init(&f, &c, B, 21);
+  if (!f.m) return;
+  int in[4], out[4];
+  qdm_unet_linear_shapes(f.m, in, out, NULL, 4); /* enc1 enc2 dec1 dec2: dec1's is the smaller pair */
+  CHECK((double)B * in[2] * out[2] >= 1048576.0, "%s: large enough for the paired GEMMs", what);
+  double *g1, *g2;
+  float *gf1, *gf2;
+  size_t n, nf;
+  qdm_set_threads(1);
+  qdm_unet_zero_grad(f.m);
+  double L1 = loss_of(&f);
+  CHECK(qdm_unet_backward(f.m, f.g, NULL) == QDM_OK, "%s: backward on 1 thread", what);
+  grads_copy(f.m, &g1, &gf1, &n, &nf);
+  qdm_set_threads(2);
+  qdm_unet_zero_grad(f.m);
+  double L2 = loss_of(&f);
+  CHECK(qdm_unet_backward(f.m, f.g, NULL) == QDM_OK, "%s: backward on 2 threads", what);
+  grads_copy(f.m, &g2, &gf2, &n, &nf);
+  qdm_set_threads(0);
+  double e = max_rel(g2, g1, gf2, gf1, n, nf);
+  CHECK(fabs(L1 - L2) <= tol * fabs(L1) && e <= tol, "%s: 2 threads vs 1: loss %.9g / %.9g, gradients max rel diff %.3g",
+        what, L2, L1, e);
+  free(g1), free(g2), free(gf1), free(gf2);
+  fixture_free(&f);
+}
+
 /* t_groups: rows whose steps fall in one stratum (qdm_t_stratum) share a
  * circuit, so the same input gives the same bottleneck features there, and
  * other features in another stratum. */
@@ -603,6 +651,8 @@ int main(void) {
   check_f32_vs_f64(c, 7, 1e-5, "f32, dense encoding, 2-local ANO");
   c = small_cfg(); c.D = 64; c.hidden = 96; c.layers = 3; c.K = 8; c.T = 4; c.classes = 3;
   check_f32_vs_f64(c, 40, 1e-5, "f32, 64 pixels, 96 hidden");
+  qdm_unet_cfg_authors(&c); c.hidden = 64; check_two_threads(c, 40, 1e-12, "f64, 256 pixels, 64 hidden");
+  c.precision = QDM_F32; check_two_threads(c, 40, 1e-5, "f32, 256 pixels, 64 hidden");
   check_c64_vs_c128(small_cfg(), 7, 1e-5, "c64, authors form");
   c = small_cfg(); c.ancilla_mode = QDM_ANCILLA_PROJECT; check_c64_vs_c128(c, 7, 1e-5, "c64, projection");
   return check_done();

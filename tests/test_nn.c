@@ -61,6 +61,43 @@ static double lin_loss(void *p) {
   qdm_linear_forward(c->y, c->x, c->W, c->b, LB, LIN, LOUT);
   return dot(c->w, c->y, LB * LOUT);
 }
+/* Above 2^20 multiply-adds on exactly two threads, dx = dy W and dW +=
+ * dy^T x run side by side, one per thread: both against the naive loops,
+ * in double and in float, on 1 and on 2 threads. */
+static void test_linear_two_threads(void) {
+  enum { B = 64, IN = 160, OUT = 128 };
+  static double x[B * IN], W[OUT * IN], dy[B * OUT], dx[B * IN], dW[OUT * IN], rx[B * IN], rW[OUT * IN];
+  static float xf[B * IN], Wf[OUT * IN], dyf[B * OUT], dxf[B * IN], dWf[OUT * IN];
+  randv(x, B * IN, -1, 1); randv(W, OUT * IN, -1, 1); randv(dy, B * OUT, -1, 1);
+  for (int i = 0; i < B * IN; i++) xf[i] = (float)x[i];
+  for (int i = 0; i < OUT * IN; i++) Wf[i] = (float)W[i];
+  for (int i = 0; i < B * OUT; i++) dyf[i] = (float)dy[i];
+  for (int r = 0; r < B; r++)
+    for (int i = 0; i < IN; i++) {
+      double s = 0;
+      for (int o = 0; o < OUT; o++) s += dy[r * OUT + o] * W[o * IN + i];
+      rx[r * IN + i] = s;
+    }
+  for (int o = 0; o < OUT; o++)
+    for (int i = 0; i < IN; i++) {
+      double s = 0.5; /* accumulated onto */
+      for (int r = 0; r < B; r++) s += dy[r * OUT + o] * x[r * IN + i];
+      rW[o * IN + i] = s;
+    }
+  for (int nt = 1; nt <= 2; nt++) {
+    qdm_set_threads(nt);
+    for (int i = 0; i < OUT * IN; i++) dW[i] = dWf[i] = 0.5;
+    CHECK(qdm_linear_backward(dx, dW, NULL, dy, x, W, B, IN, OUT) == QDM_OK, "linear backward, %d threads", nt);
+    CHECK(qdm_linear_backward_f32(dxf, dWf, NULL, dyf, xf, Wf, B, IN, OUT) == QDM_OK, "f32, %d threads", nt);
+    double ex = 0, eW = 0, exf = 0, eWf = 0;
+    for (int i = 0; i < B * IN; i++) ex = fmax(ex, fabs(dx[i] - rx[i])), exf = fmax(exf, fabs(dxf[i] - rx[i]));
+    for (int i = 0; i < OUT * IN; i++) eW = fmax(eW, fabs(dW[i] - rW[i])), eWf = fmax(eWf, fabs(dWf[i] - rW[i]));
+    CHECK(ex < 1e-12 && eW < 1e-12, "%d threads: dx, dW vs the naive loops: err %g, %g", nt, ex, eW);
+    CHECK(exf < 1e-4 && eWf < 1e-4, "%d threads: f32 dx, dW vs the naive loops: err %g, %g", nt, exf, eWf);
+  }
+  qdm_set_threads(0);
+}
+
 static void test_linear(void) {
   /* forward against the naive triple loop, with and without bias */
   enum { B = 7, IN = 13, OUT = 5 };
@@ -104,6 +141,8 @@ static void test_linear(void) {
   CHECK(eh < 1e-6, "linear dx head vs finite differences: err %g", eh);
   CHECK(qdm_linear_backward_head(dxh, LIN + 1, c.w, c.W, LB, LIN, LOUT) == QDM_EINVAL && strstr(qdm_errmsg(), "cols"),
         "head wider than the input rejected, naming cols: %s", qdm_errmsg());
+
+  test_linear_two_threads();
 
   CHECK(qdm_linear_forward(y, x, W, b, 0, IN, OUT) == QDM_EINVAL, "linear B=0 rejected");
   CHECK(strstr(qdm_errmsg(), "B") != NULL, "message names B: %s", qdm_errmsg());

@@ -7,4 +7,8 @@
 
 /* more than one thread and at least ~2^15 updates */
 int qdm__parallel_worth(double work);
+
+/* exactly two threads, outside any parallel region, and at least 2^20
+ * multiply-adds: two independent GEMMs then run one per thread */
+int qdm__pair_of_threads(double macs);
 #endif

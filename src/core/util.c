@@ -22,6 +22,8 @@ int qdm_threads(void) { return nthreads_ > 0 ? nthreads_ : omp_get_max_threads()
 
 int qdm__parallel_worth(double work) { return qdm_threads() > 1 && work >= 32768.0; }
 
+int qdm__pair_of_threads(double macs) { return qdm_threads() == 2 && !omp_in_parallel() && macs >= 1048576.0; }
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;

@@ -82,6 +82,7 @@ struct qdm_unet {
    * or a complex state fits) */
   double *dA, *dB2, *dC;
   void *dskip;          /* B x 2D: the skip connection's share of dL/d[Re, Im](x_t) */
+  void *g4;             /* B x H: dL/d(dec1's output), kept for dec1's weight gradient (first_layers_backward) */
   qdm_cplx *gz1, *gz2, *gz3, *dU;
   /* the pair path (qsim/pairs.h): the ansatz block as 4x4 steps; per step
    * the matrices of each (group, block) it runs, in pwork; the rows it takes
@@ -525,7 +526,7 @@ static size_t act_doubles(const qdm_unet *m) {
                 + R * (m->hc > 0 ? m->hc : 1)        /* cls_h */
                 + R * c->D * 2 * 2 + R               /* pred out pnorm */
                 + Gs * m->nblk * d * d * 2           /* U */
-                + R * wide * 3 + R * D2              /* dA dB2 dC dskip */
+                + R * wide * 3 + R * D2 + R * H      /* dA dB2 dC dskip g4 */
                 + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2 /* gz1..3, dU per thread */
                 + pair_doubles(m);
 }
@@ -555,7 +556,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->cls_h, R * (m->hc > 0 ? m->hc : 1));
   TAKE(m->pred, R * c->D * 2); TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
   TAKE(m->U, Gs * m->nblk * d * d * 2);
-  TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide); TAKE(m->dskip, R * D2);
+  TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide); TAKE(m->dskip, R * D2); TAKE(m->g4, R * H);
   TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
   TAKE(m->pwork, pair_doubles(m));
 #undef TAKE
@@ -741,6 +742,29 @@ static void encoder_forward(qdm_unet *m, const qdm_cplx *x, int B) {
   else memcpy(m->amp, m->h3, (size_t)B * E * m->esz);
 }
 
+/* The weight gradients of enc1 (dL/d its output: g1) and of dec1
+ * (m->g4, left by decoder_backward), the backward's two largest GEMMs
+ * and independent. On exactly two threads, in training (no dx wanted),
+ * they run one per thread, each single-threaded: on the authors' shapes
+ * OpenBLAS's own two-thread sgemm reaches about 1.7x its one-thread rate
+ * (`qdm bench train`'s ceiling), two GEMMs side by side about 2x. */
+static void first_layers_backward(qdm_unet *m, void *g1, void *gxr, int B) {
+  const qdm_unet_cfg *c = &m->cfg;
+  int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
+  if (!gxr && qdm__pair_of_threads((double)B * H * din)) {
+#pragma omp parallel sections num_threads(2)
+    {
+#pragma omp section
+      NN(m, qdm_linear_backward, NULL, m->gw.enc1_w, m->gw.enc1_b, g1, m->xr, m->w.enc1_w, B, D2, H);
+#pragma omp section
+      NN(m, qdm_linear_backward, NULL, m->gw.dec1_w, m->gw.dec1_b, m->g4, m->dec_in, NULL, B, din, H);
+    }
+    return;
+  }
+  NN(m, qdm_linear_backward, gxr, m->gw.enc1_w, m->gw.enc1_b, g1, m->xr, m->w.enc1_w, B, D2, H);
+  NN(m, qdm_linear_backward, NULL, m->gw.dec1_w, m->gw.dec1_b, m->g4, m->dec_in, NULL, B, din, H);
+}
+
 /* damp: B x d real gradient w.r.t. the amplitudes. dx (NULL: not wanted)
  * receives the co-gradient w.r.t. x_t: the encoder's path plus the skip
  * connection's (m->dskip, left by decoder_backward); x_t enters as [Re, Im],
@@ -754,7 +778,7 @@ static void encoder_backward(qdm_unet *m, const void *damp, int B, qdm_cplx *dx)
   NN(m, qdm_layernorm_backward, g2, m->gw.ln_g, m->gw.ln_b, g3, m->h2, m->w.ln_g, m->ln_mu, m->ln_rs, B, E);
   NN(m, qdm_linear_backward, g1, m->gw.enc2_w, m->gw.enc2_b, g2, m->h1, m->w.enc2_w, B, H, E);
   NN(m, qdm_relu_backward, g1, g1, m->h1, (size_t)B * H);
-  NN(m, qdm_linear_backward, gxr, m->gw.enc1_w, m->gw.enc1_b, g1, m->xr, m->w.enc1_w, B, D2, H);
+  first_layers_backward(m, g1, gxr, B);
   if (!dx) return;
   if (c->skip) add_rows(m, gxr, m->dskip, (size_t)B * D2);
   NN(m, qdm_cplx_to_reim_backward, dx, gxr, B, c->D);
@@ -1214,14 +1238,14 @@ static void decoder_backward(qdm_unet *m, const qdm_cplx *dout, int B, double *d
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
   qdm_cplx *gp = (qdm_cplx *)m->dA;
-  void *g5 = m->dB2, *g4 = m->dC, *gin = m->dA;
+  void *g5 = m->dB2, *g4 = m->g4, *gin = m->dA;
   QDM__OK(qdm_cl2norm_backward(gp, dout, m->out, m->pnorm, B, c->D));
   NN(m, qdm_reim_to_cplx_backward, g5, gp, B, c->D);
   NN(m, qdm_linear_backward, g4, m->gw.dec2_w, m->gw.dec2_b, g5, m->h4, m->w.dec2_w, B, H, D2);
   NN(m, qdm_relu_backward, g4, g4, m->h4, (size_t)B * H);
   int head = c->skip && !want_dx; /* only the features' columns of dL/d(dec_in) */
-  NN(m, qdm_linear_backward, head ? NULL : gin, m->gw.dec1_w, m->gw.dec1_b, g4, m->dec_in, m->w.dec1_w, B, din, H);
   if (head) NN(m, qdm_linear_backward_head, gin, m->F, g4, m->w.dec1_w, B, din, H);
+  else NN(m, qdm_linear_backward, gin, NULL, NULL, g4, NULL, m->w.dec1_w, B, din, H); /* its dW: first_layers_backward */
   decoder_input_backward(m, gin, head ? (size_t)m->F : (size_t)din, B, dfeat);
 }
 

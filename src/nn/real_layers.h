@@ -51,10 +51,19 @@ int NAME(qdm_linear_backward)(REAL *dx, REAL *dW, REAL *db, const REAL *dy, cons
   if (!dy) return qdm_fail(QDM_EINVAL, "%s: dy must be non-NULL", fn);
   if (dx && !W) return qdm_fail(QDM_EINVAL, "%s: W is needed for dx", fn);
   if (dW && !x) return qdm_fail(QDM_EINVAL, "%s: x is needed for dW", fn);
-  if (dx) /* dx = dy W: (B x out)(out x in) */
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1, dy, out, W, in, 0, dx, in);
-  if (dW) /* dW += dy^T x: (out x B)(B x in) */
-    GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
+  /* dx = dy W: (B x out)(out x in); dW += dy^T x: (out x B)(B x in) */
+  if (dx && dW && qdm__pair_of_threads((double)B * in * out)) {
+#pragma omp parallel sections num_threads(2)
+    {
+#pragma omp section
+      GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1, dy, out, W, in, 0, dx, in);
+#pragma omp section
+      GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
+    }
+  } else {
+    if (dx) GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in, out, 1, dy, out, W, in, 0, dx, in);
+    if (dW) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
+  }
   if (db) { /* column blocks of 64 over the threads, each summed over the rows in order */
     int nblk = (out + 63) / 64;
     ROWS_PAR((size_t)B * out)
