@@ -81,26 +81,47 @@ static double with_sign(double x, uint64_t u) {
   return x;
 }
 
-static double zig_normal(qdm_rng *r) {
+/* A draw u outside its layer's rectangle (about 1 in 100): the tail
+ * beyond r (Marsaglia's exponential rejection) or the wedge's test
+ * against the density; rejected, the next draw starts over. Out of line
+ * and taking the state by value, so that the fast loop of
+ * qdm_rng_normals keeps the state and its pointers in registers (inline,
+ * this path's registers spilled them to the stack on every draw). */
+typedef struct {
+  qdm_rng r;
+  double x;
+} zig_draw;
+
+static __attribute__((noinline)) zig_draw zig_slow(qdm_rng r, uint64_t u) {
   for (;;) {
-    uint64_t u = qdm_rng_u64(r);
     int i = (int)(u & 0xff), neg = (int)(u >> 8) & 1;
     uint64_t a = (u >> 9) & 0x000fffffffffffffULL;
     double x = (double)a * zig_w[i];
-    if (a < zig_k[i]) return with_sign(x, u); /* inside the layer's rectangle */
-    if (i == 0) { /* the tail beyond r: Marsaglia's exponential rejection */
+    if (a < zig_k[i]) return (zig_draw){r, with_sign(x, u)};
+    if (i == 0)
       for (;;) {
-        double xx = -log1p(-qdm_rng_uniform(r)) / ZIG_R, yy = -log1p(-qdm_rng_uniform(r));
-        if (yy + yy > xx * xx) return neg ? -(ZIG_R + xx) : ZIG_R + xx;
+        double xx = -log1p(-qdm_rng_uniform(&r)) / ZIG_R, yy = -log1p(-qdm_rng_uniform(&r));
+        if (yy + yy > xx * xx) return (zig_draw){r, neg ? -(ZIG_R + xx) : ZIG_R + xx};
       }
-    }
-    if ((zig_f[i - 1] - zig_f[i]) * qdm_rng_uniform(r) + zig_f[i] < exp(-0.5 * x * x)) return neg ? -x : x;
+    if ((zig_f[i - 1] - zig_f[i]) * qdm_rng_uniform(&r) + zig_f[i] < exp(-0.5 * x * x))
+      return (zig_draw){r, neg ? -x : x};
+    u = qdm_rng_u64(&r);
   }
 }
 
 void qdm_rng_normals(qdm_rng *r, double *out, size_t n) {
   pthread_once(&zig_once, zig_tables);
   qdm_rng s = *r; /* a local copy stays in registers: out cannot alias it */
-  for (size_t i = 0; i < n; i++) out[i] = zig_normal(&s);
+  for (size_t k = 0; k < n; k++) {
+    uint64_t u = qdm_rng_u64(&s), a = (u >> 9) & 0x000fffffffffffffULL;
+    int i = (int)(u & 0xff); /* the layer; bit 8 the sign, the rest a 52-bit fraction */
+    if (__builtin_expect(a < zig_k[i], 1)) {
+      out[k] = with_sign((double)a * zig_w[i], u); /* inside the layer's rectangle */
+    } else {
+      zig_draw d = zig_slow(s, u);
+      s = d.r;
+      out[k] = d.x;
+    }
+  }
   *r = s;
 }
