@@ -471,13 +471,13 @@ static double ano_loss(const qdm_ano *a, const qdm_cplx *psi, int rows, const do
   return L;
 }
 
-static void test_ano_layout(int n, int k, int layout, int per, int want_sets) {
+static void test_ano_layout(int n, int k, int layout, int per, int want_sets, int rows) {
   qdm_ano *a = qdm_ano_new(n, k, layout, per);
   CHECK(a != NULL, "ano_new: %s", qdm_errmsg());
   if (!a) return;
   CHECK(a->nsets == want_sets && a->K == want_sets * per, "layout %d n=%d k=%d: %d sets", layout, n, k, want_sets);
   qdm_ano_init(a, &rng, 0.5);
-  int D = 1 << n, d = a->d, rows = 3;
+  int D = 1 << n, d = a->d;
   qdm_cplx *psi = malloc((size_t)rows * D * sizeof *psi), *F = malloc((size_t)D * D * sizeof *F);
   qdm_cplx *H = malloc((size_t)a->K * d * d * sizeof *H);
   double *y = malloc((size_t)rows * a->K * sizeof *y), *w = malloc((size_t)rows * a->K * sizeof *w);
@@ -535,12 +535,17 @@ static void test_ano_layout(int n, int k, int layout, int per, int want_sets) {
 }
 
 static void test_ano(void) {
-  test_ano_layout(4, 4, QDM_ANO_GLOBAL, 16, 1); /* d <= 4 K: the packed densities */
-  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 16, 1);
-  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 3, 1); /* d > 4 K: the complex GEMMs */
-  test_ano_layout(4, 2, QDM_ANO_SLIDING, 2, 3);
-  test_ano_layout(4, 2, QDM_ANO_SUBSETS, 1, 6);
-  test_ano_layout(5, 3, QDM_ANO_SUBSETS, 2, 10);
+  test_ano_layout(4, 4, QDM_ANO_GLOBAL, 16, 1, 3); /* d <= 4 K: the packed densities */
+  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 16, 1, 3);
+  test_ano_layout(6, 6, QDM_ANO_GLOBAL, 3, 1, 3); /* d > 4 K: the complex GEMMs */
+  test_ano_layout(4, 2, QDM_ANO_SLIDING, 2, 3, 3);
+  test_ano_layout(4, 2, QDM_ANO_SUBSETS, 1, 6, 3);
+  test_ano_layout(5, 3, QDM_ANO_SUBSETS, 2, 10, 3);
+  /* enough rows for the packed form's rows over the threads (each thread
+   * its range and its own GEMM), on 2 threads */
+  qdm_set_threads(2);
+  test_ano_layout(4, 4, QDM_ANO_GLOBAL, 16, 1, 200);
+  qdm_set_threads(0);
   qdm_ano *a = qdm_ano_new(4, 2, QDM_ANO_SUBSETS, 1);
   const int want[12] = {0, 1, 0, 2, 0, 3, 1, 2, 1, 3, 2, 3};
   CHECK(a && !memcmp(a->sites, want, sizeof want), "k-subsets in lexicographic order");

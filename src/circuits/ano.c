@@ -11,6 +11,7 @@
  * co-gradient for M as for H), and dL/dpsi_r = 2 (sum_j dy_rj H_j) psi_r on
  * the sites. */
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/circuits.h"
@@ -262,6 +263,40 @@ static void add_unpacked(const double *G, int K, int d, qdm_cplx *dM) {
   }
 }
 
+/* The rows' own work of a chunk, rows [r0, r0 + nr) of psi, in one
+ * parallel region, each thread a contiguous range of rows and its own
+ * single-threaded GEMM on them (inside the region OpenBLAS runs one
+ * thread): packing and Y = R V^T (pass 0), or E = dY V into R, consumed by
+ * then, and dL/dpsi (pass 1). At 4 qubits the GEMMs are a few 10 us; run
+ * between the packing loops, each on both threads, their hand-offs cost
+ * more than their arithmetic, and the ANO took as long on 2 threads as on 1. */
+typedef struct {
+  const qdm_ano *a;
+  const qdm_cplx *P;
+  const double *V, *dY;
+  double *R, *y;
+  qdm_cplx *g;
+} ano_chunk;
+
+static void rows_pass(const ano_chunk *c, int nr, int pass) {
+  int d = c->a->d, d2 = d * d, K = c->a->K;
+#pragma omp parallel if (qdm__parallel_worth((double)nr * d2))
+  {
+    int nt = omp_get_num_threads(), id = omp_get_thread_num();
+    int lo = (int)((long)nr * id / nt), hi = (int)((long)nr * (id + 1) / nt), n = hi - lo;
+    const qdm_cplx *P = c->P + (size_t)lo * d;
+    double *R = c->R + (size_t)lo * d2;
+    if (n > 0 && pass == 0) {
+      for (int r = 0; r < n; r++) pack_density(P + (size_t)r * d, d, R + (size_t)r * d2);
+      if (c->y) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, K, d2, 1, R, d2, c->V, d2, 0, c->y + (size_t)lo * K, K);
+    }
+    if (n > 0 && pass == 1) {
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d2, K, 1, c->dY + (size_t)lo * K, K, c->V, d2, 0, R, d2);
+      for (int r = 0; r < n; r++) add_heff_psi(R + (size_t)r * d2, P + (size_t)r * d, d, c->g + (size_t)(lo + r) * d);
+    }
+  }
+}
+
 static int ano_global_packed(const qdm_ano *a, const qdm_cplx *psi, int rows, double *y, const double *dy,
                              qdm_cplx *gpsi, qdm_cplx *dM) {
   int d = a->d, K = a->K, d2 = d * d, ch = global_rows(a, rows), e = QDM_OK;
@@ -271,22 +306,14 @@ static int ano_global_packed(const qdm_ano *a, const qdm_cplx *psi, int rows, do
   if (!e) pack_hermitian(a, V);
   for (int r0 = 0; r0 < rows && !e; r0 += ch) {
     int nr = rows - r0 < ch ? rows - r0 : ch;
-    const qdm_cplx *P = psi + (size_t)r0 * d;
-    const double *dY = dy ? dy + (size_t)r0 * K : NULL;
-    if (y || dM) {
-#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)nr * d2))
-      for (int r = 0; r < nr; r++) pack_density(P + (size_t)r * d, d, R + (size_t)r * d2);
-    }
-    if (y) cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nr, K, d2, 1, R, d2, V, d2, 0, y + (size_t)r0 * K, K);
-    if (dM) {
-      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, d2, nr, 1, dY, K, R, d2, 0, G, d2);
+    ano_chunk c = {a, psi + (size_t)r0 * d, V, dy ? dy + (size_t)r0 * K : NULL, R, y ? y + (size_t)r0 * K : NULL,
+                   gpsi ? gpsi + (size_t)r0 * d : NULL};
+    if (y || dM) rows_pass(&c, nr, 0);
+    if (dM) { /* a sum over the rows: one GEMM over all of them */
+      cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, d2, nr, 1, c.dY, K, R, d2, 0, G, d2);
       add_unpacked(G, K, d, dM);
     }
-    if (gpsi) { /* R now holds E = dY V */
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nr, d2, K, 1, dY, K, V, d2, 0, R, d2);
-#pragma omp parallel for schedule(static) if (qdm__parallel_worth((double)nr * d2))
-      for (int r = 0; r < nr; r++) add_heff_psi(R + (size_t)r * d2, P + (size_t)r * d, d, gpsi + (size_t)(r0 + r) * d);
-    }
+    if (gpsi) rows_pass(&c, nr, 1); /* R now holds E = dY V */
   }
   free(V), free(R), free(G);
   return e;
