@@ -263,13 +263,14 @@ static void add_unpacked(const double *G, int K, int d, qdm_cplx *dM) {
   }
 }
 
-/* The rows' own work of a chunk, rows [r0, r0 + nr) of psi, in one
- * parallel region, each thread a contiguous range of rows and its own
+/* The work of a chunk's nr rows that is each row's own, in one parallel
+ * region: each thread takes a contiguous range of rows and runs its own
  * single-threaded GEMM on them (inside the region OpenBLAS runs one
- * thread): packing and Y = R V^T (pass 0), or E = dY V into R, consumed by
- * then, and dL/dpsi (pass 1). At 4 qubits the GEMMs are a few 10 us; run
- * between the packing loops, each on both threads, their hand-offs cost
- * more than their arithmetic, and the ANO took as long on 2 threads as on 1. */
+ * thread). Pass 0 packs the densities and forms Y = R V^T; pass 1 forms
+ * E = dY V into R (whose densities dM's GEMM has used by then) and
+ * dL/dpsi. At 4 qubits the GEMMs are a few 10 us; run between the
+ * packing loops, each on both threads, their hand-offs cost more than
+ * their arithmetic, and the ANO took as long on 2 threads as on 1. */
 typedef struct {
   const qdm_ano *a;
   const qdm_cplx *P;
