@@ -283,8 +283,9 @@ static void rows_pass(const ano_chunk *c, int nr, int pass) {
   int d = c->a->d, d2 = d * d, K = c->a->K;
 #pragma omp parallel if (qdm__parallel_worth((double)nr * d2))
   {
-    int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    int lo = (int)((long)nr * id / nt), hi = (int)((long)nr * (id + 1) / nt), n = hi - lo;
+    int lo, hi;
+    qdm__thread_part(nr, &lo, &hi);
+    int n = hi - lo;
     const qdm_cplx *P = c->P + (size_t)lo * d;
     double *R = c->R + (size_t)lo * d2;
     if (n > 0 && pass == 0) {

@@ -992,10 +992,10 @@ static void ancilla_backward(qdm_unet *m, int r0, int nr, qdm_cplx *g2, qdm_cplx
 static void ancilla_rows(qdm_unet *m, int B, int back, qdm_cplx *g2, qdm_cplx *gph, qdm_cplx *g1, const double *dz) {
 #pragma omp parallel if (qdm__parallel_worth(8.0 * B * m->d))
   {
-    int nt = omp_get_num_threads(), per = (B + nt - 1) / nt, r0 = omp_get_thread_num() * per;
-    int nr = B - r0 < per ? B - r0 : per;
-    if (nr > 0 && back) ancilla_backward(m, r0, nr, g2, gph, g1, dz);
-    else if (nr > 0) ancilla_forward(m, r0, nr);
+    int r0, r1;
+    qdm__thread_part(B, &r0, &r1);
+    if (r1 > r0 && back) ancilla_backward(m, r0, r1 - r0, g2, gph, g1, dz);
+    else if (r1 > r0) ancilla_forward(m, r0, r1 - r0);
   }
 }
 

@@ -368,8 +368,9 @@ static int run_packed(const qdm_circuit *c, const double *theta, int ldtheta, in
   packing_angles(c, theta, ldtheta, p, &k, G);
 #pragma omp parallel num_threads(nth) if (par)
   {
-    int id = omp_get_thread_num(), nt = omp_get_num_threads();
-    for (int t = ntile * id / nt; t < ntile * (id + 1) / nt; t++)
+    int id = omp_get_thread_num(), t0, t1;
+    qdm__thread_part(ntile, &t0, &t1);
+    for (int t = t0; t < t1; t++)
       packed_tile(c, p, &k, rows, t, adjoint, part + (size_t)id * ld, ldtheta, bufs + (size_t)id * nbuf);
   }
   for (int t = 0; t < nth; t++)

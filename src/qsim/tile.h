@@ -219,8 +219,9 @@ static void TS(run_tiles)(const qdm_circuit *c, const compiled *cc, qdm_cplx *ps
   }
 #pragma omp parallel
   {
-    int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    TS(tiles_fwd)(c, cc, psi, rows, ntile * id / nt, ntile * (id + 1) / nt);
+    int t0, t1;
+    qdm__thread_part(ntile, &t0, &t1);
+    TS(tiles_fwd)(c, cc, psi, rows, t0, t1);
   }
 }
 
@@ -264,7 +265,8 @@ static void TS(adjoint_tiles)(const qdm_circuit *c, const compiled *cc, qdm_cplx
   }
 #pragma omp parallel
   {
-    int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    TS(tiles_adj)(c, cc, psi, lam, rows, dth_all + (size_t)id * np, ntile * id / nt, ntile * (id + 1) / nt);
+    int t0, t1;
+    qdm__thread_part(ntile, &t0, &t1);
+    TS(tiles_adj)(c, cc, psi, lam, rows, dth_all + (size_t)omp_get_thread_num() * np, t0, t1);
   }
 }
