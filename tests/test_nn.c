@@ -562,6 +562,52 @@ static void test_adam_f32(void) {
   qdm_adam_free(&o2);
 }
 
+/* qdm_adam_step_clear takes the same step as qdm_adam_step, leaves the
+ * gradients zero, and finds one NaN or Inf anywhere: in a double or a float
+ * group, on any thread's slice, including the last element. */
+static void test_adam_clear(void) {
+  enum { ND = 3001, NF = 70003 };
+  static double p1[ND], p2[ND], g1[ND], g2[ND];
+  static float q1[NF], q2[NF], h1[NF], h2[NF];
+  for (int i = 0; i < ND; i++) p1[i] = p2[i] = qdm_rng_normal(&rng), g1[i] = g2[i] = qdm_rng_normal(&rng);
+  for (int i = 0; i < NF; i++) q1[i] = q2[i] = (float)qdm_rng_normal(&rng), h1[i] = h2[i] = (float)qdm_rng_normal(&rng);
+  qdm_adam o1, o2;
+  qdm_adam_init(&o1, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_init(&o2, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_add_group(&o1, "d", p1, g1, ND, 1.0, 0.01);
+  qdm_adam_add_group_f32(&o1, "f", q1, h1, NF, 0.5, 0.01);
+  qdm_adam_add_group(&o2, "d", p2, g2, ND, 1.0, 0.01);
+  qdm_adam_add_group_f32(&o2, "f", q2, h2, NF, 0.5, 0.01);
+  int finite = -1, zero = 1;
+  qdm_set_threads(2);
+  qdm_adam_step(&o1, 0.01);
+  CHECK(qdm_adam_step_clear(&o2, 0.01, &finite) == QDM_OK && finite == 1, "step_clear: finite gradients say so");
+  CHECK(!memcmp(p1, p2, sizeof p1) && !memcmp(q1, q2, sizeof q1) && !memcmp(o1.vf, o2.vf, NF * sizeof(float)) &&
+            !memcmp(o1.m, o2.m, ND * sizeof(double)),
+        "step_clear: the same step as qdm_adam_step, bit for bit");
+  for (int i = 0; i < ND; i++) zero &= g2[i] == 0;
+  for (int i = 0; i < NF; i++) zero &= h2[i] == 0;
+  CHECK(zero && h1[NF - 1] != 0, "step_clear: the gradients are zero after it (qdm_adam_step's are not)");
+  CHECK(qdm_adam_step_clear(&o2, 0.01, NULL) == QDM_EINVAL, "step_clear: NULL finite rejected");
+  const size_t at[] = {0, ND - 1, ND, ND + NF / 2, ND + NF - 1}; /* flat positions over both groups */
+  for (int t = 1; t <= 2; t++)
+    for (size_t j = 0; j < sizeof at / sizeof *at; j++)
+      for (int kind = 0; kind < 3; kind++) {
+        double bad = kind == 0 ? NAN : kind == 1 ? INFINITY : -INFINITY;
+        qdm_set_threads(t);
+        if (at[j] < ND) g2[at[j]] = bad;
+        else h2[at[j] - ND] = (float)bad;
+        finite = -1;
+        qdm_adam_step_clear(&o2, 0.01, &finite);
+        CHECK(finite == 0, "step_clear on %d thread(s) finds %g at flat position %zu", t, bad, at[j]);
+        finite = -1;
+        qdm_adam_step_clear(&o2, 0.0, &finite); /* its gradients are zero again */
+        CHECK(finite == 1, "step_clear after it: the bad value was cleared (position %zu)", at[j]);
+      }
+  qdm_adam_free(&o1);
+  qdm_adam_free(&o2);
+}
+
 static void test_init(void) {
   enum { IN = 400, OUT = 50 };
   static double W[IN * OUT], b[OUT];
@@ -595,6 +641,7 @@ int main(void) {
   test_adam();
   test_float_layers();
   test_adam_f32();
+  test_adam_clear();
   test_init();
   return check_done();
 }

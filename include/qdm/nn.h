@@ -199,6 +199,11 @@ int qdm_adam_add_group_f32(qdm_adam *opt, const char *name, float *p, float *g, 
                            double lr_mult, double weight_decay);
 /* One step with base learning rate lr for every group. */
 int qdm_adam_step(qdm_adam *opt, double lr);
+/* The same step (the same numbers), reading each gradient once: it also
+ * zeroes the gradients for the next backward, and sets *finite to 0 if one
+ * was a NaN or an Inf -- the parameters have then taken it in, and the
+ * caller discards them (a training run stops, saving nothing). */
+int qdm_adam_step_clear(qdm_adam *opt, double lr, int *finite);
 /* Zero every group's gradient array. */
 void qdm_adam_zero_grad(qdm_adam *opt);
 /* Restore a saved state: t, and n values of m and v for the double groups

@@ -80,6 +80,7 @@ typedef struct {
   int batches_run;
   qdm__data_info info;     /* the training images' labels and fingerprint */
   int nonfinite;           /* the last step stopped on a loss or gradient that is not finite */
+  int grads_clear;         /* the last step's optimiser cleared the gradients: no zeroing pass before the next */
   void *qngd;              /* qdm_qngd per (group, block) with the QNGD optimizer */
   qdm__shard sh;           /* the ranks' split (sh.on: more than one rank) */
 } qdm__run;

@@ -84,33 +84,6 @@ static void loss_and_grad(qdm__run *R, const qdm_cplx *tgn, int B, double *loss,
     qdm_mse_loss(loss, (double *)R->g, (const double *)out, (const double *)tgn, 2 * (size_t)B * D);
 }
 
-/* Every gradient entry finite: a NaN or an Inf is a value whose exponent
- * bits are all ones (IEEE 754), so an OR over "exponent all ones" says it
- * exactly, in any order. Integers, unlike a floating-point sum under strict
- * FP, vectorise: a sum of g * 0 waited on each add (0.9 ms a step for the
- * authors' 0.8 M float gradients on one thread). */
-static int grads_finite(qdm__run *R) {
-  size_t n, nf;
-  const double *g = qdm_unet_grads(R->m, &n);
-  const float *gf = qdm_unet_grads_f32(R->m, &nf);
-  const uint64_t e64 = 0x7ff0000000000000u;
-  const uint32_t e32 = 0x7f800000u;
-  unsigned bad = 0;
-#pragma omp parallel for reduction(| : bad) schedule(static) if (qdm__parallel_worth((double)n))
-  for (size_t k = 0; k < n; k++) {
-    uint64_t u;
-    memcpy(&u, g + k, sizeof u); /* the bits, without breaking aliasing rules */
-    bad |= (u & e64) == e64;
-  }
-#pragma omp parallel for reduction(| : bad) schedule(static) if (qdm__parallel_worth((double)nf))
-  for (size_t k = 0; k < nf; k++) {
-    uint32_t u;
-    memcpy(&u, gf + k, sizeof u);
-    bad |= (u & e32) == e32;
-  }
-  return !bad;
-}
-
 /* ---------------- quantum natural gradient (report section 8, eq. 26) ---------------- */
 
 static int qngd_on(const qdm__run *R) {
@@ -123,6 +96,13 @@ static qdm_unet_param *circuit_param(qdm__run *R) {
   for (int i = 0; i < qdm_unet_nparams(R->m); i++)
     if (qdm_unet_param_at(R->m, i)->group == QDM_PG_CIRCUIT) th = qdm_unet_param_at(R->m, i);
   return th;
+}
+
+static int angle_grads_finite(qdm__run *R) {
+  const qdm_unet_param *th = circuit_param(R);
+  for (size_t k = 0; k < th->n; k++)
+    if (!isfinite(th->g[k])) return 0;
+  return 1;
 }
 
 /* The step of group g's block b on the rows' input states psi. */
@@ -208,7 +188,8 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
     qdm__shard_take(R, nb);
     xin = R->sh.xin, tgn = R->sh.tgn, tt = R->sh.tt, lab = R->sh.lab, Bl = R->sh.Bl;
   }
-  qdm_unet_zero_grad(R->m);
+  if (!R->grads_clear) qdm_unet_zero_grad(R->m);
+  R->grads_clear = 0;
   double t1 = qdm_now();
   err = Bl > 0 ? qdm_unet_forward(R->m, xin, tt, lab, Bl, NULL) : QDM_OK;
   if (err && !on) return err;
@@ -225,10 +206,17 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   if (on) err = qdm__shard_grads(R, err);
   if (err) return err;
   double t4 = qdm_now();
-  R->nonfinite = !grads_finite(R);
-  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", *loss);
+  /* QNGD moves the angles before Adam reads the gradients: their own check */
+  R->nonfinite = qngd_on(R) && !angle_grads_finite(R);
+  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the circuit gradient is not finite (loss %g)", *loss);
   if (qngd_on(R) && (err = qngd_step(R))) return err;
-  if ((err = qdm_adam_step(&R->opt, lr))) return err;
+  /* the step checks the gradients as it reads them: a NaN or an Inf has
+   * then reached the parameters in memory, and the run ends saving nothing */
+  int finite;
+  if ((err = qdm_adam_step_clear(&R->opt, lr, &finite))) return err;
+  R->grads_clear = finite;
+  R->nonfinite = !finite;
+  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", *loss);
   qdm__run_ema_update(R, o->ema);
   qdm__unet_add_other(R->m, (t1 - t0) + (t3 - t2) + (qdm_now() - t4));
   return QDM_OK;
@@ -450,16 +438,16 @@ static void tick(qdm__run *R, wallclock *ck, int nb, int final) {
   progress(R, nb, rps, left / rps, final);
 }
 
-/* A loss or gradient that is not finite stopped the step before the
- * optimiser: the run ends there, saving nothing, so the files on disk are
- * those of the last good checkpoint. */
+/* A loss or gradient that is not finite stopped the step (a gradient in
+ * the optimiser's pass, which found it): the run ends there, saving
+ * nothing, so the files on disk are those of the last good checkpoint. */
 static int nonfinite_stop(const qdm__run *R, int nb) {
   char why[256], keep[160];
   snprintf(why, sizeof why, "%s", qdm_errmsg());
   if (R->st.epoch > 0 || R->o.resume)
     snprintf(keep, sizeof keep, "checkpoint.safetensors keeps the last good state");
   else snprintf(keep, sizeof keep, "no checkpoint had been written yet");
-  return qdm_fail(QDM_EINVAL, "train: %s at epoch %d, batch %d of %d; stopped before it reached the parameters (a "
+  return qdm_fail(QDM_EINVAL, "train: %s at epoch %d, batch %d of %d; the run stopped there and saved nothing (a "
                   "lower learning rate may help); %s", why, R->st.epoch + 1, R->st.batch + 1, nb, keep);
 }
 

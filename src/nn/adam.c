@@ -4,6 +4,7 @@
  * and float groups side by side. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,22 +84,40 @@ int qdm_adam_add_group_f32(qdm_adam *opt, const char *name, float *p, float *g, 
   return QDM_OK;
 }
 
-/* The step's scalars, shared by every element. */
+/* The step's scalars, shared by every element; clear: the step also
+ * clears the gradients it reads and reports a non-finite one (bad). */
 typedef struct {
   double lr, b1, b2, bc1, sbc2, eps;
-  int decoupled;
+  int decoupled, clear;
 } adam_k;
+
+/* A NaN or an Inf is a value whose exponent bits are all ones (IEEE 754):
+ * an OR over "exponent all ones" says it exactly, in any order, and
+ * integers vectorise where a floating-point test would wait on each add. */
+static inline unsigned nonfinite(double x) {
+  uint64_t u;
+  memcpy(&u, &x, sizeof u); /* the bits, without breaking aliasing rules */
+  return (u & 0x7ff0000000000000u) == 0x7ff0000000000000u;
+}
+
+static inline unsigned nonfinite_f32(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return (u & 0x7f800000u) == 0x7f800000u;
+}
 
 /* Elements [i0, i1) of a group in the group's precision T: the formula of
  * nn.h, its scalar coefficients (1 - b1, 1 - b2, ...) computed in double
- * and rounded to T once, as torch does for float32 parameters. */
-#define ADAM_SPAN(T, SQRT, P, G, M, V)                                                            \
+ * and rounded to T once, as torch does for float32 parameters. CLEAR is a
+ * constant, so each loop is compiled without the test. */
+#define ADAM_SPAN(T, NONFINITE, SQRT, P, G, M, V, CLEAR, BAD)                                       \
   do {                                                                                            \
     T wd = (T)gr->weight_decay, step = (T)(k->lr * gr->lr_mult / k->bc1);                         \
     T b1 = (T)k->b1, b2 = (T)k->b2, c1 = (T)(1 - k->b1), c2 = (T)(1 - k->b2);                     \
     T sbc2 = (T)k->sbc2, eps = (T)k->eps, shrink = (T)(1 - k->lr * gr->lr_mult * gr->weight_decay);  \
     for (size_t i = i0; i < i1; i++) {                                                            \
       T gi = G[i];                                                                                \
+      if (CLEAR) BAD |= NONFINITE(gi), G[i] = 0;                                                  \
       if (k->decoupled) P[i] *= shrink;                                                           \
       else gi += wd * P[i];                                                                       \
       M[i] = b1 * M[i] + c1 * gi;                                                                 \
@@ -107,25 +126,32 @@ typedef struct {
     }                                                                                             \
   } while (0)
 
-static void adam_span(const qdm_adam *opt, const adam_k *k, const qdm_param_group *gr, size_t i0, size_t i1) {
+/* nonzero: a gradient of the span was not finite (only with k->clear) */
+static unsigned adam_span(const qdm_adam *opt, const adam_k *k, const qdm_param_group *gr, size_t i0, size_t i1) {
+  unsigned bad = 0;
   if (gr->p) {
     double *m = opt->m + gr->off, *v = opt->v + gr->off;
-    ADAM_SPAN(double, sqrt, gr->p, gr->g, m, v);
+    if (k->clear) ADAM_SPAN(double, nonfinite, sqrt, gr->p, gr->g, m, v, 1, bad);
+    else ADAM_SPAN(double, nonfinite, sqrt, gr->p, gr->g, m, v, 0, bad);
   } else {
     float *m = opt->mf + gr->off, *v = opt->vf + gr->off;
-    ADAM_SPAN(float, sqrtf, gr->pf, gr->gf, m, v);
+    if (k->clear) ADAM_SPAN(float, nonfinite_f32, sqrtf, gr->pf, gr->gf, m, v, 1, bad);
+    else ADAM_SPAN(float, nonfinite_f32, sqrtf, gr->pf, gr->gf, m, v, 0, bad);
   }
+  return bad;
 }
 
 /* Elements [lo, hi) of the groups' concatenation. */
-static void adam_range(const qdm_adam *opt, const adam_k *k, size_t lo, size_t hi) {
+static unsigned adam_range(const qdm_adam *opt, const adam_k *k, size_t lo, size_t hi) {
   size_t start = 0;
+  unsigned bad = 0;
   for (int g = 0; g < opt->ngroups && start < hi; g++) {
     const qdm_param_group *gr = &opt->groups[g];
     size_t a = lo > start ? lo - start : 0, b = hi - start < gr->n ? hi - start : gr->n;
-    if (a < b) adam_span(opt, k, gr, a, b);
+    if (a < b) bad |= adam_span(opt, k, gr, a, b);
     start += gr->n;
   }
+  return bad;
 }
 
 /* The bias corrections 1 - b^t undo the zero start of m and v; torch writes
@@ -133,20 +159,34 @@ static void adam_range(const qdm_adam *opt, const adam_k *k, size_t lo, size_t h
  * lr * mhat / (sqrt(vhat) + eps) of Kingma & Ba's Algorithm 1. The
  * elements are independent, so threads take contiguous slices of the
  * flat range (whole cache lines: multiples of 16) in one parallel region. */
-int qdm_adam_step(qdm_adam *opt, double lr) {
+static int adam_step(qdm_adam *opt, double lr, int clear, int *finite) {
   if (!opt) return qdm_fail(QDM_EINVAL, "qdm_adam_step: opt must be non-NULL");
   if (!(lr >= 0)) return qdm_fail(QDM_EINVAL, "qdm_adam_step: lr must be >= 0 (got %g)", lr);
   opt->t++;
   adam_k k = {lr, opt->beta1, opt->beta2, 1.0 - pow(opt->beta1, (double)opt->t),
-              sqrt(1.0 - pow(opt->beta2, (double)opt->t)), opt->eps, opt->decoupled};
+              sqrt(1.0 - pow(opt->beta2, (double)opt->t)), opt->eps, opt->decoupled, clear};
   size_t total = opt->n + opt->nf;
-#pragma omp parallel if (qdm__parallel_worth((double)total))
+  unsigned bad = 0;
+#pragma omp parallel reduction(| : bad) if (qdm__parallel_worth((double)total))
   {
     size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
     size_t per = ((total + nt - 1) / nt + 15) / 16 * 16, lo = id * per, hi = lo + per < total ? lo + per : total;
-    if (lo < hi) adam_range(opt, &k, lo, hi);
+    if (lo < hi) bad |= adam_range(opt, &k, lo, hi);
   }
+  if (finite) *finite = !bad;
   return QDM_OK;
+}
+
+int qdm_adam_step(qdm_adam *opt, double lr) { return adam_step(opt, lr, 0, NULL); }
+
+/* A training step passes over the gradients three times: the finite
+ * check, the update, the zeroing before the next backward. Fused, the
+ * update reads each gradient once and writes its zero back while the line
+ * is in cache (the authors' 0.8 M float gradients are 3.2 MB, more than a
+ * core's L2). */
+int qdm_adam_step_clear(qdm_adam *opt, double lr, int *finite) {
+  if (!finite) return qdm_fail(QDM_EINVAL, "qdm_adam_step_clear: finite must be non-NULL");
+  return adam_step(opt, lr, 1, finite);
 }
 
 void qdm_adam_zero_grad(qdm_adam *opt) {
