@@ -99,7 +99,14 @@ int main(int argc, char **argv) {
   int T = R.T, D = R.D, rows = B_IMG * T;
   double lr = qdm_lr_step_decay(R.o.lr, R.o.lr_gamma, R.o.lr_step, R.st.epoch), loss, inf;
   qdm_rng before = R.st.rng;
-  if (qdm__run_step(&R, 0, B_IMG, lr, &loss, &inf)) return die("step");
+  if (qdm__run_grads(&R, 0, B_IMG, &loss, &inf)) return die("step's gradient");
+  static double *grads[16]; /* the update consumes them */
+  for (int i = 0; i < qdm_unet_nparams(R.m) && i < 16; i++) {
+    qdm_unet_param *p = qdm_unet_param_at(R.m, i);
+    if (!(grads[i] = malloc(p->n * sizeof(double)))) return die("out of memory");
+    memcpy(grads[i], p->g, p->n * sizeof(double));
+  }
+  if (qdm__run_update(&R, lr, loss)) return die("step's update");
   /* the step's noise, drawn again from the same generator state */
   double *eps = malloc((size_t)rows * 2 * D * sizeof *eps), *xt = malloc((size_t)rows * 2 * D * sizeof *xt);
   double *tg = malloc((size_t)rows * 2 * D * sizeof *tg), *tt = malloc(rows * sizeof *tt), *lb = malloc(rows * sizeof *lb);
@@ -141,7 +148,7 @@ int main(int argc, char **argv) {
     qdm_unet_param *p = qdm_unet_param_at(R.m, i);
     snprintf(names[0][i], sizeof names[0][i], "grad.%s", p->name);
     snprintf(names[1][i], sizeof names[1][i], "after.%s", p->name);
-    qdm_tensor a = {names[0][i], p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, p->g, NULL};
+    qdm_tensor a = {names[0][i], p->ndim, {p->shape[0], p->shape[1], p->shape[2], p->shape[3]}, grads[i], NULL};
     t[nt++] = a;
     a.name = names[1][i];
     a.data = p->p;
@@ -153,6 +160,7 @@ int main(int argc, char **argv) {
   if (qdm_safetensors_write(step, t, nt, meta)) return die(step);
   printf("authors_export: %s (loss %.12f, %d rows)\n", step, loss, rows);
   free(eps); free(xt); free(tg); free(tt); free(lb); free(ti); free(img);
+  for (int i = 0; i < 16; i++) free(grads[i]);
   qdm_dataset_free(&raw);
   qdm__run_free(&R);
   return 0;

@@ -4,6 +4,7 @@
  * samplers with oracle models (a known x0, and the exact score of Gaussian
  * data, whose samples must come out with the data's mean and variance). */
 #include <string.h>
+#include "core/rng.h"
 #include "qdm/diffusion.h"
 #include "check.h"
 
@@ -352,6 +353,27 @@ static void moments(const double *z, int n, double *mu, double *v) {
   *v /= n - 1;
 }
 
+/* The law DDIM with eta = 0 and S steps (t_k = ceil(k T / S), as nn.h
+ * documents) makes of z_T ~ N(0, 1) under the exact score of N(mu0, s0^2),
+ * written out here from Song et al.'s eq. 12: each step is linear,
+ * z' = sqrt(ab') x0_hat + sqrt(1 - ab') eps_hat with x0_hat the posterior
+ * mean (c^2 mu0 + a s0^2 z) / (a^2 s0^2 + c^2), so the output is
+ * N(mean, var) exactly, the steps' discretisation included (50 steps:
+ * variance 0.222, not the data's 0.25). */
+static void ddim_gauss_law(const qdm_schedule *s, int S, double mu0, double s0, double *mean, double *var) {
+  int T = s->T;
+  double m = 0, v = 1;
+  for (int k = S; k >= 1; k--) {
+    int t = (int)(((long long)k * T + S - 1) / S), tp = (int)(((long long)(k - 1) * T + S - 1) / S);
+    double ab = s->alpha_bar[t], abp = s->alpha_bar[tp], a = sqrt(ab), c = sqrt(1 - ab);
+    double kx = a * s0 * s0 / (ab * s0 * s0 + c * c), bx = mu0 - kx * a * mu0; /* x0_hat = kx z + bx */
+    double ke = (1 - a * kx) / c, be = -a * bx / c;                            /* eps_hat = ke z + be */
+    double al = sqrt(abp) * kx + sqrt(1 - abp) * ke, be2 = sqrt(abp) * bx + sqrt(1 - abp) * be;
+    m = al * m + be2, v = al * al * v;
+  }
+  *mean = m, *var = v;
+}
+
 static void test_samplers_gaussian(void) {
   /* 1000 steps reach noise (alpha_bar_T = 4e-5); every sampler driven by the
    * exact score of the data law N(1.5, 0.5^2) (whose posterior mean is known
@@ -382,8 +404,16 @@ static void test_samplers_gaussian(void) {
     qdm_randn(z, N, &rng);
     CHECK(qdm_sample(z, &s, &m, &cases[c].cfg, NULL, N, 1, &rng, work) == QDM_OK, "gaussian %s: %s", cases[c].name,
           qdm_errmsg());
-    double mu, v;
+    double mu, v, wm, wv;
     moments(z, N, &mu, &v);
+    if (cases[c].cfg.kind == QDM_SAMPLER_DDIM && cases[c].cfg.eta == 0) { /* its exact law */
+      ddim_gauss_law(&s, cases[c].cfg.steps, 1.5, 0.5, &wm, &wv);
+      CHECK(fabs(mu - wm) < 5 * sqrt(wv / N), "%s: sample mean %g, want %g", cases[c].name, mu, wm);
+      CHECK(fabs(v - wv) < 5 * wv * sqrt(2.0 / N), "%s: sample variance %g, want %g", cases[c].name, v, wv);
+      CHECK(fabs(wv - 0.25) < (cases[c].cfg.steps >= 200 ? 0.01 : 0.03), "%s: its law's variance %g near 0.25",
+            cases[c].name, wv);
+      continue;
+    }
     CHECK(fabs(mu - 1.5) < 0.04, "%s: sample mean %g, want 1.5", cases[c].name, mu);
     CHECK(fabs(v - 0.25) < 0.028, "%s: sample variance %g, want 0.25", cases[c].name, v);
   }
@@ -564,9 +594,51 @@ static void test_normals(void) {
   free(x);
 }
 
+/* The eight lanes: the build's loop (AVX-512 where the compiler targets
+ * it) gives the portable loop's values bit for bit, at every length
+ * around the lanes' threshold and block; and the values of many short
+ * calls (the training rows': 1568 each, every call seeding its lanes)
+ * have no correlation between neighbours, lanes, or calls (lag 1, 8, and
+ * the call's length), each within 5 standard errors of 0. */
+static void test_normals_lanes(void) {
+  const size_t lens[] = {0, 1, 7, 63, 64, 65, 71, 72, 1568, 100003};
+  int same = 1;
+  for (size_t c = 0; c < sizeof lens / sizeof *lens; c++) {
+    size_t n = lens[c];
+    double *a = malloc((n + 1) * sizeof *a), *b = malloc((n + 1) * sizeof *b);
+    qdm_rng r1, r2;
+    qdm_rng_seed(&r1, 1000 + c);
+    r2 = r1;
+    qdm_rng_normals(&r1, a, n);
+    qdm__rng_normals_portable(&r2, b, n);
+    same &= !memcmp(a, b, n * sizeof *a) && !memcmp(&r1, &r2, sizeof r1);
+    free(a);
+    free(b);
+  }
+  CHECK(same, "normals: the build's lanes give the portable lanes' values and end state");
+  enum { L = 1568, C = 1000 };
+  double *x = malloc((size_t)L * C * sizeof *x);
+  qdm_rng r;
+  qdm_rng_seed(&r, 99);
+  for (int c = 0; c < C; c++) qdm_rng_normals(&r, x + (size_t)c * L, L);
+  const int lags[] = {1, 8, L};
+  for (int q = 0; q < 3; q++) {
+    size_t m = (size_t)L * C - lags[q];
+    double s = 0;
+    for (size_t k = 0; k < m; k++) s += x[k] * x[k + lags[q]];
+    CHECK(fabs(s / m) < 5 / sqrt((double)m), "normals over short calls: lag-%d correlation %.5f", lags[q], s / m);
+  }
+  double m2 = 0;
+  for (size_t k = 0; k < (size_t)L * C; k++) m2 += x[k] * x[k];
+  m2 /= (double)L * C;
+  CHECK(fabs(m2 - 1) < 5 * sqrt(2.0 / ((double)L * C)), "normals over short calls: variance %.5f", m2);
+  free(x);
+}
+
 int main(void) {
   qdm_rng_seed(&rng, 2024);
   test_normals();
+  test_normals_lanes();
   test_schedules();
   test_noising();
   test_posterior();

@@ -155,6 +155,10 @@ int qdm__shard_qngd(qdm__run *R, qdm__shard_qngd_fn one, double *theta, int G, i
  * i of the batch draws its T rows (qdm_make_rows_all_t with N = 1) from
  * qdm_rng_stream(seed, i). */
 int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid);
+/* Its two halves: the gradient (in the model's gradient buffers), then
+ * the optimiser's update, which consumes the gradient (zero after it). */
+int qdm__run_grads(qdm__run *R, int b0, int nb, double *loss, double *infid);
+int qdm__run_update(qdm__run *R, double lr, double loss);
 
 /* ---- sample.c: words for pictures ---- */
 enum { QDM__NAME_LEN = 24 };

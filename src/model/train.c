@@ -173,12 +173,11 @@ static void make_rows(qdm__run *R, int b0, int nb) {
   }
 }
 
-/* One optimisation step on images order[b0 .. b0+nb-1], all at every t.
+/* The gradient of a step on images order[b0 .. b0+nb-1], all at every t.
  * Over several ranks each runs forward and backward on its share of the
  * rows (shard.c); the loss and the gradient are summed over the ranks
  * before anything is decided on them, so that every rank decides alike. */
-int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid) {
-  const qdm_train_opts *o = &R->o;
+int qdm__run_grads(qdm__run *R, int b0, int nb, double *loss, double *infid) {
   int B = nb * R->K, Bl = B, on = R->sh.on, err;
   double t0 = qdm_now(); /* the time outside the model goes to its timing.other */
   make_rows(R, b0, nb);
@@ -204,11 +203,18 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   double t3 = qdm_now();
   err = Bl > 0 ? qdm_unet_backward(R->m, R->g, NULL) : QDM_OK;
   if (on) err = qdm__shard_grads(R, err);
-  if (err) return err;
-  double t4 = qdm_now();
+  qdm__unet_add_other(R->m, (t1 - t0) + (t3 - t2));
+  return err;
+}
+
+/* The optimiser's update from the gradient qdm__run_grads left (it
+ * consumes it: the gradient is zero afterwards). */
+int qdm__run_update(qdm__run *R, double lr, double loss) {
+  double t0 = qdm_now();
+  int err;
   /* QNGD moves the angles before Adam reads the gradients: their own check */
   R->nonfinite = qngd_on(R) && !angle_grads_finite(R);
-  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the circuit gradient is not finite (loss %g)", *loss);
+  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the circuit gradient is not finite (loss %g)", loss);
   if (qngd_on(R) && (err = qngd_step(R))) return err;
   /* the step checks the gradients as it reads them: a NaN or an Inf has
    * then reached the parameters in memory, and the run ends saving nothing */
@@ -216,10 +222,15 @@ int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *
   if ((err = qdm_adam_step_clear(&R->opt, lr, &finite))) return err;
   R->grads_clear = finite;
   R->nonfinite = !finite;
-  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", *loss);
-  qdm__run_ema_update(R, o->ema);
-  qdm__unet_add_other(R->m, (t1 - t0) + (t3 - t2) + (qdm_now() - t4));
+  if (R->nonfinite) return qdm_fail(QDM_EINVAL, "the gradient is not finite (loss %g)", loss);
+  qdm__run_ema_update(R, R->o.ema);
+  qdm__unet_add_other(R->m, qdm_now() - t0);
   return QDM_OK;
+}
+
+int qdm__run_step(qdm__run *R, int b0, int nb, double lr, double *loss, double *infid) {
+  int err = qdm__run_grads(R, b0, nb, loss, infid);
+  return err ? err : qdm__run_update(R, lr, *loss);
 }
 
 /* ---------------- progress ---------------- */
