@@ -306,6 +306,44 @@ static void test_reshape(void) {
   fd(cat_loss, &k, k.b, CB * CD, nb); check_grad("concat db", db, nb, CB * CD);
 }
 
+/* The decoder's fused end (qdm_reim_to_cplx_l2norm and its backward)
+ * against the two calls it replaces, in double and float, with a zero row
+ * (the clamp) among rows of odd length (dot8's tail); the calls' own
+ * gradients are checked by finite differences above. */
+static void test_reim_l2norm(void) {
+  enum { B = 4, D = 37 };
+  double x[B * 2 * D], gy[B * 2 * D], dref[B * 2 * D], dfus[B * 2 * D], n1[B], n2[B];
+  float xf[B * 2 * D], dfref[B * 2 * D], dffus[B * 2 * D];
+  qdm_cplx z[B * D], y1[B * D], y2[B * D], gz[B * D];
+  randv(x, B * 2 * D, -1, 1);
+  randv(gy, B * 2 * D, -1, 1);
+  memset(x + 2 * 2 * D, 0, 2 * D * sizeof *x); /* row 2 is zero */
+  for (int i = 0; i < B * 2 * D; i++) xf[i] = (float)x[i];
+  int same = 1;
+  for (int f = 0; f < 2; f++) {
+    if (f) qdm_reim_to_cplx_f32(z, xf, B, D);
+    else qdm_reim_to_cplx(z, x, B, D);
+    qdm_cl2norm_forward(y1, n1, z, B, D);
+    if (f) qdm_reim_to_cplx_l2norm_f32(y2, n2, xf, B, D);
+    else qdm_reim_to_cplx_l2norm(y2, n2, x, B, D);
+    same &= !memcmp(y1, y2, sizeof y1) && !memcmp(n1, n2, sizeof n1);
+    qdm_cl2norm_backward(gz, (const qdm_cplx *)gy, y1, n1, B, D);
+    if (f) {
+      qdm_reim_to_cplx_backward_f32(dfref, gz, B, D);
+      qdm_reim_to_cplx_l2norm_backward_f32(dffus, (const qdm_cplx *)gy, y2, n2, B, D);
+      same &= !memcmp(dfref, dffus, sizeof dfref);
+    } else {
+      qdm_reim_to_cplx_backward(dref, gz, B, D);
+      qdm_reim_to_cplx_l2norm_backward(dfus, (const qdm_cplx *)gy, y2, n2, B, D);
+      same &= !memcmp(dref, dfus, sizeof dref);
+    }
+  }
+  CHECK(same, "reim_to_cplx_l2norm (both precisions, forward and backward): the two calls' values, bit for bit");
+  CHECK(n1[2] == QDM_L2_EPS && creal(y1[2 * D]) == 0, "(the zero row was clamped)");
+  CHECK(qdm_reim_to_cplx_l2norm_backward(dref, (const qdm_cplx *)gy, y2, NULL, B, D) == QDM_EINVAL,
+        "reim_to_cplx_l2norm_backward: NULL norm rejected");
+}
+
 /* ---------------- losses ---------------- */
 enum { FB = 3, FD = 5 };
 typedef struct { qdm_cplx p[FB * FD], t[FB * FD]; double a[FB * FD], b[FB * FD]; } loss_ctx;
@@ -637,6 +675,7 @@ int main(void) {
   test_activations();
   test_l2norm();
   test_reshape();
+  test_reim_l2norm();
   test_losses();
   test_adam();
   test_float_layers();

@@ -102,6 +102,13 @@ int qdm_cplx_to_reim(double *out, const qdm_cplx *z, int B, int D);      /* out:
 int qdm_cplx_to_reim_backward(qdm_cplx *dz, const double *dout, int B, int D);
 int qdm_reim_to_cplx(qdm_cplx *z, const double *x, int B, int D);        /* x: B x 2D */
 int qdm_reim_to_cplx_backward(double *dx, const qdm_cplx *dz, int B, int D);
+/* The two in a row, as a decoder ends: qdm_reim_to_cplx then
+ * qdm_cl2norm_forward (y, norm: B x D, B), and the backward of both (dy, y,
+ * norm as qdm_cl2norm_backward's; dx: B x 2D). The same values as the
+ * calls one after the other, in one pass over each row. */
+int qdm_reim_to_cplx_l2norm(qdm_cplx *y, double *norm, const double *x, int B, int D);
+int qdm_reim_to_cplx_l2norm_backward(double *dx, const qdm_cplx *dy, const qdm_cplx *y, const double *norm,
+                                     int B, int D);
 
 /* ---- concatenation of two row blocks (the skip connection):
  * out row r = [a row r (Da values), b row r (Db values)]. Backward splits
@@ -126,6 +133,9 @@ int qdm_cplx_to_reim_f32(float *out, const qdm_cplx *z, int B, int D);   /* roun
 int qdm_cplx_to_reim_backward_f32(qdm_cplx *dz, const float *dout, int B, int D);
 int qdm_reim_to_cplx_f32(qdm_cplx *z, const float *x, int B, int D);     /* exact */
 int qdm_reim_to_cplx_backward_f32(float *dx, const qdm_cplx *dz, int B, int D);
+int qdm_reim_to_cplx_l2norm_f32(qdm_cplx *y, double *norm, const float *x, int B, int D);
+int qdm_reim_to_cplx_l2norm_backward_f32(float *dx, const qdm_cplx *dy, const qdm_cplx *y, const double *norm,
+                                         int B, int D);
 int qdm_concat_forward_f32(float *out, const float *a, const float *b, int B, int Da, int Db);
 int qdm_concat_backward_f32(float *da, float *db, const float *dout, int B, int Da, int Db);
 

@@ -75,7 +75,7 @@ struct qdm_unet {
   double *xang, *gang;  /* the encoding circuit's inputs (group order, B x E; bits for basis), their gradient */
   double *y, *feat;     /* measured features (group order), the decoder's features (row order) */
   void *dec_in, *h4, *h5, *cls_h;
-  qdm_cplx *pred, *out;
+  qdm_cplx *out;
   double *pnorm;
   qdm_cplx *U;          /* nblk unitaries per group present */
   /* gradient scratch: rows as wide as any layer's, in doubles (so a REAL row
@@ -524,7 +524,7 @@ static size_t act_doubles(const qdm_unet *m) {
                 + R * 3 + R * m->E * 2               /* bnorm gnorm zf xang gang */
                 + R * (F + F + din + H + D2)         /* y feat dec_in h4 h5 */
                 + R * (m->hc > 0 ? m->hc : 1)        /* cls_h */
-                + R * c->D * 2 * 2 + R               /* pred out pnorm */
+                + R * c->D * 2 + R                   /* out pnorm */
                 + Gs * m->nblk * d * d * 2           /* U */
                 + R * wide * 3 + R * D2 + R * H      /* dA dB2 dC dskip g4 */
                 + R * d * 2 * 3 + (size_t)omp_get_max_threads() * d * d * 2 /* gz1..3, dU per thread */
@@ -554,7 +554,7 @@ static int alloc_acts(qdm_unet *m) {
   TAKE(m->bnorm, R); TAKE(m->gnorm, R); TAKE(m->zf, R); TAKE(m->xang, R * m->E); TAKE(m->gang, R * m->E);
   TAKE(m->y, R * F); TAKE(m->feat, R * F); TAKE(m->dec_in, R * din); TAKE(m->h4, R * H); TAKE(m->h5, R * D2);
   TAKE(m->cls_h, R * (m->hc > 0 ? m->hc : 1));
-  TAKE(m->pred, R * c->D * 2); TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
+  TAKE(m->out, R * c->D * 2); TAKE(m->pnorm, R);
   TAKE(m->U, Gs * m->nblk * d * d * 2);
   TAKE(m->dA, R * wide); TAKE(m->dB2, R * wide); TAKE(m->dC, R * wide); TAKE(m->dskip, R * D2); TAKE(m->g4, R * H);
   TAKE(m->gz1, R * d * 2); TAKE(m->gz2, R * d * 2); TAKE(m->gz3, R * d * 2); TAKE(m->dU, (size_t)omp_get_max_threads() * d * d * 2);
@@ -1225,8 +1225,7 @@ static void decoder_forward(qdm_unet *m, int B, qdm_cplx *out) {
   NN(m, qdm_linear_forward, m->h4, m->dec_in, m->w.dec1_w, m->w.dec1_b, B, din, H);
   NN(m, qdm_relu_forward, m->h4, m->h4, (size_t)B * H);
   NN(m, qdm_linear_forward, m->h5, m->h4, m->w.dec2_w, m->w.dec2_b, B, H, D2);
-  NN(m, qdm_reim_to_cplx, m->pred, m->h5, B, c->D);
-  QDM__OK(qdm_cl2norm_forward(m->out, m->pnorm, m->pred, B, c->D));
+  NN(m, qdm_reim_to_cplx_l2norm, m->out, m->pnorm, m->h5, B, c->D);
   if (out) memcpy(out, m->out, (size_t)B * c->D * sizeof *out);
 }
 
@@ -1237,10 +1236,8 @@ static void decoder_forward(qdm_unet *m, int B, qdm_cplx *out) {
 static void decoder_backward(qdm_unet *m, const qdm_cplx *dout, int B, double *dfeat, int want_dx) {
   const qdm_unet_cfg *c = &m->cfg;
   int H = c->hidden, D2 = 2 * c->D, din = m->F + (c->skip ? D2 : 0);
-  qdm_cplx *gp = (qdm_cplx *)m->dA;
   void *g5 = m->dB2, *g4 = m->g4, *gin = m->dA;
-  QDM__OK(qdm_cl2norm_backward(gp, dout, m->out, m->pnorm, B, c->D));
-  NN(m, qdm_reim_to_cplx_backward, g5, gp, B, c->D);
+  NN(m, qdm_reim_to_cplx_l2norm_backward, g5, dout, m->out, m->pnorm, B, c->D);
   NN(m, qdm_linear_backward, g4, m->gw.dec2_w, m->gw.dec2_b, g5, m->h4, m->w.dec2_w, B, H, D2);
   NN(m, qdm_relu_backward, g4, g4, m->h4, (size_t)B * H);
   int head = c->skip && !want_dx; /* only the features' columns of dL/d(dec_in) */

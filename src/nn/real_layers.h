@@ -258,6 +258,50 @@ int NAME(qdm_reim_to_cplx_backward)(REAL *dx, const qdm_cplx *dz, int B, int D) 
   return NAME(qdm_cplx_to_reim)(dx, dz, B, D);
 }
 
+/* ---- the decoder's output: [Re, Im] rows read as complex, normalised ---- */
+
+/* qdm_reim_to_cplx then qdm_cl2norm_forward, the same values, each row
+ * whole while it is in L1: the two calls wrote the B x D complex rows out
+ * (4 MB for the authors' step, more than a core's L2) and read them back.
+ * The norm is the double dot8's, as qdm_cl2norm_forward's. */
+int NAME(qdm_reim_to_cplx_l2norm)(qdm_cplx *y, double *norm, const REAL *x, int B, int D) {
+  int rc = NAME(check_rows)(FNAME(NAME(qdm_reim_to_cplx_l2norm)), y, x, B, D);
+  if (rc) return rc;
+  ROWS_PAR((size_t)B * D)
+  for (int r = 0; r < B; r++) {
+    const REAL *xr = x + (size_t)r * 2 * D;
+    double *yr = (double *)(y + (size_t)r * D);
+    for (int i = 0; i < D; i++) yr[2 * i] = xr[i], yr[2 * i + 1] = xr[D + i];
+    double s = sqrt(dot8(yr, yr, 2 * D));
+    if (s < QDM_L2_EPS) s = QDM_L2_EPS;
+    if (norm) norm[r] = s;
+    double inv = 1.0 / s;
+    for (int i = 0; i < 2 * D; i++) yr[i] *= inv;
+  }
+  return QDM_OK;
+}
+
+/* qdm_cl2norm_backward then qdm_reim_to_cplx_backward, row by row: the
+ * complex gradient of a row is consumed where it is formed. */
+int NAME(qdm_reim_to_cplx_l2norm_backward)(REAL *dx, const qdm_cplx *dy, const qdm_cplx *y, const double *norm,
+                                           int B, int D) {
+  const char *fn = FNAME(NAME(qdm_reim_to_cplx_l2norm_backward));
+  int rc = NAME(check_rows)(fn, dx, dy, B, D);
+  if (rc) return rc;
+  if (!y || !norm) return qdm_fail(QDM_EINVAL, "%s: y and norm must be non-NULL", fn);
+  ROWS_PAR((size_t)B * D)
+  for (int r = 0; r < B; r++) {
+    const double *yr = (const double *)(y + (size_t)r * D), *dyr = (const double *)(dy + (size_t)r * D);
+    REAL *o = dx + (size_t)r * 2 * D;
+    double inv = 1.0 / norm[r], p = norm[r] > QDM_L2_EPS ? dot8(yr, dyr, 2 * D) : 0;
+    for (int i = 0; i < D; i++) {
+      o[i] = (REAL)((dyr[2 * i] - yr[2 * i] * p) * inv);
+      o[D + i] = (REAL)((dyr[2 * i + 1] - yr[2 * i + 1] * p) * inv);
+    }
+  }
+  return QDM_OK;
+}
+
 /* ---- concatenation of two row blocks (the skip connection) ---- */
 
 int NAME(qdm_concat_forward)(REAL *out, const REAL *a, const REAL *b, int B, int Da, int Db) {
