@@ -11,9 +11,9 @@
  * to the instance's. pairs.c's file comment has the math. */
 
 #define vc SFX(vc)
-#define vmul SFX(vmul)
-#define vmul_cj SFX(vmul_cj)
 #define vadd SFX(vadd)
+#define vmul2 SFX(vmul2)
+#define vmul2_cj SFX(vmul2_cj)
 #define vscale SFX(vscale)
 #define vre SFX(vre)
 #define mix SFX(mix)
@@ -42,9 +42,24 @@
 #define adjoint SFX(adjoint)
 
 typedef struct { VT r, i; } vc;
-static inline vc vmul(vc a, vc b) { return (vc){a.r * b.r - a.i * b.i, a.r * b.i + a.i * b.r}; }
-static inline vc vmul_cj(vc a, vc b) { return (vc){a.r * b.r + a.i * b.i, a.i * b.r - a.r * b.i}; } /* a conj(b) */
 static inline vc vadd(vc a, vc b) { return (vc){a.r + b.r, a.i + b.i}; }
+/* a x + b y, one multiply-add per statement (contracted: a multiply and
+ * three FMAs a part, where two products and an add took five operations) */
+static inline vc vmul2(vc a, vc x, vc b, vc y) {
+  VT r = a.r * x.r, i = a.r * x.i;
+  r -= a.i * x.i, i += a.i * x.r;
+  r += b.r * y.r, i += b.r * y.i;
+  r -= b.i * y.i, i += b.i * y.r;
+  return (vc){r, i};
+}
+/* a conj(x) + b conj(y), the same way */
+static inline vc vmul2_cj(vc x, vc a, vc y, vc b) {
+  VT r = x.r * a.r, i = x.i * a.r;
+  r += x.i * a.i, i -= x.r * a.i;
+  r += y.r * b.r, i += y.i * b.r;
+  r += y.i * b.i, i -= y.r * b.i;
+  return (vc){r, i};
+}
 static inline vc vscale(qdm_cplx z, vc a) {
   LT zr = (LT)creal(z), zi = (LT)cimag(z);
   return (vc){zr * a.r - zi * a.i, zr * a.i + zi * a.r};
@@ -118,8 +133,8 @@ static void lmul(const qdm_cplx *K, const mix *x, vc *X, unsigned nz) {
     for (int j = 0; j < 4; j++) {
       if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
       vc xa = X[a * 4 + j], xb = X[b * 4 + j];
-      X[a * 4 + j] = vadd(vmul(A0, xa), vmul(A1, xb));
-      X[b * 4 + j] = vadd(vmul(A2, xa), vmul(A3, xb));
+      X[a * 4 + j] = vmul2(A0, xa, A1, xb);
+      X[b * 4 + j] = vmul2(A2, xa, A3, xb);
     }
   }
 }
@@ -143,8 +158,8 @@ static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
     vc A0 = x->A[q][0], A1 = x->A[q][1], A2 = x->A[q][2], A3 = x->A[q][3];
     for (int i = 0; i < 4; i++) {
       vc xa = X[i * 4 + a], xb = X[i * 4 + b];
-      X[i * 4 + a] = vadd(vmul_cj(xa, A0), vmul_cj(xb, A1));
-      X[i * 4 + b] = vadd(vmul_cj(xa, A2), vmul_cj(xb, A3));
+      X[i * 4 + a] = vmul2_cj(xa, A0, xb, A1);
+      X[i * 4 + b] = vmul2_cj(xa, A2, xb, A3);
     }
   }
 }
@@ -301,11 +316,17 @@ static inline void step_apply(VT *restrict x, int ns, int n, const pop *P, const
       VT *xr = x + (size_t)s * 2 * dim, *xi = xr + dim, ar[4], ai[4], cr[4], ci[4];
       for (int j = 0; j < 4; j++) ar[j] = xr[ix[j]], ai[j] = xi[ix[j]];
       for (int l = 0; l < 4; l++) {
-        VT sr = ar[0] - ar[0], si = sr;
-        for (int j = 0; j < 4; j++) {
+        /* one multiply-add per statement: contracted, each is one FMA
+         * (sr += mr a - mi b in one statement was a multiply, an FMA and
+         * an add) */
+        VT mr = L->r[dag ? l : l * 4], mi = dag ? -L->i[l] : L->i[l * 4];
+        VT sr = mr * ar[0], si = mr * ai[0];
+        sr -= mi * ai[0], si += mi * ar[0];
+        for (int j = 1; j < 4; j++) {
           int e = dag ? j * 4 + l : l * 4 + j;
-          VT mr = L->r[e], mi = dag ? -L->i[e] : L->i[e];
-          sr += mr * ar[j] - mi * ai[j], si += mr * ai[j] + mi * ar[j];
+          mr = L->r[e], mi = dag ? -L->i[e] : L->i[e];
+          sr += mr * ar[j], si += mr * ai[j];
+          sr -= mi * ai[j], si += mi * ar[j];
         }
         cr[l] = sr, ci[l] = si;
       }
@@ -340,9 +361,9 @@ static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT
         quad(P, k, ix);
         for (int h = 0; h < 2; h++) {
           VT dr = qr[ix[l0 + h]], di = qi[ix[l0 + h]];
-          for (int j = 0; j < 4; j++) {
-            sr[h][j] += dr * pr[ix[j]] + di * pi[ix[j]];
-            si[h][j] += di * pr[ix[j]] - dr * pi[ix[j]];
+          for (int j = 0; j < 4; j++) { /* one FMA each, as in step_apply */
+            sr[h][j] += dr * pr[ix[j]], si[h][j] += di * pr[ix[j]];
+            sr[h][j] += di * pi[ix[j]], si[h][j] -= dr * pi[ix[j]];
           }
         }
       }
@@ -472,9 +493,9 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 }
 
 #undef vc
-#undef vmul
-#undef vmul_cj
 #undef vadd
+#undef vmul2
+#undef vmul2_cj
 #undef vscale
 #undef vre
 #undef mix

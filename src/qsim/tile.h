@@ -112,9 +112,9 @@ static void TS(tile_applyk)(double *re, double *im, size_t cnt, const sim_op *op
         qdm_cplx m = M[l * d + j];
         if (is0(m)) continue;
         double mr = creal(m), mi = cimag(m);
-        for (int r = 0; r < TILE; r++) {
-          x[r] += mr * ar[j][r] - mi * ai[j][r];
-          y[r] += mr * ai[j][r] + mi * ar[j][r];
+        for (int r = 0; r < TILE; r++) { /* one multiply-add per statement: one FMA each */
+          x[r] += mr * ar[j][r], y[r] += mr * ai[j][r];
+          x[r] -= mi * ai[j][r], y[r] += mi * ar[j][r];
         }
       }
     }
@@ -154,7 +154,7 @@ static inline void TS(tile_dot2)(const double *restrict l0x, const double *restr
     double uy = ar * p0y[r] + ai * p0x[r] + br * p1y[r] + bi * p1x[r];
     double vx = cr * p0x[r] - ci * p0y[r] + dr * p1x[r] - di * p1y[r];
     double vy = cr * p0y[r] + ci * p0x[r] + dr * p1y[r] + di * p1x[r];
-    acc[r] += l0x[r] * ux + l0y[r] * uy + l1x[r] * vx + l1y[r] * vy;
+    acc[r] += l0x[r] * ux, acc[r] += l0y[r] * uy, acc[r] += l1x[r] * vx, acc[r] += l1y[r] * vy;
   }
 }
 
@@ -185,7 +185,7 @@ static double TS(tile_dot)(const double *lre, const double *lim, const double *r
         double mr = creal(m), mi = cimag(m);
         const double *x = re + (base + off[j]) * TILE, *y = im + (base + off[j]) * TILE;
         /* Re(conj(l) * m * z) = lx (mr x - mi y) + ly (mr y + mi x) */
-        for (int r = 0; r < TILE; r++) acc[r] += lx[r] * (mr * x[r] - mi * y[r]) + ly[r] * (mr * y[r] + mi * x[r]);
+        for (int r = 0; r < TILE; r++) acc[r] += lx[r] * (mr * x[r] - mi * y[r]), acc[r] += ly[r] * (mr * y[r] + mi * x[r]);
       }
     }
   }
