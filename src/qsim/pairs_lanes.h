@@ -171,7 +171,7 @@ static VT contract(const vc *S, const mix *x) {
     for (int r = 0; r < 2; r++)
       for (int k = 0; k < 2; k++) {
         vc a = S[x->a[q][r] * 4 + x->a[q][k]], b = x->A[q][r * 2 + k];
-        s += a.r * b.r + a.i * b.i;
+        s += a.r * b.r, s += a.i * b.i; /* one FMA each */
       }
   return s;
 }
@@ -319,14 +319,14 @@ static inline void step_apply(VT *restrict x, int ns, int n, const pop *P, const
         /* one multiply-add per statement: contracted, each is one FMA
          * (sr += mr a - mi b in one statement was a multiply, an FMA and
          * an add) */
-        VT mr = L->r[dag ? l : l * 4], mi = dag ? -L->i[l] : L->i[l * 4];
-        VT sr = mr * ar[0], si = mr * ai[0];
-        sr -= mi * ai[0], si += mi * ar[0];
-        for (int j = 1; j < 4; j++) {
+        VT sr = ar[0] - ar[0], si = sr;
+        for (int j = 0; j < 4; j++) {
           int e = dag ? j * 4 + l : l * 4 + j;
-          mr = L->r[e], mi = dag ? -L->i[e] : L->i[e];
-          sr += mr * ar[j], si += mr * ai[j];
-          sr -= mi * ai[j], si += mi * ar[j];
+          VT mr = L->r[e], mi = L->i[e];
+          if (j == 0) sr = mr * ar[0], si = mr * ai[0];
+          else sr += mr * ar[j], si += mr * ai[j];
+          if (dag) sr += mi * ai[j], si -= mi * ar[j]; /* conj(m) a */
+          else sr -= mi * ai[j], si += mi * ar[j];
         }
         cr[l] = sr, ci[l] = si;
       }
