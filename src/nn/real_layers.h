@@ -262,7 +262,7 @@ int NAME(qdm_reim_to_cplx_backward)(REAL *dx, const qdm_cplx *dz, int B, int D) 
 
 /* qdm_reim_to_cplx then qdm_cl2norm_forward, the same values, each row
  * whole while it is in L1: the two calls wrote the B x D complex rows out
- * (4 MB for the authors' step, more than a core's L2) and read them back.
+ * (1.3 MB for the authors' step, most of a core's L2) and read them back.
  * The norm is the double dot8's, as qdm_cl2norm_forward's. */
 int NAME(qdm_reim_to_cplx_l2norm)(qdm_cplx *y, double *norm, const REAL *x, int B, int D) {
   int rc = NAME(check_rows)(FNAME(NAME(qdm_reim_to_cplx_l2norm)), y, x, B, D);
