@@ -353,8 +353,8 @@ static void moments(const double *z, int n, double *mu, double *v) {
   *v /= n - 1;
 }
 
-/* The law DDIM with eta = 0 and S steps (t_k = ceil(k T / S), as nn.h
- * documents) makes of z_T ~ N(0, 1) under the exact score of N(mu0, s0^2),
+/* The law DDIM with eta = 0 and S steps (t_k = ceil(k T / S), as
+ * qdm_sampler_times documents) makes of z_T ~ N(0, 1) under the exact score of N(mu0, s0^2),
  * written out here from Song et al.'s eq. 12: each step is linear,
  * z' = sqrt(ab') x0_hat + sqrt(1 - ab') eps_hat with x0_hat the posterior
  * mean (c^2 mu0 + a s0^2 z) / (a^2 s0^2 + c^2), so the output is
