@@ -52,7 +52,7 @@ static inline vc vmul2(vc a, vc x, vc b, vc y) {
   r -= b.i * y.i, i += b.i * y.r;
   return (vc){r, i};
 }
-/* a conj(x) + b conj(y), the same way */
+/* x conj(a) + y conj(b), the same way */
 static inline vc vmul2_cj(vc x, vc a, vc y, vc b) {
   VT r = x.r * a.r, i = x.i * a.r;
   r += x.i * a.i, i -= x.r * a.i;
