@@ -546,6 +546,13 @@ static void test_float_layers(void) {
   CHECK(cc[0] == bf[0] && cc[2] == bf[1] && cc[3] == bf[2], "f32 concat");
 }
 
+/* An optimiser of a double group (lr x1) and a float one (lr x0.5), decay wd. */
+static void adam_two_groups(qdm_adam *o, double *p, double *g, size_t nd, float *q, float *h, size_t nf, double wd) {
+  qdm_adam_init(o, 0.9, 0.999, 1e-8, 0);
+  qdm_adam_add_group(o, "d", p, g, nd, 1.0, wd);
+  qdm_adam_add_group_f32(o, "f", q, h, nf, 0.5, wd);
+}
+
 /* Float groups next to double ones: the float update follows the same
  * formula (equal to float rounding), and a step splits the flat range over
  * threads without changing a bit. */
@@ -579,12 +586,8 @@ static void test_adam_f32(void) {
   for (int i = 0; i < ND; i++) { p1[i] = p2[i] = qdm_rng_normal(&rng); g[i] = qdm_rng_normal(&rng); }
   for (int i = 0; i < NF; i++) { q1[i] = q2[i] = (float)qdm_rng_normal(&rng); h[i] = (float)qdm_rng_normal(&rng); }
   qdm_adam o1, o2;
-  qdm_adam_init(&o1, 0.9, 0.999, 1e-8, 0);
-  qdm_adam_init(&o2, 0.9, 0.999, 1e-8, 0);
-  qdm_adam_add_group(&o1, "d", p1, g, ND, 1.0, 0.0);
-  qdm_adam_add_group_f32(&o1, "f", q1, h, NF, 0.5, 0.0);
-  qdm_adam_add_group(&o2, "d", p2, g, ND, 1.0, 0.0);
-  qdm_adam_add_group_f32(&o2, "f", q2, h, NF, 0.5, 0.0);
+  adam_two_groups(&o1, p1, g, ND, q1, h, NF, 0.0);
+  adam_two_groups(&o2, p2, g, ND, q2, h, NF, 0.0);
   double p0 = p1[ND - 1];
   float q0 = q1[0];
   qdm_set_threads(1);
@@ -610,12 +613,8 @@ static void test_adam_clear(void) {
   for (int i = 0; i < ND; i++) p1[i] = p2[i] = qdm_rng_normal(&rng), g1[i] = g2[i] = qdm_rng_normal(&rng);
   for (int i = 0; i < NF; i++) q1[i] = q2[i] = (float)qdm_rng_normal(&rng), h1[i] = h2[i] = (float)qdm_rng_normal(&rng);
   qdm_adam o1, o2;
-  qdm_adam_init(&o1, 0.9, 0.999, 1e-8, 0);
-  qdm_adam_init(&o2, 0.9, 0.999, 1e-8, 0);
-  qdm_adam_add_group(&o1, "d", p1, g1, ND, 1.0, 0.01);
-  qdm_adam_add_group_f32(&o1, "f", q1, h1, NF, 0.5, 0.01);
-  qdm_adam_add_group(&o2, "d", p2, g2, ND, 1.0, 0.01);
-  qdm_adam_add_group_f32(&o2, "f", q2, h2, NF, 0.5, 0.01);
+  adam_two_groups(&o1, p1, g1, ND, q1, h1, NF, 0.01);
+  adam_two_groups(&o2, p2, g2, ND, q2, h2, NF, 0.01);
   int finite = -1, zero = 1;
   qdm_set_threads(2);
   qdm_adam_step(&o1, 0.01);
