@@ -178,19 +178,24 @@ static double NAME(dot8)(const REAL *a, const REAL *b, int n) {
   return s;
 }
 
+/* y = x / max(||x||, QDM_L2_EPS) over one row of n values (y may be x);
+ * returns the denominator */
+static double NAME(unit_row)(REAL *y, const REAL *x, int n) {
+  double s = sqrt(NAME(dot8)(x, x, n));
+  if (s < QDM_L2_EPS) s = QDM_L2_EPS;
+  REAL inv = (REAL)(1.0 / s);
+  for (int i = 0; i < n; i++) y[i] = x[i] * inv;
+  return s;
+}
+
 int NAME(qdm_l2norm_forward)(REAL *y, REAL *norm, const REAL *x, int B, int D) {
   const char *fn = FNAME(NAME(qdm_l2norm_forward));
   if (B <= 0 || D <= 0) return qdm_fail(QDM_EINVAL, "%s: B and D must be > 0 (got %d, %d)", fn, B, D);
   if (!y || !x) return qdm_fail(QDM_EINVAL, "%s: y and x must be non-NULL", fn);
   ROWS_PAR((size_t)B * D)
   for (int r = 0; r < B; r++) {
-    const REAL *xr = x + (size_t)r * D;
-    REAL *yr = y + (size_t)r * D;
-    double s = sqrt(NAME(dot8)(xr, xr, D));
-    if (s < QDM_L2_EPS) s = QDM_L2_EPS;
+    double s = NAME(unit_row)(y + (size_t)r * D, x + (size_t)r * D, D);
     if (norm) norm[r] = (REAL)s;
-    REAL inv = (REAL)(1.0 / s);
-    for (int i = 0; i < D; i++) yr[i] = xr[i] * inv;
   }
   return QDM_OK;
 }
@@ -233,18 +238,19 @@ int NAME(qdm_cplx_to_reim)(REAL *out, const qdm_cplx *z, int B, int D) {
   return QDM_OK;
 }
 
+/* one [Re, Im] row of 2D values as D complex (interleaved re, im) */
+static void NAME(reim_row)(double *zr, const REAL *xr, int D) {
+  for (int i = 0; i < D; i++) {
+    zr[2 * i] = xr[i];
+    zr[2 * i + 1] = xr[D + i];
+  }
+}
+
 int NAME(qdm_reim_to_cplx)(qdm_cplx *z, const REAL *x, int B, int D) {
   int rc = NAME(check_rows)(FNAME(NAME(qdm_reim_to_cplx)), z, x, B, D);
   if (rc) return rc;
   ROWS_PAR((size_t)B * D)
-  for (int r = 0; r < B; r++) {
-    const REAL *xr = x + (size_t)r * 2 * D;
-    double *zr = (double *)(z + (size_t)r * D);
-    for (int i = 0; i < D; i++) {
-      zr[2 * i] = xr[i];
-      zr[2 * i + 1] = xr[D + i];
-    }
-  }
+  for (int r = 0; r < B; r++) NAME(reim_row)((double *)(z + (size_t)r * D), x + (size_t)r * 2 * D, D);
   return QDM_OK;
 }
 
@@ -263,20 +269,16 @@ int NAME(qdm_reim_to_cplx_backward)(REAL *dx, const qdm_cplx *dz, int B, int D) 
 /* qdm_reim_to_cplx then qdm_cl2norm_forward, the same values, each row
  * whole while it is in L1: the two calls wrote the B x D complex rows out
  * (1.3 MB for the authors' step, most of a core's L2) and read them back.
- * The norm is the double dot8's, as qdm_cl2norm_forward's. */
+ * The row is normalised by the double unit_row, as qdm_cl2norm_forward's. */
 int NAME(qdm_reim_to_cplx_l2norm)(qdm_cplx *y, double *norm, const REAL *x, int B, int D) {
   int rc = NAME(check_rows)(FNAME(NAME(qdm_reim_to_cplx_l2norm)), y, x, B, D);
   if (rc) return rc;
   ROWS_PAR((size_t)B * D)
   for (int r = 0; r < B; r++) {
-    const REAL *xr = x + (size_t)r * 2 * D;
     double *yr = (double *)(y + (size_t)r * D);
-    for (int i = 0; i < D; i++) yr[2 * i] = xr[i], yr[2 * i + 1] = xr[D + i];
-    double s = sqrt(dot8(yr, yr, 2 * D));
-    if (s < QDM_L2_EPS) s = QDM_L2_EPS;
+    NAME(reim_row)(yr, x + (size_t)r * 2 * D, D);
+    double s = unit_row(yr, yr, 2 * D);
     if (norm) norm[r] = s;
-    double inv = 1.0 / s;
-    for (int i = 0; i < 2 * D; i++) yr[i] *= inv;
   }
   return QDM_OK;
 }
