@@ -128,9 +128,12 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
   getloadavg(load, 1);
   printf("qdm bench train: preset %s, %d rows per step (%d images x T = %d), %d timed steps per line\n", o->preset,
          r[0].rows_per_step, o->batch, o->model.T, steps);
-  printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels\n",
+  /* a forced kernel set explains a slow GEMM column, so it is named */
+  const char *forced = getenv("OPENBLAS_CORETYPE");
+  printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels%s%s%s\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
-         load[0], qdm_blas_core());
+         load[0], qdm_blas_core(), forced ? " (chosen by OPENBLAS_CORETYPE=" : "", forced ? forced : "",
+         forced ? ")" : "");
   printf("qubits threads prec       rows/s  ceiling  of ceiling  all-GEMM  of it | ms/step: dense circuit    ano  other"
          " | GFLOP/s: GEMMs dense | GFLOP/s: ANO vs zgemm, circuits vs z/cgemm | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
