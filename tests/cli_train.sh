@@ -47,6 +47,11 @@ ok "bench train --json runs (random images without data)" "[ $st = 0 ]"
 ok "bench train --json: a run per precision with rows/s, ceiling and split" \
   "grep -q '\"precision\": \"f64\"' $tmp/b.json && grep -q '\"precision\": \"f32\"' $tmp/b.json && \
    grep -q ceiling_rows_per_s $tmp/b.json && grep -q other_s $tmp/b.json && grep -q '\"mnist\": 0' $tmp/b.json"
+OPENBLAS_CORETYPE=Prescott "$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f32 --data "$tmp/none" \
+  --json >"$tmp/k.json" 2>/dev/null; st=$?
+ok "bench train --json names the kernels OPENBLAS_CORETYPE forced (the generic Prescott ones, safe on any x86-64)" \
+  "[ $st = 0 ] && grep -q '\"blas_core\": \"Prescott\"' $tmp/k.json && \
+   grep -q '\"openblas_coretype\": \"Prescott\"' $tmp/k.json"
 "$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f32 --circuit-precision c128,c64 --data "$tmp/none" \
   --json >"$tmp/c.json"; st=$?
 ok "bench train --circuit-precision c128,c64: a run of each" \

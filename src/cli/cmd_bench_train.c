@@ -130,10 +130,11 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
          r[0].rows_per_step, o->batch, o->model.T, steps);
   /* a forced kernel set explains a slow GEMM column, so it is named */
   const char *forced = getenv("OPENBLAS_CORETYPE");
-  printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels%s%s%s\n",
+  char why[96] = "";
+  if (forced) snprintf(why, sizeof why, " (chosen by OPENBLAS_CORETYPE=%s)", forced);
+  printf("  data: %s; %d cores, load average %.2f at the end; OpenBLAS %s kernels%s\n",
          r[0].mnist ? "the configured MNIST (real group sizes)" : "random images (no MNIST found)", omp_get_num_procs(),
-         load[0], qdm_blas_core(), forced ? " (chosen by OPENBLAS_CORETYPE=" : "", forced ? forced : "",
-         forced ? ")" : "");
+         load[0], qdm_blas_core(), why);
   printf("qubits threads prec       rows/s  ceiling  of ceiling  all-GEMM  of it | ms/step: dense circuit    ano  other"
          " | GFLOP/s: GEMMs dense | GFLOP/s: ANO vs zgemm, circuits vs z/cgemm | 100 authors' epochs\n");
   for (int i = 0; i < n; i++) {
@@ -169,6 +170,9 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
   qdm_json_kv_int(&j, "rows_per_step", r[0].rows_per_step);
   qdm_json_kv_int(&j, "steps", steps);
   qdm_json_kv_str(&j, "blas_core", qdm_blas_core());
+  qdm_json_key(&j, "openblas_coretype"); /* the variable that chose them, or null */
+  if (getenv("OPENBLAS_CORETYPE")) qdm_json_str(&j, getenv("OPENBLAS_CORETYPE"));
+  else qdm_json_null(&j);
   qdm_json_key(&j, "runs");
   qdm_json_arr(&j);
   for (int i = 0; i < n; i++) {
