@@ -431,6 +431,40 @@ static void test_bad_data(void) {
   CHECK(access(o.out, F_OK) != 0, "... before any work (no run directory %s)", o.out);
 }
 
+/* A checkpoint whose generator state has a letter that is not a hex digit
+ * (the same length, so the header still parses): the resume is refused,
+ * naming the file and the key, and the checkpoint is left as it was. A
+ * reader that stopped at the bad digit would have resumed on another
+ * stream, silently. */
+static void test_bad_generator_state(void) {
+  qdm_train_opts o;
+  small_opts(&o, "bad-rng");
+  o.stop_after = 5;
+  CHECK(qdm_train(&o) == QDM_EINTR, "run stopped after 5 batches");
+  char p[700];
+  snprintf(p, sizeof p, "%s/bad-rng/checkpoint.safetensors", dir);
+  FILE *f = fopen(p, "r+b");
+  static unsigned char head[1 << 16], after[1 << 16];
+  size_t n = f ? fread(head, 1, sizeof head - 1, f) : 0;
+  char *at = n ? strstr((char *)head + 8, "\"state.rng\":\"") : NULL;
+  CHECK(at != NULL, "the checkpoint's header holds state.rng");
+  if (!f || !at) { if (f) fclose(f); return; }
+  at[strlen("\"state.rng\":\"") + 9] = 'z';
+  fseek(f, 0, SEEK_SET);
+  CHECK(fwrite(head, 1, n, f) == n, "rewrote %s", p);
+  fclose(f);
+  o.resume = 1;
+  o.stop_after = 0;
+  int rc = qdm_train(&o);
+  CHECK(rc == QDM_EFORMAT && strstr(qdm_errmsg(), p) && strstr(qdm_errmsg(), "'state.rng'") &&
+            strstr(qdm_errmsg(), "expected 64 hex digits"),
+        "a bad generator digit: rc %d '%s'", rc, qdm_errmsg());
+  f = fopen(p, "rb");
+  size_t m = f ? fread(after, 1, sizeof after - 1, f) : 0;
+  if (f) fclose(f);
+  CHECK(m == n && !memcmp(head, after, n), "the refused checkpoint is left as it was");
+}
+
 /* A checkpoint with a bad setting: the message names the file and keeps
  * the setting's own message whole (it was formatted into itself before). */
 static void test_bad_checkpoint_message(void) {
@@ -478,6 +512,7 @@ int main(void) {
   qdm_mkdirs(d);
   write_data(d, 64);
   test_loss_falls_and_resume();
+  test_bad_generator_state();
   test_resume_precision(QDM_F32, "f32-straight", "f32-resumed");
   test_resume_precision(QDM_F64, "f64-straight", "f64-resumed");
   test_precision_conversion();

@@ -23,11 +23,19 @@ static void rng_str(const qdm_rng *r, char *buf, size_t len) {
   snprintf(buf, len, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, r->s[0], r->s[1], r->s[2], r->s[3]);
 }
 
-static int rng_parse(const char *s, qdm_rng *r) {
-  if (strlen(s) != 64) return qdm_fail(QDM_EFORMAT, "checkpoint: generator state '%s' is not 64 hex digits", s);
+/* A generator state of the run state (rng_str's 64 hex digits): every
+ * digit checked, since strtoull would stop quietly at a bad one and the
+ * resumed run would draw from another stream. */
+static int meta_rng(const char *path, const char *key, qdm_rng *r) {
+  char buf[128];
+  int err = qdm_safetensors_meta(path, key, buf, sizeof buf);
+  if (err) return err;
+  size_t n = strspn(buf, "0123456789abcdefABCDEF");
+  if (n != 64 || buf[n])
+    return qdm_fail(QDM_EFORMAT, "%s: metadata '%s' = '%s', expected 64 hex digits", path, key, buf);
   for (int i = 0; i < 4; i++) {
     char part[17];
-    memcpy(part, s + 16 * i, 16);
+    memcpy(part, buf + 16 * i, 16);
     part[16] = 0;
     r->s[i] = strtoull(part, NULL, 16);
   }
@@ -295,9 +303,7 @@ int qdm__ckpt_load(const char *path, qdm_unet *m, qdm__run_state *st, qdm_adam *
   long long at = meta_count(path, "state.adam_t", LLONG_MAX, &err);
   if (err) return qdm_fail_wrap(err, "not a resumable checkpoint"); /* (the inner message names the file) */
   if (opt) opt->t = at;
-  char buf[128];
-  if ((err = qdm_safetensors_meta(path, "state.rng", buf, sizeof buf)) || (err = rng_parse(buf, &st->rng))) return err;
-  if ((err = qdm_safetensors_meta(path, "state.rng_epoch", buf, sizeof buf)) || (err = rng_parse(buf, &st->rng_epoch)))
+  if ((err = meta_rng(path, "state.rng", &st->rng)) || (err = meta_rng(path, "state.rng_epoch", &st->rng_epoch)))
     return err;
   /* one history row per finished epoch (none written before the first) */
   *nhist = 0;
