@@ -77,6 +77,25 @@ static qdm_circuit *mixed(int n) {
   return c;
 }
 
+/* One pair step whose gradients are cheaper walked from its outputs back
+ * (the constants H S and CX H S T stand before its trainables, pairs.c's
+ * grad_plans): every rotation kind contracted, conjugations by a rotation
+ * and by a non-diagonal complex constant (its adjoint) on the way. */
+static qdm_circuit *walked_back(void) {
+  qdm_circuit *c = qdm_circuit_new(2);
+  qdm_add1(c, QDM_GH, 0);
+  qdm_add1(c, QDM_GS, 1);
+  qdm_addr(c, QDM_GRY, 1, qdm_par(0));
+  qdm_cnot(c, 0, 1);
+  qdm_add1(c, QDM_GH, 1); /* K Y K^dagger != K^dagger Y K for this constant K on the way to RY */
+  qdm_add1(c, QDM_GS, 1);
+  qdm_add1(c, QDM_GT, 0);
+  qdm_addr(c, QDM_GRZ, 0, qdm_par(1));
+  qdm_addr(c, QDM_GP, 1, qdm_par_affine(2, 1.5, -0.2));
+  qdm_addr(c, QDM_GRX, 0, qdm_par(3));
+  return c;
+}
+
 typedef struct { int G, rows, *grp, *pos; } layout;
 
 /* G groups of 0..5 rows, ascending, but group 1 with 21 (more than a
@@ -245,6 +264,10 @@ int main(void) {
   test_circuit("authors n=4 c64", c, 37, 1, 0); /* 16 groups a batch: two full, one short */
   test_circuit("authors n=4, in place", c, 21, 0, 1);
   test_circuit("authors n=4 c64, in place", c, 37, 1, 1);
+  qdm_circuit_free(c);
+  c = walked_back();
+  test_circuit("walked back n=2", c, 9, 0, 0);
+  test_circuit("walked back n=2 c64", c, 19, 1, 0);
   qdm_circuit_free(c);
   c = mixed(5);
   test_circuit("mixed n=5", c, 7, 0, 0);

@@ -48,11 +48,21 @@
  * Adjoint (Jones & Gacon, as run.c, one step at a time): undo the step on
  * psi, pull lam back, and sum over the step's 2^(n-2) sub-blocks and the
  * group's rows (within its lane) R' = lam_in psi_in^dagger = M^dagger R,
- * R = lam_out psi_in^dagger being dL/dM as Re tr(R^dagger dM). Then per
- * group and step, for factor j with M = A_j F_j B_j, dL/dv = Re
- * tr(S_j^dagger dF_j/dv) with S_j = A_j^dagger R B_j^dagger, by the
- * recurrence S_1 = F_1 R', S_{j+1} = F_{j+1} S_j F_j^dagger, a vector's
- * groups at once. A batch is whole groups and its sums run in a fixed
+ * R = lam_out psi_in^dagger being dL/dM as Re tr(R^dagger dM), or W =
+ * lam_out psi_out^dagger = R M^dagger (before the undo). For factor j
+ * with M = A_j F_j B_j, dL/dv = Re tr(S_j^dagger dF_j/dv) with S_j =
+ * A_j^dagger R B_j^dagger. The factors are unitary and each angle's dF/dv
+ * = G F = F G with G a fixed generator (-i P / 2 for exp(-i v P / 2)), so
+ * S_j = F_j T_j with T_j = B_j R' B_j^dagger, and dL/dv = Re tr(T_j^dagger
+ * G): a few entries of T_j, no product. Walking back, S_j = V_j F_j with
+ * V_j = A_j^dagger W A_j and dL/dv = Re tr(V_j^dagger G) likewise. The
+ * running T (V) is conjugated by a passed factor only when the next
+ * trainable one does not commute with it (two rotations on different
+ * qubits or of one kind, two diagonals), since commuting factors can be
+ * reordered without changing M; grad_plans picks per step the direction
+ * with fewer conjugations (the authors' conv steps C RX RX VW walk back:
+ * one conjugation, by the VW unit; their VW C steps forward: none). A
+ * vector's groups at once. A batch is whole groups and its sums run in a fixed
  * order, so the gradients do not depend on the thread count. */
 #include <assert.h>
 #include <math.h>
@@ -74,15 +84,22 @@ typedef struct {
 
 typedef struct {
   int8_t lo, hi; /* qubits, lo < hi: local index l = b_lo + 2 b_hi */
+  int8_t back;   /* the gradients from the outputs' W, walking F_k .. F_1 (else R', F_1 .. F_k) */
   int f0, nf;    /* factors f[f0 .. f0 + nf - 1], F_1 first */
-  int lastp;     /* last factor with a trainable angle, or -1 */
+  int g0, ng;    /* its gradient program gs[g0 .. g0 + ng - 1] (file comment) */
 } pop;
+
+/* one instruction of a step's gradient program: contract factor k's
+ * generators with the running 4x4, or conjugate it by factor k */
+typedef struct { int k, conj; } gstep;
 
 struct qdm__pairs {
   int n, nops, nfac, ngates;
   pop *op;
   pfac *f;
-  qdm_cplx *konst;
+  qdm_cplx *konst, *kdag; /* the constant factors' 4x4s and their adjoints */
+  gstep *gs;
+  int nkon, ngs;
   size_t gd;    /* vectors per chunk (pairs.h): the factors' values, step by step */
   size_t bytes; /* this plan's own allocations */
   int c64;      /* complex64 lanes (pairs_lanes.h) */
@@ -290,7 +307,7 @@ static int factors(qdm__pairs *p, const qdm_circuit *c, const item *it, int ni, 
     pop *P = &p->op[s];
     int a = u->opq[o][0], b = u->opq[o][1];
     if (b < 0) b = a == 0 ? 1 : 0; /* a one-qubit step: any partner, identity on it */
-    P->lo = (int8_t)(a < b ? a : b), P->hi = (int8_t)(a < b ? b : a), P->f0 = nf, P->lastp = -1;
+    P->lo = (int8_t)(a < b ? a : b), P->hi = (int8_t)(a < b ? b : a), P->f0 = nf;
     int m = 0;
     for (int k = 0; k < ni; k++)
       if (u->opof[k] == o) order[m++] = k;
@@ -314,21 +331,92 @@ static int factors(qdm__pairs *p, const qdm_circuit *c, const item *it, int ni, 
         p->f[nf++] = (pfac){.type = F_CONST, .konst = nkon++};
       } else if (itm->type == IT_ROT) {
         p->f[nf] = (pfac){.type = F_ROT, .kind = g->kind, .bit = g->t[0] == P->lo ? 0 : 1, .ang = {g->ang[0]}};
-        P->lastp = nf++ - P->f0;
+        nf++;
       } else {
         p->f[nf] = (pfac){.type = F_VW, .ang = {g[3].ang[0], g[5].ang[0], g[2].ang[0]}};
-        P->lastp = nf++ - P->f0;
+        nf++;
       }
     }
     P->nf = nf - P->f0;
     nk++;
   }
-  p->nops = nk, p->nfac = nf;
+  p->nops = nk, p->nfac = nf, p->nkon = nkon;
   qdm_cplx *k = realloc(p->konst, ((size_t)nkon + 1) * 16 * sizeof *k); /* shrinks */
   if (k) p->konst = k;
   p->bytes = sizeof *p + ((size_t)u->nemit + 1) * sizeof *p->op + ((size_t)ni + 1) * sizeof *p->f +
              ((size_t)nkon + 1) * 16 * sizeof *k;
   free(order), free(step);
+  return 1;
+}
+
+/* ---------------- the gradients' programs ---------------- */
+
+/* diagonal in the pair's basis: RZ, P, a diagonal constant */
+static int diagonal(const qdm__pairs *p, const pfac *f) {
+  if (f->type == F_ROT) return f->kind == QDM_GRZ || f->kind == QDM_GP;
+  if (f->type != F_CONST) return 0;
+  const qdm_cplx *K = p->konst + 16 * f->konst;
+  for (int e = 0; e < 16; e++)
+    if (e % 5 && !is0(K[e])) return 0;
+  return 1;
+}
+
+/* a sufficient test that two factors commute (as matrices) */
+static int commute(const qdm__pairs *p, const pfac *a, const pfac *b) {
+  if (diagonal(p, a) && diagonal(p, b)) return 1;
+  return a->type == F_ROT && b->type == F_ROT && (a->bit != b->bit || a->kind == b->kind);
+}
+
+/* Step P's gradient program walking its factors forward (F_1 first) or
+ * back (F_k first), into out (NULL: counted only); returns its length,
+ * *nconj its conjugations. A factor is contracted on the running matrix
+ * when it commutes with every factor passed since the last conjugation
+ * (they can be put after it in the product), else those are conjugated
+ * in first (file comment). pend: room for nf indices. */
+static int grad_walk(const qdm__pairs *p, const pop *P, int back, gstep *out, int *pend, int *nconj) {
+  int n = 0, np = 0;
+  *nconj = 0;
+  for (int t = 0; t < P->nf; t++) {
+    int k = P->f0 + (back ? P->nf - 1 - t : t);
+    if (p->f[k].type != F_CONST) {
+      int all = 1;
+      for (int i = 0; i < np; i++) all &= commute(p, &p->f[pend[i]], &p->f[k]);
+      for (int i = 0; i < np && !all; i++, ++*nconj)
+        if (out) out[n++] = (gstep){pend[i], 1};
+        else n++;
+      if (!all) np = 0;
+      if (out) out[n] = (gstep){k, 0};
+      n++;
+    }
+    pend[np++] = k;
+  }
+  return n;
+}
+
+/* Every step's gradient program, in the direction with fewer
+ * conjugations (ties: forward), and the constants' adjoints. */
+static int grad_plans(qdm__pairs *p) {
+  int *pend = malloc(((size_t)p->nfac + 1) * sizeof *pend), at = 0;
+  p->gs = malloc(((size_t)2 * p->nfac + 1) * sizeof *p->gs);
+  p->kdag = malloc(((size_t)p->nkon + 1) * 16 * sizeof *p->kdag);
+  if (!pend || !p->gs || !p->kdag) {
+    free(pend);
+    return 0;
+  }
+  for (int o = 0; o < p->nops; o++) {
+    pop *P = &p->op[o];
+    int cf, cb;
+    grad_walk(p, P, 0, NULL, pend, &cf);
+    grad_walk(p, P, 1, NULL, pend, &cb);
+    P->back = cb < cf, P->g0 = at;
+    P->ng = grad_walk(p, P, P->back, p->gs + at, pend, &cf);
+    at += P->ng;
+  }
+  for (int k = 0; k < p->nkon; k++)
+    for (int e = 0; e < 16; e++) p->kdag[16 * k + e] = conj(p->konst[16 * k + (e % 4) * 4 + e / 4]);
+  p->ngs = at;
+  p->bytes += ((size_t)2 * p->nfac + 1) * sizeof *p->gs + ((size_t)p->nkon + 1) * 16 * sizeof *p->kdag;
+  free(pend);
   return 1;
 }
 
@@ -349,6 +437,7 @@ qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64) {
     fuse(&u, it, ni);
     p->n = c->n, p->ngates = c->ngates, p->c64 = !!c64;
     ok = factors(p, c, it, ni, &u);
+    if (ok) ok = grad_plans(p);
     if (ok) p->gd = chunk_layout(p);
   } else if (ok) {
     ok = -1; /* not covered */
@@ -364,7 +453,7 @@ qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64) {
 
 void qdm__pairs_free(qdm__pairs *p) {
   if (!p) return;
-  free(p->op), free(p->f), free(p->konst), free(p);
+  free(p->op), free(p->f), free(p->konst), free(p->kdag), free(p->gs), free(p);
 }
 
 int qdm__pairs_nops(const qdm__pairs *p, int *ngates) {

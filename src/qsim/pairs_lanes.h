@@ -18,18 +18,18 @@
 #define vre SFX(vre)
 #define mix SFX(mix)
 #define rot_form SFX(rot_form)
-#define vw_blocks SFX(vw_blocks)
 #define mix_of SFX(mix_of)
 #define lmul SFX(lmul)
 #define nz_after SFX(nz_after)
 #define rmul_dag SFX(rmul_dag)
-#define contract SFX(contract)
 #define lane_values SFX(lane_values)
 #define factor_mix SFX(factor_mix)
 #define build_lanes SFX(build_lanes)
 #define step_matrix SFX(step_matrix)
 #define lane_matrix SFX(lane_matrix)
 #define step_grads SFX(step_grads)
+#define generator_trace SFX(generator_trace)
+#define mix_dag SFX(mix_dag)
 #define lanemat SFX(lanemat)
 #define batch_chunk SFX(batch_chunk)
 #define step_apply SFX(step_apply)
@@ -82,33 +82,22 @@ static void rot_form(int kind, VT c, VT s, vc *G) {
   }
 }
 
-/* the unit's two 2x2 blocks, each weighted: w0 U [[c1, -i s1], [-i s1, c1]], w1 V [[c2, ...]] */
-static void vw_blocks(const VT *v, qdm_cplx w0, qdm_cplx w1, VT c1, VT s1, VT c2, VT s2, mix *x) {
-  vc U = vscale(EM * w0, (vc){v[4], -v[5]}), V = vscale(EM * w1, (vc){v[4], v[5]});
-  x->A[0][0] = x->A[0][3] = (vc){U.r * c1, U.i * c1}, x->A[0][1] = x->A[0][2] = (vc){U.i * s1, -U.r * s1};
-  x->A[1][0] = x->A[1][3] = (vc){V.r * c2, V.i * c2}, x->A[1][1] = x->A[1][2] = (vc){V.i * s2, -V.r * s2};
-}
-
-/* The factor (j < 0) or its derivative by its angle j, as a mix; v[k]: value k of each lane. */
-static void mix_of(const pfac *f, const VT *v, int j, mix *x) {
+/* The factor as a mix; v[k]: value k of each lane (factor_values). The
+ * VW unit's blocks: U [[c1, -i s1], [-i s1, c1]] on {|00>, |11>}, V [[c2,
+ * -i s2], ...] on {|01>, |10>}, U, V = e^{-i pi/4} e^{-+i gamma}. */
+static void mix_of(const pfac *f, const VT *v, mix *x) {
   if (f->type == F_ROT) {
     int b = f->bit;
     x->a[0][0] = 0, x->a[0][1] = 1 << b, x->a[1][0] = 3 - (1 << b), x->a[1][1] = 3;
-    if (j < 0) rot_form(f->kind, v[0], v[1], x->A[0]);
-    else if (f->kind == QDM_GP) x->A[0][0] = x->A[0][1] = x->A[0][2] = vre(v[0] - v[0]), x->A[0][3] = (vc){-v[1], v[0]};
-    else { /* dG/dv of exp(-i v P / 2): half the form at (c, s) -> (-s, c) */
-      rot_form(f->kind, (LT)-0.5 * v[1], (LT)0.5 * v[0], x->A[0]); /* the forms are linear in (c, s) */
-    }
+    rot_form(f->kind, v[0], v[1], x->A[0]);
     memcpy(x->A[1], x->A[0], sizeof x->A[0]);
     return;
   }
   x->a[0][0] = 0, x->a[0][1] = 3, x->a[1][0] = 1, x->a[1][1] = 2;
+  vc U = vscale(EM, (vc){v[4], -v[5]}), V = vscale(EM, (vc){v[4], v[5]});
   VT c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
-  if (j < 0) vw_blocks(v, 1, 1, c1, s1, c2, s2, x);
-  /* d/dv1 = d/dalpha / 2, d/dv2 = -d/dbeta / 2, d/dv3 = d/dgamma / 2 */
-  else if (j == 0) vw_blocks(v, 0.5, 0.5, -s1, c1, -s2, c2, x);
-  else if (j == 1) vw_blocks(v, -0.5, -0.5, s1, -c1, -s2, c2, x);
-  else vw_blocks(v, -0.5 * I, 0.5 * I, c1, s1, c2, s2, x);
+  x->A[0][0] = x->A[0][3] = (vc){U.r * c1, U.i * c1}, x->A[0][1] = x->A[0][2] = (vc){U.i * s1, -U.r * s1};
+  x->A[1][0] = x->A[1][3] = (vc){V.r * c2, V.i * c2}, x->A[1][1] = x->A[1][2] = (vc){V.i * s2, -V.r * s2};
 }
 
 /* X <- F X (F a mix, or the constant K when x is NULL); nz: bit 4 i + j
@@ -164,18 +153,6 @@ static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
   }
 }
 
-/* Re tr(S^dagger D) for D the mix x, per lane */
-static VT contract(const vc *S, const mix *x) {
-  VT s = S[0].r - S[0].r;
-  for (int q = 0; q < 2; q++)
-    for (int r = 0; r < 2; r++)
-      for (int k = 0; k < 2; k++) {
-        vc a = S[x->a[q][r] * 4 + x->a[q][k]], b = x->A[q][r * 2 + k];
-        s += a.r * b.r, s += a.i * b.i; /* one FMA each */
-      }
-  return s;
-}
-
 /* A step's 4x4 for the lanes' groups, entry e of every lane one vector.
  * It is formed from the chunk (pairs.h, pairs.c's chunk_layout: the
  * factors' values, factor k's at ch + f[k].val) by step_matrix, in the
@@ -191,7 +168,7 @@ static const VT *lane_values(const qdm__pairs *p, const VT *ch, int k) {
 static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mix *x, const qdm_cplx **K) {
   *K = f->type == F_CONST ? p->konst + 16 * f->konst : NULL;
   if (*K) return NULL;
-  mix_of(f, v, -1, x);
+  mix_of(f, v, x);
   return x;
 }
 
@@ -253,31 +230,65 @@ static void step_matrix(const qdm__pairs *p, const VT *ch, int o, lanemat *L) {
   for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
 }
 
-/* dL/dtheta of the lanes' groups from step o's M^dagger R (Rr, Ri: 16
- * vectors each), by the recurrence of the file comment. */
+/* Re tr(T^dagger G) per lane, G = F^dagger dF/dv = dF/dv F^dagger for
+ * the factor's angle a (the generators commute with their factors, file
+ * comment): -i P / 2 for a rotation exp(-i v P / 2), i |1><1| on the bit
+ * for P(v); for the VW unit -i XX / 2, +i YY / 2, -i ZZ / 2 (v1, v2, v3:
+ * alpha = (v1 - pi/2) / 2, beta = -(v2 + pi/2) / 2, gamma = (v3 - pi/2) / 2).
+ * Only a few entries of T enter: no product is formed. */
+static VT generator_trace(const pfac *f, int a, const vc *T) {
+  VT g = T[0].r - T[0].r, h = (VT){0} + (LT)0.5;
+  if (f->type == F_VW) {
+    if (a == 0) return -h * (T[3].i + T[6].i + T[9].i + T[12].i);
+    if (a == 1) return h * (T[6].i + T[9].i - T[3].i - T[12].i);
+    return h * (T[5].i + T[10].i - T[0].i - T[15].i);
+  }
+  int m = 1 << f->bit;
+  for (int r = 0; r < 4; r++) {
+    int up = r & m ? 1 : 0;
+    switch (f->kind) {
+    case QDM_GRX: g -= h * T[r * 4 + (r ^ m)].i; break;
+    case QDM_GRY: if (!up) g += h * (T[(r | m) * 4 + r].r - T[r * 4 + (r | m)].r); break;
+    case QDM_GRZ: g += up ? h * T[r * 5].i : -h * T[r * 5].i; break;
+    default: if (up) g += T[r * 5].i; /* P */
+    }
+  }
+  return g;
+}
+
+/* the mix of F^dagger from F's: each 2x2 block transposed and conjugated */
+static void mix_dag(mix *x) {
+  for (int q = 0; q < 2; q++) {
+    vc *A = x->A[q], t = A[1];
+    A[1] = A[2], A[2] = t;
+    for (int e = 0; e < 4; e++) A[e].i = -A[e].i;
+  }
+}
+
+/* dL/dtheta of the lanes' groups from step o's 4x4 sum R (Rr, Ri: 16
+ * vectors each): R' = M^dagger R taken after the step is undone, or W =
+ * lam_out psi_out^dagger before (P->back), run through the step's
+ * gradient program (file comment). */
 static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, const VT *ch, double *const *dth,
                        int nl) {
   const pop *P = &p->op[o];
-  if (P->lastp < 0) return;
-  vc S[16]; /* M^dagger R, as the sweep summed it */
-  for (int e = 0; e < 16; e++) S[e] = (vc){Rr[e], Ri[e]};
-  mix xs[2];
-  const mix *prev = NULL;
-  const qdm_cplx *Kprev = NULL;
-  for (int j = 0; j <= P->lastp; j++) {
-    const pfac *f = &p->f[P->f0 + j];
-    const VT *v = lane_values(p, ch, P->f0 + j);
-    const qdm_cplx *K;
-    if (j > 0) rmul_dag(Kprev, prev, S);
-    prev = factor_mix(p, f, v, &xs[j & 1], &K);
-    Kprev = K;
-    lmul(K, prev, S, 0xffff);
-    if (f->type == F_CONST) continue;
+  vc T[16];
+  if (P->ng) for (int e = 0; e < 16; e++) T[e] = (vc){Rr[e], Ri[e]};
+  for (const gstep *s = p->gs + P->g0; s < p->gs + P->g0 + P->ng; s++) {
+    const pfac *f = &p->f[s->k];
+    if (s->conj) { /* forward T <- F T F^dagger; back T <- F^dagger T F */
+      mix x;
+      const qdm_cplx *K;
+      const mix *xm = factor_mix(p, f, lane_values(p, ch, s->k), &x, &K);
+      if (P->back && xm) mix_dag(&x);
+      if (P->back && !xm) K = p->kdag + 16 * f->konst;
+      lmul(K, xm, T, 0xffff);
+      rmul_dag(K, xm, T);
+      continue;
+    }
     for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
       if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
-      mix d;
-      mix_of(f, v, a, &d);
-      VT g = contract(S, &d);
+      VT g = generator_trace(f, a, T);
       for (int l = 0; l < nl; l++) dth[l][f->ang[a].src] += f->ang[a].a * g[l];
     }
   }
@@ -342,9 +353,9 @@ static void step_adj(VT *x, VT *y, int ns, int n, const pop *P, const lanemat *L
   step_apply(y, ns, n, P, L, 1);
 }
 
-/* R (+)= sum over the ns slots' quadruples of lam_in psi_in^dagger (the
- * step's 4x4 gradient sum, lam_in = M^dagger lam_out), taken after
- * step_adj; add 0: R is set, not added to. Two rows of R at a time stay
+/* R (+)= sum over the ns slots' quadruples of lam psi^dagger (the step's
+ * 4x4 gradient sum: R' after step_adj, W before it when the step's
+ * gradients walk back, step_grads); add 0: R is set, not added to. Two rows of R at a time stay
  * in registers over all the quadruples: summed in place per quadruple,
  * R's 32 vectors were loaded and stored for 64 multiply-adds, and the
  * stores bound the sweep. */
@@ -446,8 +457,9 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
       step_matrix(p, ch, o, &L);
+      if (p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
       step_adj(x, y, ns, p->n, &p->op[o], &L);
-      step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
+      if (!p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
       step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
     }
     if (io->psi_in) slots_io(b, nl, 0, ns, pos, io->psi_in, NULL, x, dim);
@@ -463,8 +475,9 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
       lanemat L;
       step_matrix(p, ch, o, &L);
       VT *Rr = Rb + (size_t)o * 32;
+      if (p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
       step_adj(x, y, ns, p->n, &p->op[o], &L);
-      step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
+      if (!p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
     }
     if (io->psi_in) slots_io(b, nl, s0, ns, pos, io->psi_in, NULL, x, dim);
     slots_io(b, nl, s0, ns, pos, io->lam_in, NULL, y, dim);
@@ -500,18 +513,18 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef vre
 #undef mix
 #undef rot_form
-#undef vw_blocks
 #undef mix_of
 #undef lmul
 #undef nz_after
 #undef rmul_dag
-#undef contract
 #undef lane_values
 #undef factor_mix
 #undef build_lanes
 #undef step_matrix
 #undef lane_matrix
 #undef step_grads
+#undef generator_trace
+#undef mix_dag
 #undef lanemat
 #undef batch_chunk
 #undef step_apply
