@@ -31,11 +31,13 @@
  * (v1 - pi/2) / 2, beta = -(v2 + pi/2) / 2, gamma = (v3 - pi/2) / 2, for
  * any angles, so the chain rule goes to the gate angles as for any gate.
  *
- * Build (per step, per group): the factors' sines and cosines, kept for
- * the adjoint. Each step's 4x4 M = F_k ... F_1 is formed from them in the
- * sweep that applies it, forward and adjoint (pairs_lanes.h, step_matrix):
- * kept, the 4x4s were five times the values' bytes and cost more to read
- * back than to form again.
+ * Build (per step, per group): the rotations' sines and cosines and the
+ * VW units' block entries, kept for the adjoint. Each step's 4x4 M = F_k
+ * ... F_1 is formed from them in the sweep that applies it, forward and
+ * adjoint (pairs_lanes.h, step_matrix), its values prefetched a step or
+ * two ahead: kept, the 4x4s were five times the values' bytes and cost
+ * more to read back than to form again (measured again on a 32 MB L3:
+ * 0.35 ms a step slower for the authors' configuration).
  *
  * Run: batches of 8 groups, one per 512-bit vector lane (each lane its own
  * group's matrices; for c64, 16 groups in float lanes, pairs_lanes.h), the
@@ -79,6 +81,7 @@ typedef struct {
   uint8_t type, kind, bit; /* ROT: gate kind and local bit (0 = the pair's lower qubit) */
   int konst;               /* CONST: index of its 4x4 in konst */
   int val;                 /* ROT, VW: its values' first vector in a chunk (pairs.h) */
+  unsigned nz;             /* bit 4 i + j: (F_{k-1} ... F_1)_ij of its step can be nonzero (products) */
   qdm_angle ang[3];        /* ROT: ang[0]; VW: v1, v2, v3 */
 } pfac;
 
@@ -89,6 +92,10 @@ typedef struct {
   int g0, ng;    /* its gradient program gs[g0 .. g0 + ng - 1] (file comment) */
 } pop;
 
+/* a constant 4x4's nonzero entries (the sweeps' products skip the rest:
+ * the authors' constants are CZ diagonals and H (x) H CZ, often half zero) */
+typedef struct { int n; uint8_t ik[16]; qdm_cplx v[16]; } kterms; /* ik: 4 i + k of entry K_ik */
+
 /* one instruction of a step's gradient program: contract factor k's
  * generators with the running 4x4, or conjugate it by factor k */
 typedef struct { int k, conj; } gstep;
@@ -97,16 +104,18 @@ struct qdm__pairs {
   int n, nops, nfac, ngates;
   pop *op;
   pfac *f;
-  qdm_cplx *konst, *kdag; /* the constant factors' 4x4s and their adjoints */
+  qdm_cplx *konst;        /* the constant factors' 4x4s */
+  kterms *kt;             /* their nonzero entries, and their adjoints' (kt + nkon) */
   gstep *gs;
   int nkon, ngs;
+  int npar;     /* the circuit's parameters (a batch sums its lanes' gradients in npar vectors) */
   size_t gd;    /* vectors per chunk (pairs.h): the factors' values, step by step */
   size_t bytes; /* this plan's own allocations */
   int c64;      /* complex64 lanes (pairs_lanes.h) */
 };
 
-/* the values factor f keeps in the work: 2 for ROT, 6 for VW, 0 for CONST */
-static int factor_nvalues(const pfac *f) { return f->type == F_VW ? 6 : f->type == F_ROT ? 2 : 0; }
+/* the values factor f keeps in the work: 2 for ROT, 8 for VW, 0 for CONST */
+static int factor_nvalues(const pfac *f) { return f->type == F_VW ? 8 : f->type == F_ROT ? 2 : 0; }
 
 /* A chunk in the order the sweeps read it: step o's factors' values (its
  * 4x4 is formed from them, and the adjoint's gradients read them again
@@ -349,6 +358,57 @@ static int factors(qdm__pairs *p, const qdm_circuit *c, const item *it, int ni, 
   return 1;
 }
 
+/* ---------------- the steps' products ---------------- */
+
+/* the two pairs of local indices a ROT or VW factor mixes: (0, m) and
+ * (3 - m, 3) for a rotation on bit b (m = 2^b), {|00>, |11>} and {|01>,
+ * |10>} for the VW unit */
+static void pairs_of(const pfac *f, int a[2][2]) {
+  int m = f->type == F_ROT ? 1 << f->bit : 3;
+  a[0][0] = 0, a[0][1] = m, a[1][0] = f->type == F_ROT ? 3 - m : 1, a[1][1] = f->type == F_ROT ? 3 : 2;
+}
+
+/* the nonzero pattern (as lmul's nz) of F X, X's being nz */
+static unsigned nz_after(const qdm__pairs *p, const pfac *f, unsigned nz) {
+  unsigned out = 0, row[4];
+  int a[2][2] = {{0}};
+  for (int i = 0; i < 4; i++) row[i] = nz >> (4 * i) & 15;
+  if (f->type != F_CONST) pairs_of(f, a);
+  for (int i = 0; i < 4; i++) {
+    unsigned r = 0;
+    if (f->type == F_CONST) {
+      const kterms *K = p->kt + f->konst;
+      for (int t = 0; t < K->n; t++) r |= K->ik[t] >> 2 == i ? row[K->ik[t] & 3] : 0;
+    } else {
+      int q = a[1][0] == i || a[1][1] == i; /* the pair holding i */
+      r = row[a[q][0]] | row[a[q][1]];
+    }
+    out |= r << (4 * i);
+  }
+  return out;
+}
+
+/* The constants' nonzero entries and their adjoints', and each factor's
+ * input pattern: what step_matrix multiplies (pairs_lanes.h), fixed by
+ * the circuit's structure whatever the angles. */
+static int products(qdm__pairs *p) {
+  p->kt = calloc((size_t)2 * p->nkon + 1, sizeof *p->kt);
+  if (!p->kt) return 0;
+  for (int k = 0; k < p->nkon; k++)
+    for (int e = 0; e < 16; e++) {
+      qdm_cplx v = p->konst[16 * k + e], d = conj(p->konst[16 * k + (e % 4) * 4 + e / 4]);
+      kterms *K = &p->kt[k], *D = &p->kt[p->nkon + k];
+      if (!is0(v)) K->ik[K->n] = (uint8_t)e, K->v[K->n++] = v;
+      if (!is0(d)) D->ik[D->n] = (uint8_t)e, D->v[D->n++] = d;
+    }
+  for (int o = 0; o < p->nops; o++) {
+    unsigned nz = 0x8421; /* the identity */
+    for (int k = p->op[o].f0; k < p->op[o].f0 + p->op[o].nf; k++) p->f[k].nz = nz, nz = nz_after(p, &p->f[k], nz);
+  }
+  p->bytes += ((size_t)2 * p->nkon + 1) * sizeof *p->kt;
+  return 1;
+}
+
 /* ---------------- the gradients' programs ---------------- */
 
 /* diagonal in the pair's basis: RZ, P, a diagonal constant */
@@ -394,12 +454,11 @@ static int grad_walk(const qdm__pairs *p, const pop *P, int back, gstep *out, in
 }
 
 /* Every step's gradient program, in the direction with fewer
- * conjugations (ties: forward), and the constants' adjoints. */
+ * conjugations (ties: forward). */
 static int grad_plans(qdm__pairs *p) {
   int *pend = malloc(((size_t)p->nfac + 1) * sizeof *pend), at = 0;
   p->gs = malloc(((size_t)2 * p->nfac + 1) * sizeof *p->gs);
-  p->kdag = malloc(((size_t)p->nkon + 1) * 16 * sizeof *p->kdag);
-  if (!pend || !p->gs || !p->kdag) {
+  if (!pend || !p->gs) {
     free(pend);
     return 0;
   }
@@ -412,10 +471,8 @@ static int grad_plans(qdm__pairs *p) {
     P->ng = grad_walk(p, P, P->back, p->gs + at, pend, &cf);
     at += P->ng;
   }
-  for (int k = 0; k < p->nkon; k++)
-    for (int e = 0; e < 16; e++) p->kdag[16 * k + e] = conj(p->konst[16 * k + (e % 4) * 4 + e / 4]);
   p->ngs = at;
-  p->bytes += ((size_t)2 * p->nfac + 1) * sizeof *p->gs + ((size_t)p->nkon + 1) * 16 * sizeof *p->kdag;
+  p->bytes += ((size_t)2 * p->nfac + 1) * sizeof *p->gs;
   free(pend);
   return 1;
 }
@@ -435,8 +492,9 @@ qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64) {
     for (int k = 0; k < ng; k++) u.eidx[k] = -1;
     u.ni = ni;
     fuse(&u, it, ni);
-    p->n = c->n, p->ngates = c->ngates, p->c64 = !!c64;
+    p->n = c->n, p->ngates = c->ngates, p->c64 = !!c64, p->npar = c->nparams;
     ok = factors(p, c, it, ni, &u);
+    if (ok) ok = products(p);
     if (ok) ok = grad_plans(p);
     if (ok) p->gd = chunk_layout(p);
   } else if (ok) {
@@ -453,7 +511,7 @@ qdm__pairs *qdm__pairs_new(const qdm_circuit *c, int c64) {
 
 void qdm__pairs_free(qdm__pairs *p) {
   if (!p) return;
-  free(p->op), free(p->f), free(p->konst), free(p->kdag), free(p->gs), free(p);
+  free(p->op), free(p->f), free(p->konst), free(p->kt), free(p->gs), free(p);
 }
 
 int qdm__pairs_nops(const qdm__pairs *p, int *ngates) {
@@ -502,22 +560,32 @@ static void vsincos(v8 x, v8 *sn, v8 *cs) {
       if (big[l]) (*sn)[l] = sin(x[l]), (*cs)[l] = cos(x[l]);
 }
 
+static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4}, in the VW unit's blocks */
+
 /* Factor k's values for 8 lanes' parameters th[l], into v: ROT (cos, sin)
- * of half its angle (of the angle for P); VW cos and sin of alpha - beta,
- * alpha + beta, gamma. */
+ * of half its angle (of the angle for P); VW its blocks' entries (file
+ * comment) as real and imaginary parts, a0 = U cos(alpha - beta), b0 =
+ * -i U sin(alpha - beta) on {|00>, |11>}, a1 = V cos(alpha + beta), b1 =
+ * -i V sin(alpha + beta) on {|01>, |10>}: formed once here, where the
+ * sweeps' products and the adjoint's conjugation each read them. */
 static void factor_values(const qdm__pairs *p, int k, const double *const *th, v8 *v) {
   const pfac *f = &p->f[k];
   if (f->type == F_CONST) return;
-  v8 a[3], h[3];
+  v8 a[3], h[3], c[3], s[3];
   int na = f->type == F_VW ? 3 : 1;
   for (int j = 0; j < na; j++) a[j] = ang_lanes(&f->ang[j], th);
   if (f->type == F_ROT) {
     h[0] = f->kind == QDM_GP ? a[0] : 0.5 * a[0];
-  } else {
-    v8 al = 0.5 * (a[0] - M_PI / 2), be = -0.5 * (a[1] + M_PI / 2);
-    h[0] = al - be, h[1] = al + be, h[2] = 0.5 * (a[2] - M_PI / 2);
+    vsincos(h[0], &v[1], &v[0]);
+    return;
   }
-  for (int j = 0; j < na; j++) vsincos(h[j], &v[2 * j + 1], &v[2 * j]);
+  v8 al = 0.5 * (a[0] - M_PI / 2), be = -0.5 * (a[1] + M_PI / 2);
+  h[0] = al - be, h[1] = al + be, h[2] = 0.5 * (a[2] - M_PI / 2);
+  for (int j = 0; j < 3; j++) vsincos(h[j], &s[j], &c[j]);
+  double er = creal(EM), ei = cimag(EM); /* U = EM (c2 - i s2), V = EM (c2 + i s2) */
+  v8 ur = er * c[2] + ei * s[2], ui = ei * c[2] - er * s[2], vr = er * c[2] - ei * s[2], vi = ei * c[2] + er * s[2];
+  v[0] = ur * c[0], v[1] = ui * c[0], v[2] = ui * s[0], v[3] = -ur * s[0];
+  v[4] = vr * c[1], v[5] = vi * c[1], v[6] = vi * s[1], v[7] = -vr * s[1];
 }
 
 /* ---------------- a step's sub-blocks ---------------- */
@@ -576,9 +644,9 @@ static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
 }
 
 #define SLOTS 16 /* slots per pass: 16 x 2 states of 2^n amplitudes x 8 lanes stay in L1/L2 for n = 4 */
+#define AHEAD 2  /* steps between a prefetch of values and their step (pairs_lanes.h, prefetch_values) */
 
 typedef float v16f __attribute__((vector_size(2 * GT * sizeof(float))));
-static const qdm_cplx EM = M_SQRT1_2 - I * M_SQRT1_2; /* e^{-i pi/4}, in the VW unit's blocks */
 
 #define LT double
 #define NLANE GT

@@ -41,7 +41,8 @@ size_t qdm__circuit_bytes(const qdm_circuit *c);
 size_t qdm__pairs_bytes(const qdm__pairs *p);
 
 /* Work areas i < n (work 64-byte aligned, qdm__pairs_work_doubles(p, n)
- * doubles): the factors' sines and cosines of the parameters at theta +
+ * doubles): the factors' values (rotations' sines and cosines, VW units'
+ * block entries) of the parameters at theta +
  * ids[i] * ld (ids NULL: i), from which the sweeps form each step's 4x4. */
 void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, const int *ids, double *work);
 /* M = work area i's step o, as the sweeps form it (row-major 4x4; for tests) */

@@ -20,7 +20,10 @@
 #define rot_form SFX(rot_form)
 #define mix_of SFX(mix_of)
 #define lmul SFX(lmul)
-#define nz_after SFX(nz_after)
+#define rot_rows SFX(rot_rows)
+#define lmul_rot SFX(lmul_rot)
+#define lmul_vw SFX(lmul_vw)
+#define prefetch_values SFX(prefetch_values)
 #define rmul_dag SFX(rmul_dag)
 #define lane_values SFX(lane_values)
 #define factor_mix SFX(factor_mix)
@@ -39,6 +42,7 @@
 #define batch_fwd SFX(batch_fwd)
 #define forward SFX(forward)
 #define batch_adj SFX(batch_adj)
+#define batch_sweeps SFX(batch_sweeps)
 #define adjoint SFX(adjoint)
 
 typedef struct { VT r, i; } vc;
@@ -82,37 +86,32 @@ static void rot_form(int kind, VT c, VT s, vc *G) {
   }
 }
 
-/* The factor as a mix; v[k]: value k of each lane (factor_values). The
- * VW unit's blocks: U [[c1, -i s1], [-i s1, c1]] on {|00>, |11>}, V [[c2,
- * -i s2], ...] on {|01>, |10>}, U, V = e^{-i pi/4} e^{-+i gamma}. */
+/* The factor as a mix; v[k]: value k of each lane (factor_values, which
+ * has the VW unit's entries). */
 static void mix_of(const pfac *f, const VT *v, mix *x) {
+  pairs_of(f, x->a);
   if (f->type == F_ROT) {
-    int b = f->bit;
-    x->a[0][0] = 0, x->a[0][1] = 1 << b, x->a[1][0] = 3 - (1 << b), x->a[1][1] = 3;
     rot_form(f->kind, v[0], v[1], x->A[0]);
     memcpy(x->A[1], x->A[0], sizeof x->A[0]);
     return;
   }
-  x->a[0][0] = 0, x->a[0][1] = 3, x->a[1][0] = 1, x->a[1][1] = 2;
-  vc U = vscale(EM, (vc){v[4], -v[5]}), V = vscale(EM, (vc){v[4], v[5]});
-  VT c1 = v[0], s1 = v[1], c2 = v[2], s2 = v[3];
-  x->A[0][0] = x->A[0][3] = (vc){U.r * c1, U.i * c1}, x->A[0][1] = x->A[0][2] = (vc){U.i * s1, -U.r * s1};
-  x->A[1][0] = x->A[1][3] = (vc){V.r * c2, V.i * c2}, x->A[1][1] = x->A[1][2] = (vc){V.i * s2, -V.r * s2};
+  for (int q = 0; q < 2; q++)
+    x->A[q][0] = x->A[q][3] = (vc){v[4 * q], v[4 * q + 1]}, x->A[q][1] = x->A[q][2] = (vc){v[4 * q + 2], v[4 * q + 3]};
 }
 
 /* X <- F X (F a mix, or the constant K when x is NULL); nz: bit 4 i + j
  * clear where X_ij is known to be 0 (a step's product starts sparse),
  * whose terms are skipped */
-static void lmul(const qdm_cplx *K, const mix *x, vc *X, unsigned nz) {
+static void lmul(const kterms *K, const mix *x, vc *X, unsigned nz) {
   if (!x) {
     vc T[16];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        vc s = vre(X[0].r - X[0].r);
-        for (int k = 0; k < 4; k++)
-          if (!is0(K[i * 4 + k]) && nz >> (k * 4 + j) & 1) s = vadd(s, vscale(K[i * 4 + k], X[k * 4 + j]));
-        T[i * 4 + j] = s;
-      }
+    VT z = X[0].r - X[0].r;
+    for (int e = 0; e < 16; e++) T[e] = vre(z);
+    for (int t = 0; t < K->n; t++) {
+      int i = K->ik[t] >> 2, k = K->ik[t] & 3;
+      for (int j = 0; j < 4; j++)
+        if (nz >> (k * 4 + j) & 1) T[i * 4 + j] = vadd(T[i * 4 + j], vscale(K->v[t], X[k * 4 + j]));
+    }
     memcpy(X, T, sizeof T);
     return;
   }
@@ -128,17 +127,16 @@ static void lmul(const qdm_cplx *K, const mix *x, vc *X, unsigned nz) {
   }
 }
 
-/* X <- X F^dagger */
-static void rmul_dag(const qdm_cplx *K, const mix *x, vc *X) {
+/* X <- X F^dagger: (X K^dagger)_ij = sum_k X_ik conj(K_jk) */
+static void rmul_dag(const kterms *K, const mix *x, vc *X) {
   if (!x) {
     vc T[16];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        vc s = vre(X[0].r - X[0].r);
-        for (int k = 0; k < 4; k++)
-          if (!is0(K[j * 4 + k])) s = vadd(s, vscale(conj(K[j * 4 + k]), X[i * 4 + k]));
-        T[i * 4 + j] = s;
-      }
+    VT z = X[0].r - X[0].r;
+    for (int e = 0; e < 16; e++) T[e] = vre(z);
+    for (int t = 0; t < K->n; t++) {
+      int j = K->ik[t] >> 2, k = K->ik[t] & 3;
+      for (int i = 0; i < 4; i++) T[i * 4 + j] = vadd(T[i * 4 + j], vscale(conj(K->v[t]), X[i * 4 + k]));
+    }
     memcpy(X, T, sizeof T);
     return;
   }
@@ -164,39 +162,77 @@ static const VT *lane_values(const qdm__pairs *p, const VT *ch, int k) {
   return ch + p->f[k].val;
 }
 
-/* the factor's mix (NULL for a constant, whose matrix is *K) */
-static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mix *x, const qdm_cplx **K) {
-  *K = f->type == F_CONST ? p->konst + 16 * f->konst : NULL;
+/* Step o's values on their way to L1 (none when o is out of range): the
+ * sweeps ask for them a step or two ahead, since forming a step from
+ * values that were not in cache waited on the loads more than it
+ * multiplied (they were built before the sweep, or read again after the
+ * decoder's layers ran) */
+static void prefetch_values(const qdm__pairs *p, const VT *ch, int o) {
+  if (o < 0 || o >= p->nops) return;
+  const pop *P = &p->op[o];
+  const pfac *last = &p->f[P->f0 + P->nf - 1];
+  for (const VT *a = ch + p->f[P->f0].val; a < ch + last->val + factor_nvalues(last); a++) __builtin_prefetch(a);
+}
+
+/* the factor's mix (NULL for a constant, whose nonzero entries are *K) */
+static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mix *x, const kterms **K) {
+  *K = f->type == F_CONST ? p->kt + f->konst : NULL;
   if (*K) return NULL;
   mix_of(f, v, x);
   return x;
 }
 
-/* the nonzero pattern (as lmul's nz) of F X, X's being nz */
-static unsigned nz_after(const qdm_cplx *K, const mix *x, unsigned nz) {
-  unsigned out = 0, row[4];
-  for (int i = 0; i < 4; i++) row[i] = nz >> (4 * i) & 15;
-  for (int i = 0; i < 4; i++) {
-    unsigned r = 0;
-    if (!x) {
-      for (int k = 0; k < 4; k++) r |= is0(K[i * 4 + k]) ? 0 : row[k];
-    } else {
-      int q = x->a[1][0] == i || x->a[1][1] == i; /* the pair holding i */
-      r = row[x->a[q][0]] | row[x->a[q][1]];
+/* X <- F X for a rotation with its kind known (lmul_rot), its real 2x2
+ * parts apart: two multiply-adds per output part where a general complex
+ * 2x2 (lmul) takes four */
+static inline __attribute__((always_inline)) void rot_rows(int kind, int m, VT c, VT s, vc *X, unsigned nz) {
+  for (int q = 0; q < 2; q++) {
+    int a = q ? 3 - m : 0, b = q ? 3 : m;
+    for (int j = 0; j < 4; j++) {
+      if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
+      vc xa = X[a * 4 + j], xb = X[b * 4 + j], *ya = &X[a * 4 + j], *yb = &X[b * 4 + j];
+      switch (kind) { /* rot_form's matrices */
+      case QDM_GRX: *ya = (vc){c * xa.r + s * xb.i, c * xa.i - s * xb.r}, *yb = (vc){c * xb.r + s * xa.i, c * xb.i - s * xa.r}; break;
+      case QDM_GRY: *ya = (vc){c * xa.r - s * xb.r, c * xa.i - s * xb.i}, *yb = (vc){s * xa.r + c * xb.r, s * xa.i + c * xb.i}; break;
+      case QDM_GRZ: *ya = (vc){c * xa.r + s * xa.i, c * xa.i - s * xa.r}, *yb = (vc){c * xb.r - s * xb.i, c * xb.i + s * xb.r}; break;
+      default: *yb = (vc){c * xb.r - s * xb.i, c * xb.i + s * xb.r}; /* P */
+      }
     }
-    out |= r << (4 * i);
   }
-  return out;
+}
+
+/* X <- F X for the rotation f at v */
+static void lmul_rot(const pfac *f, const VT *v, vc *X, unsigned nz) {
+  int m = 1 << f->bit;
+  switch (f->kind) {
+  case QDM_GRX: rot_rows(QDM_GRX, m, v[0], v[1], X, nz); break;
+  case QDM_GRY: rot_rows(QDM_GRY, m, v[0], v[1], X, nz); break;
+  case QDM_GRZ: rot_rows(QDM_GRZ, m, v[0], v[1], X, nz); break;
+  default: rot_rows(QDM_GP, m, v[0], v[1], X, nz);
+  }
+}
+
+/* X <- F X for the VW unit at v: each block [[a, b], [b, a]] (factor_values) */
+static void lmul_vw(const VT *v, vc *X, unsigned nz) {
+  for (int q = 0; q < 2; q++) {
+    int a = q ? 1 : 0, b = q ? 2 : 3;
+    vc al = {v[4 * q], v[4 * q + 1]}, be = {v[4 * q + 2], v[4 * q + 3]};
+    for (int j = 0; j < 4; j++) {
+      if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
+      vc xa = X[a * 4 + j], xb = X[b * 4 + j];
+      X[a * 4 + j] = vmul2(al, xa, be, xb), X[b * 4 + j] = vmul2(be, xa, al, xb);
+    }
+  }
 }
 
 /* The chunk at work of the lanes' groups, theta rows th[l]: the factors'
- * values (sines and cosines in double, 8 lanes at a time), stored as the
+ * values (factor_values, in double, 8 lanes at a time), stored as the
  * sweeps read them. */
 static void build_lanes(const qdm__pairs *p, const double *const *th, double *work) {
   VT *ch = (VT *)work;
   for (int k = 0; k < p->nfac; k++)
     for (int h = 0; h < NLANE / GT && factor_nvalues(&p->f[k]); h++) {
-      v8 v[6];
+      v8 v[8];
       factor_values(p, k, th + h * GT, v);
       VT *dst = ch + p->f[k].val;
       for (int e = 0; e < factor_nvalues(&p->f[k]); e++)
@@ -217,15 +253,13 @@ static void build_lanes(const qdm__pairs *p, const double *const *th, double *wo
 static void step_matrix(const qdm__pairs *p, const VT *ch, int o, lanemat *L) {
   vc X[16];
   VT z = {0};
-  unsigned nz = 0x8421; /* the identity */
   for (int e = 0; e < 16; e++) X[e] = vre(e % 5 ? z : z + 1);
   const pop *P = &p->op[o];
   for (int k = P->f0; k < P->f0 + P->nf; k++) {
-    mix x;
-    const qdm_cplx *K;
-    const mix *xm = factor_mix(p, &p->f[k], lane_values(p, ch, k), &x, &K);
-    lmul(K, xm, X, nz);
-    nz = nz_after(K, xm, nz);
+    const pfac *f = &p->f[k];
+    if (f->type == F_ROT) lmul_rot(f, lane_values(p, ch, k), X, f->nz);
+    else if (f->type == F_VW) lmul_vw(lane_values(p, ch, k), X, f->nz);
+    else lmul(p->kt + f->konst, NULL, X, f->nz);
   }
   for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
 }
@@ -265,12 +299,12 @@ static void mix_dag(mix *x) {
   }
 }
 
-/* dL/dtheta of the lanes' groups from step o's 4x4 sum R (Rr, Ri: 16
- * vectors each): R' = M^dagger R taken after the step is undone, or W =
- * lam_out psi_out^dagger before (P->back), run through the step's
- * gradient program (file comment). */
-static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, const VT *ch, double *const *dth,
-                       int nl) {
+/* acc[src] += dL/dtheta[src] of the lanes' groups (acc: a vector per
+ * parameter, scattered to the groups' rows once per batch) from step o's
+ * 4x4 sum R (Rr, Ri: 16 vectors each): R' = M^dagger R taken after the
+ * step is undone, or W = lam_out psi_out^dagger before (P->back), run
+ * through the step's gradient program (file comment). */
+static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, const VT *ch, VT *acc) {
   const pop *P = &p->op[o];
   vc T[16];
   if (P->ng) for (int e = 0; e < 16; e++) T[e] = (vc){Rr[e], Ri[e]};
@@ -278,18 +312,17 @@ static void step_grads(const qdm__pairs *p, int o, const VT *Rr, const VT *Ri, c
     const pfac *f = &p->f[s->k];
     if (s->conj) { /* forward T <- F T F^dagger; back T <- F^dagger T F */
       mix x;
-      const qdm_cplx *K;
+      const kterms *K;
       const mix *xm = factor_mix(p, f, lane_values(p, ch, s->k), &x, &K);
       if (P->back && xm) mix_dag(&x);
-      if (P->back && !xm) K = p->kdag + 16 * f->konst;
+      if (P->back && !xm) K = p->kt + p->nkon + f->konst;
       lmul(K, xm, T, 0xffff);
       rmul_dag(K, xm, T);
       continue;
     }
     for (int a = 0; a < (f->type == F_VW ? 3 : 1); a++) {
       if (f->ang[a].src < 0 || f->ang[a].a == 0) continue;
-      VT g = generator_trace(f, a, T);
-      for (int l = 0; l < nl; l++) dth[l][f->ang[a].src] += f->ang[a].a * g[l];
+      acc[f->ang[a].src] += (LT)f->ang[a].a * generator_trace(f, a, T);
     }
   }
 }
@@ -415,6 +448,7 @@ static void batch_fwd(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, NULL, in, x, dim);
     for (int o = 0; o < p->nops; o++) {
       lanemat L;
+      prefetch_values(p, ch, o + AHEAD);
       step_matrix(p, ch, o, &L);
       step_apply(x, ns, p->n, &p->op[o], &L, 0);
     }
@@ -438,29 +472,24 @@ static void forward(const qdm__pairs *p, const double *work, const prun *runs, i
   }
 }
 
-/* Batch b: the adjoint sweep of its rows (slots in passes of SLOTS), R of
- * every step summed per lane into Rb (nops x 32 vectors), then the grads. */
-static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
-                      const adj_io *io, double *dtheta, int ld, const int *ids, VT *x, VT *Rb, VT *scratch) {
+/* Batch b's adjoint sweep of its rows (slots in passes of SLOTS; psi in
+ * x, lam in y), R of every step summed per lane into Rb (nops x 32
+ * vectors), the gradients into acc. */
+static void batch_sweeps(const qdm__pairs *p, const prun *b, int nl, const int *pos, const adj_io *io, const VT *ch,
+                         VT *x, VT *y, VT *Rb, VT *acc) {
   int dim = 1 << p->n;
-  double *dl[NLANE];
-  const VT *ch = batch_chunk(p, work, b, nl, scratch);
-  for (int l = 0; l < NLANE; l++) {
-    int g = b[l < nl ? l : nl - 1].g;
-    dl[l] = dtheta + (size_t)(ids ? ids[g] : g) * ld;
-  }
-  VT *y = x + (size_t)SLOTS * 2 * dim;
   if (b[0].count <= SLOTS) { /* one pass: each step's gradients right after its sweep, one step's R at a time */
     int ns = b[0].count;
     slots_io(b, nl, 0, ns, pos, NULL, io->psi_out, x, dim);
     slots_io(b, nl, 0, ns, pos, NULL, io->lam_out, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
+      prefetch_values(p, ch, o - AHEAD);
       step_matrix(p, ch, o, &L);
       if (p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
       step_adj(x, y, ns, p->n, &p->op[o], &L);
       if (!p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rb, Rb + 16, 0);
-      step_grads(p, o, Rb, Rb + 16, ch, dl, nl);
+      step_grads(p, o, Rb, Rb + 16, ch, acc);
     }
     if (io->psi_in) slots_io(b, nl, 0, ns, pos, io->psi_in, NULL, x, dim);
     slots_io(b, nl, 0, ns, pos, io->lam_in, NULL, y, dim);
@@ -473,6 +502,7 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     slots_io(b, nl, s0, ns, pos, NULL, io->lam_out, y, dim);
     for (int o = p->nops - 1; o >= 0; o--) {
       lanemat L;
+      prefetch_values(p, ch, o - AHEAD);
       step_matrix(p, ch, o, &L);
       VT *Rr = Rb + (size_t)o * 32;
       if (p->op[o].back) step_outer(x, y, ns, p->n, &p->op[o], Rr, Rr + 16, 1);
@@ -482,7 +512,24 @@ static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, in
     if (io->psi_in) slots_io(b, nl, s0, ns, pos, io->psi_in, NULL, x, dim);
     slots_io(b, nl, s0, ns, pos, io->lam_in, NULL, y, dim);
   }
-  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, ch, dl, nl);
+  for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, ch, acc);
+}
+
+
+/* Batch b: its adjoint sweep, then each lane's gradient sums into its
+ * group's dtheta row. */
+static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
+                      const adj_io *io, double *dtheta, int ld, const int *ids, VT *x, VT *Rb, VT *acc,
+                      VT *scratch) {
+  int dim = 1 << p->n;
+  const VT *ch = batch_chunk(p, work, b, nl, scratch);
+  VT *y = x + (size_t)SLOTS * 2 * dim;
+  memset(acc, 0, (size_t)p->npar * sizeof *acc);
+  batch_sweeps(p, b, nl, pos, io, ch, x, y, Rb, acc);
+  for (int l = 0; l < nl; l++) { /* the lanes' sums into their groups' rows */
+    double *dl = dtheta + (size_t)(ids ? ids[b[l].g] : b[l].g) * ld;
+    for (int i = 0; i < p->npar; i++) dl[i] += (double)acc[i][l];
+  }
 }
 
 /* batches are whole groups: each writes its groups' dtheta rows only */
@@ -493,12 +540,12 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
   size_t nx = (size_t)SLOTS * 4 * dim, nR = (size_t)p->nops * 32;
 #pragma omp parallel if (par) reduction(| : err)
   {
-    VT *x = aligned_alloc(64, (nx + nR + p->gd) * sizeof *x);
+    VT *x = aligned_alloc(64, (nx + nR + p->npar + p->gd) * sizeof *x);
 #pragma omp for schedule(dynamic)
     for (int t = 0; t < nb; t++) {
       if (!x) err = 1;
       else batch_adj(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, io, dtheta,
-                     ld, ids, x, x + nx, x + nx + nR);
+                     ld, ids, x, x + nx, x + nx + nR, x + nx + nR + p->npar);
     }
     free(x);
   }
@@ -515,7 +562,10 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef rot_form
 #undef mix_of
 #undef lmul
-#undef nz_after
+#undef rot_rows
+#undef lmul_rot
+#undef lmul_vw
+#undef prefetch_values
 #undef rmul_dag
 #undef lane_values
 #undef factor_mix
@@ -534,4 +584,5 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef batch_fwd
 #undef forward
 #undef batch_adj
+#undef batch_sweeps
 #undef adjoint
