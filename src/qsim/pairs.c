@@ -88,6 +88,7 @@ typedef struct {
 typedef struct {
   int8_t lo, hi; /* qubits, lo < hi: local index l = b_lo + 2 b_hi */
   int8_t back;   /* the gradients from the outputs' W, walking F_k .. F_1 (else R', F_1 .. F_k) */
+  int8_t im;     /* its gradient program reads only imaginary parts of W or R' (no conjugation, no RY) */
   int f0, nf;    /* factors f[f0 .. f0 + nf - 1], F_1 first */
   int g0, ng;    /* its gradient program gs[g0 .. g0 + ng - 1] (file comment) */
 } pop;
@@ -469,6 +470,9 @@ static int grad_plans(qdm__pairs *p) {
     grad_walk(p, P, 1, NULL, pend, &cb);
     P->back = cb < cf, P->g0 = at;
     P->ng = grad_walk(p, P, P->back, p->gs + at, pend, &cf);
+    P->im = 1;
+    for (const gstep *s = p->gs + at; s < p->gs + at + P->ng; s++)
+      P->im &= !s->conj && !(p->f[s->k].type == F_ROT && p->f[s->k].kind == QDM_GRY);
     at += P->ng;
   }
   p->ngs = at;

@@ -38,6 +38,7 @@
 #define step_apply SFX(step_apply)
 #define step_adj SFX(step_adj)
 #define step_outer SFX(step_outer)
+#define outer_sum SFX(outer_sum)
 #define slots_io SFX(slots_io)
 #define batch_fwd SFX(batch_fwd)
 #define forward SFX(forward)
@@ -388,33 +389,45 @@ static void step_adj(VT *x, VT *y, int ns, int n, const pop *P, const lanemat *L
 
 /* R (+)= sum over the ns slots' quadruples of lam psi^dagger (the step's
  * 4x4 gradient sum: R' after step_adj, W before it when the step's
- * gradients walk back, step_grads); add 0: R is set, not added to. Two rows of R at a time stay
- * in registers over all the quadruples: summed in place per quadruple,
- * R's 32 vectors were loaded and stored for 64 multiply-adds, and the
- * stores bound the sweep. */
-static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT *Rr, VT *Ri, int add) {
+ * gradients walk back, step_grads); add 0: R is set, not added to. H rows
+ * of R at a time stay in registers over all the quadruples (summed in
+ * place per quadruple, R's 32 vectors were loaded and stored for 64
+ * multiply-adds, and the stores bound the sweep): two, or all four when
+ * only the imaginary parts are wanted (im, a constant at each call), at
+ * half the multiply-adds. */
+static inline __attribute__((always_inline)) void outer_sum(const VT *x, const VT *y, int ns, int n, const pop *P,
+                                                            VT *Rr, VT *Ri, int add, int im) {
   size_t dim = (size_t)1 << n, cnt = dim >> 2, ix[4];
-  for (int l0 = 0; l0 < 4; l0 += 2) {
-    VT sr[2][4], si[2][4], z = {0};
-    for (int h = 0; h < 2; h++)
+  enum { HMAX = 4 };
+  int H = im ? 4 : 2;
+  for (int l0 = 0; l0 < 4; l0 += H) {
+    VT sr[HMAX][4], si[HMAX][4], z = {0};
+    for (int h = 0; h < H; h++)
       for (int j = 0; j < 4; j++)
-        sr[h][j] = add ? Rr[(l0 + h) * 4 + j] : z, si[h][j] = add ? Ri[(l0 + h) * 4 + j] : z;
+        sr[h][j] = add && !im ? Rr[(l0 + h) * 4 + j] : z, si[h][j] = add ? Ri[(l0 + h) * 4 + j] : z;
     for (int s = 0; s < ns; s++) {
       const VT *pr = x + (size_t)s * 2 * dim, *pi = pr + dim, *qr = y + (size_t)s * 2 * dim, *qi = qr + dim;
       for (size_t k = 0; k < cnt; k++) {
         quad(P, k, ix);
-        for (int h = 0; h < 2; h++) {
+        for (int h = 0; h < H; h++) {
           VT dr = qr[ix[l0 + h]], di = qi[ix[l0 + h]];
           for (int j = 0; j < 4; j++) { /* one FMA each, as in step_apply */
-            sr[h][j] += dr * pr[ix[j]], si[h][j] += di * pr[ix[j]];
-            sr[h][j] += di * pi[ix[j]], si[h][j] -= dr * pi[ix[j]];
+            if (!im) sr[h][j] += dr * pr[ix[j]], sr[h][j] += di * pi[ix[j]];
+            si[h][j] += di * pr[ix[j]], si[h][j] -= dr * pi[ix[j]];
           }
         }
       }
     }
-    for (int h = 0; h < 2; h++)
+    for (int h = 0; h < H; h++)
       for (int j = 0; j < 4; j++) Rr[(l0 + h) * 4 + j] = sr[h][j], Ri[(l0 + h) * 4 + j] = si[h][j];
   }
+}
+
+/* outer_sum for step P: only the imaginary parts when its gradient
+ * program reads no real part (P->im: no conjugation, no RY) */
+static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT *Rr, VT *Ri, int add) {
+  if (P->im) outer_sum(x, y, ns, n, P, Rr, Ri, add, 1);
+  else outer_sum(x, y, ns, n, P, Rr, Ri, add, 0);
 }
 
 /* Slots [s0, s0 + ns) of batch b (nl lanes) in or out of x (ns x 2 x dim vectors). */
@@ -580,6 +593,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef step_apply
 #undef step_adj
 #undef step_outer
+#undef outer_sum
 #undef slots_io
 #undef batch_fwd
 #undef forward
