@@ -20,6 +20,7 @@
 #define rot_form SFX(rot_form)
 #define mix_of SFX(mix_of)
 #define lmul SFX(lmul)
+#define pair_rows SFX(pair_rows)
 #define rot_rows SFX(rot_rows)
 #define lmul_rot SFX(lmul_rot)
 #define lmul_vw SFX(lmul_vw)
@@ -100,9 +101,22 @@ static void mix_of(const pfac *f, const VT *v, mix *x) {
     x->A[q][0] = x->A[q][3] = (vc){v[4 * q], v[4 * q + 1]}, x->A[q][1] = x->A[q][2] = (vc){v[4 * q + 2], v[4 * q + 3]};
 }
 
-/* X <- F X (F a mix, or the constant K when x is NULL); nz: bit 4 i + j
+/* rows a, b of X <- [[A0, A1], [A2, A3]] (rows a, b); nz: bit 4 i + j
  * clear where X_ij is known to be 0 (a step's product starts sparse),
- * whose terms are skipped */
+ * whose terms are skipped. The 2x2 comes by value: X's stores could alias
+ * it. */
+static inline void pair_rows(int a, int b, vc A0, vc A1, vc A2, vc A3, vc *X, unsigned nz) {
+  for (int j = 0; j < 4; j++) {
+    if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
+    vc xa = X[a * 4 + j], xb = X[b * 4 + j];
+    X[a * 4 + j] = vmul2(A0, xa, A1, xb);
+    X[b * 4 + j] = vmul2(A2, xa, A3, xb);
+  }
+}
+
+/* X <- F X (F a mix, or the constant K when x is NULL; nz as pair_rows).
+ * A real entry of K (the authors' constants have only real ones) scales
+ * by two multiplies, not four operations. */
 static void lmul(const kterms *K, const mix *x, vc *X, unsigned nz) {
   if (!x) {
     vc T[16];
@@ -110,22 +124,18 @@ static void lmul(const kterms *K, const mix *x, vc *X, unsigned nz) {
     for (int e = 0; e < 16; e++) T[e] = vre(z);
     for (int t = 0; t < K->n; t++) {
       int i = K->ik[t] >> 2, k = K->ik[t] & 3;
-      for (int j = 0; j < 4; j++)
-        if (nz >> (k * 4 + j) & 1) T[i * 4 + j] = vadd(T[i * 4 + j], vscale(K->v[t], X[k * 4 + j]));
+      LT vr = (LT)creal(K->v[t]), vi = (LT)cimag(K->v[t]);
+      for (int j = 0; j < 4; j++) {
+        if (!(nz >> (k * 4 + j) & 1)) continue;
+        vc u = X[k * 4 + j], *y = &T[i * 4 + j];
+        y->r += vr * u.r, y->i += vr * u.i;
+        if (vi != 0) y->r -= vi * u.i, y->i += vi * u.r;
+      }
     }
     memcpy(X, T, sizeof T);
     return;
   }
-  for (int q = 0; q < 2; q++) { /* the 2x2 in locals: X's stores could alias it */
-    int a = x->a[q][0], b = x->a[q][1];
-    vc A0 = x->A[q][0], A1 = x->A[q][1], A2 = x->A[q][2], A3 = x->A[q][3];
-    for (int j = 0; j < 4; j++) {
-      if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
-      vc xa = X[a * 4 + j], xb = X[b * 4 + j];
-      X[a * 4 + j] = vmul2(A0, xa, A1, xb);
-      X[b * 4 + j] = vmul2(A2, xa, A3, xb);
-    }
-  }
+  for (int q = 0; q < 2; q++) pair_rows(x->a[q][0], x->a[q][1], x->A[q][0], x->A[q][1], x->A[q][2], x->A[q][3], X, nz);
 }
 
 /* X <- X F^dagger: (X K^dagger)_ij = sum_k X_ik conj(K_jk) */
@@ -193,10 +203,16 @@ static inline __attribute__((always_inline)) void rot_rows(int kind, int m, VT c
       if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
       vc xa = X[a * 4 + j], xb = X[b * 4 + j], *ya = &X[a * 4 + j], *yb = &X[b * 4 + j];
       switch (kind) { /* rot_form's matrices */
-      case QDM_GRX: *ya = (vc){c * xa.r + s * xb.i, c * xa.i - s * xb.r}, *yb = (vc){c * xb.r + s * xa.i, c * xb.i - s * xa.r}; break;
-      case QDM_GRY: *ya = (vc){c * xa.r - s * xb.r, c * xa.i - s * xb.i}, *yb = (vc){s * xa.r + c * xb.r, s * xa.i + c * xb.i}; break;
-      case QDM_GRZ: *ya = (vc){c * xa.r + s * xa.i, c * xa.i - s * xa.r}, *yb = (vc){c * xb.r - s * xb.i, c * xb.i + s * xb.r}; break;
-      default: *yb = (vc){c * xb.r - s * xb.i, c * xb.i + s * xb.r}; /* P */
+      case QDM_GRX: /* [[c, -i s], [-i s, c]] */
+        *ya = (vc){c * xa.r + s * xb.i, c * xa.i - s * xb.r}, *yb = (vc){c * xb.r + s * xa.i, c * xb.i - s * xa.r};
+        break;
+      case QDM_GRY: /* [[c, -s], [s, c]] */
+        *ya = (vc){c * xa.r - s * xb.r, c * xa.i - s * xb.i}, *yb = (vc){s * xa.r + c * xb.r, s * xa.i + c * xb.i};
+        break;
+      case QDM_GRZ: /* diag(c - i s, c + i s) */
+        *ya = (vc){c * xa.r + s * xa.i, c * xa.i - s * xa.r}, *yb = (vc){c * xb.r - s * xb.i, c * xb.i + s * xb.r};
+        break;
+      default: *yb = (vc){c * xb.r - s * xb.i, c * xb.i + s * xb.r}; /* P: diag(1, c + i s) */
       }
     }
   }
@@ -213,16 +229,12 @@ static void lmul_rot(const pfac *f, const VT *v, vc *X, unsigned nz) {
   }
 }
 
-/* X <- F X for the VW unit at v: each block [[a, b], [b, a]] (factor_values) */
+/* X <- F X for the VW unit at v: each block [[a, b], [b, a]]
+ * (factor_values), without a mix's copy of them */
 static void lmul_vw(const VT *v, vc *X, unsigned nz) {
   for (int q = 0; q < 2; q++) {
-    int a = q ? 1 : 0, b = q ? 2 : 3;
     vc al = {v[4 * q], v[4 * q + 1]}, be = {v[4 * q + 2], v[4 * q + 3]};
-    for (int j = 0; j < 4; j++) {
-      if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
-      vc xa = X[a * 4 + j], xb = X[b * 4 + j];
-      X[a * 4 + j] = vmul2(al, xa, be, xb), X[b * 4 + j] = vmul2(be, xa, al, xb);
-    }
+    pair_rows(q ? 1 : 0, q ? 2 : 3, al, be, be, al, X, nz);
   }
 }
 
@@ -575,6 +587,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef rot_form
 #undef mix_of
 #undef lmul
+#undef pair_rows
 #undef rot_rows
 #undef lmul_rot
 #undef lmul_vw
