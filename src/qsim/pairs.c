@@ -95,7 +95,11 @@ typedef struct {
 
 /* a constant 4x4's nonzero entries (the sweeps' products skip the rest:
  * the authors' constants are CZ diagonals and H (x) H CZ, often half zero) */
-typedef struct { int n; uint8_t ik[16]; qdm_cplx v[16]; } kterms; /* ik: 4 i + k of entry K_ik */
+typedef struct {
+  int n, real;    /* its nonzero entries; all of them real */
+  uint8_t ik[16]; /* entry t is K_ik, ik = 4 i + k (row-major order) */
+  qdm_cplx v[16];
+} kterms;
 
 /* one instruction of a step's gradient program: contract factor k's
  * generators with the running 4x4, or conjugate it by factor k */
@@ -395,12 +399,14 @@ static unsigned nz_after(const qdm__pairs *p, const pfac *f, unsigned nz) {
 static int products(qdm__pairs *p) {
   p->kt = calloc((size_t)2 * p->nkon + 1, sizeof *p->kt);
   if (!p->kt) return 0;
+  for (int k = 0; k < 2 * p->nkon; k++) p->kt[k].real = 1;
   for (int k = 0; k < p->nkon; k++)
     for (int e = 0; e < 16; e++) {
       qdm_cplx v = p->konst[16 * k + e], d = conj(p->konst[16 * k + (e % 4) * 4 + e / 4]);
       kterms *K = &p->kt[k], *D = &p->kt[p->nkon + k];
       if (!is0(v)) K->ik[K->n] = (uint8_t)e, K->v[K->n++] = v;
       if (!is0(d)) D->ik[D->n] = (uint8_t)e, D->v[D->n++] = d;
+      K->real &= cimag(v) == 0, D->real &= cimag(d) == 0;
     }
   for (int o = 0; o < p->nops; o++) {
     unsigned nz = 0x8421; /* the identity */
