@@ -373,6 +373,8 @@ static void pairs_of(const pfac *f, int a[2][2]) {
   a[0][0] = 0, a[0][1] = m, a[1][0] = f->type == F_ROT ? 3 - m : 1, a[1][1] = f->type == F_ROT ? 3 : 2;
 }
 
+#define NZ_IDENTITY 0x8421u /* the nonzero pattern of the 4x4 identity (bit 4 i + j: entry ij) */
+
 /* the nonzero pattern (as lmul's nz) of F X, X's being nz */
 static unsigned nz_after(const qdm__pairs *p, const pfac *f, unsigned nz) {
   unsigned out = 0, row[4];
@@ -409,7 +411,7 @@ static int products(qdm__pairs *p) {
       K->real &= cimag(v) == 0, D->real &= cimag(d) == 0;
     }
   for (int o = 0; o < p->nops; o++) {
-    unsigned nz = 0x8421; /* the identity */
+    unsigned nz = NZ_IDENTITY;
     for (int k = p->op[o].f0; k < p->op[o].f0 + p->op[o].nf; k++) p->f[k].nz = nz, nz = nz_after(p, &p->f[k], nz);
   }
   p->bytes += ((size_t)2 * p->nkon + 1) * sizeof *p->kt;

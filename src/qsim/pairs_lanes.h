@@ -21,6 +21,7 @@
 #define mix_of SFX(mix_of)
 #define lmul SFX(lmul)
 #define lmul_dense_real SFX(lmul_dense_real)
+#define lmul_const SFX(lmul_const)
 #define pair_rows SFX(pair_rows)
 #define rot_rows SFX(rot_rows)
 #define lmul_rot SFX(lmul_rot)
@@ -132,39 +133,42 @@ static void lmul_dense_real(const kterms *K, vc *X) {
   memcpy(X, T, sizeof T);
 }
 
-/* X <- F X (F a mix, or the constant K when x is NULL; nz as pair_rows).
- * A real entry of K (the authors' constants have only real ones) scales
- * by two multiplies, not four operations; X the identity (a step's first
- * factor) becomes K. */
-static void lmul(const kterms *K, const mix *x, vc *X, unsigned nz) {
-  if (!x && nz == 0x8421) {
-    VT z = X[0].r - X[0].r;
+/* X <- K X for a constant (nz as pair_rows), over K's nonzero entries: a
+ * real one (the authors' constants have only real ones) scales by two
+ * multiplies, not four operations; X the identity (a step's first
+ * factor) becomes K, and a dense real K takes lmul_dense_real. */
+static void lmul_const(const kterms *K, vc *X, unsigned nz) {
+  VT z = X[0].r - X[0].r;
+  if (nz == NZ_IDENTITY) {
     for (int e = 0; e < 16; e++) X[e] = vre(z);
     for (int t = 0; t < K->n; t++) X[K->ik[t]] = (vc){z + (LT)creal(K->v[t]), z + (LT)cimag(K->v[t])};
     return;
   }
-  if (!x && K->n == 16 && K->real) {
+  if (K->n == 16 && K->real) {
     lmul_dense_real(K, X);
     return;
   }
-  if (!x) {
-    vc T[16];
-    VT z = X[0].r - X[0].r;
-    for (int e = 0; e < 16; e++) T[e] = vre(z);
-    for (int t = 0; t < K->n; t++) {
-      int i = K->ik[t] >> 2, k = K->ik[t] & 3;
-      LT vr = (LT)creal(K->v[t]), vi = (LT)cimag(K->v[t]);
-      for (int j = 0; j < 4; j++) {
-        if (!(nz >> (k * 4 + j) & 1)) continue;
-        vc u = X[k * 4 + j], *y = &T[i * 4 + j];
-        y->r += vr * u.r, y->i += vr * u.i;
-        if (vi != 0) y->r -= vi * u.i, y->i += vi * u.r;
-      }
+  vc T[16];
+  for (int e = 0; e < 16; e++) T[e] = vre(z);
+  for (int t = 0; t < K->n; t++) {
+    int i = K->ik[t] >> 2, k = K->ik[t] & 3;
+    LT vr = (LT)creal(K->v[t]), vi = (LT)cimag(K->v[t]);
+    for (int j = 0; j < 4; j++) {
+      if (!(nz >> (k * 4 + j) & 1)) continue;
+      vc u = X[k * 4 + j], *y = &T[i * 4 + j];
+      y->r += vr * u.r, y->i += vr * u.i;
+      if (vi != 0) y->r -= vi * u.i, y->i += vi * u.r;
     }
-    memcpy(X, T, sizeof T);
-    return;
   }
-  for (int q = 0; q < 2; q++) pair_rows(x->a[q][0], x->a[q][1], x->A[q][0], x->A[q][1], x->A[q][2], x->A[q][3], X, nz);
+  memcpy(X, T, sizeof T);
+}
+
+/* X <- F X (F a mix, or the constant K when x is NULL; nz as pair_rows) */
+static void lmul(const kterms *K, const mix *x, vc *X, unsigned nz) {
+  if (!x) lmul_const(K, X, nz);
+  else
+    for (int q = 0; q < 2; q++)
+      pair_rows(x->a[q][0], x->a[q][1], x->A[q][0], x->A[q][1], x->A[q][2], x->A[q][3], X, nz);
 }
 
 /* X <- X F^dagger: (X K^dagger)_ij = sum_k X_ik conj(K_jk) */
@@ -225,9 +229,10 @@ static const mix *factor_mix(const qdm__pairs *p, const pfac *f, const VT *v, mi
 /* X <- F X for a rotation with its kind known (lmul_rot), its real 2x2
  * parts apart: two multiply-adds per output part where a general complex
  * 2x2 (lmul) takes four */
-static inline __attribute__((always_inline)) void rot_rows(int kind, int m, VT c, VT s, vc *X, unsigned nz) {
+static inline __attribute__((always_inline)) void rot_rows(int kind, int pr[2][2], VT c, VT s, vc *X,
+                                                           unsigned nz) {
   for (int q = 0; q < 2; q++) {
-    int a = q ? 3 - m : 0, b = q ? 3 : m;
+    int a = pr[q][0], b = pr[q][1];
     for (int j = 0; j < 4; j++) {
       if (!(nz >> (a * 4 + j) & 1) && !(nz >> (b * 4 + j) & 1)) continue; /* stays 0 */
       vc xa = X[a * 4 + j], xb = X[b * 4 + j], *ya = &X[a * 4 + j], *yb = &X[b * 4 + j];
@@ -249,21 +254,24 @@ static inline __attribute__((always_inline)) void rot_rows(int kind, int m, VT c
 
 /* X <- F X for the rotation f at v */
 static void lmul_rot(const pfac *f, const VT *v, vc *X, unsigned nz) {
-  int m = 1 << f->bit;
+  int pr[2][2];
+  pairs_of(f, pr);
   switch (f->kind) {
-  case QDM_GRX: rot_rows(QDM_GRX, m, v[0], v[1], X, nz); break;
-  case QDM_GRY: rot_rows(QDM_GRY, m, v[0], v[1], X, nz); break;
-  case QDM_GRZ: rot_rows(QDM_GRZ, m, v[0], v[1], X, nz); break;
-  default: rot_rows(QDM_GP, m, v[0], v[1], X, nz);
+  case QDM_GRX: rot_rows(QDM_GRX, pr, v[0], v[1], X, nz); break;
+  case QDM_GRY: rot_rows(QDM_GRY, pr, v[0], v[1], X, nz); break;
+  case QDM_GRZ: rot_rows(QDM_GRZ, pr, v[0], v[1], X, nz); break;
+  default: rot_rows(QDM_GP, pr, v[0], v[1], X, nz);
   }
 }
 
 /* X <- F X for the VW unit at v: each block [[a, b], [b, a]]
  * (factor_values), without a mix's copy of them */
-static void lmul_vw(const VT *v, vc *X, unsigned nz) {
+static void lmul_vw(const pfac *f, const VT *v, vc *X, unsigned nz) {
+  int pr[2][2];
+  pairs_of(f, pr);
   for (int q = 0; q < 2; q++) {
     vc al = {v[4 * q], v[4 * q + 1]}, be = {v[4 * q + 2], v[4 * q + 3]};
-    pair_rows(q ? 1 : 0, q ? 2 : 3, al, be, be, al, X, nz);
+    pair_rows(pr[q][0], pr[q][1], al, be, be, al, X, nz);
   }
 }
 
@@ -300,8 +308,8 @@ static void step_matrix(const qdm__pairs *p, const VT *ch, int o, lanemat *L) {
   for (int k = P->f0; k < P->f0 + P->nf; k++) {
     const pfac *f = &p->f[k];
     if (f->type == F_ROT) lmul_rot(f, lane_values(p, ch, k), X, f->nz);
-    else if (f->type == F_VW) lmul_vw(lane_values(p, ch, k), X, f->nz);
-    else lmul(p->kt + f->konst, NULL, X, f->nz);
+    else if (f->type == F_VW) lmul_vw(f, lane_values(p, ch, k), X, f->nz);
+    else lmul_const(p->kt + f->konst, X, f->nz);
   }
   for (int e = 0; e < 16; e++) L->r[e] = X[e].r, L->i[e] = X[e].i;
 }
@@ -569,7 +577,6 @@ static void batch_sweeps(const qdm__pairs *p, const prun *b, int nl, const int *
   for (int o = 0; o < p->nops; o++) step_grads(p, o, Rb + (size_t)o * 32, Rb + (size_t)o * 32 + 16, ch, acc);
 }
 
-
 /* Batch b: its adjoint sweep, then each lane's gradient sums into its
  * group's dtheta row. */
 static void batch_adj(const qdm__pairs *p, const double *work, const prun *b, int nl, const int *pos,
@@ -617,6 +624,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #undef mix_of
 #undef lmul
 #undef lmul_dense_real
+#undef lmul_const
 #undef pair_rows
 #undef rot_rows
 #undef lmul_rot
