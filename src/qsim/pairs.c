@@ -687,7 +687,7 @@ void qdm__pairs_build(const qdm__pairs *p, const double *theta, int ld, int n, c
   assert(((uintptr_t)work & 63) == 0);
   int lanes = qdm__pairs_lanes(p), nb = (n + lanes - 1) / lanes;
   int par = nb > 1 && qdm__parallel_worth((double)n * p->nops * 64);
-#pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(static, 1) if (par) /* round-robin, as the sweeps deal them (forward) */
   for (int bt = 0; bt < nb; bt++) {
     const double *tl[2 * GT];
     for (int l = 0; l < lanes; l++) { /* repeats of the last fill a short chunk */

@@ -525,7 +525,14 @@ static void forward(const qdm__pairs *p, const double *work, const prun *runs, i
 #pragma omp parallel if (par)
   {
     VT *x = aligned_alloc(64, ((size_t)SLOTS * 2 * dim + p->gd) * sizeof *x);
-#pragma omp for schedule(dynamic)
+    /* Batch t is chunk t of the work, and the build, this sweep and the
+     * adjoint's all deal the chunks round-robin over the threads: a chunk's
+     * values and its rows' states stay in the cache of the core that made
+     * them (where the two cores of a VM sit on different dies, a line from
+     * the other costs about 170 ns). Round-robin of batches sorted by size
+     * balances as well as dynamic did: circuits at 2 threads on the
+     * authors' step 0.79-0.80 -> 0.76 ms per step, 4 of 4 A/B rounds. */
+#pragma omp for schedule(static, 1)
     for (int t = 0; t < nb; t++)
       if (x)
         batch_fwd(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, in, out, x,
@@ -602,7 +609,7 @@ static int adjoint(const qdm__pairs *p, const double *work, const prun *runs, in
 #pragma omp parallel if (par) reduction(| : err)
   {
     VT *x = aligned_alloc(64, (nx + nR + p->npar + p->gd) * sizeof *x);
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(static, 1) /* as forward's: each chunk on the thread that built it */
     for (int t = 0; t < nb; t++) {
       if (!x) err = 1;
       else batch_adj(p, work, runs + t * NLANE, nrun - t * NLANE < NLANE ? nrun - t * NLANE : NLANE, pos, io, dtheta,
