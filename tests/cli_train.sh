@@ -47,6 +47,10 @@ ok "bench train --json runs (random images without data)" "[ $st = 0 ]"
 ok "bench train --json: a run per precision with rows/s, ceiling and split" \
   "grep -q '\"precision\": \"f64\"' $tmp/b.json && grep -q '\"precision\": \"f32\"' $tmp/b.json && \
    grep -q ceiling_rows_per_s $tmp/b.json && grep -q other_s $tmp/b.json && grep -q '\"mnist\": 0' $tmp/b.json"
+"$qdm" bench train --batch 2 --steps 1 --threads 1,2 --precision f32 --data "$tmp/none" --json >"$tmp/rt.json"; st=$?
+ok "bench train --json: no round trip at 1 thread, a positive one under 1 ms at 2" \
+  "[ $st = 0 ] && /usr/bin/python3 -c \"import json,sys; r=json.load(open('$tmp/rt.json'))['runs']; \
+   sys.exit(not (r[0]['core_round_trip_ns'] == 0 and 0 < r[1]['core_round_trip_ns'] < 1e6))\""
 OPENBLAS_CORETYPE=Prescott "$qdm" bench train --batch 2 --steps 1 --threads 1 --precision f32 --data "$tmp/none" \
   --json >"$tmp/k.json" 2>/dev/null; st=$?
 ok "bench train --json names the kernels OPENBLAS_CORETYPE forced (the generic Prescott ones, safe on any x86-64)" \

@@ -234,6 +234,9 @@ typedef struct {
   double comm_bytes;          /* per step: bytes this rank summed over the ranks (allreduce payload) */
   double comm_seconds;        /* per step: seconds in those collectives (rank 0's; includes waiting) */
   double allreduce_seconds;   /* the gradient allreduce alone, the ranks started together (best of 9) */
+  double core_round_trip_ns;  /* a cache line passed between two of the threads and back, right after the
+                                 steps (0: one thread); a VM's two vCPUs on one die give under 100 ns, on two
+                                 about 350, and the 2-thread step slows with every line its threads share */
 } qdm_train_bench_result;
 int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *res);
 

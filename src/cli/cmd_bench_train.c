@@ -29,7 +29,10 @@ static const char help[] =
     "for c64 circuits) measured on the ANO's shapes: the step at the matrix-multiply rate where the\n"
     "quantum part dominates (6 and 8 qubits).\n"
     "Uses the MNIST of --data (default: as qdm train) when present, so that the (t, label)\n"
-    "groups have their real sizes; random images otherwise (said in the output).\n\n"
+    "groups have their real sizes; random images otherwise (said in the output).\n"
+    "Each line with 2 or more threads also times a cache line passed between two threads and back,\n"
+    "right after its steps: on a VM the second vCPU may sit on the first one's die (under 100 ns)\n"
+    "or on another (about 350 ns), and the step's thread scaling follows it.\n\n"
     "  --threads LIST     e.g. 1,2 or 2\n"
     "  --qubits LIST      bottleneck sizes, e.g. 4,6,8 (default: the preset's); with the ANO, each line\n"
     "                     also gives the ANO's GFLOP/s against zgemm's on the same shapes, same run\n"
@@ -48,7 +51,8 @@ static const char help[] =
     "                     ceiling_rows_per_s, ceiling_fraction, matmul_ceiling_rows_per_s,\n"
     "                     matmul_ceiling_fraction, split: {dense_s, circuit_s, ano_s,\n"
     "                     other_s} (seconds per step), gemm_gflops, dense_gflops, mnist, loss, qubits,\n"
-    "                     ano_gflops, ano_zgemm_gflops, circuit_gflops, circuit_gemm_gflops}]}\n\n"
+    "                     ano_gflops, ano_zgemm_gflops, circuit_gflops, circuit_gemm_gflops,\n"
+    "                     core_round_trip_ns (0: one thread)}]}\n\n"
     "Under mpirun -np K (--threads: per rank), each line is measured three ways in the same job:\n"
     "rank 0 alone at the rank's threads (-np 1), rank 0 alone at K x those threads (one process\n"
     "on the job's cores), and all K ranks sharing each step; printed: the three rows/s, the\n"
@@ -157,9 +161,10 @@ static void print_table(const qdm_train_opts *o, int steps, const qdm_train_benc
       if (r[j].precision == r[i].precision && r[j].circuit_precision == r[i].circuit_precision &&
           r[j].qubits == r[i].qubits && r[j].threads > r[i].threads &&
           r[i].threads == 1)
-        printf("  %d qubits, %s: %d threads %.2fx 1 thread (the dense-only ceiling, the step's GEMMs alone: %.2fx)\n",
+        printf("  %d qubits, %s: %d threads %.2fx 1 thread (the dense-only ceiling, the step's GEMMs alone: %.2fx;"
+               " a cache line between two threads and back: %.0f ns)\n",
                r[i].qubits, prec_label(&r[i]), r[j].threads, r[j].rows_per_s / r[i].rows_per_s,
-               r[j].ceiling_rows_per_s / r[i].ceiling_rows_per_s);
+               r[j].ceiling_rows_per_s / r[i].ceiling_rows_per_s, r[j].core_round_trip_ns);
 }
 
 static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench_result *r, int n) {
@@ -202,6 +207,7 @@ static void print_json(const qdm_train_opts *o, int steps, const qdm_train_bench
     qdm_json_kv_num(&j, "ano_zgemm_gflops", x->zgemm_gflops);
     qdm_json_kv_num(&j, "circuit_gflops", x->circuit_gflops);
     qdm_json_kv_num(&j, "circuit_gemm_gflops", x->circuit_gemm_gflops);
+    qdm_json_kv_num(&j, "core_round_trip_ns", x->core_round_trip_ns);
     qdm_json_obj_end(&j);
   }
   qdm_json_arr_end(&j);

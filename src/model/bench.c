@@ -5,6 +5,9 @@
 #include <cblas.h>
 #include <complex.h>
 #include <math.h>
+#include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include "qdm/dist.h"
@@ -179,6 +182,34 @@ static int timed_steps(qdm__run *R, int steps, qdm_train_bench_result *res) {
   return err;
 }
 
+/* A cache line's round trip between two threads (ns; 0 on one thread):
+ * thread 0 sets a flag, thread 1 clears it, n times. The second of a
+ * VM's vCPUs may sit on the same die as the first (here: 75 ns) or on
+ * another (340 ns), and the authors' step at 2 threads ran at about 80 k
+ * rows/s in the one case and 68 k in the other, so each line says which.
+ * A waiting thread yields after many spins, so threads sharing one CPU
+ * still finish. */
+static double core_round_trip_ns(void) {
+  if (qdm_threads() < 2) return 0;
+  static _Alignas(64) _Atomic int flag;
+  const int n = 20000;
+  double sec = 0;
+#pragma omp parallel num_threads(2)
+  {
+    int me = omp_get_thread_num(), two = omp_get_num_threads() == 2; /* (a runtime may give fewer) */
+#pragma omp barrier
+    double t0 = qdm_now();
+    for (int i = 0; i < n && two; i++) {
+      if (me == 0) atomic_store_explicit(&flag, 1, memory_order_release);
+      for (long spin = 0; atomic_load_explicit(&flag, memory_order_acquire) != me; spin++)
+        if (spin > 100000) sched_yield();
+      if (me == 1) atomic_store_explicit(&flag, 0, memory_order_release);
+    }
+    if (me == 0 && two) sec = qdm_now() - t0;
+  }
+  return sec / n * 1e9;
+}
+
 /* The gradient allreduce alone: each of 9 passes starts with the ranks
  * together (a barrier), so its time is the exchange, not a wait for the
  * slowest rank's step; the best pass (as for bandwidth: the cost without
@@ -215,6 +246,7 @@ int qdm_train_bench(const qdm_train_opts *o, int steps, qdm_train_bench_result *
   if (!err) err = qdm__run_optimizer(&R);
   if (!err) err = qdm__shard_init(&R); /* under MPI: the ranks share each step */
   if ((err = qdm_dist_agree(err)) == QDM_OK) err = timed_steps(&R, steps, res);
+  if (!err) res->core_round_trip_ns = core_round_trip_ns();
   if (!err && R.sh.on) err = allreduce_alone(&R, &res->allreduce_seconds);
   gemm_shape g[24];
   int ng = err ? 0 : step_gemms(R.m, o->batch * o->model.T, g);
