@@ -98,6 +98,49 @@ static void test_linear_two_threads(void) {
   qdm_set_threads(0);
 }
 
+/* A layer's forward in two column parts (qdm_linear_forward_cols: the
+ * later columns first with the bias, then the first ones added, their x
+ * rows inside wider rows), against the naive loop on the joined input; on
+ * 1 and 2 threads, f64 and f32, at a size that takes the threads. */
+static void test_linear_cols(void) {
+  enum { B = 64, IN = 200, OUT = 160, LO = 37, LD = 50 };
+  static double x[B * IN], W[OUT * IN], b[OUT], xh[B * LD], xt[B * (IN - LO)], y[B * OUT], ry[B * OUT];
+  static float xhf[B * LD], xtf[B * (IN - LO)], Wf[OUT * IN], bf[OUT], yf[B * OUT];
+  randv(x, B * IN, -1, 1); randv(W, OUT * IN, -1, 1); randv(b, OUT, -1, 1);
+  for (int i = 0; i < OUT * IN; i++) Wf[i] = (float)W[i];
+  for (int o = 0; o < OUT; o++) bf[o] = (float)b[o];
+  for (int r = 0; r < B; r++) {
+    for (int i = 0; i < LO; i++) xh[r * LD + i] = x[r * IN + i], xhf[r * LD + i] = (float)x[r * IN + i];
+    for (int i = LO; i < IN; i++) xt[r * (IN - LO) + i - LO] = x[r * IN + i], xtf[r * (IN - LO) + i - LO] = (float)x[r * IN + i];
+    for (int o = 0; o < OUT; o++) {
+      double s = b[o];
+      for (int i = 0; i < IN; i++) s += x[r * IN + i] * W[o * IN + i];
+      ry[r * OUT + o] = s;
+    }
+  }
+  for (int nt = 1; nt <= 2; nt++) {
+    qdm_set_threads(nt);
+    CHECK(qdm_linear_forward_cols(y, xt, IN - LO, W, b, B, IN, OUT, LO, IN, 0) == QDM_OK &&
+              qdm_linear_forward_cols(y, xh, LD, W, NULL, B, IN, OUT, 0, LO, 1) == QDM_OK,
+          "linear forward in two column parts, %d threads", nt);
+    CHECK(qdm_linear_forward_cols_f32(yf, xtf, IN - LO, Wf, bf, B, IN, OUT, LO, IN, 0) == QDM_OK &&
+              qdm_linear_forward_cols_f32(yf, xhf, LD, Wf, NULL, B, IN, OUT, 0, LO, 1) == QDM_OK,
+          "f32, %d threads", nt);
+    double e = 0, ef = 0;
+    for (int i = 0; i < B * OUT; i++) e = fmax(e, fabs(y[i] - ry[i])), ef = fmax(ef, fabs(yf[i] - ry[i]));
+    CHECK(e < 1e-12 && ef < 1e-4, "%d threads: two column parts vs the joined naive loop: err %g, f32 %g", nt, e, ef);
+  }
+  qdm_set_threads(0);
+  CHECK(qdm_linear_forward_cols(y, xh, LD, W, NULL, B, IN, OUT, 0, IN + 1, 1) == QDM_EINVAL &&
+            strstr(qdm_errmsg(), "[lo, hi)"),
+        "columns past in rejected, naming [lo, hi): %s", qdm_errmsg());
+  CHECK(qdm_linear_forward_cols(y, xh, LO - 1, W, NULL, B, IN, OUT, 0, LO, 1) == QDM_EINVAL &&
+            strstr(qdm_errmsg(), "ldx"),
+        "ldx narrower than the part rejected, naming ldx: %s", qdm_errmsg());
+  CHECK(qdm_linear_forward_cols(y, xh, LD, W, b, B, IN, OUT, 0, LO, 1) == QDM_EINVAL && strstr(qdm_errmsg(), "bias"),
+        "a bias on an added part rejected: %s", qdm_errmsg());
+}
+
 static void test_linear(void) {
   /* forward against the naive triple loop, with and without bias */
   enum { B = 7, IN = 13, OUT = 5 };
@@ -143,6 +186,7 @@ static void test_linear(void) {
         "head wider than the input rejected, naming cols: %s", qdm_errmsg());
 
   test_linear_two_threads();
+  test_linear_cols();
 
   CHECK(qdm_linear_forward(y, x, W, b, 0, IN, OUT) == QDM_EINVAL, "linear B=0 rejected");
   CHECK(strstr(qdm_errmsg(), "B") != NULL, "message names B: %s", qdm_errmsg());

@@ -45,6 +45,13 @@ typedef enum { QDM_C128 = 0, QDM_C64 = 1 } qdm_circuit_precision;
  * x: B x in, y: B x out, b: out (NULL = no bias). One dgemm per call. */
 int qdm_linear_forward(double *y, const double *x, const double *W, const double *b,
                        int B, int in, int out);
+/* Input columns [lo, hi) alone: y = x W[:, lo:hi]^T (+ b when non-NULL),
+ * or y += that when acc; x is B x (hi - lo) with rows ldx apart. Two calls
+ * whose column ranges cover 0..in give qdm_linear_forward on the joined
+ * input (up to rounding: two sums where it had one), so a layer can take
+ * the inputs it knows early (the decoder's skip of x_t) before the rest. */
+int qdm_linear_forward_cols(double *y, const double *x, int ldx, const double *W, const double *b, int B, int in,
+                            int out, int lo, int hi, int acc);
 /* dx = dy W (B x in, written); dW += dy^T x; db += column sums of dy. */
 int qdm_linear_backward(double *dx, double *dW, double *db, const double *dy,
                         const double *x, const double *W, int B, int in, int out);
@@ -120,6 +127,8 @@ int qdm_concat_backward(double *da, double *db, const double *dout, int B, int D
 int qdm_linear_forward_f32(float *y, const float *x, const float *W, const float *b, int B, int in, int out);
 int qdm_linear_backward_f32(float *dx, float *dW, float *db, const float *dy, const float *x, const float *W,
                             int B, int in, int out);
+int qdm_linear_forward_cols_f32(float *y, const float *x, int ldx, const float *W, const float *b, int B, int in,
+                                int out, int lo, int hi, int acc);
 int qdm_linear_backward_head_f32(float *dx, int cols, const float *dy, const float *W, int B, int in, int out);
 int qdm_layernorm_forward_f32(float *y, float *mean, float *rstd, const float *x, const float *gamma,
                               const float *beta, int B, int C);

@@ -28,8 +28,9 @@ static int NAME(check_dims)(const char *fn, int B, int in, int out) {
 
 /* ---- Linear: one GEMM forward, two backward ---- */
 
-/* C (B x N, ld ldc) = A (B x K, ld lda) op(Bm) [+ the row bias, which
- * seeds C's rows for the GEMM to add onto], the rows over the threads:
+/* C (B x N, ld ldc) = A (B x K, ld lda) op(Bm) + beta C [+ the row bias
+ * instead, which seeds C's rows for the GEMM to add onto], the rows over
+ * the threads:
  * each thread one single-threaded OpenBLAS call on its contiguous rows,
  * the same rows the row loops after it (bias, ReLU) give that thread, so
  * the outputs stay in its core's cache; and shapes with few columns (the
@@ -37,7 +38,7 @@ static int NAME(check_dims)(const char *fn, int B, int in, int out) {
  * split as well as the rest. On the authors' step this took the dense
  * part at 2 threads from 3.37-3.50 to 3.15-3.24 ms (`qdm bench train`). */
 static void NAME(rows_gemm)(int B, int N, int K, const REAL *A, int lda, CBLAS_TRANSPOSE tb, const REAL *Bm, int ldb,
-                            const REAL *bias, REAL *C, int ldc) {
+                            const REAL *bias, REAL beta, REAL *C, int ldc) {
 #pragma omp parallel if (qdm__parallel_worth((double)B * N * K / 64) && !omp_in_parallel())
   {
     int lo = 0, hi = B;
@@ -45,7 +46,7 @@ static void NAME(rows_gemm)(int B, int N, int K, const REAL *A, int lda, CBLAS_T
     if (bias)
       for (int r = lo; r < hi; r++) memcpy(C + (size_t)r * ldc, bias, sizeof(REAL) * N);
     if (hi > lo)
-      GEMM(CblasRowMajor, CblasNoTrans, tb, hi - lo, N, K, 1, A + (size_t)lo * lda, lda, Bm, ldb, bias ? 1 : 0,
+      GEMM(CblasRowMajor, CblasNoTrans, tb, hi - lo, N, K, 1, A + (size_t)lo * lda, lda, Bm, ldb, bias ? 1 : beta,
            C + (size_t)lo * ldc, ldc);
   }
 }
@@ -55,7 +56,22 @@ int NAME(qdm_linear_forward)(REAL *y, const REAL *x, const REAL *W, const REAL *
   if (rc) return rc;
   if (!y || !x || !W)
     return qdm_fail(QDM_EINVAL, "%s: y, x and W must be non-NULL", FNAME(NAME(qdm_linear_forward)));
-  NAME(rows_gemm)(B, out, in, x, in, CblasTrans, W, in, b, y, out);
+  NAME(rows_gemm)(B, out, in, x, in, CblasTrans, W, in, b, 0, y, out);
+  return QDM_OK;
+}
+
+int NAME(qdm_linear_forward_cols)(REAL *y, const REAL *x, int ldx, const REAL *W, const REAL *b, int B, int in,
+                                  int out, int lo, int hi, int acc) {
+  const char *fn = FNAME(NAME(qdm_linear_forward_cols));
+  int rc = NAME(check_dims)(fn, B, in, out);
+  if (rc) return rc;
+  if (!y || !x || !W) return qdm_fail(QDM_EINVAL, "%s: y, x and W must be non-NULL", fn);
+  if (lo < 0 || hi > in || lo >= hi)
+    return qdm_fail(QDM_EINVAL, "%s: columns [lo, hi) = [%d, %d) must be a non-empty part of 0..in = %d", fn, lo, hi,
+                    in);
+  if (ldx < hi - lo) return qdm_fail(QDM_EINVAL, "%s: ldx must be >= hi - lo = %d (got %d)", fn, hi - lo, ldx);
+  if (acc && b) return qdm_fail(QDM_EINVAL, "%s: a bias goes with the first part (acc = 0), not an added one", fn);
+  NAME(rows_gemm)(B, out, hi - lo, x, ldx, CblasTrans, W + lo, in, b, acc ? 1 : 0, y, out);
   return QDM_OK;
 }
 
@@ -77,7 +93,7 @@ int NAME(qdm_linear_backward)(REAL *dx, REAL *dW, REAL *db, const REAL *dy, cons
       GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
     }
   } else {
-    if (dx) NAME(rows_gemm)(B, in, out, dy, out, CblasNoTrans, W, in, NULL, dx, in);
+    if (dx) NAME(rows_gemm)(B, in, out, dy, out, CblasNoTrans, W, in, NULL, 0, dx, in);
     if (dW) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, B, 1, dy, out, x, in, 1, dW, in);
   }
   if (db) { /* column blocks of 64 over the threads, each summed over the rows in order */
@@ -102,7 +118,7 @@ int NAME(qdm_linear_backward_head)(REAL *dx, int cols, const REAL *dy, const REA
   if (rc) return rc;
   if (!dx || !dy || !W) return qdm_fail(QDM_EINVAL, "%s: dx, dy and W must be non-NULL", fn);
   if (cols < 1 || cols > in) return qdm_fail(QDM_EINVAL, "%s: cols must be in 1..in = %d (got %d)", fn, in, cols);
-  NAME(rows_gemm)(B, cols, out, dy, out, CblasNoTrans, W, in, NULL, dx, cols);
+  NAME(rows_gemm)(B, cols, out, dy, out, CblasNoTrans, W, in, NULL, 0, dx, cols);
   return QDM_OK;
 }
 
