@@ -660,6 +660,57 @@ static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
 
 typedef float v16f __attribute__((vector_size(2 * GT * sizeof(float))));
 
+/* r[k][l] <- r[l][k]: an 8 x 8 block of doubles transposed in registers,
+ * in three rounds of two-vector shuffles (elements, pairs, quadruples). */
+static inline void transpose8(v8 *r) {
+  const v8i lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
+  const v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+  const v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+  v8 a[8], b[8];
+  for (int k = 0; k < 8; k += 2)
+    a[k] = __builtin_shuffle(r[k], r[k + 1], lo1), a[k + 1] = __builtin_shuffle(r[k], r[k + 1], hi1);
+  for (int k = 0; k < 8; k += 4)
+    for (int j = 0; j < 2; j++) {
+      b[k + j] = __builtin_shuffle(a[k + j], a[k + j + 2], lo2);
+      b[k + j + 2] = __builtin_shuffle(a[k + j], a[k + j + 2], hi2);
+    }
+  for (int j = 0; j < 4; j++)
+    r[j] = __builtin_shuffle(b[j], b[j + 4], lo4), r[j + 4] = __builtin_shuffle(b[j], b[j + 4], hi4);
+}
+
+/* slots_io for 8 lanes of doubles (complex128): a slot's rows move 4
+ * amplitudes (one 64-byte line) per lane at a time, 8 lanes transposed
+ * into the slot's real and imaginary vectors and back, where lane-wise
+ * moves took 16 scalar loads and inserts per line: the circuits' perf
+ * samples fell 8% against sgemm's in the same runs (965, 981 -> 888, 910
+ * over 4739-4897). A lane whose group has no row in slot s reads zeros. */
+static void slots_io_8(const prun *b, int nl, int s0, int ns, const int *pos, qdm_cplx *src, const qdm_cplx *csrc,
+                       v8 *x, int dim) {
+  for (int s = s0; s < s0 + ns; s++) {
+    double *row[GT];
+    for (int l = 0; l < GT; l++) {
+      int has = l < nl && s < b[l].count;
+      size_t r = has ? (size_t)(pos ? pos[b[l].start + s] : b[l].start + s) * dim : 0;
+      row[l] = !has ? NULL : csrc ? (double *)(csrc + r) : (double *)(src + r);
+    }
+    v8 *xr = x + (size_t)(s - s0) * 2 * dim, *xi = xr + dim, t[GT];
+    for (int i = 0; i < dim; i += 4) {
+      if (csrc) {
+        for (int l = 0; l < GT; l++)
+          if (row[l]) memcpy(&t[l], row[l] + 2 * i, sizeof t[l]);
+          else t[l] = (v8){0};
+        transpose8(t); /* t[2j] = Re amplitude i + j, t[2j + 1] its Im, over the lanes */
+        for (int j = 0; j < 4; j++) xr[i + j] = t[2 * j], xi[i + j] = t[2 * j + 1];
+      } else {
+        for (int j = 0; j < 4; j++) t[2 * j] = xr[i + j], t[2 * j + 1] = xi[i + j];
+        transpose8(t);
+        for (int l = 0; l < GT; l++)
+          if (row[l]) memcpy(row[l] + 2 * i, &t[l], sizeof t[l]);
+      }
+    }
+  }
+}
+
 #define LT double
 #define NLANE GT
 #define VT v8

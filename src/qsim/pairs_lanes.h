@@ -482,6 +482,10 @@ static void step_outer(const VT *x, const VT *y, int ns, int n, const pop *P, VT
 /* Slots [s0, s0 + ns) of batch b (nl lanes) in or out of x (ns x 2 x dim vectors). */
 static void slots_io(const prun *b, int nl, int s0, int ns, const int *pos, qdm_cplx *src, const qdm_cplx *csrc,
                      VT *x, int dim) {
+  if (sizeof(LT) == sizeof(double) && NLANE == GT && dim % 4 == 0) { /* complex128: whole lines (slots_io_8) */
+    slots_io_8(b, nl, s0, ns, pos, src, csrc, (v8 *)x, dim);
+    return;
+  }
   if (csrc) memset(x, 0, (size_t)ns * 2 * dim * sizeof *x);
   for (int l = 0; l < nl; l++)
     for (int s = s0; s < s0 + ns && s < b[l].count; s++) {
