@@ -661,24 +661,23 @@ static prun *runs_of(const int *grp, int rows, int *nrun, int unique) {
 typedef float v16f __attribute__((vector_size(2 * GT * sizeof(float))));
 
 /* r[k][l] <- r[l][k]: an 8 x 8 block of doubles transposed in registers,
- * in three rounds of two-vector shuffles (elements, pairs, quadruples). */
+ * in three rounds of two-vector shuffles (elements, pairs, quadruples);
+ * __builtin_shufflevector, which GCC (12 on) and clang both compile. */
 static inline void transpose8(v8 *r) {
-#define SHUF(x, y, ...) __builtin_shufflevector(x, y, __VA_ARGS__) /* GCC >= 12 and clang alike */
   v8 a[8], b[8];
   for (int k = 0; k < 8; k += 2) {
-    a[k] = SHUF(r[k], r[k + 1], 0, 8, 2, 10, 4, 12, 6, 14);
-    a[k + 1] = SHUF(r[k], r[k + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+    a[k] = __builtin_shufflevector(r[k], r[k + 1], 0, 8, 2, 10, 4, 12, 6, 14);
+    a[k + 1] = __builtin_shufflevector(r[k], r[k + 1], 1, 9, 3, 11, 5, 13, 7, 15);
   }
   for (int k = 0; k < 8; k += 4)
     for (int j = 0; j < 2; j++) {
-      b[k + j] = SHUF(a[k + j], a[k + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-      b[k + j + 2] = SHUF(a[k + j], a[k + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+      b[k + j] = __builtin_shufflevector(a[k + j], a[k + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+      b[k + j + 2] = __builtin_shufflevector(a[k + j], a[k + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
     }
   for (int j = 0; j < 4; j++) {
-    r[j] = SHUF(b[j], b[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-    r[j + 4] = SHUF(b[j], b[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    r[j] = __builtin_shufflevector(b[j], b[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    r[j + 4] = __builtin_shufflevector(b[j], b[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
   }
-#undef SHUF
 }
 
 /* slots_io for 8 lanes of doubles (complex128): a slot's rows move 4
